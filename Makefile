@@ -1,0 +1,256 @@
+# Makefile for ignis (GNU make).
+#
+#   make                     library (static + shared) and the ignis CLI, in build/
+#   make test                check deps, build, run the unit tests, then the install check
+#   make run                 check deps, build and run examples/demo_mlp
+#   make SANITIZE=1 test     the same under ASan+UBSan, in build/san/
+#   make DEBUG=1             -O0 -g, in build/debug/
+#   make CC=clang            any C11 compiler with gcc-style flags
+#   make install PREFIX=/usr/local DESTDIR=
+#
+# Variables you may set: CC, CFLAGS (appended to ours), LDFLAGS, SANITIZE, DEBUG,
+# BUILD (output folder), PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, BINDIR, TEST_FLAGS.
+# Every object gets a .d file (-MMD -MP), so editing a header rebuilds what uses it.
+
+# ---------------------------------------------------------------------------
+# Version: read from core/version.h, the single place it is written.
+VERSION := $(shell sed -n 's/^\#define IG_VERSION_STRING "\(.*\)"/\1/p' core/version.h)
+SOVERSION := $(firstword $(subst ., ,$(VERSION)))
+
+# ---------------------------------------------------------------------------
+# Build variant: each one gets its own folder, so switching never mixes objects.
+ifeq ($(SANITIZE),1)
+  BUILD ?= build/san
+  SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+  OPTFLAGS := -O1 -g $(SAN_FLAGS)
+  VARIANT := sanitize (ASan+UBSan)
+else ifeq ($(DEBUG),1)
+  BUILD ?= build/debug
+  OPTFLAGS := -O0 -g
+  VARIANT := debug
+else
+  BUILD ?= build
+  OPTFLAGS := -O2 -g
+  VARIANT := release
+endif
+
+# ---------------------------------------------------------------------------
+# Dependencies, found through pkg-config (Debian's cblas.h lives under
+# /usr/include/x86_64-linux-gnu/openblas-pthread/, which only pkg-config knows).
+# The fallbacks let `make deps` and `make clean` run before pkg-config exists.
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS   := $(or $(shell pkg-config --libs openblas 2>/dev/null),-lopenblas)
+CRITERION_CFLAGS := $(shell pkg-config --cflags criterion 2>/dev/null)
+CRITERION_LIBS   := $(or $(shell pkg-config --libs criterion 2>/dev/null),-lcriterion)
+SYSLIBS := -lm -lpthread
+
+# ---------------------------------------------------------------------------
+# Compiler flags. Feature macro: _POSIX_C_SOURCE=200809L (strict POSIX.1-2008
+# on top of C11, no GNU extensions); a file that needs a GNU/BSD extra defines
+# _DEFAULT_SOURCE itself, before its first #include, and says why.
+WARNINGS := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes
+IG_CPPFLAGS := -I. -D_POSIX_C_SOURCE=200809L
+IG_CFLAGS := -std=c11 $(OPTFLAGS) $(WARNINGS) -pthread -MMD -MP $(CFLAGS)
+# The library exports only what is marked IG_API.
+LIB_CFLAGS := -fPIC -fvisibility=hidden
+IG_LDFLAGS := -pthread $(SAN_FLAGS) $(LDFLAGS)
+LIBS := $(BLAS_LIBS) $(SYSLIBS)
+
+# ---------------------------------------------------------------------------
+# Sources. Wildcards: a new .c file in a module folder is picked up by itself.
+LIB_SRCS := $(wildcard core/*.c core/ops/*.c autograd/*.c nn/*.c optim/*.c data/*.c dist/*.c)
+CLI_SRCS := $(wildcard tools/*.c)
+# Every tests/<module>/test_*.c is linked into one Criterion binary.
+TEST_SRCS := $(wildcard tests/*/test_*.c)
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+# Public headers: every .h in a module folder except private *_impl.h.
+PUBLIC_HEADERS := $(wildcard ignis.h) \
+    $(filter-out %_impl.h,$(wildcard core/*.h autograd/*.h nn/*.h optim/*.h data/*.h dist/*.h))
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
+EXAMPLE_OBJS := $(EXAMPLE_SRCS:%.c=$(BUILD)/obj/%.o)
+
+STATIC_LIB := $(BUILD)/libignis.a
+SHARED_LIB := $(BUILD)/libignis.so.$(VERSION)
+SONAME := libignis.so.$(SOVERSION)
+CLI := $(BUILD)/ignis
+TEST_BIN := $(BUILD)/tests/ignis_tests
+EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
+
+# Criterion options for `make test`; e.g. TEST_FLAGS='--filter=core/*' or '--verbose'.
+TEST_FLAGS ?= --jobs=2
+
+# Shared library: refuse undefined symbols, except under sanitizers, whose
+# runtime is only linked into executables.
+ifneq ($(SANITIZE),1)
+  SHARED_LDFLAGS := -Wl,--no-undefined
+endif
+
+# ---------------------------------------------------------------------------
+# Install layout. Headers keep their module folders under include/ignis/, so
+# ignis.h's own #include "core/tensor.h" resolves with -I$(INCLUDEDIR)/ignis.
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL ?= install
+
+# ---------------------------------------------------------------------------
+# Say what this build is, once per top-level make (not for clean/deps/help).
+ifeq ($(MAKELEVEL),0)
+ifeq ($(filter clean deps help uninstall bench,$(MAKECMDGOALS)),)
+$(info ignis $(VERSION) [$(VARIANT)] -> $(BUILD)/ | CC=$(CC) ($(shell $(CC) --version 2>/dev/null | head -n 1)))
+$(info CFLAGS: $(IG_CPPFLAGS) $(IG_CFLAGS) | lib: $(LIB_CFLAGS) | LIBS: $(LIBS))
+endif
+endif
+
+.PHONY: FORCE all lib cli examples test check install-check run deps bench install uninstall \
+        clean check-warnings help
+.DEFAULT_GOAL := all
+
+# ---------------------------------------------------------------------------
+# Main targets.
+all: lib cli
+
+lib: $(STATIC_LIB) $(BUILD)/libignis.so
+
+cli: $(CLI)
+
+examples: $(EXAMPLES)
+
+help:
+	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
+
+# ---------------------------------------------------------------------------
+# Compiling. Library objects are position-independent with hidden visibility;
+# both libignis.a and libignis.so are made from the same objects.
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(IG_CPPFLAGS) $(IG_CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
+
+$(LIB_OBJS): EXTRA_CFLAGS := $(LIB_CFLAGS) $(BLAS_CFLAGS)
+$(TEST_OBJS): EXTRA_CFLAGS := $(CRITERION_CFLAGS) $(BLAS_CFLAGS)
+
+# Object lists: rewritten only when the set of sources changes, so deleting a
+# .c file still relinks the library or test binary that contained it.
+$(BUILD)/lib-objects.txt $(BUILD)/tests/test-objects.txt: FORCE
+	@mkdir -p $(@D)
+	@echo '$(if $(findstring test-,$@),$(TEST_OBJS),$(LIB_OBJS))' | cmp -s - $@ \
+	    || echo '$(if $(findstring test-,$@),$(TEST_OBJS),$(LIB_OBJS))' > $@
+FORCE:
+
+# ---------------------------------------------------------------------------
+# Linking.
+$(STATIC_LIB): $(LIB_OBJS) $(BUILD)/lib-objects.txt
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $(LIB_OBJS)
+
+$(SHARED_LIB): $(LIB_OBJS) $(BUILD)/lib-objects.txt
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(SHARED_LDFLAGS) $(IG_LDFLAGS) -o $@ $(LIB_OBJS) $(LIBS)
+
+$(BUILD)/$(SONAME): $(SHARED_LIB)
+	ln -sf $(notdir $<) $@
+
+$(BUILD)/libignis.so: $(BUILD)/$(SONAME)
+	ln -sf $(notdir $<) $@
+
+# Programs link the static library: no LD_LIBRARY_PATH needed to run them,
+# and the tests can call hidden internal igi_* functions.
+$(CLI): $(CLI_OBJS) $(STATIC_LIB)
+	$(CC) $(IG_LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(LIBS)
+
+$(TEST_BIN): $(TEST_OBJS) $(STATIC_LIB) $(BUILD)/tests/test-objects.txt
+	@mkdir -p $(@D)
+	$(CC) $(IG_LDFLAGS) -o $@ $(TEST_OBJS) $(STATIC_LIB) $(CRITERION_LIBS) $(LIBS)
+
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(IG_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS)
+
+# ---------------------------------------------------------------------------
+# Checking. `test` = deps, then `check` (tests + install check) in a sub-make,
+# so the dependency check finishes before anything compiles, even with -j.
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+test: deps
+	@$(MAKE) --no-print-directory check
+
+ifeq ($(SANITIZE),1)
+# Criterion counts a test as passed before its worker exits, so a leak that
+# LeakSanitizer reports at exit would not fail the run: reports are written to
+# $(SAN_LOG).<pid> instead, and any such file fails `check` after it is shown.
+SAN_LOG := $(abspath $(BUILD))/tests/sanitizer-report
+check: $(TEST_BIN) all
+	@rm -f $(SAN_LOG).*
+	ASAN_OPTIONS=detect_leaks=1:log_path=$(SAN_LOG) \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_LOG) \
+	    $(TEST_BIN) $(TEST_FLAGS); status=$$?; \
+	if ls $(SAN_LOG).* >/dev/null 2>&1; then \
+	    cat $(SAN_LOG).*; echo "check: FAILED: sanitizer reports above ($(SAN_LOG).*)"; exit 1; \
+	fi; exit $$status
+	@$(MAKE) --no-print-directory install-check
+else
+check: $(TEST_BIN) all
+	$(TEST_BIN) $(TEST_FLAGS)
+	@$(MAKE) --no-print-directory install-check
+endif
+
+# Installs into a temporary prefix and builds the README example against it,
+# through pkg-config (shared) and against libignis.a (static).
+install-check: all
+ifeq ($(SANITIZE),1)
+	@echo "install-check: skipped under SANITIZE=1 (sanitized objects need the sanitizer runtime to link)"
+else
+	@CC="$(CC)" MAKE="$(MAKE)" tests/install/check_install.sh
+endif
+
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/examples/demo_mlp
+	$(if $(filter 1,$(SANITIZE)),$(SAN_ENV)) $(BUILD)/examples/demo_mlp
+
+deps:
+	@tools/deps.sh
+
+bench:
+	@echo "bench: no benchmarks yet (they will live in bench/ and print numbers)"
+
+# Builds everything with -Werror under gcc and clang, each in its own folder.
+check-warnings:
+	$(MAKE) --no-print-directory CC=gcc BUILD=build/werror-gcc CFLAGS=-Werror \
+	    all examples build/werror-gcc/tests/ignis_tests
+	$(MAKE) --no-print-directory CC=clang BUILD=build/werror-clang CFLAGS=-Werror \
+	    all examples build/werror-clang/tests/ignis_tests
+
+# ---------------------------------------------------------------------------
+# Installing. DESTDIR is prepended to every path (for packaging); symlinks of
+# the shared library are recreated, not copied as files.
+install: all
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR)/ignis
+	$(INSTALL) -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/
+	$(INSTALL) -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(SHARED_LIB)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libignis.so
+	$(INSTALL) -m 755 $(CLI) $(DESTDIR)$(BINDIR)/
+	for h in $(PUBLIC_HEADERS); do \
+	    $(INSTALL) -D -m 644 $$h $(DESTDIR)$(INCLUDEDIR)/ignis/$$h || exit 1; \
+	done
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    ignis.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/ignis.pc
+	@echo "installed ignis $(VERSION) into $(DESTDIR)$(PREFIX) (run ldconfig if $(LIBDIR) is a system library folder)"
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libignis.a $(DESTDIR)$(LIBDIR)/libignis.so \
+	      $(DESTDIR)$(LIBDIR)/libignis.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libignis.so.$(VERSION) \
+	      $(DESTDIR)$(BINDIR)/ignis $(DESTDIR)$(PKGCONFIGDIR)/ignis.pc
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/ignis
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(EXAMPLE_OBJS:.o=.d)

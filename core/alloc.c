@@ -1,0 +1,151 @@
+/*
+ * core/alloc.c — the size-class caching allocator behind every storage.
+ *
+ * Sizes are rounded up to a class: multiples of 64 bytes up to 512, then four classes per
+ * power of two (x1, x1.25, x1.5, x1.75), so rounding wastes at most a quarter. A freed block
+ * goes onto its class's free list instead of back to the OS, and the next request of that
+ * class takes it: after the first training step a step asks the OS for nothing. The free
+ * list links live inside the freed blocks themselves. One mutex guards the lists (loader
+ * threads allocate too); live and cached byte counters are kept per device.
+ *
+ * Only the CPU device is served here; a device backend (cuda/) brings its own.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor_impl.h"
+
+#define IGI_ALIGN 64
+#define IGI_NUM_CLASSES 256
+
+typedef struct free_block {
+    struct free_block *next;
+} free_block;
+
+static pthread_mutex_t alloc_lock = PTHREAD_MUTEX_INITIALIZER;
+static free_block *free_lists[IGI_NUM_CLASSES];
+static ig_mem_stats cpu_stats;
+
+/* Class index and rounded size for n bytes (n >= 1). */
+static int size_class(size_t n, size_t *rounded) {
+    if (n <= 512) {
+        size_t r = (n + 63) / 64;
+        if (r == 0) r = 1;
+        *rounded = r * 64;
+        return (int)(r - 1); /* classes 0..7 */
+    }
+    /* n in (2^k, 2^(k+1)]: four steps of 2^(k-2). */
+    int k = 63 - __builtin_clzll((unsigned long long)(n - 1)); /* 2^k < n <= 2^(k+1) */
+    size_t quarter = (size_t)1 << (k - 2);                      /* (2^(k+1) - 2^k) / 4 */
+    size_t base = (size_t)1 << k;
+    size_t steps = (n - base + quarter - 1) / quarter; /* 1..4 */
+    *rounded = base + steps * quarter;
+    int cls = 8 + (k - 9) * 4 + (int)(steps - 1);
+    return cls < IGI_NUM_CLASSES ? cls : -1;
+}
+
+void *igi_alloc(ig_device dev, size_t nbytes) {
+    if (dev != IG_CPU) return NULL;
+    if (nbytes == 0) nbytes = 1;
+    if (nbytes > ((size_t)1 << 60)) return NULL;
+    size_t rounded;
+    int cls = size_class(nbytes, &rounded);
+    pthread_mutex_lock(&alloc_lock);
+    void *p = NULL;
+    if (cls >= 0 && free_lists[cls]) {
+        free_block *b = free_lists[cls];
+        free_lists[cls] = b->next;
+        cpu_stats.cached_bytes -= (int64_t)rounded;
+        p = b;
+    }
+    if (!p) {
+        pthread_mutex_unlock(&alloc_lock);
+        if (posix_memalign(&p, IGI_ALIGN, rounded) != 0) return NULL;
+        pthread_mutex_lock(&alloc_lock);
+        cpu_stats.os_allocs++;
+    }
+    cpu_stats.live_bytes += (int64_t)rounded;
+    pthread_mutex_unlock(&alloc_lock);
+    return p;
+}
+
+void igi_free(ig_device dev, void *p, size_t nbytes) {
+    if (!p || dev != IG_CPU) return;
+    if (nbytes == 0) nbytes = 1;
+    size_t rounded;
+    int cls = size_class(nbytes, &rounded);
+    pthread_mutex_lock(&alloc_lock);
+    cpu_stats.live_bytes -= (int64_t)rounded;
+    if (cls >= 0) {
+        free_block *b = p;
+        b->next = free_lists[cls];
+        free_lists[cls] = b;
+        cpu_stats.cached_bytes += (int64_t)rounded;
+        pthread_mutex_unlock(&alloc_lock);
+        return;
+    }
+    cpu_stats.os_frees++;
+    pthread_mutex_unlock(&alloc_lock);
+    free(p);
+}
+
+void ig_mem_get_stats(ig_device dev, ig_mem_stats *out) {
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    if (dev != IG_CPU) return;
+    pthread_mutex_lock(&alloc_lock);
+    *out = cpu_stats;
+    pthread_mutex_unlock(&alloc_lock);
+}
+
+void ig_mem_release_cached(ig_device dev) {
+    if (dev != IG_CPU) return;
+    pthread_mutex_lock(&alloc_lock);
+    for (int c = 0; c < IGI_NUM_CLASSES; c++) {
+        while (free_lists[c]) {
+            free_block *b = free_lists[c];
+            free_lists[c] = b->next;
+            free(b);
+            cpu_stats.os_frees++;
+        }
+    }
+    cpu_stats.cached_bytes = 0;
+    pthread_mutex_unlock(&alloc_lock);
+}
+
+igi_storage *igi_storage_new(const char *op, ig_device dev, size_t nbytes) {
+    /* The storage record and its bytes share one block: header padded to the alignment. */
+    size_t head = (sizeof(igi_storage) + IGI_ALIGN - 1) / IGI_ALIGN * IGI_ALIGN;
+    if (nbytes > ((size_t)1 << 60) - head) {
+        igi_error(IG_ERR_NOMEM, "%s: out of memory (%zu bytes requested)", op, nbytes);
+        return NULL;
+    }
+    igi_storage *s = NULL;
+    if (dev == IG_CPU) {
+        s = igi_alloc(dev, head + nbytes);
+        if (!s) {
+            igi_error(IG_ERR_NOMEM, "%s: out of memory (%zu bytes requested)", op, nbytes);
+            return NULL;
+        }
+        s->data = (char *)s + head;
+    } else {
+        igi_error(IG_ERR_DEVICE, "%s: device %d is not available in this build", op, (int)dev);
+        return NULL;
+    }
+    atomic_init(&s->refcount, 1);
+    s->device = dev;
+    s->nbytes = nbytes;
+    return s;
+}
+
+void igi_storage_retain(igi_storage *s) {
+    if (s) atomic_fetch_add_explicit(&s->refcount, 1, memory_order_relaxed);
+}
+
+void igi_storage_release(igi_storage *s) {
+    if (!s) return;
+    if (atomic_fetch_sub_explicit(&s->refcount, 1, memory_order_acq_rel) != 1) return;
+    size_t head = (sizeof(igi_storage) + IGI_ALIGN - 1) / IGI_ALIGN * IGI_ALIGN;
+    igi_free(s->device, s, head + s->nbytes);
+}

@@ -1,0 +1,273 @@
+/*
+ * core/ops/binary.c — broadcasting binary ops: add, sub, mul, div, the scalar forms,
+ * where, and the comparisons (eq, gt, lt, which give u8 masks).
+ *
+ * Forward runs on the strided iterator with one typed loop per (op, dtype); contiguous
+ * runs take a unit-stride path the compiler vectorises. Backward reduces each input's
+ * gradient over the dims it was broadcast along (igi_sum_to).
+ */
+#include <string.h>
+
+#include "../tensor_impl.h"
+
+enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_EQ, BIN_GT, BIN_LT };
+
+/* Arithmetic loops: out = a OP b for one dtype T. */
+#define ARITH_LOOP(NAME, T, EXPR)                                                         \
+    static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {                  \
+        (void)ctx;                                                                        \
+        if (s[0] == (int64_t)sizeof(T) && s[1] == (int64_t)sizeof(T) && s[2] == (int64_t)sizeof(T)) {                \
+            T *o = (T *)p[0];                                                             \
+            const T *x = (const T *)p[1], *y = (const T *)p[2];                           \
+            for (int64_t i = 0; i < n; i++) {                                             \
+                T a = x[i], b = y[i];                                                     \
+                o[i] = (T)(EXPR);                                                         \
+            }                                                                             \
+            return;                                                                       \
+        }                                                                                 \
+        for (int64_t i = 0; i < n; i++) {                                                 \
+            T a = *(const T *)(p[1] + i * s[1]), b = *(const T *)(p[2] + i * s[2]);       \
+            *(T *)(p[0] + i * s[0]) = (T)(EXPR);                                          \
+        }                                                                                 \
+    }
+
+
+/* Integer add/sub/mul wrap (computed in unsigned arithmetic: no signed overflow UB). */
+#define WRAP(T, U, e) ((T)(U)(e))
+ARITH_LOOP(add_f32, float, a + b)
+ARITH_LOOP(add_f64, double, a + b)
+ARITH_LOOP(add_i32, int32_t, WRAP(int32_t, uint32_t, (uint32_t)a + (uint32_t)b))
+ARITH_LOOP(add_i64, int64_t, WRAP(int64_t, uint64_t, (uint64_t)a + (uint64_t)b))
+ARITH_LOOP(add_u8, uint8_t, a + b)
+ARITH_LOOP(sub_f32, float, a - b)
+ARITH_LOOP(sub_f64, double, a - b)
+ARITH_LOOP(sub_i32, int32_t, WRAP(int32_t, uint32_t, (uint32_t)a - (uint32_t)b))
+ARITH_LOOP(sub_i64, int64_t, WRAP(int64_t, uint64_t, (uint64_t)a - (uint64_t)b))
+ARITH_LOOP(sub_u8, uint8_t, a - b)
+ARITH_LOOP(mul_f32, float, a * b)
+ARITH_LOOP(mul_f64, double, a * b)
+ARITH_LOOP(mul_i32, int32_t, WRAP(int32_t, uint32_t, (uint32_t)a * (uint32_t)b))
+ARITH_LOOP(mul_i64, int64_t, WRAP(int64_t, uint64_t, (uint64_t)a * (uint64_t)b))
+ARITH_LOOP(mul_u8, uint8_t, (unsigned)a * (unsigned)b)
+ARITH_LOOP(div_f32, float, a / b)
+ARITH_LOOP(div_f64, double, a / b)
+/* Integer division truncates like C; division by zero gives 0 (defined, no trap), and
+ * INT_MIN / -1 wraps. */
+ARITH_LOOP(div_i32, int32_t, b == 0 ? 0 : (b == -1 ? WRAP(int32_t, uint32_t, 0u - (uint32_t)a) : a / b))
+ARITH_LOOP(div_i64, int64_t, b == 0 ? 0 : (b == -1 ? WRAP(int64_t, uint64_t, 0u - (uint64_t)a) : a / b))
+ARITH_LOOP(div_u8, uint8_t, b == 0 ? 0 : a / b)
+
+/* Comparison loops write u8 masks. */
+#define CMP_LOOP(NAME, T, EXPR)                                                           \
+    static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {                  \
+        (void)ctx;                                                                        \
+        for (int64_t i = 0; i < n; i++) {                                                 \
+            T a = *(const T *)(p[1] + i * s[1]), b = *(const T *)(p[2] + i * s[2]);       \
+            *(uint8_t *)(p[0] + i * s[0]) = (EXPR) ? 1 : 0;                               \
+        }                                                                                 \
+    }
+#define CMP_ALL(OPNAME, EXPR)                 \
+    CMP_LOOP(OPNAME##_f32, float, EXPR)       \
+    CMP_LOOP(OPNAME##_f64, double, EXPR)      \
+    CMP_LOOP(OPNAME##_i32, int32_t, EXPR)     \
+    CMP_LOOP(OPNAME##_i64, int64_t, EXPR)     \
+    CMP_LOOP(OPNAME##_u8, uint8_t, EXPR)
+CMP_ALL(eq, a == b)
+CMP_ALL(gt, a > b)
+CMP_ALL(lt, a < b)
+
+static const igi_loop_fn binary_loops[][IG_DTYPE_COUNT] = {
+    [BIN_ADD] = {add_f32, add_f64, add_i32, add_i64, add_u8},
+    [BIN_SUB] = {sub_f32, sub_f64, sub_i32, sub_i64, sub_u8},
+    [BIN_MUL] = {mul_f32, mul_f64, mul_i32, mul_i64, mul_u8},
+    [BIN_DIV] = {div_f32, div_f64, div_i32, div_i64, div_u8},
+    [BIN_EQ] = {eq_f32, eq_f64, eq_i32, eq_i64, eq_u8},
+    [BIN_GT] = {gt_f32, gt_f64, gt_i32, gt_i64, gt_u8},
+    [BIN_LT] = {lt_f32, lt_f64, lt_i32, lt_i64, lt_u8},
+};
+
+/* Validates, broadcasts and runs kind on a and b into a fresh output of dtype out_dt. */
+static ig_tensor *binary_forward(const char *op, int kind, ig_tensor *a, ig_tensor *b, bool mask_out) {
+    if (!a) {
+        igi_error_null(op, "a");
+        return NULL;
+    }
+    if (!b) {
+        igi_error_null(op, "b");
+        return NULL;
+    }
+    if (!igi_check_same_dtype(op, a, b) || !igi_check_same_device(op, a, b)) return NULL;
+    int nd;
+    int64_t shape[IG_MAX_DIMS];
+    if (!igi_broadcast_shape(op, a->ndim, a->shape, b->ndim, b->shape, &nd, shape)) return NULL;
+    ig_tensor *out = igi_tensor_new(op, nd, shape, mask_out ? IG_U8 : a->dtype, a->device);
+    if (!out) return NULL;
+    ig_tensor *ops[3] = {out, a, b};
+    igi_iter_run(ops, 3, binary_loops[kind][a->dtype], NULL);
+    return out;
+}
+
+/* ---- backward --------------------------------------------------------------------------- */
+
+static ig_status add_backward(igi_node *n, ig_tensor *g, ig_tensor **gin) {
+    ig_tensor *a = n->inputs[0], *b = n->inputs[1];
+    if (igi_needs_grad(a) && !(gin[0] = igi_sum_to(g, a->ndim, a->shape))) return ig_last_status();
+    if (igi_needs_grad(b)) {
+        ig_tensor *gb = n->op == IGI_OP_SUB ? ig_neg(g) : g;
+        if (!(gin[1] = igi_sum_to(gb, b->ndim, b->shape))) return ig_last_status();
+    }
+    return IG_OK;
+}
+
+static ig_status mul_backward(igi_node *n, ig_tensor *g, ig_tensor **gin) {
+    ig_tensor *a = n->inputs[0], *b = n->inputs[1];
+    if (igi_needs_grad(a) && !(gin[0] = igi_sum_to(ig_mul(g, b), a->ndim, a->shape))) return ig_last_status();
+    if (igi_needs_grad(b) && !(gin[1] = igi_sum_to(ig_mul(g, a), b->ndim, b->shape))) return ig_last_status();
+    return IG_OK;
+}
+
+static ig_status div_backward(igi_node *n, ig_tensor *g, ig_tensor **gin) {
+    ig_tensor *a = n->inputs[0], *b = n->inputs[1];
+    /* d(a/b)/da = 1/b; d(a/b)/db = -a/b^2 = -(a/b)/b */
+    if (igi_needs_grad(a) && !(gin[0] = igi_sum_to(ig_div(g, b), a->ndim, a->shape))) return ig_last_status();
+    if (igi_needs_grad(b)) {
+        ig_tensor *q = ig_div(ig_mul(g, a), ig_mul(b, b));
+        if (!(gin[1] = igi_sum_to(ig_neg(q), b->ndim, b->shape))) return ig_last_status();
+    }
+    return IG_OK;
+}
+
+static ig_tensor *binary_op(const char *op, int opid, int kind, igi_backward_fn bw, ig_tensor *a, ig_tensor *b) {
+    ig_tensor *out = binary_forward(op, kind, a, b, false);
+    if (!out) return NULL;
+    ig_tensor *in[2] = {a, b};
+    return igi_finish(opid, bw, out, in, 2);
+}
+
+ig_tensor *ig_add(ig_tensor *a, ig_tensor *b) { return binary_op("ig_add", IGI_OP_ADD, BIN_ADD, add_backward, a, b); }
+ig_tensor *ig_sub(ig_tensor *a, ig_tensor *b) { return binary_op("ig_sub", IGI_OP_SUB, BIN_SUB, add_backward, a, b); }
+ig_tensor *ig_mul(ig_tensor *a, ig_tensor *b) { return binary_op("ig_mul", IGI_OP_MUL, BIN_MUL, mul_backward, a, b); }
+ig_tensor *ig_div(ig_tensor *a, ig_tensor *b) { return binary_op("ig_div", IGI_OP_DIV, BIN_DIV, div_backward, a, b); }
+
+ig_tensor *ig_eq(ig_tensor *a, ig_tensor *b) { return binary_forward("ig_eq", BIN_EQ, a, b, true); }
+ig_tensor *ig_gt(ig_tensor *a, ig_tensor *b) { return binary_forward("ig_gt", BIN_GT, a, b, true); }
+ig_tensor *ig_lt(ig_tensor *a, ig_tensor *b) { return binary_forward("ig_lt", BIN_LT, a, b, true); }
+
+/* ---- scalar forms ----------------------------------------------------------------------- */
+
+typedef struct {
+    double s;
+    bool mul;
+} scalar_ctx;
+
+static void scalar_loop(char **p, const int64_t *st, int64_t n, void *vctx) {
+    const scalar_ctx *c = vctx;
+    ig_dtype dt = *(ig_dtype *)((char *)vctx + sizeof(scalar_ctx));
+    if (dt == IG_F32) {
+        float s = (float)c->s;
+        for (int64_t i = 0; i < n; i++) {
+            float x = *(const float *)(p[1] + i * st[1]);
+            *(float *)(p[0] + i * st[0]) = c->mul ? x * s : x + s;
+        }
+    } else if (dt == IG_F64) {
+        for (int64_t i = 0; i < n; i++) {
+            double x = *(const double *)(p[1] + i * st[1]);
+            *(double *)(p[0] + i * st[0]) = c->mul ? x * c->s : x + c->s;
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            double x = igi_load(dt, p[1] + i * st[1]);
+            igi_store(dt, p[0] + i * st[0], c->mul ? x * c->s : x + c->s);
+        }
+    }
+}
+
+static ig_status add_scalar_backward(igi_node *n, ig_tensor *g, ig_tensor **gin) {
+    (void)n;
+    gin[0] = g;
+    return IG_OK;
+}
+
+static ig_status mul_scalar_backward(igi_node *n, ig_tensor *g, ig_tensor **gin) {
+    gin[0] = ig_mul_scalar(g, n->dattr[0]);
+    return gin[0] ? IG_OK : ig_last_status();
+}
+
+static ig_tensor *scalar_op(const char *op, int opid, igi_backward_fn bw, ig_tensor *a, double s, bool mul) {
+    if (!a) {
+        igi_error_null(op, "a");
+        return NULL;
+    }
+    if (a->device != IG_CPU) {
+        igi_error(IG_ERR_DEVICE, "%s: device not supported in this build", op);
+        return NULL;
+    }
+    ig_tensor *out = igi_tensor_new(op, a->ndim, a->shape, a->dtype, a->device);
+    if (!out) return NULL;
+    struct {
+        scalar_ctx c;
+        ig_dtype dt;
+    } ctx = {{s, mul}, a->dtype};
+    ig_tensor *ops[2] = {out, a};
+    igi_iter_run(ops, 2, scalar_loop, &ctx);
+    out = igi_finish(opid, bw, out, &a, 1);
+    if (out && out->node) out->node->dattr[0] = s;
+    return out;
+}
+
+ig_tensor *ig_add_scalar(ig_tensor *a, double s) {
+    return scalar_op("ig_add_scalar", IGI_OP_ADD_SCALAR, add_scalar_backward, a, s, false);
+}
+ig_tensor *ig_mul_scalar(ig_tensor *a, double s) {
+    return scalar_op("ig_mul_scalar", IGI_OP_MUL_SCALAR, mul_scalar_backward, a, s, true);
+}
+
+/* ---- where ------------------------------------------------------------------------------ */
+
+static void where_loop(char **p, const int64_t *s, int64_t n, void *ctx) {
+    const ig_dtype *dts = ctx; /* [value dtype, cond dtype] */
+    size_t es = ig_dtype_size(dts[0]);
+    for (int64_t i = 0; i < n; i++) {
+        bool c = igi_load(dts[1], p[1] + i * s[1]) != 0.0;
+        memcpy(p[0] + i * s[0], c ? p[2] + i * s[2] : p[3] + i * s[3], es);
+    }
+}
+
+static ig_status where_backward(igi_node *n, ig_tensor *g, ig_tensor **gin) {
+    ig_tensor *cond = n->inputs[0], *a = n->inputs[1], *b = n->inputs[2];
+    ig_tensor *z = ig_zeros(0, NULL, g->dtype);
+    if (!z) return ig_last_status();
+    if (igi_needs_grad(a) && !(gin[1] = igi_sum_to(ig_where(cond, g, z), a->ndim, a->shape))) return ig_last_status();
+    if (igi_needs_grad(b) && !(gin[2] = igi_sum_to(ig_where(cond, z, g), b->ndim, b->shape))) return ig_last_status();
+    return IG_OK;
+}
+
+ig_tensor *ig_where(ig_tensor *cond, ig_tensor *a, ig_tensor *b) {
+    const char *op = "ig_where";
+    if (!cond) {
+        igi_error_null(op, "cond");
+        return NULL;
+    }
+    if (!a) {
+        igi_error_null(op, "a");
+        return NULL;
+    }
+    if (!b) {
+        igi_error_null(op, "b");
+        return NULL;
+    }
+    if (!igi_check_same_dtype(op, a, b) || !igi_check_same_device(op, a, b) ||
+        !igi_check_same_device(op, cond, a))
+        return NULL;
+    int nd, nd2;
+    int64_t s1[IG_MAX_DIMS], s2[IG_MAX_DIMS];
+    if (!igi_broadcast_shape(op, a->ndim, a->shape, b->ndim, b->shape, &nd, s1)) return NULL;
+    if (!igi_broadcast_shape(op, cond->ndim, cond->shape, nd, s1, &nd2, s2)) return NULL;
+    ig_tensor *out = igi_tensor_new(op, nd2, s2, a->dtype, a->device);
+    if (!out) return NULL;
+    ig_dtype dts[2] = {a->dtype, cond->dtype};
+    ig_tensor *ops[4] = {out, cond, a, b};
+    igi_iter_run(ops, 4, where_loop, dts);
+    ig_tensor *in[3] = {cond, a, b};
+    return igi_finish(IGI_OP_WHERE, where_backward, out, in, 3);
+}

@@ -1,0 +1,116 @@
+/*
+ * core/scope.c — scopes: who frees the intermediates of a define-by-run step.
+ *
+ * Each thread has a scope arena: a chain of chunks that only grows. ig_scope_begin records
+ * the arena position; tensor headers and autograd nodes made until ig_scope_end are bump-
+ * allocated after it, and every scoped tensor is linked into its scope's list. Scope end
+ * walks that list (newest first) dropping storage and node references, then rewinds the
+ * arena to the recorded position in O(1). Chunks are kept for the next scope, so a steady
+ * training loop allocates no headers or nodes from the OS.
+ */
+#include <string.h>
+
+#include "tensor_impl.h"
+
+#define IGI_CHUNK_MIN (256 * 1024)
+#define IGI_ARENA_ALIGN 16
+
+typedef struct arena_chunk {
+    struct arena_chunk *next;
+    size_t cap;
+    size_t used;
+    _Alignas(IGI_ARENA_ALIGN) char data[];
+} arena_chunk;
+
+struct ig_scope {
+    ig_scope *parent;
+    arena_chunk *mark_chunk; /* arena position before this record */
+    size_t mark_used;
+    ig_tensor *tensors;      /* scoped tensors, newest first */
+};
+
+static _Thread_local arena_chunk *arena_first;
+static _Thread_local arena_chunk *arena_cur;
+static _Thread_local ig_scope *scope_top;
+static _Thread_local int heap_mode;
+
+void igi_heap_mode(int delta) { heap_mode += delta; }
+
+/* Bump-allocates from the arena regardless of scope state (used for scope records too). */
+static void *arena_alloc(size_t nbytes) {
+    nbytes = (nbytes + IGI_ARENA_ALIGN - 1) / IGI_ARENA_ALIGN * IGI_ARENA_ALIGN;
+    if (!arena_cur) {
+        size_t cap = nbytes > IGI_CHUNK_MIN ? nbytes : IGI_CHUNK_MIN;
+        arena_chunk *c = malloc(sizeof(arena_chunk) + cap);
+        if (!c) return NULL;
+        c->next = NULL;
+        c->cap = cap;
+        c->used = 0;
+        arena_first = arena_cur = c;
+    }
+    while (arena_cur->cap - arena_cur->used < nbytes) {
+        arena_chunk *n = arena_cur->next;
+        if (!n || n->cap < nbytes) {
+            /* Insert a fresh chunk big enough after the current one. */
+            size_t cap = nbytes > IGI_CHUNK_MIN ? nbytes : IGI_CHUNK_MIN;
+            if (arena_cur->cap > cap) cap = arena_cur->cap;
+            arena_chunk *c = malloc(sizeof(arena_chunk) + cap);
+            if (!c) return NULL;
+            c->next = n;
+            c->cap = cap;
+            arena_cur->next = c;
+            n = c;
+        }
+        n->used = 0;
+        arena_cur = n;
+    }
+    void *p = arena_cur->data + arena_cur->used;
+    arena_cur->used += nbytes;
+    return p;
+}
+
+void *igi_scope_alloc(size_t nbytes) {
+    if (!scope_top) return NULL;
+    return arena_alloc(nbytes);
+}
+
+bool igi_scope_active(void) { return scope_top != NULL && heap_mode == 0; }
+
+void igi_scope_track(ig_tensor *t) {
+    IG_ASSERT(scope_top != NULL && t->scoped);
+    t->next = scope_top->tensors;
+    scope_top->tensors = t;
+}
+
+ig_scope *ig_scope_begin(void) {
+    arena_chunk *mark_chunk = arena_cur;
+    size_t mark_used = arena_cur ? arena_cur->used : 0;
+    ig_scope *s = arena_alloc(sizeof *s);
+    if (!s) {
+        igi_error(IG_ERR_NOMEM, "ig_scope_begin: out of memory");
+        return NULL;
+    }
+    s->parent = scope_top;
+    s->mark_chunk = mark_chunk ? mark_chunk : arena_first;
+    s->mark_used = mark_used;
+    s->tensors = NULL;
+    scope_top = s;
+    return s;
+}
+
+ig_status ig_scope_end(ig_scope *s) {
+    if (!s) return igi_error_null("ig_scope_end", "scope");
+    ig_scope *p = scope_top;
+    while (p && p != s) p = p->parent;
+    if (!p) return igi_error(IG_ERR_STATE, "ig_scope_end: scope is not open on this thread");
+    /* End inner scopes left open, then s itself. */
+    for (;;) {
+        ig_scope *top = scope_top;
+        for (ig_tensor *t = top->tensors; t; t = t->next) igi_tensor_finalize(t);
+        scope_top = top->parent;
+        arena_cur = top->mark_chunk;
+        if (arena_cur) arena_cur->used = top->mark_used;
+        if (top == s) break;
+    }
+    return IG_OK;
+}

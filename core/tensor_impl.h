@@ -1,0 +1,225 @@
+/*
+ * core/tensor_impl.h — the inside of a tensor, shared by core/, autograd/ and (later) the
+ * device backends. Never installed.
+ *
+ * Invariants (read these before touching any op):
+ *  - A tensor is (storage, offset, ndim, shape, strides, dtype, device). offset and strides
+ *    count elements, not bytes. Strides may be 0 (expand) but never negative. A tensor
+ *    never reads outside [offset, offset + max reachable index] of its storage; views check
+ *    this when they are made.
+ *  - Storage is refcounted (atomic: loader threads share it). Its bytes come from the
+ *    size-class caching allocator of its device (core/alloc.c).
+ *  - A tensor is either *scoped* (made while a scope was open: its header lives in the
+ *    thread's scope arena and the scope releases it at ig_scope_end) or *heap* (malloc'd
+ *    header with its own refcount; ig_tensor_free drops one reference).
+ *  - A tensor produced by a recorded op has node != NULL; a leaf has node == NULL. The node
+ *    is owned by its output tensor: it lives in the same arena (scoped) or is freed with it
+ *    (heap). A node references its inputs and saved tensors; heap ones are retained by the
+ *    node, scoped ones are guaranteed alive because a scope only ever holds tensors of its
+ *    own or enclosing scopes.
+ *  - .grad is always a heap tensor, owned (retained) by its leaf.
+ */
+#ifndef IGNIS_CORE_TENSOR_IMPL_H
+#define IGNIS_CORE_TENSOR_IMPL_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "ops.h"
+#include "tensor.h"
+
+/* ---- internal assert: invariants only, never user errors ------------------------------ */
+#define IG_ASSERT(cond)                                                                   \
+    do {                                                                                  \
+        if (!(cond)) igi_assert_fail(__FILE__, __LINE__, #cond);                          \
+    } while (0)
+_Noreturn void igi_assert_fail(const char *file, int line, const char *expr);
+
+/* ---- errors --------------------------------------------------------------------------- */
+/* Sets the thread's error (status + printf-style message); returns status for chaining. */
+ig_status igi_error(ig_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* For a NULL tensor argument: sets "op: argument NAME is NULL" only if no error is pending
+ * (so chains report their first failure). Returns IG_ERR_ARG. */
+ig_status igi_error_null(const char *op, const char *argname);
+
+/* ---- storage and allocator ------------------------------------------------------------ */
+typedef struct igi_storage {
+    atomic_int refcount;
+    ig_device device;
+    size_t nbytes; /* usable bytes at data */
+    void *data;
+} igi_storage;
+
+/* Caching allocator (core/alloc.c): sizes are rounded to size classes; freed blocks are
+ * kept per class for reuse. igi_alloc returns 64-byte aligned memory or NULL (no error set). */
+void *igi_alloc(ig_device dev, size_t nbytes);
+void igi_free(ig_device dev, void *p, size_t nbytes);
+
+/* New storage of nbytes (refcount 1), or NULL with an error naming op. */
+igi_storage *igi_storage_new(const char *op, ig_device dev, size_t nbytes);
+void igi_storage_retain(igi_storage *s);
+void igi_storage_release(igi_storage *s);
+
+/* ---- autograd nodes ------------------------------------------------------------------- */
+typedef struct igi_node igi_node;
+/* Computes the gradients of the node's inputs from gout (the gradient of its output, same
+ * shape as the output). gin[i] is set only where igi_needs_grad(node->inputs[i]); leave the
+ * others NULL. Runs with grad mode off inside a scope; the results may have any strides and
+ * must have the input's shape and dtype. Returns IG_OK or an error status. */
+typedef ig_status (*igi_backward_fn)(igi_node *node, ig_tensor *gout, ig_tensor **gin);
+
+#define IGI_NODE_SAVED 4
+#define IGI_NODE_IATTR (2 * IG_MAX_DIMS)
+#define IGI_NODE_DATTR 4
+
+struct igi_node {
+    int op;                     /* enum igi_op, for names in messages */
+    igi_backward_fn backward;
+    uint64_t seq;               /* creation order: backward runs in decreasing seq */
+    ig_tensor *out;             /* the tensor this node produced (weak) */
+    ig_tensor *grad_accum;      /* scratch for ig_backward: gradient of out so far */
+    uint32_t visit_mark;        /* scratch for ig_backward's traversal */
+    int n_inputs;
+    ig_tensor **inputs;         /* n_inputs entries, stored right after the node */
+    ig_tensor *saved[IGI_NODE_SAVED];
+    int64_t iattr[IGI_NODE_IATTR];
+    double dattr[IGI_NODE_DATTR];
+    bool heap;                  /* malloc'd (output is a heap tensor) */
+};
+
+/* ---- tensor ---------------------------------------------------------------------------- */
+struct ig_tensor {
+    igi_storage *storage;
+    int64_t offset;
+    int64_t shape[IG_MAX_DIMS];
+    int64_t strides[IG_MAX_DIMS];
+    int ndim;
+    ig_dtype dtype;
+    ig_device device;
+    bool requires_grad;
+    bool scoped;
+    int refcount;               /* heap tensors only */
+    ig_tensor *grad;            /* heap tensor owned by this leaf, or NULL */
+    igi_node *node;             /* producer, NULL for leaves */
+    ig_tensor *next;            /* scoped: the scope's list; heap: the release worklist */
+};
+
+/* A new tensor header with no storage, in the current scope or on the heap. shape may be
+ * NULL when ndim == 0. Strides are set contiguous. NULL + error on OOM. */
+ig_tensor *igi_tensor_header(const char *op, int ndim, const int64_t *shape, ig_dtype dt,
+                             ig_device dev);
+/* A new contiguous tensor with fresh (uninitialised) storage. */
+ig_tensor *igi_tensor_new(const char *op, int ndim, const int64_t *shape, ig_dtype dt,
+                          ig_device dev);
+/* A view header of t with the given geometry, sharing t's storage. */
+ig_tensor *igi_tensor_view(const char *op, ig_tensor *t, int ndim, const int64_t *shape,
+                           const int64_t *strides, int64_t offset);
+/* Product of shape, or -1 if it overflows int64 (or any dim is negative). */
+int64_t igi_numel(int ndim, const int64_t *shape);
+void igi_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
+bool igi_is_contiguous(const ig_tensor *t);
+/* Pointer to element at storage offset t->offset (the tensor's first element). */
+static inline char *igi_data(const ig_tensor *t) {
+    return (char *)t->storage->data + (size_t)t->offset * ig_dtype_size(t->dtype);
+}
+/* Wraps a negative dim; -1 and an error (naming op) if out of range for ndim. */
+int igi_wrap_dim(const char *op, int dim, int ndim);
+/* Shape string "[a,b]" of an explicit shape. */
+char *igi_shape_str(int ndim, const int64_t *shape, char *buf, size_t cap);
+
+/* While the heap mode depth is > 0, new tensors are heap tensors even inside a scope (the
+ * autograd engine makes leaf .grad buffers this way). Nests. */
+void igi_heap_mode(int delta);
+
+/* ---- scopes (core/scope.c) ------------------------------------------------------------- */
+/* Bump allocation in the current thread's scope arena (NULL if no scope is open or OOM). */
+void *igi_scope_alloc(size_t nbytes);
+bool igi_scope_active(void);
+/* Registers a scoped tensor with the innermost scope so it is released at scope end. */
+void igi_scope_track(ig_tensor *t);
+/* Releases what a tensor holds (storage, node references, grad); used by scope end and by
+ * the last ig_tensor_free. Does not free the header. */
+void igi_tensor_finalize(ig_tensor *t);
+
+/* ---- grad mode and recording (core/graph.c) -------------------------------------------- */
+bool igi_grad_enabled(void);
+void igi_set_grad_enabled(bool on); /* internal: engine and gradcheck */
+int igi_no_grad_depth_add(int delta);
+/* True if t takes part in differentiation: it requires grad (leaf) or has a node. */
+static inline bool igi_needs_grad(const ig_tensor *t) {
+    return t && (t->requires_grad || t->node);
+}
+/* True if recording is on and any of the n inputs needs grad. */
+bool igi_should_record(ig_tensor *const *inputs, int n);
+/* Records a node producing out from inputs (call after out is fully computed). Sets
+ * out->requires_grad. Returns the node (to fill saved/attrs) or NULL with an error (OOM:
+ * then out is still valid but the caller must fail). Call only if igi_should_record. */
+igi_node *igi_record(int op, igi_backward_fn backward, ig_tensor *out, ig_tensor *const *inputs,
+                     int n_inputs);
+/* The usual tail of an op: records a node if igi_should_record(inputs), and returns out
+ * (its node, if recorded, is out->node, to fill saved tensors and attrs), or NULL on OOM. */
+ig_tensor *igi_finish(int op, igi_backward_fn backward, ig_tensor *out, ig_tensor *const *inputs,
+                      int n_inputs);
+/* Saves a tensor on a node for backward (retained if heap). slot < IGI_NODE_SAVED. */
+void igi_node_save(igi_node *node, int slot, ig_tensor *t);
+/* Frees a heap node's references (the node memory too for heap nodes). */
+void igi_node_release(igi_node *node);
+
+/* ---- op table (core/op_table.c) -------------------------------------------------------- */
+enum igi_op {
+    IGI_OP_NONE = 0,
+    /* views and copies */
+    IGI_OP_VIEW, IGI_OP_PERMUTE, IGI_OP_SLICE, IGI_OP_EXPAND, IGI_OP_CONTIGUOUS,
+    IGI_OP_TO_DTYPE, IGI_OP_SELECT,
+    /* binary */
+    IGI_OP_ADD, IGI_OP_SUB, IGI_OP_MUL, IGI_OP_DIV, IGI_OP_ADD_SCALAR, IGI_OP_MUL_SCALAR,
+    IGI_OP_WHERE,
+    /* unary */
+    IGI_OP_NEG, IGI_OP_POW, IGI_OP_EXP, IGI_OP_LOG, IGI_OP_SQRT, IGI_OP_ABS, IGI_OP_CLAMP,
+    IGI_OP_RELU, IGI_OP_LEAKY_RELU, IGI_OP_SIGMOID, IGI_OP_TANH, IGI_OP_GELU, IGI_OP_SILU,
+    /* reductions */
+    IGI_OP_SUM, IGI_OP_MEAN, IGI_OP_VAR, IGI_OP_MAX, IGI_OP_MIN,
+    /* linear algebra, softmax */
+    IGI_OP_MATMUL, IGI_OP_SOFTMAX, IGI_OP_LOG_SOFTMAX,
+    /* joining, indexing */
+    IGI_OP_CAT, IGI_OP_STACK, IGI_OP_INDEX_SELECT, IGI_OP_GATHER,
+    /* room for nn/ ops (conv, pooling, batchnorm, losses) registered by later issues */
+    IGI_OP_COUNT
+};
+/* The op's public name ("ig_add"), for messages. */
+const char *igi_op_name(int op);
+
+/* ---- strided elementwise iteration (core/iter.c) -------------------------------------- */
+/* Up to IGI_ITER_MAX operands, operand 0 the output. Every operand is viewed with the
+ * output's shape (broadcast operands have stride 0 on expanded dims). Adjacent dims are
+ * merged where every operand allows, and the kernel is called once per innermost run with
+ * byte strides: fn(ptrs, strides, n, ctx). */
+#define IGI_ITER_MAX 4
+typedef void (*igi_loop_fn)(char **ptrs, const int64_t *strides, int64_t n, void *ctx);
+/* Runs fn over out's shape. ops[0] == out; ops[i] must be broadcastable to out. */
+void igi_iter_run(ig_tensor *const *ops, int nops, igi_loop_fn fn, void *ctx);
+/* Broadcast shape of two shapes; false (and error naming op with both shapes) if not. */
+bool igi_broadcast_shape(const char *op, int na, const int64_t *sa, int nb, const int64_t *sb,
+                         int *nout, int64_t *out);
+/* Strides of t viewed with shape (ndim, shape): 0 on broadcast dims. t must broadcast. */
+void igi_broadcast_strides(const ig_tensor *t, int ndim, const int64_t *shape, int64_t *strides);
+
+/* Sum of g over broadcast dims so the result has shape (ndim, shape) (autograd helper for
+ * broadcasting ops). Returns g itself if the shapes already match. */
+ig_tensor *igi_sum_to(ig_tensor *g, int ndim, const int64_t *shape);
+
+/* ---- dtype dispatch --------------------------------------------------------------------- */
+/* Reads/writes one element as double (slow path: printing, conversion, tests). */
+double igi_load(ig_dtype dt, const void *p);
+void igi_store(ig_dtype dt, void *p, double v);
+
+/* Common argument checks: non-NULL, CPU (for now), dtype sets. Set an error naming op. */
+bool igi_check_float(const char *op, const ig_tensor *t);
+bool igi_check_same_dtype(const char *op, const ig_tensor *a, const ig_tensor *b);
+bool igi_check_same_device(const char *op, const ig_tensor *a, const ig_tensor *b);
+
+/* BLAS threading: set by ig_set_num_threads (core/threads.c). */
+int igi_num_threads(void);
+
+#endif
