@@ -175,7 +175,7 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC_LIB)
 # ---------------------------------------------------------------------------
 # Checking. `test` = deps, then `check` (tests + install check) in a sub-make,
 # so the dependency check finishes before anything compiles, even with -j.
-SAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 test: deps
 	@$(MAKE) --no-print-directory check
@@ -187,7 +187,7 @@ ifeq ($(SANITIZE),1)
 SAN_LOG := $(abspath $(BUILD))/tests/sanitizer-report
 check: $(TEST_BIN) all
 	@rm -f $(SAN_LOG).*
-	ASAN_OPTIONS=detect_leaks=1:log_path=$(SAN_LOG) \
+	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:log_path=$(SAN_LOG) \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_LOG) \
 	    $(TEST_BIN) $(TEST_FLAGS); status=$$?; \
 	if ls $(SAN_LOG).* >/dev/null 2>&1; then \
