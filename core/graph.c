@@ -68,12 +68,18 @@ ig_tensor *igi_finish(int op, igi_backward_fn backward, ig_tensor *out, ig_tenso
 
 void igi_node_save(igi_node *node, int slot, ig_tensor *t) {
     IG_ASSERT(slot >= 0 && slot < IGI_NODE_SAVED && node->saved[slot] == NULL);
+    if (t == node->out) {
+        node->saved[slot] = t;
+        node->saved_weak |= (uint8_t)(1u << slot);
+        return;
+    }
     node->saved[slot] = ig_tensor_retain(t);
 }
 
 void igi_node_release(igi_node *node) {
     for (int i = 0; i < node->n_inputs; i++) ig_tensor_free(node->inputs[i]);
-    for (int i = 0; i < IGI_NODE_SAVED; i++) ig_tensor_free(node->saved[i]);
+    for (int i = 0; i < IGI_NODE_SAVED; i++)
+        if (!(node->saved_weak & (1u << i))) ig_tensor_free(node->saved[i]);
     if (node->grad_accum) ig_tensor_free(node->grad_accum);
     if (node->heap) free(node);
 }

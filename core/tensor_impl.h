@@ -86,6 +86,7 @@ struct igi_node {
     int64_t iattr[IGI_NODE_IATTR];
     double dattr[IGI_NODE_DATTR];
     bool heap;                  /* malloc'd (output is a heap tensor) */
+    uint8_t saved_weak;         /* bit i: saved[i] is the node's own output, not retained */
 };
 
 /* ---- tensor ---------------------------------------------------------------------------- */
@@ -161,7 +162,8 @@ igi_node *igi_record(int op, igi_backward_fn backward, ig_tensor *out, ig_tensor
  * (its node, if recorded, is out->node, to fill saved tensors and attrs), or NULL on OOM. */
 ig_tensor *igi_finish(int op, igi_backward_fn backward, ig_tensor *out, ig_tensor *const *inputs,
                       int n_inputs);
-/* Saves a tensor on a node for backward (retained if heap). slot < IGI_NODE_SAVED. */
+/* Saves a tensor on a node for backward (retained if heap). slot < IGI_NODE_SAVED. Saving the
+ * node's own output is fine: it is held weakly (the output owns the node), so no cycle. */
 void igi_node_save(igi_node *node, int slot, ig_tensor *t);
 /* Frees a heap node's references (the node memory too for heap nodes). */
 void igi_node_release(igi_node *node);
