@@ -93,16 +93,27 @@ static void gemm(ig_dtype dt, const mat_layout *A, const char *pa, const mat_lay
                     (double *)pc, (blasint)N);
 }
 
-/* Can the dims [0, n-1) of t (all dims but the last) be merged into one dim with the
- * stride of dim n-2? Then a stack of row-major matrices is one tall matrix. */
-static bool rows_fold(const ig_tensor *t) {
+/* If the dims [0, n-1) of t (batch dims and rows) merge into one evenly strided dim,
+ * a stack of row-major matrices is one tall row-major matrix: returns its leading
+ * dimension, or -1 if the rows are not evenly spaced. Size-1 dims do not count (a row
+ * stride of a single-row matrix is never used, so the batch stride decides). */
+static int64_t fold_ld(const ig_tensor *t) {
     int n = t->ndim;
-    int64_t want = t->strides[n - 2] * t->shape[n - 2];
-    for (int d = n - 3; d >= 0; d--) {
-        if (t->shape[d] != 1 && t->strides[d] != want) return false;
-        want *= t->shape[d];
+    int64_t ld = -1, want = 0;
+    for (int d = n - 2; d >= 0; d--) {
+        if (t->shape[d] == 1) continue;
+        if (ld < 0) {
+            ld = t->strides[d];
+            want = ld * t->shape[d];
+        } else if (t->strides[d] != want) {
+            return -1;
+        } else {
+            want *= t->shape[d];
+        }
     }
-    return true;
+    int64_t need = t->shape[n - 1] > 1 ? t->shape[n - 1] : 1;
+    if (ld < 0) return need; /* a single row in all */
+    return ld >= need ? ld : -1;
 }
 
 /* ---- backward --------------------------------------------------------------------------- */
@@ -253,7 +264,11 @@ ig_tensor *ig_matmul(ig_tensor *a, ig_tensor *b) {
                     int ib = i - (nbat - nbb);
                     sb[i] = (ib >= 0 && LB.t->shape[ib] != 1) ? LB.t->strides[ib] : 0;
                 }
-            bool fold = nbat > 0 && nbb == 0 && LA.tr == CblasNoTrans && rows_fold(LA.t);
+            /* B is one matrix and A's rows are evenly spaced across the batch: a single
+             * [batch*M, K] x [K, N] GEMM (the common Linear-layer case). */
+            int64_t fld = (nbat > 0 && nbb == 0 && LA.tr == CblasNoTrans) ? fold_ld(LA.t) : -1;
+            bool fold = fld > 0;
+            if (fold) LA.ld = fld;
             int64_t rows = fold ? nbatch * M : M;
             if (rows > INT_MAX || N > INT_MAX || K > INT_MAX || LA.ld > INT_MAX || LB.ld > INT_MAX) {
                 /* blasint is 32-bit in this OpenBLAS build. */
@@ -268,8 +283,6 @@ ig_tensor *ig_matmul(ig_tensor *a, ig_tensor *b) {
             const char *pa = igi_data(LA.t), *pb = igi_data(LB.t);
             char *pc = igi_data(out);
             if (fold) {
-                /* B is one matrix and A's rows are evenly spaced across the batch: a
-                 * single [batch*M, K] x [K, N] GEMM (the common Linear-layer case). */
                 gemm(out->dtype, &LA, pa, &LB, pb, pc, rows, N, K);
             } else {
                 int64_t idx[IG_MAX_DIMS] = {0};

@@ -162,6 +162,12 @@ Test(core, matmul_sliced_and_expanded_operands) {
         /* A batch whose rows cannot fold into one tall matrix. */
         ig_tensor *ap = ig_transpose(ig_randn(IG_DIMS(3, 2, 4), dt), 0, 1); /* [2,3,4] */
         check_matmul(ap, ig_randn(IG_DIMS(4, 5), dt));
+        /* Single-row matrices whose batch stride is not the row length: folding the
+         * batch into rows must use the batch stride as leading dimension. */
+        check_matmul(ig_narrow(ig_randn(IG_DIMS(3, 1, 8), dt), 2, 0, 4), ig_randn(IG_DIMS(4, 2), dt));
+        check_matmul(ig_narrow(ig_randn(IG_DIMS(2, 3, 1, 8), dt), 3, 2, 4), ig_randn(IG_DIMS(4, 2), dt));
+        /* A row vector read with a step: a column-major single row, no copy needed. */
+        check_matmul(ig_slice(ig_randn(IG_DIMS(1, 12), dt), 1, 0, 12, 3), ig_randn(IG_DIMS(4, 2), dt));
         /* Sliced batch with a step. */
         check_matmul(ig_slice(ig_randn(IG_DIMS(6, 3, 4), dt), 0, 0, 6, 3), ig_randn(IG_DIMS(4, 2), dt));
     }
@@ -203,6 +209,9 @@ Test(core, matmul_1d_cases) {
         check_matmul(ig_slice(ig_randn(IG_DIMS(8), dt), 0, 0, 8, 2), ig_randn(IG_DIMS(4, 3), dt));
         check_matmul(ig_randn(IG_DIMS(3, 4), dt), ig_slice(ig_randn(IG_DIMS(12), dt), 0, 1, 12, 3));
         check_matmul(ig_select(ig_randn(IG_DIMS(4, 3), dt), 1, 1), ig_select(ig_randn(IG_DIMS(4, 3), dt), 1, 2));
+        /* An expanded vector (stride 0): copied before BLAS. */
+        check_matmul(ig_expand(ig_randn(IG_DIMS(1), dt), IG_DIMS(4)), ig_randn(IG_DIMS(4), dt));
+        check_matmul(ig_randn(IG_DIMS(2, 4), dt), ig_expand(ig_randn(IG_DIMS(1), dt), IG_DIMS(4)));
     }
     ig_scope_end(s);
 }
