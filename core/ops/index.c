@@ -1,0 +1,495 @@
+/*
+ * core/ops/index.c — joining and indexing: cat, stack, index_select, gather, one_hot.
+ *
+ * cat copies each input into its slab of a fresh output (backward: the matching slab of
+ * the gradient, a view). stack unsqueezes its inputs and cats them. index_select and
+ * gather read through int64/int32 indices, validated before use (an out-of-range index is
+ * a user error naming the op and the index, never an out-of-bounds read); their backward
+ * scatters the gradient into zeros with an accumulating kernel, because indices repeat.
+ * one_hot turns integer classes into int64 rows and is not differentiable.
+ *
+ * Slabs are addressed with header copies on the stack (same storage, adjusted shape and
+ * offset): they never escape the function that makes them and need no reference.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "../tensor_impl.h"
+
+/* A stack view of t: len elements along dim starting at start. */
+static ig_tensor slab(const ig_tensor *t, int dim, int64_t start, int64_t len) {
+    ig_tensor v = *t;
+    v.node = NULL;
+    v.grad = NULL;
+    v.next = NULL;
+    v.offset += start * t->strides[dim];
+    v.shape[dim] = len;
+    return v;
+}
+
+static void add_into_loop(char **p, const int64_t *s, int64_t n, void *ctx) {
+    if (*(const ig_dtype *)ctx == IG_F32) {
+        for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * s[0]) += *(const float *)(p[1] + i * s[1]);
+    } else {
+        for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) += *(const double *)(p[1] + i * s[1]);
+    }
+}
+
+/* dst += src (same shape, float dtypes). */
+static void add_into(ig_tensor *dst, ig_tensor *src) {
+    ig_dtype dt = dst->dtype;
+    IG_ASSERT(dt == IG_F32 || dt == IG_F64);
+    ig_tensor *ops[2] = {dst, src};
+    igi_iter_run(ops, 2, add_into_loop, &dt);
+}
+
+/* Index element at storage element offset off (relative to ix's first element). */
+static inline int64_t load_index(const ig_tensor *ix, int64_t off) {
+    const char *p = igi_data(ix);
+    if (ix->dtype == IG_I64) return ((const int64_t *)p)[off];
+    return ((const int32_t *)p)[off];
+}
+
+static bool check_index_dtype(const char *op, const ig_tensor *ix) {
+    if (ix->dtype != IG_I64 && ix->dtype != IG_I32) {
+        igi_error(IG_ERR_DTYPE, "%s: index must be int64 or int32, got %s", op, ig_dtype_name(ix->dtype));
+        return false;
+    }
+    return true;
+}
+
+static bool check_cpu(const char *op, const ig_tensor *t) {
+    if (t->device != IG_CPU) {
+        igi_error(IG_ERR_DEVICE, "%s: device not supported in this build", op);
+        return false;
+    }
+    return true;
+}
+
+/* Row-major walk over a shape, keeping the element offsets of up to 3 strided tensors. */
+typedef struct {
+    int nd;
+    int64_t shape[IG_MAX_DIMS], idx[IG_MAX_DIMS];
+    int64_t st[3][IG_MAX_DIMS];
+    int64_t off[3];
+} walker;
+
+static void walker_step(walker *w) {
+    for (int d = w->nd - 1; d >= 0; d--) {
+        for (int k = 0; k < 3; k++) w->off[k] += w->st[k][d];
+        if (++w->idx[d] < w->shape[d]) return;
+        for (int k = 0; k < 3; k++) w->off[k] -= w->st[k][d] * w->shape[d];
+        w->idx[d] = 0;
+    }
+}
+
+/* ---- cat and stack ---------------------------------------------------------------------- */
+
+/* torch.cat's legacy rule: a 1-D empty tensor joins anything (it is skipped). */
+static bool cat_skipped(const ig_tensor *t, const ig_tensor *ref) {
+    return t->ndim == 1 && t->shape[0] == 0 && ref->ndim != 1;
+}
+
+static ig_status cat_backward(igi_node *node, ig_tensor *g, ig_tensor **gin) {
+    int dim = (int)node->iattr[0];
+    int64_t off = 0;
+    for (int i = 0; i < node->n_inputs; i++) {
+        ig_tensor *in = node->inputs[i];
+        if (cat_skipped(in, g)) {
+            if (igi_needs_grad(in) && !(gin[i] = ig_zeros(in->ndim, in->shape, in->dtype)))
+                return ig_last_status();
+            continue;
+        }
+        int64_t len = in->shape[dim];
+        if (igi_needs_grad(in) && !(gin[i] = ig_narrow(g, dim, off, len))) return ig_last_status();
+        off += len;
+    }
+    return IG_OK;
+}
+
+ig_tensor *ig_cat(ig_tensor *const *ts, int n, int dim) {
+    const char *op = "ig_cat";
+    if (!ts) {
+        igi_error_null(op, "ts");
+        return NULL;
+    }
+    if (n <= 0) {
+        igi_error(IG_ERR_ARG, "%s: expected at least one tensor, got n = %d", op, n);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!ts[i]) {
+            char name[32];
+            snprintf(name, sizeof name, "ts[%d]", i);
+            igi_error_null(op, name);
+            return NULL;
+        }
+    }
+    /* The reference shape: the first input that is not a skipped 1-D empty tensor. */
+    const ig_tensor *ref = ts[0];
+    for (int i = 0; i < n; i++) {
+        if (!(ts[i]->ndim == 1 && ts[i]->shape[0] == 0)) {
+            ref = ts[i];
+            break;
+        }
+    }
+    if (ref->ndim == 0) {
+        igi_error(IG_ERR_SHAPE, "%s: cannot concatenate 0-dim tensors (use ig_stack)", op);
+        return NULL;
+    }
+    int d = igi_wrap_dim(op, dim, ref->ndim);
+    if (d < 0) return NULL;
+    int64_t oshape[IG_MAX_DIMS];
+    memcpy(oshape, ref->shape, sizeof oshape);
+    oshape[d] = 0;
+    char b1[160], b2[160];
+    for (int i = 0; i < n; i++) {
+        const ig_tensor *t = ts[i];
+        if (t->dtype != ref->dtype) {
+            igi_error(IG_ERR_DTYPE, "%s: tensor %d is %s but the others are %s", op, i,
+                      ig_dtype_name(t->dtype), ig_dtype_name(ref->dtype));
+            return NULL;
+        }
+        if (t->device != ref->device) {
+            igi_error(IG_ERR_DEVICE, "%s: tensor %d is on another device", op, i);
+            return NULL;
+        }
+        if (cat_skipped(t, ref)) continue;
+        bool ok = t->ndim == ref->ndim;
+        for (int k = 0; ok && k < t->ndim; k++)
+            if (k != d && t->shape[k] != ref->shape[k]) ok = false;
+        if (!ok) {
+            igi_error(IG_ERR_SHAPE, "%s: tensor %d has shape %s, which does not match %s except in dim %d",
+                      op, i, ig_shape_str(t, b1, sizeof b1), ig_shape_str(ref, b2, sizeof b2), d);
+            return NULL;
+        }
+        oshape[d] += t->shape[d];
+    }
+    if (!check_cpu(op, ref)) return NULL;
+    ig_tensor *out = igi_tensor_new(op, ref->ndim, oshape, ref->dtype, ref->device);
+    if (!out) return NULL;
+    int64_t off = 0;
+    for (int i = 0; i < n; i++) {
+        if (cat_skipped(ts[i], ref)) continue;
+        ig_tensor dst = slab(out, d, off, ts[i]->shape[d]);
+        ig_status st = ig_copy_(&dst, ts[i]);
+        IG_ASSERT(st == IG_OK); /* shapes and devices were checked above */
+        off += ts[i]->shape[d];
+    }
+    out = igi_finish(IGI_OP_CAT, cat_backward, out, ts, n);
+    if (out && out->node) out->node->iattr[0] = d;
+    return out;
+}
+
+ig_tensor *ig_stack(ig_tensor *const *ts, int n, int dim) {
+    const char *op = "ig_stack";
+    if (!ts) {
+        igi_error_null(op, "ts");
+        return NULL;
+    }
+    if (n <= 0) {
+        igi_error(IG_ERR_ARG, "%s: expected at least one tensor, got n = %d", op, n);
+        return NULL;
+    }
+    char b1[160], b2[160];
+    for (int i = 0; i < n; i++) {
+        if (!ts[i]) {
+            char name[32];
+            snprintf(name, sizeof name, "ts[%d]", i);
+            igi_error_null(op, name);
+            return NULL;
+        }
+        if (ts[i]->dtype != ts[0]->dtype) {
+            igi_error(IG_ERR_DTYPE, "%s: tensor %d is %s but tensor 0 is %s", op, i,
+                      ig_dtype_name(ts[i]->dtype), ig_dtype_name(ts[0]->dtype));
+            return NULL;
+        }
+        if (ts[i]->ndim != ts[0]->ndim ||
+            memcmp(ts[i]->shape, ts[0]->shape, sizeof(int64_t) * (size_t)ts[0]->ndim) != 0) {
+            igi_error(IG_ERR_SHAPE, "%s: tensor %d has shape %s but tensor 0 has %s (all must be equal)",
+                      op, i, ig_shape_str(ts[i], b1, sizeof b1), ig_shape_str(ts[0], b2, sizeof b2));
+            return NULL;
+        }
+    }
+    if (ts[0]->ndim >= IG_MAX_DIMS) {
+        igi_error(IG_ERR_ARG, "%s: inputs already have %d dims", op, IG_MAX_DIMS);
+        return NULL;
+    }
+    int d = igi_wrap_dim(op, dim, ts[0]->ndim + 1);
+    if (d < 0) return NULL;
+    /* Stack = cat of [.., 1, ..] views; the autograd graph records unsqueeze + cat, so
+     * IGI_OP_STACK is never recorded. */
+    ig_tensor **us = malloc(sizeof *us * (size_t)n);
+    if (!us) {
+        igi_error(IG_ERR_NOMEM, "%s: out of memory", op);
+        return NULL;
+    }
+    ig_tensor *out = NULL;
+    int made = 0;
+    for (; made < n; made++)
+        if (!(us[made] = ig_unsqueeze(ts[made], d))) break;
+    if (made == n) out = ig_cat(us, n, d);
+    /* Heap views are released (a recorded cat node holds its own references); scoped
+     * ones go with their scope. */
+    for (int i = 0; i < made; i++) ig_tensor_free(us[i]);
+    free(us);
+    return out;
+}
+
+/* ---- index_select ----------------------------------------------------------------------- */
+
+static ig_status index_select_backward(igi_node *node, ig_tensor *g, ig_tensor **gin) {
+    ig_tensor *t = node->inputs[0], *ix = node->saved[0];
+    int d = (int)node->iattr[0];
+    int64_t n = node->iattr[1], ist = node->iattr[2];
+    ig_tensor *z = ig_zeros(t->ndim, t->shape, g->dtype);
+    if (!z) return ig_last_status();
+    /* index_add: repeated indices accumulate. */
+    for (int64_t k = 0; k < n; k++) {
+        ig_tensor dst = slab(z, d, load_index(ix, k * ist), 1);
+        ig_tensor src = slab(g, d, k, 1);
+        add_into(&dst, &src);
+    }
+    gin[0] = z;
+    return IG_OK;
+}
+
+ig_tensor *ig_index_select(ig_tensor *t, int dim, ig_tensor *index) {
+    const char *op = "ig_index_select";
+    if (!t) {
+        igi_error_null(op, "t");
+        return NULL;
+    }
+    if (!index) {
+        igi_error_null(op, "index");
+        return NULL;
+    }
+    if (!check_index_dtype(op, index) || !igi_check_same_device(op, t, index) || !check_cpu(op, t))
+        return NULL;
+    char b1[160];
+    if (index->ndim > 1) {
+        igi_error(IG_ERR_SHAPE, "%s: index must be 1-D, got shape %s", op, ig_shape_str(index, b1, sizeof b1));
+        return NULL;
+    }
+    if (t->ndim == 0) {
+        igi_error(IG_ERR_SHAPE, "%s: cannot index a 0-dim tensor", op);
+        return NULL;
+    }
+    int d = igi_wrap_dim(op, dim, t->ndim);
+    if (d < 0) return NULL;
+    /* A 0-dim index is one index. */
+    int64_t n = index->ndim ? index->shape[0] : 1, ist = index->ndim ? index->strides[0] : 0;
+    int64_t size = t->shape[d];
+    for (int64_t k = 0; k < n; k++) {
+        int64_t v = load_index(index, k * ist);
+        if (v < 0 || v >= size) {
+            igi_error(IG_ERR_ARG, "%s: index %lld (at position %lld) is out of range for dim %d of size %lld",
+                      op, (long long)v, (long long)k, d, (long long)size);
+            return NULL;
+        }
+    }
+    int64_t oshape[IG_MAX_DIMS];
+    memcpy(oshape, t->shape, sizeof oshape);
+    oshape[d] = n;
+    ig_tensor *out = igi_tensor_new(op, t->ndim, oshape, t->dtype, t->device);
+    if (!out) return NULL;
+    size_t es = ig_dtype_size(t->dtype);
+    if (d == 0 && igi_is_contiguous(t)) {
+        /* Rows of a contiguous tensor (an embedding table): one memcpy each. */
+        size_t row = (size_t)igi_numel(t->ndim - 1, t->shape + 1) * es;
+        const char *src = igi_data(t);
+        char *dst = igi_data(out);
+        for (int64_t k = 0; k < n && row; k++)
+            memcpy(dst + (size_t)k * row, src + (size_t)load_index(index, k * ist) * row, row);
+    } else {
+        for (int64_t k = 0; k < n; k++) {
+            ig_tensor dst = slab(out, d, k, 1);
+            ig_tensor src = slab(t, d, load_index(index, k * ist), 1);
+            ig_status st = ig_copy_(&dst, &src);
+            IG_ASSERT(st == IG_OK);
+        }
+    }
+    out = igi_finish(IGI_OP_INDEX_SELECT, index_select_backward, out, &t, 1);
+    if (out && out->node) {
+        out->node->iattr[0] = d;
+        out->node->iattr[1] = n;
+        out->node->iattr[2] = ist;
+        igi_node_save(out->node, 0, index);
+    }
+    return out;
+}
+
+/* ---- gather ----------------------------------------------------------------------------- */
+
+/* Sets up a walk over index's shape: offsets 0 = index, 1 = t (dim d skipped; the index
+ * value supplies it), 2 = a third tensor of index's shape (output or gradient). */
+static void gather_walker(walker *w, const ig_tensor *t, int d, const ig_tensor *ix, const ig_tensor *third) {
+    memset(w, 0, sizeof *w);
+    w->nd = ix->ndim;
+    for (int k = 0; k < ix->ndim; k++) {
+        w->shape[k] = ix->shape[k];
+        w->st[0][k] = ix->strides[k];
+        w->st[1][k] = k == d ? 0 : t->strides[k];
+        w->st[2][k] = third->strides[k];
+    }
+}
+
+static ig_status gather_backward(igi_node *node, ig_tensor *g, ig_tensor **gin) {
+    ig_tensor *t = node->inputs[0], *ix = node->saved[0];
+    int d = (int)node->iattr[0];
+    ig_tensor *z = ig_zeros(t->ndim, t->shape, g->dtype);
+    if (!z) return ig_last_status();
+    int64_t n = igi_numel(ix->ndim, ix->shape);
+    int64_t dst = t->ndim ? z->strides[d] : 0;
+    walker w;
+    gather_walker(&w, z, d, ix, g);
+    /* scatter_add: z[.., index[i], ..] += g[i]; repeated indices accumulate. */
+    char *zp = igi_data(z);
+    const char *gp = igi_data(g);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t zo = w.off[1] + load_index(ix, w.off[0]) * dst;
+        if (g->dtype == IG_F32) ((float *)zp)[zo] += ((const float *)gp)[w.off[2]];
+        else ((double *)zp)[zo] += ((const double *)gp)[w.off[2]];
+        walker_step(&w);
+    }
+    gin[0] = z;
+    return IG_OK;
+}
+
+ig_tensor *ig_gather(ig_tensor *t, int dim, ig_tensor *index) {
+    const char *op = "ig_gather";
+    if (!t) {
+        igi_error_null(op, "t");
+        return NULL;
+    }
+    if (!index) {
+        igi_error_null(op, "index");
+        return NULL;
+    }
+    if (!check_index_dtype(op, index) || !igi_check_same_device(op, t, index) || !check_cpu(op, t))
+        return NULL;
+    char b1[160], b2[160];
+    if (index->ndim != t->ndim) {
+        igi_error(IG_ERR_SHAPE, "%s: index %s must have as many dims as the input %s", op,
+                  ig_shape_str(index, b1, sizeof b1), ig_shape_str(t, b2, sizeof b2));
+        return NULL;
+    }
+    int d = igi_wrap_dim(op, dim, t->ndim);
+    if (d < 0) return NULL;
+    for (int k = 0; k < t->ndim; k++) {
+        if (k != d && index->shape[k] > t->shape[k]) {
+            igi_error(IG_ERR_SHAPE, "%s: index %s is larger than the input %s in dim %d", op,
+                      ig_shape_str(index, b1, sizeof b1), ig_shape_str(t, b2, sizeof b2), k);
+            return NULL;
+        }
+    }
+    ig_tensor *out = igi_tensor_new(op, index->ndim, index->shape, t->dtype, t->device);
+    if (!out) return NULL;
+    int64_t n = igi_numel(index->ndim, index->shape);
+    int64_t size = t->ndim ? t->shape[d] : 1, tst = t->ndim ? t->strides[d] : 0;
+    size_t es = ig_dtype_size(t->dtype);
+    walker w;
+    gather_walker(&w, t, d, index, out);
+    const char *tp = igi_data(t);
+    char *op_ = igi_data(out);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = load_index(index, w.off[0]);
+        if (v < 0 || v >= size) {
+            igi_error(IG_ERR_ARG, "%s: index %lld is out of range for dim %d of size %lld", op,
+                      (long long)v, d, (long long)size);
+            ig_tensor_free(out);
+            return NULL;
+        }
+        memcpy(op_ + (size_t)w.off[2] * es, tp + (size_t)(w.off[1] + v * tst) * es, es);
+        walker_step(&w);
+    }
+    out = igi_finish(IGI_OP_GATHER, gather_backward, out, &t, 1);
+    if (out && out->node) {
+        out->node->iattr[0] = d;
+        igi_node_save(out->node, 0, index);
+    }
+    return out;
+}
+
+/* ---- one_hot ---------------------------------------------------------------------------- */
+
+/* Class value of an integer element at element offset off. */
+static int64_t load_class(const ig_tensor *t, int64_t off) {
+    const char *p = igi_data(t);
+    switch (t->dtype) {
+    case IG_I64: return ((const int64_t *)p)[off];
+    case IG_I32: return ((const int32_t *)p)[off];
+    default: return ((const uint8_t *)p)[off];
+    }
+}
+
+ig_tensor *ig_one_hot(ig_tensor *t, int64_t num_classes) {
+    const char *op = "ig_one_hot";
+    if (!t) {
+        igi_error_null(op, "t");
+        return NULL;
+    }
+    if (t->dtype != IG_I64 && t->dtype != IG_I32 && t->dtype != IG_U8) {
+        igi_error(IG_ERR_DTYPE, "%s: classes must be an integer dtype, got %s", op, ig_dtype_name(t->dtype));
+        return NULL;
+    }
+    if (!check_cpu(op, t)) return NULL;
+    if (t->ndim >= IG_MAX_DIMS) {
+        igi_error(IG_ERR_ARG, "%s: input already has %d dims", op, IG_MAX_DIMS);
+        return NULL;
+    }
+    if (num_classes < -1) {
+        igi_error(IG_ERR_ARG, "%s: num_classes must be -1 or at least 0, got %lld", op, (long long)num_classes);
+        return NULL;
+    }
+    int64_t n = igi_numel(t->ndim, t->shape);
+    walker w;
+    memset(&w, 0, sizeof w);
+    w.nd = t->ndim;
+    for (int k = 0; k < t->ndim; k++) {
+        w.shape[k] = t->shape[k];
+        w.st[0][k] = t->strides[k];
+    }
+    if (num_classes == -1) {
+        if (n == 0) {
+            igi_error(IG_ERR_ARG, "%s: cannot infer num_classes from an empty tensor", op);
+            return NULL;
+        }
+        int64_t mx = INT64_MIN;
+        walker w2 = w;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t v = load_class(t, w2.off[0]);
+            if (v > mx) mx = v;
+            walker_step(&w2);
+        }
+        if (mx == INT64_MAX) {
+            igi_error(IG_ERR_ARG, "%s: class %lld is too large", op, (long long)mx);
+            return NULL;
+        }
+        num_classes = mx < 0 ? 0 : mx + 1;
+    }
+    int64_t oshape[IG_MAX_DIMS];
+    memcpy(oshape, t->shape, sizeof(int64_t) * (size_t)t->ndim);
+    oshape[t->ndim] = num_classes;
+    /* Validate before allocating, so a bad class never costs a large output. */
+    walker w3 = w;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = load_class(t, w3.off[0]);
+        if (v < 0 || v >= num_classes) {
+            igi_error(IG_ERR_ARG, "%s: class %lld is out of range [0, %lld)", op, (long long)v,
+                      (long long)num_classes);
+            return NULL;
+        }
+        walker_step(&w3);
+    }
+    ig_tensor *out = igi_tensor_new(op, t->ndim + 1, oshape, IG_I64, t->device);
+    if (!out) return NULL;
+    int64_t *o = (int64_t *)igi_data(out);
+    int64_t total = igi_numel(t->ndim + 1, oshape);
+    if (total > 0) memset(o, 0, (size_t)total * sizeof *o);
+    for (int64_t i = 0; i < n; i++) {
+        o[i * num_classes + load_class(t, w.off[0])] = 1;
+        walker_step(&w);
+    }
+    return out;
+}
