@@ -48,6 +48,20 @@ static const char *const op_names[] = {
     [IGI_OP_STACK] = "ig_stack",
     [IGI_OP_INDEX_SELECT] = "ig_index_select",
     [IGI_OP_GATHER] = "ig_gather",
+    [IGI_OP_CONV2D] = "ig_conv2d",
+    [IGI_OP_MAX_POOL2D] = "ig_max_pool2d",
+    [IGI_OP_AVG_POOL2D] = "ig_avg_pool2d",
+    [IGI_OP_ADAPTIVE_AVG_POOL2D] = "ig_adaptive_avg_pool2d",
+    [IGI_OP_BATCH_NORM] = "ig_batch_norm",
+    [IGI_OP_LAYER_NORM] = "ig_layer_norm",
+    [IGI_OP_DROPOUT] = "ig_dropout",
+    [IGI_OP_EMBEDDING] = "ig_embedding",
+    [IGI_OP_CROSS_ENTROPY] = "ig_cross_entropy",
+    [IGI_OP_NLL_LOSS] = "ig_nll_loss",
+    [IGI_OP_MSE_LOSS] = "ig_mse_loss",
+    [IGI_OP_L1_LOSS] = "ig_l1_loss",
+    [IGI_OP_SMOOTH_L1_LOSS] = "ig_smooth_l1_loss",
+    [IGI_OP_BCE_WITH_LOGITS] = "ig_bce_with_logits",
 };
 
 static_assert(sizeof op_names / sizeof op_names[0] == IGI_OP_COUNT, "op table size");

@@ -86,6 +86,80 @@ IG_API ig_tensor *ig_gather(ig_tensor *t, int dim, ig_tensor *index);
 /* Integer classes -> int64 one-hot with a trailing dim of num_classes (-1: max + 1). */
 IG_API ig_tensor *ig_one_hot(ig_tensor *t, int64_t num_classes);
 
+/* ---- neural-network functions (torch.nn.functional) ---------------------------------- */
+/* Shapes: x [N,C,H,W] (NCHW), weights in PyTorch's layouts. Zero fields of the parameter
+ * structs mean the default, so &(ig_conv2d_params){.padding = {1, 1}} or NULL work. */
+
+typedef struct ig_conv2d_params {
+    int stride[2];   /* default 1 */
+    int padding[2];  /* default 0 (zeros) */
+    int dilation[2]; /* default 1 */
+    int groups;      /* default 1 */
+} ig_conv2d_params;
+
+/* x [N,C,H,W], w [O, C/groups, kh, kw], b [O] or NULL -> [N,O,Ho,Wo] with
+ * Ho = (H + 2*pad - dil*(kh-1) - 1) / stride + 1. */
+IG_API ig_tensor *ig_conv2d(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv2d_params *p);
+
+typedef struct ig_pool2d_params {
+    int kernel[2];   /* required */
+    int stride[2];   /* default: kernel */
+    int padding[2];  /* default 0; at most half the kernel */
+    bool ceil_mode;  /* default false */
+    bool exclude_padding; /* avg pool: false counts padded zeros, as torch's count_include_pad=True */
+} ig_pool2d_params;
+
+/* Padding counts as -inf for max pooling. Gradient goes to the first max of each window. */
+IG_API ig_tensor *ig_max_pool2d(ig_tensor *x, const ig_pool2d_params *p);
+IG_API ig_tensor *ig_avg_pool2d(ig_tensor *x, const ig_pool2d_params *p);
+/* Output [N,C,oh,ow]; bins as torch: start = floor(i*H/oh), end = ceil((i+1)*H/oh). */
+IG_API ig_tensor *ig_adaptive_avg_pool2d(ig_tensor *x, int64_t oh, int64_t ow);
+
+/* Batch norm over x [N,C], [N,C,L] or [N,C,H,W] per channel C. training: normalise with the
+ * batch's mean and biased variance and, if running_mean/var are given, update them in place
+ * (r = (1-momentum)*r + momentum*batch, running_var with the unbiased variance); eval:
+ * normalise with the running stats. weight/bias [C] may be NULL. */
+IG_API ig_tensor *ig_batch_norm(ig_tensor *x, ig_tensor *running_mean, ig_tensor *running_var,
+                                ig_tensor *weight, ig_tensor *bias, bool training,
+                                double momentum, double eps);
+/* Normalises over the last n_dims dims (whose sizes must equal normalized_shape); weight
+ * and bias have that shape or are NULL. */
+IG_API ig_tensor *ig_layer_norm(ig_tensor *x, int n_dims, const int64_t *normalized_shape,
+                                ig_tensor *weight, ig_tensor *bias, double eps);
+/* Zeroes each element with probability p and scales the rest by 1/(1-p) when training;
+ * identity otherwise. Random choices come from the default generator. */
+IG_API ig_tensor *ig_dropout(ig_tensor *x, double p, bool training);
+/* Rows of weight [num, dim] picked by integer indices of any shape -> [..., dim]. */
+IG_API ig_tensor *ig_embedding(ig_tensor *indices, ig_tensor *weight);
+
+/* ---- losses ------------------------------------------------------------------------ */
+
+typedef enum ig_reduction {
+    IG_REDUCTION_MEAN = 0, /* the default */
+    IG_REDUCTION_SUM,
+    IG_REDUCTION_NONE
+} ig_reduction;
+
+typedef struct ig_ce_params {
+    ig_reduction reduction;
+    bool use_ignore_index;  /* when true, targets equal to ignore_index count for nothing */
+    int64_t ignore_index;
+    double label_smoothing; /* in [0, 1] */
+} ig_ce_params;
+
+/* Cross-entropy from logits [N,C] (or [N,C,d...]) and int64/int32 class indices [N] (or
+ * [N,d...]), as torch.nn.functional.cross_entropy; mean divides by the number of targets
+ * not ignored. Fused log-softmax + NLL. */
+IG_API ig_tensor *ig_cross_entropy(ig_tensor *logits, ig_tensor *target, const ig_ce_params *p);
+/* NLL from log-probabilities, same shapes and options (label_smoothing must be 0). */
+IG_API ig_tensor *ig_nll_loss(ig_tensor *logp, ig_tensor *target, const ig_ce_params *p);
+IG_API ig_tensor *ig_mse_loss(ig_tensor *input, ig_tensor *target, ig_reduction r);
+IG_API ig_tensor *ig_l1_loss(ig_tensor *input, ig_tensor *target, ig_reduction r);
+/* Huber-like: 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta (beta > 0; default 1 if 0). */
+IG_API ig_tensor *ig_smooth_l1_loss(ig_tensor *input, ig_tensor *target, ig_reduction r, double beta);
+/* Binary cross-entropy on logits, numerically stable: max(x,0) - x*y + log(1 + exp(-|x|)). */
+IG_API ig_tensor *ig_bce_with_logits(ig_tensor *logits, ig_tensor *target, ig_reduction r);
+
 #ifdef __cplusplus
 }
 #endif

@@ -186,7 +186,12 @@ enum igi_op {
     IGI_OP_MATMUL, IGI_OP_SOFTMAX, IGI_OP_LOG_SOFTMAX,
     /* joining, indexing */
     IGI_OP_CAT, IGI_OP_STACK, IGI_OP_INDEX_SELECT, IGI_OP_GATHER,
-    /* room for nn/ ops (conv, pooling, batchnorm, losses) registered by later issues */
+    /* neural-network functions */
+    IGI_OP_CONV2D, IGI_OP_MAX_POOL2D, IGI_OP_AVG_POOL2D, IGI_OP_ADAPTIVE_AVG_POOL2D,
+    IGI_OP_BATCH_NORM, IGI_OP_LAYER_NORM, IGI_OP_DROPOUT, IGI_OP_EMBEDDING,
+    /* losses */
+    IGI_OP_CROSS_ENTROPY, IGI_OP_NLL_LOSS, IGI_OP_MSE_LOSS, IGI_OP_L1_LOSS,
+    IGI_OP_SMOOTH_L1_LOSS, IGI_OP_BCE_WITH_LOGITS,
     IGI_OP_COUNT
 };
 /* The op's public name ("ig_add"), for messages. */
