@@ -161,7 +161,9 @@ igi_node *igi_record(int op, igi_backward_fn backward, ig_tensor *out, ig_tensor
  * (its node, if recorded, is out->node, to fill saved tensors and attrs), or NULL on OOM. */
 ig_tensor *igi_finish(int op, igi_backward_fn backward, ig_tensor *out, ig_tensor *const *inputs,
                       int n_inputs);
-/* Saves a tensor on a node for backward (retained if heap). slot < IGI_NODE_SAVED. */
+/* Saves a tensor on a node for backward (retained if heap). slot < IGI_NODE_SAVED.
+ * Never save a heap output on its own node (out -> node -> out is a reference cycle that is
+ * never freed): save a view of it instead (igi_tensor_view, then drop the view's reference). */
 void igi_node_save(igi_node *node, int slot, ig_tensor *t);
 /* Frees a heap node's references (the node memory too for heap nodes). */
 void igi_node_release(igi_node *node);
