@@ -24,7 +24,8 @@ IG_API ig_tensor *ig_add(ig_tensor *a, ig_tensor *b);
 IG_API ig_tensor *ig_sub(ig_tensor *a, ig_tensor *b);
 IG_API ig_tensor *ig_mul(ig_tensor *a, ig_tensor *b);
 IG_API ig_tensor *ig_div(ig_tensor *a, ig_tensor *b);
-/* a + alpha*b etc. with a scalar operand */
+/* a + s and a * s. On integer tensors an integral s wraps as ig_add/ig_mul do; a
+ * fractional s is applied in double and the result truncated toward zero (saturating). */
 IG_API ig_tensor *ig_add_scalar(ig_tensor *a, double s);
 IG_API ig_tensor *ig_mul_scalar(ig_tensor *a, double s);
 /* cond (u8 or any dtype, nonzero = true) ? a : b, all three broadcast together. */

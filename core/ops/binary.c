@@ -6,6 +6,7 @@
  * runs take a unit-stride path the compiler vectorises. Backward reduces each input's
  * gradient over the dims it was broadcast along (igi_sum_to).
  */
+#include <math.h>
 #include <string.h>
 
 #include "../tensor_impl.h"
@@ -157,27 +158,44 @@ ig_tensor *ig_lt(ig_tensor *a, ig_tensor *b) { return binary_forward("ig_lt", BI
 
 typedef struct {
     double s;
+    int64_t si;    /* s as an integer, valid when s_int */
+    bool s_int;    /* integer dtype and s integral and in int64 range: exact wrapping path */
     bool mul;
+    ig_dtype dt;
 } scalar_ctx;
+
+/* Integer tensor with an integral scalar: computed in the unsigned type U of the same
+ * width, so it wraps like ig_add/ig_mul (no signed overflow, no trip through double, which
+ * would round int64 values above 2^53 and saturate instead of wrapping). */
+#define SCALAR_INT_LOOP(T, U)                                                              \
+    for (int64_t i = 0; i < n; i++) {                                                     \
+        U x = (U)(*(const T *)(p[1] + i * st[1])), y = (U)c->si;                          \
+        *(T *)(p[0] + i * st[0]) = (T)(U)(c->mul ? x * y : x + y);                        \
+    }
 
 static void scalar_loop(char **p, const int64_t *st, int64_t n, void *vctx) {
     const scalar_ctx *c = vctx;
-    ig_dtype dt = *(ig_dtype *)((char *)vctx + sizeof(scalar_ctx));
-    if (dt == IG_F32) {
+    if (c->dt == IG_F32) {
         float s = (float)c->s;
         for (int64_t i = 0; i < n; i++) {
             float x = *(const float *)(p[1] + i * st[1]);
             *(float *)(p[0] + i * st[0]) = c->mul ? x * s : x + s;
         }
-    } else if (dt == IG_F64) {
+    } else if (c->dt == IG_F64) {
         for (int64_t i = 0; i < n; i++) {
             double x = *(const double *)(p[1] + i * st[1]);
             *(double *)(p[0] + i * st[0]) = c->mul ? x * c->s : x + c->s;
         }
+    } else if (c->s_int && c->dt == IG_I32) {
+        SCALAR_INT_LOOP(int32_t, uint32_t)
+    } else if (c->s_int && c->dt == IG_I64) {
+        SCALAR_INT_LOOP(int64_t, uint64_t)
+    } else if (c->s_int && c->dt == IG_U8) {
+        SCALAR_INT_LOOP(uint8_t, unsigned)
     } else {
         for (int64_t i = 0; i < n; i++) {
-            double x = igi_load(dt, p[1] + i * st[1]);
-            igi_store(dt, p[0] + i * st[0], c->mul ? x * c->s : x + c->s);
+            double x = igi_load(c->dt, p[1] + i * st[1]);
+            igi_store(c->dt, p[0] + i * st[0], c->mul ? x * c->s : x + c->s);
         }
     }
 }
@@ -204,10 +222,10 @@ static ig_tensor *scalar_op(const char *op, int opid, igi_backward_fn bw, ig_ten
     }
     ig_tensor *out = igi_tensor_new(op, a->ndim, a->shape, a->dtype, a->device);
     if (!out) return NULL;
-    struct {
-        scalar_ctx c;
-        ig_dtype dt;
-    } ctx = {{s, mul}, a->dtype};
+    /* int64 range as doubles: [-2^63, 2^63) */
+    bool s_int = !ig_dtype_is_float(a->dtype) && s >= -9223372036854775808.0 && s < 9223372036854775808.0 &&
+                 s == floor(s);
+    scalar_ctx ctx = {s, s_int ? (int64_t)s : 0, s_int, mul, a->dtype};
     ig_tensor *ops[2] = {out, a};
     igi_iter_run(ops, 2, scalar_loop, &ctx);
     out = igi_finish(opid, bw, out, &a, 1);

@@ -149,15 +149,7 @@ static ig_tensor *softmax_op(const char *op, int opid, ig_tensor *t, int dim) {
     else softmax_fwd_f64(&p, (void *)igi_data(out), (const double *)igi_data(t), log_out);
     out = igi_finish(opid, softmax_backward, out, &t, 1);
     if (out && out->node) {
-        /* Save y through a separate header: saving out itself would make a heap output
-         * hold a reference to itself through its node, and never be freed. */
-        ig_tensor *y = igi_tensor_view(op, out, out->ndim, out->shape, out->strides, out->offset);
-        if (!y) {
-            ig_tensor_free(out);
-            return NULL;
-        }
-        igi_node_save(out->node, 0, y);
-        ig_tensor_free(y); /* the node holds its own reference */
+        igi_node_save(out->node, 0, out); /* held weakly: no cycle */
         out->node->iattr[0] = d;
     }
     return out;
