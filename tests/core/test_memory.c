@@ -21,7 +21,9 @@ static long rss_bytes(void) {
 }
 
 static ig_tensor *param(int64_t r, int64_t c) {
-    ig_tensor *t = ig_mul_scalar(ig_randn(IG_DIMS(r, c), IG_F32), 0.3);
+    ig_tensor *raw = ig_randn(IG_DIMS(r, c), IG_F32); /* no scope open: heap tensors */
+    ig_tensor *t = ig_mul_scalar(raw, 0.3);
+    ig_tensor_free(raw);
     cr_assert_not_null(t, "%s", ig_last_error());
     cr_assert_eq(ig_set_requires_grad(t, true), IG_OK);
     return t;
