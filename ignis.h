@@ -12,5 +12,7 @@
 #include "core/tensor.h"
 #include "core/ops.h"
 #include "autograd/autograd.h"
+#include "nn/nn.h"
+#include "optim/optim.h"
 
 #endif
