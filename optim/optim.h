@@ -95,24 +95,24 @@ IG_API ig_status ig_clip_grad_value(ig_tensor *const *params, int n, double clip
  * each ig_sched_step advances one step (call it after ig_optim_step) and sets the new lr.
  * The base lr is the optimizer's lr when the schedule is made. */
 
-IG_API ig_scheduler *ig_sched_step(ig_optimizer *o, int64_t step_size, double gamma);
-IG_API ig_scheduler *ig_sched_multistep(ig_optimizer *o, const int64_t *milestones, int n, double gamma);
-IG_API ig_scheduler *ig_sched_exponential(ig_optimizer *o, double gamma);
+IG_API ig_scheduler *ig_sched_step_lr(ig_optimizer *o, int64_t step_size, double gamma);
+IG_API ig_scheduler *ig_sched_multistep_lr(ig_optimizer *o, const int64_t *milestones, int n, double gamma);
+IG_API ig_scheduler *ig_sched_exponential_lr(ig_optimizer *o, double gamma);
 /* Cosine annealing from base lr to eta_min over t_max steps (torch's closed form). */
-IG_API ig_scheduler *ig_sched_cosine(ig_optimizer *o, int64_t t_max, double eta_min);
+IG_API ig_scheduler *ig_sched_cosine_lr(ig_optimizer *o, int64_t t_max, double eta_min);
 /* SGDR: restarts after t_0 steps, each period t_mult times longer (t_mult >= 1). */
-IG_API ig_scheduler *ig_sched_cosine_restarts(ig_optimizer *o, int64_t t_0, int64_t t_mult, double eta_min);
+IG_API ig_scheduler *ig_sched_cosine_restarts_lr(ig_optimizer *o, int64_t t_0, int64_t t_mult, double eta_min);
 /* torch.optim.lr_scheduler.OneCycleLR with cosine annealing: from max_lr/div_factor up to
  * max_lr over pct_start of total_steps, then down to max_lr/(div_factor*final_div_factor).
  * Pass 0 for pct_start/div_factor/final_div_factor to get torch's 0.3, 25, 1e4. */
-IG_API ig_scheduler *ig_sched_onecycle(ig_optimizer *o, double max_lr, int64_t total_steps,
+IG_API ig_scheduler *ig_sched_onecycle_lr(ig_optimizer *o, double max_lr, int64_t total_steps,
                                        double pct_start, double div_factor, double final_div_factor);
 /* Linear warmup composed with another schedule (inner may be NULL: constant lr): for the
  * first warmup_steps steps lr is inner's lr times a factor rising linearly from
  * start_factor to 1 (torch's LinearLR chained with inner). Takes ownership of inner. */
-IG_API ig_scheduler *ig_sched_warmup(ig_optimizer *o, ig_scheduler *inner, int64_t warmup_steps,
+IG_API ig_scheduler *ig_sched_warmup_lr(ig_optimizer *o, ig_scheduler *inner, int64_t warmup_steps,
                                      double start_factor);
-IG_API ig_status ig_sched_step_once(ig_scheduler *s);
+IG_API ig_status ig_sched_step(ig_scheduler *s);
 IG_API double ig_sched_get_lr(const ig_scheduler *s);
 IG_API int64_t ig_sched_last_step(const ig_scheduler *s);
 /* For resume: jump to step (lr set accordingly). */
