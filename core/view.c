@@ -440,7 +440,15 @@ static ig_tensor *copy_impl(const char *op, ig_tensor *t, ig_dtype dt, int opid,
 
 ig_tensor *ig_contiguous(ig_tensor *t) {
     NULL_CHECK("ig_contiguous", t);
-    if (igi_is_contiguous(t)) return ig_tensor_retain(t);
+    if (igi_is_contiguous(t)) {
+        /* A scoped t is returned as is, and with no scope open the caller gets one more
+         * reference (as with any heap result). A heap t inside a scope gets a scoped alias
+         * instead: callers treat results made in a scope as the scope's, so retaining t
+         * there would leak the reference. */
+        if (t->scoped || !igi_scope_active()) return ig_tensor_retain(t);
+        ig_tensor *out = igi_tensor_view("ig_contiguous", t, t->ndim, t->shape, t->strides, t->offset);
+        return igi_finish(IGI_OP_CONTIGUOUS, identity_backward, out, &t, 1);
+    }
     return copy_impl("ig_contiguous", t, t->dtype, IGI_OP_CONTIGUOUS, identity_backward);
 }
 

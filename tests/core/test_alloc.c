@@ -139,3 +139,25 @@ Test(core, long_heap_chain_frees_without_recursion) {
     ig_tensor_free(x);
     cr_assert_eq(stats().live_bytes, live0);
 }
+
+Test(core, contiguous_of_heap_tensor_inside_a_scope_does_not_leak) {
+    int64_t live0 = stats().live_bytes;
+    ig_tensor *w = ig_ones(IG_DIMS(4, 4), IG_F64); /* heap, contiguous */
+    ig_set_requires_grad(w, true);
+    ig_scope *s = ig_scope_begin();
+    ig_tensor *c = ig_contiguous(w);
+    cr_assert_eq(ig_tensor_data(c), ig_tensor_data(w), "no copy for a contiguous tensor");
+    /* The result is the scope's: backward through it reaches w. */
+    cr_assert_eq(ig_backward(ig_sum(ig_mul_scalar(c, 3), 0, NULL, false), NULL), IG_OK, "%s", ig_last_error());
+    cr_assert_eq(ig_tensor_get(ig_grad(w), 5), 3.0);
+    ig_scope_end(s);
+    ig_tensor_free(w);
+    cr_assert_eq(stats().live_bytes, live0, "ig_contiguous kept a reference to w");
+    /* With no scope open, the result is a reference the caller frees, like any heap result. */
+    ig_tensor *h = ig_zeros(IG_DIMS(3), IG_F32);
+    ig_tensor *hc = ig_contiguous(h);
+    ig_tensor_free(h);
+    cr_assert_eq(ig_tensor_get(hc, 0), 0.0);
+    ig_tensor_free(hc);
+    cr_assert_eq(stats().live_bytes, live0);
+}
