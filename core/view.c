@@ -318,12 +318,15 @@ ig_tensor *ig_slice(ig_tensor *t, int dim, int64_t start, int64_t end, int64_t s
     if (end < 0) end = end < -size ? 0 : end + size;
     if (start > size) start = size;
     if (end > size) end = size;
-    int64_t len = end > start ? (end - start + step - 1) / step : 0;
+    /* Written so that a huge step cannot overflow: (end - start - 1) / step, not
+     * (end - start + step - 1) / step, and the stride is scaled only when two or more
+     * elements remain (then (len - 1) * step < size bounds it). */
+    int64_t len = end > start ? 1 + (end - start - 1) / step : 0;
     int64_t ns[IG_MAX_DIMS], st[IG_MAX_DIMS];
     memcpy(ns, t->shape, sizeof ns);
     memcpy(st, t->strides, sizeof st);
     ns[d] = len;
-    st[d] = t->strides[d] * step;
+    st[d] = len > 1 ? t->strides[d] * step : t->strides[d];
     int64_t off = t->offset + (len > 0 ? start * t->strides[d] : 0);
     ig_tensor *out = igi_tensor_view("ig_slice", t, t->ndim, ns, st, off);
     out = igi_finish(IGI_OP_SLICE, scatter_view_backward, out, &t, 1);

@@ -225,8 +225,9 @@ Test(autograd, backward_twice_accumulates_and_zero_grad) {
 Test(autograd, set_grad_into_a_flat_buffer_view) {
     /* A flat gradient buffer for two parameters, made outside any scope (a heap tensor). */
     ig_tensor *flat = ig_zeros(IG_DIMS(12), IG_F64);
-    ig_tensor *gw_rows = ig_view(ig_narrow(flat, 0, 1, 6), IG_DIMS(2, 3)); /* flat[1..7) */
-    ig_tensor *gb_full = ig_view(ig_narrow(flat, 0, 7, 4), IG_DIMS(2, 2)); /* flat[7..11) */
+    ig_tensor *nw = ig_narrow(flat, 0, 1, 6), *nb = ig_narrow(flat, 0, 7, 4);
+    ig_tensor *gw_rows = ig_view(nw, IG_DIMS(2, 3));  /* flat[1..7) */
+    ig_tensor *gb_full = ig_view(nb, IG_DIMS(2, 2));  /* flat[7..11) */
     ig_tensor *gb = ig_transpose(gb_full, 0, 1);                            /* strided */
     ig_scope *s = ig_scope_begin();
     const double wv[6] = {1, 2, 3, 4, 5, 6}, bv[4] = {-1, 0.5, 2, 3};
@@ -273,6 +274,8 @@ Test(autograd, set_grad_into_a_flat_buffer_view) {
     ig_tensor_free(gb);
     ig_tensor_free(gb_full);
     ig_tensor_free(gw_rows);
+    ig_tensor_free(nw);
+    ig_tensor_free(nb);
     ig_tensor_free(flat);
 }
 

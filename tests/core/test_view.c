@@ -223,6 +223,12 @@ Test(core, slice_bounds_steps_and_clamping) {
         for (int i = 0; i < cases[c].n; i++)
             cr_assert_eq(at(v, i), cases[c].first + i * cases[c].stride, "case %zu element %d", c, i);
     }
+    /* Extreme arguments: no overflow, one element for a step past the end. */
+    ig_tensor *huge = ig_slice(iota(IG_DIMS(10, 3), false), 0, 2, INT64_MAX, INT64_MAX);
+    ASSERT_SHAPE(huge, 1, 3);
+    cr_assert_eq(at(huge, 0), 6.0);
+    ASSERT_SHAPE(ig_slice(a, 0, INT64_MIN, INT64_MAX, 1), 10);
+    ASSERT_SHAPE(ig_slice(a, 0, INT64_MAX, INT64_MIN, 1), 0);
     /* Along an inner dim of a 2-D tensor, and a slice of a slice. */
     ig_tensor *m = iota(IG_DIMS(3, 5), false);
     ig_tensor *cols = ig_slice(m, -1, 1, 5, 2); /* columns 1, 3 */
