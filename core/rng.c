@@ -1,8 +1,9 @@
 /*
  * core/rng.c — counter-based random numbers (Philox4x32-10, Salmon et al., SC'11).
  *
- * The default generator is (seed, offset). A draw of n numbers takes counters offset ..
- * offset + ceil(n/4) - 1, each giving four 32-bit words, and advances offset past them.
+ * The default generator is (seed, offset). A draw of n numbers uses two 32-bit words per
+ * number, so it takes counters offset .. offset + ceil(2n/4) - 1 (each counter gives four
+ * words; number i uses words 2i and 2i+1) and advances offset past them.
  * Element i therefore depends only on (seed, offset, i): the same seed gives the same
  * numbers whatever the thread count or the order in which chunks are filled.
  */
@@ -156,14 +157,17 @@ ig_tensor *ig_randint(int64_t low, int64_t high, int ndim, const int64_t *shape,
     uint64_t start = reserve(2 * n, &seed);
     uint32_t cache[4];
     int64_t cb = -1;
-    uint64_t range = (uint64_t)(high - low);
+    /* Unsigned arithmetic: high - low overflows int64 for ranges wider than 2^63. */
+    uint64_t range = (uint64_t)high - (uint64_t)low;
     size_t es = ig_dtype_size(dt);
     char *p = igi_data(t);
     for (int64_t i = 0; i < n; i++) {
         uint64_t w = ((uint64_t)word_at(seed, start, 2 * i, cache, &cb) << 32) |
                      word_at(seed, start, 2 * i + 1, cache, &cb);
         /* Modulo bias is below 2^-32 relative for ranges under 2^32; fine for sampling. */
-        int64_t v = low + (int64_t)(w % range);
+        /* low + (w % range) < high, so the sum fits int64; add in uint64 (no signed
+         * overflow) and convert back (two's complement, as every target ignis supports). */
+        int64_t v = (int64_t)((uint64_t)low + w % range);
         if (dt == IG_I64) *(int64_t *)(p + (size_t)i * es) = v;
         else igi_store(dt, p + (size_t)i * es, (double)v);
     }

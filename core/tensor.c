@@ -56,12 +56,21 @@ static int64_t to_i64(double v, double lo, double hi) {
     return (int64_t)v;
 }
 
+/* int64 needs its own ends: 2^63 is a double but INT64_MAX is not, so saturate on the
+ * exact powers of two instead of on the largest double below 2^63. */
+static int64_t sat_i64(double v) {
+    if (v != v) return 0;
+    if (v >= 9223372036854775808.0) return INT64_MAX;
+    if (v < -9223372036854775808.0) return INT64_MIN;
+    return (int64_t)v;
+}
+
 void igi_store(ig_dtype dt, void *p, double v) {
     switch (dt) {
     case IG_F32: *(float *)p = (float)v; break;
     case IG_F64: *(double *)p = v; break;
     case IG_I32: *(int32_t *)p = (int32_t)to_i64(v, -2147483648.0, 2147483647.0); break;
-    case IG_I64: *(int64_t *)p = to_i64(v, -9223372036854775808.0, 9223372036854774784.0); break;
+    case IG_I64: *(int64_t *)p = sat_i64(v); break;
     case IG_U8: *(uint8_t *)p = (uint8_t)to_i64(v, 0.0, 255.0); break;
     default: break;
     }
@@ -560,9 +569,11 @@ ig_status ig_tensor_to_buffer(const ig_tensor *t, ig_dtype dt, void *buf, int64_
 static void print_rec(const ig_tensor *t, FILE *f, int dim, int64_t off, int indent) {
     size_t es = ig_dtype_size(t->dtype);
     if (dim == t->ndim) {
-        double v = igi_load(t->dtype, (char *)t->storage->data + (size_t)off * es);
-        if (ig_dtype_is_float(t->dtype)) fprintf(f, "%.4f", v);
-        else fprintf(f, "%.0f", v);
+        const char *p = (const char *)t->storage->data + (size_t)off * es;
+        /* int64 is printed from the integer itself: a double would round past 2^53. */
+        if (t->dtype == IG_I64) fprintf(f, "%" PRId64, *(const int64_t *)p);
+        else if (ig_dtype_is_float(t->dtype)) fprintf(f, "%.4f", igi_load(t->dtype, p));
+        else fprintf(f, "%.0f", igi_load(t->dtype, p));
         return;
     }
     fputc('[', f);

@@ -193,7 +193,9 @@ IG_API ig_tensor *ig_expand(ig_tensor *t, int ndim, const int64_t *shape);
 IG_API ig_tensor *ig_squeeze(ig_tensor *t, int dim); /* dim must have size 1 */
 IG_API ig_tensor *ig_squeeze_all(ig_tensor *t);
 IG_API ig_tensor *ig_unsqueeze(ig_tensor *t, int dim);
-/* t itself (a new reference in the same scope sense) if contiguous, else a contiguous copy. */
+/* A contiguous copy, or, if t is already contiguous, t's data without copying: t itself
+ * when t is scoped, an alias owned by the open scope when t is a heap tensor and a scope is
+ * open, and a new reference to t (free it) when no scope is open. */
 IG_API ig_tensor *ig_contiguous(ig_tensor *t);
 /* A copy (always new storage, contiguous). */
 IG_API ig_tensor *ig_clone(ig_tensor *t);

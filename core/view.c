@@ -318,12 +318,15 @@ ig_tensor *ig_slice(ig_tensor *t, int dim, int64_t start, int64_t end, int64_t s
     if (end < 0) end = end < -size ? 0 : end + size;
     if (start > size) start = size;
     if (end > size) end = size;
-    int64_t len = end > start ? (end - start + step - 1) / step : 0;
+    /* Written so that a huge step cannot overflow: (end - start - 1) / step, not
+     * (end - start + step - 1) / step, and the stride is scaled only when two or more
+     * elements remain (then (len - 1) * step < size bounds it). */
+    int64_t len = end > start ? 1 + (end - start - 1) / step : 0;
     int64_t ns[IG_MAX_DIMS], st[IG_MAX_DIMS];
     memcpy(ns, t->shape, sizeof ns);
     memcpy(st, t->strides, sizeof st);
     ns[d] = len;
-    st[d] = t->strides[d] * step;
+    st[d] = len > 1 ? t->strides[d] * step : t->strides[d];
     int64_t off = t->offset + (len > 0 ? start * t->strides[d] : 0);
     ig_tensor *out = igi_tensor_view("ig_slice", t, t->ndim, ns, st, off);
     out = igi_finish(IGI_OP_SLICE, scatter_view_backward, out, &t, 1);
@@ -440,7 +443,15 @@ static ig_tensor *copy_impl(const char *op, ig_tensor *t, ig_dtype dt, int opid,
 
 ig_tensor *ig_contiguous(ig_tensor *t) {
     NULL_CHECK("ig_contiguous", t);
-    if (igi_is_contiguous(t)) return ig_tensor_retain(t);
+    if (igi_is_contiguous(t)) {
+        /* A scoped t is returned as is, and with no scope open the caller gets one more
+         * reference (as with any heap result). A heap t inside a scope gets a scoped alias
+         * instead: callers treat results made in a scope as the scope's, so retaining t
+         * there would leak the reference. */
+        if (t->scoped || !igi_scope_active()) return ig_tensor_retain(t);
+        ig_tensor *out = igi_tensor_view("ig_contiguous", t, t->ndim, t->shape, t->strides, t->offset);
+        return igi_finish(IGI_OP_CONTIGUOUS, identity_backward, out, &t, 1);
+    }
     return copy_impl("ig_contiguous", t, t->dtype, IGI_OP_CONTIGUOUS, identity_backward);
 }
 
