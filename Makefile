@@ -55,6 +55,8 @@ IG_CFLAGS := -std=c11 $(OPTFLAGS) $(WARNINGS) -pthread -MMD -MP $(CFLAGS)
 LIB_CFLAGS := -fPIC -fvisibility=hidden
 IG_LDFLAGS := -pthread $(SAN_FLAGS) $(LDFLAGS)
 LIBS := $(BLAS_LIBS) $(SYSLIBS)
+# Examples may read gzip'd datasets.
+EXAMPLE_LIBS := -lz
 
 # ---------------------------------------------------------------------------
 # Sources. Wildcards: a new .c file in a module folder is picked up by itself.
@@ -170,7 +172,7 @@ $(TEST_BIN): $(TEST_OBJS) $(STATIC_LIB) $(BUILD)/tests/test-objects.txt
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(IG_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS)
+	$(CC) $(IG_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS) $(EXAMPLE_LIBS)
 
 # ---------------------------------------------------------------------------
 # Checking. `test` = deps, then `check` (tests + install check) in a sub-make,
