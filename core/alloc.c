@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tensor_impl.h"
 
@@ -45,10 +46,23 @@ static int size_class(size_t n, size_t *rounded) {
     return cls < IGI_NUM_CLASSES ? cls : -1;
 }
 
+/* Physical memory in bytes (0 if unknown). A request for more than the machine has cannot
+ * succeed usefully, so it fails here at once instead of reaching the OS or a sanitizer. */
+static size_t physical_memory(void) {
+    static _Atomic size_t cached;
+    size_t v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (!v) {
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        v = (pages > 0 && page > 0) ? (size_t)pages * (size_t)page : (size_t)-1;
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
+    }
+    return v;
+}
+
 void *igi_alloc(ig_device dev, size_t nbytes) {
     if (dev != IG_CPU) return NULL;
     if (nbytes == 0) nbytes = 1;
-    if (nbytes > ((size_t)1 << 60)) return NULL;
+    if (nbytes > ((size_t)1 << 60) || nbytes > physical_memory()) return NULL;
     size_t rounded;
     int cls = size_class(nbytes, &rounded);
     pthread_mutex_lock(&alloc_lock);

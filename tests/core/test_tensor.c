@@ -571,3 +571,21 @@ Test(core, errors_keep_first_message) {
     cr_assert_str_eq(ig_last_error(), "");
     ig_scope_end(s);
 }
+
+Test(core, out_of_memory_is_an_error_not_an_abort) {
+    /* 4 TiB: more than this machine (and ASan's allocator) can give. */
+    ig_clear_error();
+    cr_assert_null(ig_empty(IG_DIMS(INT64_C(1) << 40), IG_F32));
+    cr_assert_eq(ig_last_status(), IG_ERR_NOMEM, "%s", ig_last_error());
+    cr_assert(strstr(ig_last_error(), "ig_empty: out of memory"), "%s", ig_last_error());
+    ig_scope *s = ig_scope_begin();
+    ig_tensor *a = ig_ones(IG_DIMS(1), IG_F32);
+    ig_clear_error();
+    cr_assert_null(ig_add(a, ig_expand(a, IG_DIMS(INT64_C(1) << 40))));
+    cr_assert_eq(ig_last_status(), IG_ERR_NOMEM, "%s", ig_last_error());
+    cr_assert(strstr(ig_last_error(), "ig_add"), "%s", ig_last_error());
+    ig_scope_end(s);
+    ig_mem_stats ms;
+    ig_mem_get_stats(IG_CPU, &ms);
+    cr_assert_eq(ms.live_bytes, 0);
+}
