@@ -14,5 +14,6 @@
 #include "autograd/autograd.h"
 #include "nn/nn.h"
 #include "optim/optim.h"
+#include "data/data.h"
 
 #endif
