@@ -148,15 +148,18 @@ typedef struct ig_ce_params {
     double label_smoothing; /* in [0, 1] */
 } ig_ce_params;
 
-/* Cross-entropy from logits [N,C] (or [N,C,d...]) and int64/int32 class indices [N] (or
- * [N,d...]), as torch.nn.functional.cross_entropy; mean divides by the number of targets
- * not ignored. Fused log-softmax + NLL. */
+/* Cross-entropy from logits [N,C] (or [N,C,d...], or unbatched [C]) and int64/int32 class
+ * indices [N] (or [N,d...], or 0-dim), as torch.nn.functional.cross_entropy; mean divides by
+ * the number of targets not ignored (NaN if there are none, as torch); none gives the
+ * target's shape. Fused log-softmax + NLL. A target outside [0, C) that is not ignored is
+ * an error. */
 IG_API ig_tensor *ig_cross_entropy(ig_tensor *logits, ig_tensor *target, const ig_ce_params *p);
 /* NLL from log-probabilities, same shapes and options (label_smoothing must be 0). */
 IG_API ig_tensor *ig_nll_loss(ig_tensor *logp, ig_tensor *target, const ig_ce_params *p);
 IG_API ig_tensor *ig_mse_loss(ig_tensor *input, ig_tensor *target, ig_reduction r);
 IG_API ig_tensor *ig_l1_loss(ig_tensor *input, ig_tensor *target, ig_reduction r);
-/* Huber-like: 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta (beta > 0; default 1 if 0). */
+/* Huber-like: 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta (beta > 0; default 1 if 0:
+ * unlike torch, beta = 0 is not pure L1 here, use ig_l1_loss; negative beta is an error). */
 IG_API ig_tensor *ig_smooth_l1_loss(ig_tensor *input, ig_tensor *target, ig_reduction r, double beta);
 /* Binary cross-entropy on logits, numerically stable: max(x,0) - x*y + log(1 + exp(-|x|)). */
 IG_API ig_tensor *ig_bce_with_logits(ig_tensor *logits, ig_tensor *target, ig_reduction r);
