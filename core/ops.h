@@ -128,7 +128,8 @@ IG_API ig_tensor *ig_batch_norm(ig_tensor *x, ig_tensor *running_mean, ig_tensor
 IG_API ig_tensor *ig_layer_norm(ig_tensor *x, int n_dims, const int64_t *normalized_shape,
                                 ig_tensor *weight, ig_tensor *bias, double eps);
 /* Zeroes each element with probability p and scales the rest by 1/(1-p) when training;
- * identity otherwise. Random choices come from the default generator. */
+ * otherwise (or when p == 0) returns a new reference to x (ig_tensor_retain: a heap x must
+ * then be freed once more). Random choices come from the default generator. */
 IG_API ig_tensor *ig_dropout(ig_tensor *x, double p, bool training);
 /* Rows of weight [num, dim] picked by integer indices of any shape -> [..., dim]. */
 IG_API ig_tensor *ig_embedding(ig_tensor *indices, ig_tensor *weight);

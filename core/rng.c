@@ -66,8 +66,9 @@ void ig_rng_set_state(uint64_t seed, uint64_t offset) {
     pthread_mutex_unlock(&rng_lock);
 }
 
-/* Reserves counters for n 32-bit words; returns the first counter. */
-static uint64_t reserve(int64_t nwords, uint64_t *seed) {
+/* Reserves counters for n 32-bit words; returns the first counter (declared in
+ * tensor_impl.h: ops that draw their own numbers, such as dropout, use it too). */
+uint64_t igi_rng_reserve(int64_t nwords, uint64_t *seed) {
     pthread_mutex_lock(&rng_lock);
     uint64_t start = rng_offset;
     *seed = rng_seed;
@@ -98,7 +99,7 @@ static ig_tensor *rand_impl(const char *op, int ndim, const int64_t *shape, ig_d
     int64_t n = igi_numel(ndim, t->shape);
     /* Two words per element (f64 precision; for normals one word pair feeds Box-Muller). */
     uint64_t seed;
-    uint64_t start = reserve(2 * n, &seed);
+    uint64_t start = igi_rng_reserve(2 * n, &seed);
     uint32_t cache[4];
     int64_t cb = -1;
     char *p = igi_data(t);
@@ -154,7 +155,7 @@ ig_tensor *ig_randint(int64_t low, int64_t high, int ndim, const int64_t *shape,
     if (!t) return NULL;
     int64_t n = igi_numel(ndim, t->shape);
     uint64_t seed;
-    uint64_t start = reserve(2 * n, &seed);
+    uint64_t start = igi_rng_reserve(2 * n, &seed);
     uint32_t cache[4];
     int64_t cb = -1;
     /* Unsigned arithmetic: high - low overflows int64 for ranges wider than 2^63. */

@@ -226,6 +226,12 @@ bool igi_check_float(const char *op, const ig_tensor *t);
 bool igi_check_same_dtype(const char *op, const ig_tensor *a, const ig_tensor *b);
 bool igi_check_same_device(const char *op, const ig_tensor *a, const ig_tensor *b);
 
+/* ---- random numbers (core/rng.c) -------------------------------------------------------- */
+/* Reserves the default generator's counters for nwords 32-bit words (ceil(nwords/4)
+ * counters) and advances its offset past them. Returns the first counter and sets *seed to
+ * the key: word i of the reservation is out[i % 4] of ig_philox4x32(*seed, 0, start + i/4). */
+uint64_t igi_rng_reserve(int64_t nwords, uint64_t *seed);
+
 /* BLAS threading: set by ig_set_num_threads (core/threads.c). */
 int igi_num_threads(void);
 

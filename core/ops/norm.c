@@ -1,0 +1,412 @@
+/*
+ * core/ops/norm.c — batch norm and layer norm, each with its own backward kernel.
+ *
+ * Both normalise groups of elements by their mean and biased variance, then apply an
+ * optional per-feature affine map:
+ *   batch norm: x [N,C,*]; one group per channel c (over N and every trailing dim);
+ *               weight/bias [C]. In training the running stats [C] are updated in place.
+ *   layer norm: x [..., normalized_shape]; one group per leading index (over the last
+ *               n_dims dims); weight/bias have normalized_shape.
+ * Kernels read contiguous copies of x and of the output gradient (made only when those are
+ * strided), so the hot loops run in memory order. Statistics and reductions accumulate in
+ * double for f32 and f64 alike; the per-group mean and 1/sqrt(var + eps) are saved on the
+ * node as small f64 tensors, and the backward recomputes xhat = (x - mean) * invstd from
+ * the input. With n elements per group and dy = g * weight:
+ *   dx = invstd * (dy - mean(dy) - xhat * mean(dy * xhat))   (batch statistics)
+ *   dx = invstd * dy                                         (batch norm in eval mode)
+ *   dweight = sum(g * xhat), dbias = sum(g)                  (over each feature's group)
+ */
+#include <math.h>
+#include <string.h>
+
+#include "../tensor_impl.h"
+
+/* Runs the statements with T bound to float (f32) or double (f64). */
+#define DISPATCH_FLOAT(dt, ...)          \
+    do {                                 \
+        if ((dt) == IG_F32) {            \
+            typedef float T;             \
+            __VA_ARGS__                  \
+        } else {                         \
+            typedef double T;            \
+            __VA_ARGS__                  \
+        }                                \
+    } while (0)
+
+/* A contiguous reference to t made with grad mode off: t itself (retained) or a copy.
+ * Release with ig_tensor_free (a no-op for scoped tensors). */
+static ig_tensor *contiguous_nograd(ig_tensor *t) {
+    igi_no_grad_depth_add(1);
+    ig_tensor *c = ig_contiguous(t);
+    igi_no_grad_depth_add(-1);
+    return c;
+}
+
+/* A new contiguous tensor of dtype dt and the given shape holding vals (as doubles). */
+static ig_tensor *tensor_from_doubles(const char *op, int ndim, const int64_t *shape, ig_dtype dt,
+                                      const double *vals) {
+    ig_tensor *t = igi_tensor_new(op, ndim, shape, dt, IG_CPU);
+    if (!t) return NULL;
+    int64_t n = igi_numel(ndim, t->shape);
+    DISPATCH_FLOAT(dt, T *p = (T *)igi_data(t); for (int64_t i = 0; i < n; i++) p[i] = (T)vals[i];);
+    return t;
+}
+
+/* Saves vals (n doubles) on node slot as an f64 [n] tensor. false (error set) on OOM. */
+static bool save_doubles(igi_node *node, int slot, const double *vals, int64_t n) {
+    ig_tensor *t = tensor_from_doubles(igi_op_name(node->op), 1, &n, IG_F64, vals);
+    if (!t) return false;
+    igi_node_save(node, slot, t);
+    ig_tensor_free(t); /* the node holds its own reference (heap) or the scope does */
+    return true;
+}
+
+static double *alloc_doubles(const char *op, int64_t n, int count) {
+    double *p = calloc((size_t)(n > 0 ? n : 1) * (size_t)count, sizeof(double));
+    if (!p) igi_error(IG_ERR_NOMEM, "%s: out of memory", op);
+    return p;
+}
+
+/* Checks an optional per-feature tensor: same dtype and device as x and the given shape. */
+static bool check_param(const char *op, const char *name, const ig_tensor *p, const ig_tensor *x,
+                        int ndim, const int64_t *shape) {
+    if (!p) return true;
+    char b1[160], b2[160];
+    if (p->dtype != x->dtype) {
+        igi_error(IG_ERR_DTYPE, "%s: %s is %s but x is %s", op, name, ig_dtype_name(p->dtype),
+                  ig_dtype_name(x->dtype));
+        return false;
+    }
+    if (!igi_check_same_device(op, p, x)) return false;
+    if (p->ndim != ndim || memcmp(p->shape, shape, sizeof(int64_t) * (size_t)ndim) != 0) {
+        igi_error(IG_ERR_SHAPE, "%s: %s has shape %s, expected %s", op, name, ig_shape_str(p, b1, sizeof b1),
+                  igi_shape_str(ndim, shape, b2, sizeof b2));
+        return false;
+    }
+    return true;
+}
+
+/* Loads an optional parameter of n elements into out as doubles, or fills it with dflt. */
+static void load_param(const ig_tensor *p, double *out, int64_t n, double dflt) {
+    if (!p) {
+        for (int64_t i = 0; i < n; i++) out[i] = dflt;
+        return;
+    }
+    ig_status st = ig_tensor_to_buffer(p, IG_F64, out, n);
+    IG_ASSERT(st == IG_OK);
+}
+
+/* ---- batch norm -------------------------------------------------------------------------- */
+
+/* x is contiguous [N, C, S] (S: the trailing dims flattened). Per-channel mean and biased
+ * variance (two passes, both in memory order) into mean[C], var[C]. */
+static void bn_stats(const ig_tensor *x, int64_t N, int64_t C, int64_t S, double *mean, double *var) {
+    double cnt = (double)N * (double)S;
+    for (int64_t c = 0; c < C; c++) mean[c] = var[c] = 0;
+    DISPATCH_FLOAT(x->dtype, const T *xp = (const T *)igi_data(x);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t c = 0; c < C; c++) {
+                const T *r = xp + (n * C + c) * S;
+                double s = 0;
+                for (int64_t k = 0; k < S; k++) s += r[k];
+                mean[c] += s;
+            }
+        for (int64_t c = 0; c < C; c++) mean[c] /= cnt;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t c = 0; c < C; c++) {
+                const T *r = xp + (n * C + c) * S;
+                double m = mean[c], s = 0;
+                for (int64_t k = 0; k < S; k++) s += ((double)r[k] - m) * ((double)r[k] - m);
+                var[c] += s;
+            }
+        for (int64_t c = 0; c < C; c++) var[c] /= cnt;);
+}
+
+/* y[n,c,s] = x[n,c,s] * scale[c] + shift[c]; x and y contiguous [N, C, S]. */
+static void bn_apply(const ig_tensor *x, ig_tensor *y, int64_t N, int64_t C, int64_t S,
+                     const double *scale, const double *shift) {
+    DISPATCH_FLOAT(x->dtype, const T *xp = (const T *)igi_data(x); T *yp = (T *)igi_data(y);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t c = 0; c < C; c++) {
+                int64_t o = (n * C + c) * S;
+                double a = scale[c], b = shift[c];
+                for (int64_t k = 0; k < S; k++) yp[o + k] = (T)((double)xp[o + k] * a + b);
+            });
+}
+
+/* r = (1 - m) * r + m * v for a 1-D running-stat tensor of any stride (no autograd). */
+static void update_running(ig_tensor *r, const double *v, int64_t C, double m) {
+    size_t es = ig_dtype_size(r->dtype);
+    char *p = igi_data(r);
+    for (int64_t c = 0; c < C; c++) {
+        char *e = p + (size_t)(c * r->strides[0]) * es;
+        igi_store(r->dtype, e, (1.0 - m) * igi_load(r->dtype, e) + m * v[c]);
+    }
+}
+
+/* inputs: x, weight, bias (the last two may be NULL); saved: mean [C], invstd [C] (f64);
+ * iattr[0]: training (batch statistics). */
+static ig_status batch_norm_backward(igi_node *node, ig_tensor *g, ig_tensor **gin) {
+    const char *op = igi_op_name(node->op);
+    ig_tensor *x = node->inputs[0], *w = node->inputs[1], *b = node->inputs[2];
+    const double *mean = (const double *)igi_data(node->saved[0]);
+    const double *invstd = (const double *)igi_data(node->saved[1]);
+    bool training = node->iattr[0] != 0;
+    int64_t N = x->shape[0], C = x->shape[1], S = igi_numel(x->ndim - 2, x->shape + 2);
+    double cnt = (double)N * (double)S;
+    ig_tensor *xc = contiguous_nograd(x), *gc = contiguous_nograd(g);
+    double *buf = alloc_doubles(op, C, 3);
+    ig_tensor *gx = igi_needs_grad(x) ? igi_tensor_new(op, x->ndim, x->shape, x->dtype, x->device) : NULL;
+    ig_status st = IG_OK;
+    if (!xc || !gc || !buf || (igi_needs_grad(x) && !gx)) {
+        st = ig_last_status();
+        goto done;
+    }
+    double *wv = buf, *sg = buf + C, *sgx = buf + 2 * C;
+    load_param(w, wv, C, 1.0);
+    /* Per channel: sum(g) and sum(g * xhat). */
+    DISPATCH_FLOAT(x->dtype, const T *xp = (const T *)igi_data(xc); const T *gp = (const T *)igi_data(gc);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t c = 0; c < C; c++) {
+                int64_t o = (n * C + c) * S;
+                double m = mean[c], a = 0, ax = 0;
+                for (int64_t k = 0; k < S; k++) {
+                    a += gp[o + k];
+                    ax += (double)gp[o + k] * ((double)xp[o + k] - m);
+                }
+                sg[c] += a;
+                sgx[c] += ax * invstd[c];
+            }
+        if (gx) {
+            T *dp = (T *)igi_data(gx);
+            for (int64_t n = 0; n < N; n++)
+                for (int64_t c = 0; c < C; c++) {
+                    int64_t o = (n * C + c) * S;
+                    double k1 = wv[c] * invstd[c], m = mean[c];
+                    if (training) {
+                        /* dx = w * invstd * (g - sum(g)/n - xhat * sum(g*xhat)/n) */
+                        double mg = sg[c] / cnt, mgx = sgx[c] / cnt * invstd[c];
+                        for (int64_t k = 0; k < S; k++)
+                            dp[o + k] = (T)(k1 * ((double)gp[o + k] - mg - ((double)xp[o + k] - m) * mgx));
+                    } else {
+                        for (int64_t k = 0; k < S; k++) dp[o + k] = (T)(k1 * (double)gp[o + k]);
+                    }
+                }
+        });
+    gin[0] = gx;
+    if (igi_needs_grad(w) && !(gin[1] = tensor_from_doubles(op, 1, &C, x->dtype, sgx))) st = ig_last_status();
+    if (st == IG_OK && igi_needs_grad(b) && !(gin[2] = tensor_from_doubles(op, 1, &C, x->dtype, sg)))
+        st = ig_last_status();
+done:
+    free(buf);
+    ig_tensor_free(xc);
+    ig_tensor_free(gc);
+    return st;
+}
+
+ig_tensor *ig_batch_norm(ig_tensor *x, ig_tensor *running_mean, ig_tensor *running_var, ig_tensor *weight,
+                         ig_tensor *bias, bool training, double momentum, double eps) {
+    const char *op = "ig_batch_norm";
+    if (!x) {
+        igi_error_null(op, "x");
+        return NULL;
+    }
+    char b1[160];
+    if (x->device != IG_CPU) {
+        igi_error(IG_ERR_DEVICE, "%s: device not supported in this build", op);
+        return NULL;
+    }
+    if (!igi_check_float(op, x)) return NULL;
+    if (x->ndim < 2) {
+        igi_error(IG_ERR_SHAPE, "%s: x must have at least 2 dims [N,C,...], got %s", op,
+                  ig_shape_str(x, b1, sizeof b1));
+        return NULL;
+    }
+    int64_t N = x->shape[0], C = x->shape[1], S = igi_numel(x->ndim - 2, x->shape + 2);
+    if (!check_param(op, "running_mean", running_mean, x, 1, &C) ||
+        !check_param(op, "running_var", running_var, x, 1, &C) || !check_param(op, "weight", weight, x, 1, &C) ||
+        !check_param(op, "bias", bias, x, 1, &C))
+        return NULL;
+    if (!training && (!running_mean || !running_var)) {
+        igi_error(IG_ERR_ARG, "%s: eval mode (training = false) needs running_mean and running_var", op);
+        return NULL;
+    }
+    int64_t cnt = N * S;
+    if (training && cnt == 1) {
+        igi_error(IG_ERR_ARG, "%s: expected more than 1 value per channel when training, got x %s", op,
+                  ig_shape_str(x, b1, sizeof b1));
+        return NULL;
+    }
+    double *buf = alloc_doubles(op, C, 4);
+    if (!buf) return NULL;
+    double *mean = buf, *var = buf + C, *scale = buf + 2 * C, *shift = buf + 3 * C;
+    ig_tensor *xc = contiguous_nograd(x);
+    ig_tensor *out = xc ? igi_tensor_new(op, x->ndim, x->shape, x->dtype, x->device) : NULL;
+    if (!out) goto fail;
+    if (training) {
+        if (cnt > 0) {
+            bn_stats(xc, N, C, S, mean, var);
+            /* The running variance takes the unbiased estimate, as torch. */
+            double unbias = (double)cnt / (double)(cnt - 1);
+            for (int64_t c = 0; c < C; c++) scale[c] = var[c] * unbias;
+            if (running_mean) update_running(running_mean, mean, C, momentum);
+            if (running_var) update_running(running_var, scale, C, momentum);
+        }
+        /* An empty batch leaves the running stats alone and gives an empty output. */
+    } else {
+        load_param(running_mean, mean, C, 0.0);
+        load_param(running_var, var, C, 1.0);
+    }
+    /* From here var[] holds invstd. */
+    for (int64_t c = 0; c < C; c++) var[c] = 1.0 / sqrt(var[c] + eps);
+    load_param(weight, scale, C, 1.0);
+    load_param(bias, shift, C, 0.0);
+    for (int64_t c = 0; c < C; c++) {
+        scale[c] *= var[c];
+        shift[c] -= mean[c] * scale[c];
+    }
+    bn_apply(xc, out, N, C, S, scale, shift);
+    ig_tensor *in[3] = {x, weight, bias};
+    out = igi_finish(IGI_OP_BATCH_NORM, batch_norm_backward, out, in, 3);
+    if (out && out->node) {
+        out->node->iattr[0] = training;
+        if (!save_doubles(out->node, 0, mean, C) || !save_doubles(out->node, 1, var, C)) {
+            ig_tensor_free(out);
+            out = NULL;
+        }
+    }
+    free(buf);
+    ig_tensor_free(xc);
+    return out;
+fail:
+    free(buf);
+    ig_tensor_free(xc);
+    return NULL;
+}
+
+/* ---- layer norm -------------------------------------------------------------------------- */
+
+/* inputs: x, weight, bias (the last two may be NULL); saved: mean [R], invstd [R] (f64),
+ * one per group; iattr[0]: n_dims. */
+static ig_status layer_norm_backward(igi_node *node, ig_tensor *g, ig_tensor **gin) {
+    const char *op = igi_op_name(node->op);
+    ig_tensor *x = node->inputs[0], *w = node->inputs[1], *b = node->inputs[2];
+    int nd = (int)node->iattr[0];
+    const double *mean = (const double *)igi_data(node->saved[0]);
+    const double *invstd = (const double *)igi_data(node->saved[1]);
+    int64_t D = igi_numel(nd, x->shape + x->ndim - nd), R = igi_numel(x->ndim - nd, x->shape);
+    ig_tensor *xc = contiguous_nograd(x), *gc = contiguous_nograd(g);
+    double *buf = alloc_doubles(op, D, 3);
+    ig_tensor *gx = igi_needs_grad(x) ? igi_tensor_new(op, x->ndim, x->shape, x->dtype, x->device) : NULL;
+    ig_status st = IG_OK;
+    if (!xc || !gc || !buf || (igi_needs_grad(x) && !gx)) {
+        st = ig_last_status();
+        goto done;
+    }
+    double *wv = buf, *gw = buf + D, *gb = buf + 2 * D;
+    load_param(w, wv, D, 1.0);
+    DISPATCH_FLOAT(x->dtype, const T *xp = (const T *)igi_data(xc); const T *gp = (const T *)igi_data(gc);
+        T *dp = gx ? (T *)igi_data(gx) : NULL;
+        for (int64_t r = 0; r < R; r++) {
+            const T *xr = xp + r * D, *gr = gp + r * D;
+            double m = mean[r], is = invstd[r], s1 = 0, s2 = 0;
+            for (int64_t k = 0; k < D; k++) {
+                double xh = ((double)xr[k] - m) * is, dy = (double)gr[k] * wv[k];
+                s1 += dy;
+                s2 += dy * xh;
+                gw[k] += (double)gr[k] * xh;
+                gb[k] += gr[k];
+            }
+            if (dp) {
+                /* dx = invstd * (dy - mean(dy) - xhat * mean(dy * xhat)) */
+                s1 /= (double)D;
+                s2 /= (double)D;
+                for (int64_t k = 0; k < D; k++) {
+                    double xh = ((double)xr[k] - m) * is;
+                    dp[r * D + k] = (T)(is * ((double)gr[k] * wv[k] - s1 - xh * s2));
+                }
+            }
+        });
+    gin[0] = gx;
+    if (igi_needs_grad(w) && !(gin[1] = tensor_from_doubles(op, w->ndim, w->shape, x->dtype, gw)))
+        st = ig_last_status();
+    if (st == IG_OK && igi_needs_grad(b) && !(gin[2] = tensor_from_doubles(op, b->ndim, b->shape, x->dtype, gb)))
+        st = ig_last_status();
+done:
+    free(buf);
+    ig_tensor_free(xc);
+    ig_tensor_free(gc);
+    return st;
+}
+
+ig_tensor *ig_layer_norm(ig_tensor *x, int n_dims, const int64_t *normalized_shape, ig_tensor *weight,
+                         ig_tensor *bias, double eps) {
+    const char *op = "ig_layer_norm";
+    if (!x) {
+        igi_error_null(op, "x");
+        return NULL;
+    }
+    if (!normalized_shape) {
+        igi_error_null(op, "normalized_shape");
+        return NULL;
+    }
+    char b1[160], b2[160];
+    if (x->device != IG_CPU) {
+        igi_error(IG_ERR_DEVICE, "%s: device not supported in this build", op);
+        return NULL;
+    }
+    if (!igi_check_float(op, x)) return NULL;
+    if (n_dims < 1 || n_dims > x->ndim) {
+        igi_error(IG_ERR_ARG, "%s: n_dims must be in [1, %d] for x %s, got %d", op, x->ndim,
+                  ig_shape_str(x, b1, sizeof b1), n_dims);
+        return NULL;
+    }
+    const int64_t *tail = x->shape + x->ndim - n_dims;
+    if (memcmp(tail, normalized_shape, sizeof(int64_t) * (size_t)n_dims) != 0) {
+        igi_error(IG_ERR_SHAPE, "%s: the last %d dims of x %s are not normalized_shape %s", op, n_dims,
+                  ig_shape_str(x, b1, sizeof b1), igi_shape_str(n_dims, normalized_shape, b2, sizeof b2));
+        return NULL;
+    }
+    if (!check_param(op, "weight", weight, x, n_dims, normalized_shape) ||
+        !check_param(op, "bias", bias, x, n_dims, normalized_shape))
+        return NULL;
+    int64_t D = igi_numel(n_dims, tail), R = igi_numel(x->ndim - n_dims, x->shape);
+    double *buf = alloc_doubles(op, D, 2);
+    double *stats = buf ? alloc_doubles(op, R, 2) : NULL;
+    ig_tensor *xc = stats ? contiguous_nograd(x) : NULL;
+    ig_tensor *out = xc ? igi_tensor_new(op, x->ndim, x->shape, x->dtype, x->device) : NULL;
+    if (!out) {
+        free(buf);
+        free(stats);
+        ig_tensor_free(xc);
+        return NULL;
+    }
+    double *wv = buf, *bv = buf + D, *mean = stats, *invstd = stats + R;
+    load_param(weight, wv, D, 1.0);
+    load_param(bias, bv, D, 0.0);
+    DISPATCH_FLOAT(x->dtype, const T *xp = (const T *)igi_data(xc); T *yp = (T *)igi_data(out);
+        for (int64_t r = 0; r < R; r++) {
+            const T *xr = xp + r * D;
+            double s = 0, v = 0;
+            for (int64_t k = 0; k < D; k++) s += xr[k];
+            double m = s / (double)D;
+            for (int64_t k = 0; k < D; k++) v += ((double)xr[k] - m) * ((double)xr[k] - m);
+            double is = 1.0 / sqrt(v / (double)D + eps);
+            mean[r] = m;
+            invstd[r] = is;
+            for (int64_t k = 0; k < D; k++) yp[r * D + k] = (T)(((double)xr[k] - m) * is * wv[k] + bv[k]);
+        });
+    ig_tensor *in[3] = {x, weight, bias};
+    out = igi_finish(IGI_OP_LAYER_NORM, layer_norm_backward, out, in, 3);
+    if (out && out->node) {
+        out->node->iattr[0] = n_dims;
+        if (!save_doubles(out->node, 0, mean, R) || !save_doubles(out->node, 1, invstd, R)) {
+            ig_tensor_free(out);
+            out = NULL;
+        }
+    }
+    free(buf);
+    free(stats);
+    ig_tensor_free(xc);
+    return out;
+}
