@@ -397,3 +397,22 @@ Test(core, pool2d_errors) {
     expect_error(ig_adaptive_avg_pool2d(x, INT64_MAX / 2, 1), "ig_adaptive_avg_pool2d", "too large");
     ig_scope_end(s);
 }
+
+static ig_tensor *pool3d_fn(ig_tensor *const *in, int n, void *ctx) {
+    (void)n;
+    int kind = *(const int *)ctx;
+    ig_pool2d_params p = {.kernel = {3, 2}, .stride = {2, 1}, .padding = {1, 1}, .ceil_mode = true};
+    if (kind == 0) return ig_max_pool2d(in[0], &p);
+    if (kind == 1) return ig_avg_pool2d(in[0], &p);
+    return ig_adaptive_avg_pool2d(in[0], 2, 3);
+}
+
+Test(core, pool2d_gradcheck_three_dim_input) {
+    for (int kind = 0; kind < 3; kind++) {
+        ig_scope *s = ig_scope_begin();
+        ig_tensor *x = ig_squeeze(distinct(1, 3, 5, 4), 0); /* [C,H,W] */
+        ig_set_requires_grad(x, true);
+        cr_assert(ig_gradcheck(pool3d_fn, &x, 1, &kind, NULL) == IG_OK, "kind %d: %s", kind, ig_last_error());
+        ig_scope_end(s);
+    }
+}
