@@ -1,0 +1,462 @@
+/*
+ * core/ops/conv.c — ig_conv2d (torch.nn.functional.conv2d semantics) on im2col + GEMM.
+ *
+ * Shapes: x [N,C,H,W], w [O, C/groups, kh, kw], b [O] or NULL -> y [N,O,Ho,Wo] with
+ * Ho = (H + 2*pad_h - dil_h*(kh-1) - 1) / stride_h + 1 (same for W). With groups g, input
+ * channels [gi*Cg, (gi+1)*Cg) feed output channels [gi*Og, (gi+1)*Og) (Cg = C/g, Og = O/g).
+ *
+ * Forward, per image and group: im2col gathers the receptive fields of x into a scratch
+ * matrix col [K, P] (K = Cg*kh*kw rows, P = Ho*Wo columns; padded positions are zeros),
+ * then one GEMM y_g [Og, P] = W_g [Og, K] @ col. The bias is written into y first and the
+ * GEMM adds onto it (beta = 1), so y is only passed over once. A 1x1 kernel with stride 1
+ * and no padding needs no im2col: a contiguous image already is col.
+ *
+ * Backward has its own kernels: dX_g = col2im(W_g^T @ dY_g) (col2im accumulates, since
+ * receptive fields overlap), dW_g += dY_g @ col^T summed over the batch, db = dY summed
+ * over N, Ho, Wo. Backward is not itself differentiable (no double backward).
+ *
+ * x may have any strides (im2col reads through them); w and dY are copied to contiguous
+ * heap temporaries when they are not contiguous. The col scratch comes from the caching
+ * allocator (igi_alloc), so steady-state training allocates nothing from the OS.
+ */
+#include <cblas.h>
+#include <limits.h>
+#include <string.h>
+
+#include "../tensor_impl.h"
+
+static const char *const OP = "ig_conv2d";
+
+/* Everything the kernels need about one convolution. */
+typedef struct conv_geom {
+    int64_t N, C, H, W;      /* input */
+    int64_t O, kh, kw;       /* weight [O, Cg, kh, kw] */
+    int64_t Ho, Wo;          /* output spatial size */
+    int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
+    int64_t Cg, Og, K, P;    /* per-group channels, GEMM sizes K = Cg*kh*kw, P = Ho*Wo */
+    bool direct;             /* 1x1, stride 1, no padding: a contiguous image is col */
+} conv_geom;
+
+/* ---- im2col / col2im --------------------------------------------------------------------- */
+
+/* The output columns ox in [*lo, *hi) whose input column ox*s + off lies in [0, W). */
+static void valid_range(int64_t off, int64_t s, int64_t W, int64_t Wo, int64_t *lo, int64_t *hi) {
+    int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t h = W - off <= 0 ? 0 : (W - off + s - 1) / s;
+    if (l > Wo) l = Wo;
+    if (h > Wo) h = Wo;
+    if (h < l) h = l;
+    *lo = l;
+    *hi = h;
+}
+
+/* im2col: x points at channel 0 of the group in one image, with element strides (sc, sh,
+ * sw); col [K, P] row r = (c*kh + ki)*kw + kj holds x[c, oy*stride+ki*dil-pad, ...] over
+ * all output positions. col2im is its adjoint: it adds col back into a contiguous dx. */
+#define DEFINE_COL_KERNELS(SUF, T)                                                         \
+    static void im2col_##SUF(const conv_geom *g, const T *x, int64_t sc, int64_t sh,       \
+                             int64_t sw, T *col) {                                         \
+        for (int64_t c = 0; c < g->Cg; c++)                                                \
+            for (int64_t ki = 0; ki < g->kh; ki++)                                         \
+                for (int64_t kj = 0; kj < g->kw; kj++) {                                   \
+                    T *row = col + ((c * g->kh + ki) * g->kw + kj) * g->P;                 \
+                    int64_t xoff = kj * g->dil_w - g->pad_w, lo, hi;                       \
+                    valid_range(xoff, g->stride_w, g->W, g->Wo, &lo, &hi);                 \
+                    for (int64_t oy = 0; oy < g->Ho; oy++) {                               \
+                        T *r = row + oy * g->Wo;                                           \
+                        int64_t iy = oy * g->stride_h - g->pad_h + ki * g->dil_h;          \
+                        if (iy < 0 || iy >= g->H) {                                        \
+                            for (int64_t ox = 0; ox < g->Wo; ox++) r[ox] = 0;              \
+                            continue;                                                      \
+                        }                                                                  \
+                        const T *xr = x + c * sc + iy * sh;                                \
+                        for (int64_t ox = 0; ox < lo; ox++) r[ox] = 0;                     \
+                        if (g->stride_w == 1 && sw == 1) {                                 \
+                            if (hi > lo) memcpy(r + lo, xr + lo + xoff,                    \
+                                                (size_t)(hi - lo) * sizeof(T));            \
+                        } else {                                                           \
+                            for (int64_t ox = lo; ox < hi; ox++)                           \
+                                r[ox] = xr[(ox * g->stride_w + xoff) * sw];                \
+                        }                                                                  \
+                        for (int64_t ox = hi; ox < g->Wo; ox++) r[ox] = 0;                 \
+                    }                                                                      \
+                }                                                                          \
+    }                                                                                      \
+    static void col2im_##SUF(const conv_geom *g, const T *col, T *dx) {                    \
+        int64_t plane = g->H * g->W;                                                       \
+        for (int64_t c = 0; c < g->Cg; c++)                                                \
+            for (int64_t ki = 0; ki < g->kh; ki++)                                         \
+                for (int64_t kj = 0; kj < g->kw; kj++) {                                   \
+                    const T *row = col + ((c * g->kh + ki) * g->kw + kj) * g->P;           \
+                    int64_t xoff = kj * g->dil_w - g->pad_w, lo, hi;                       \
+                    valid_range(xoff, g->stride_w, g->W, g->Wo, &lo, &hi);                 \
+                    for (int64_t oy = 0; oy < g->Ho; oy++) {                               \
+                        int64_t iy = oy * g->stride_h - g->pad_h + ki * g->dil_h;          \
+                        if (iy < 0 || iy >= g->H) continue;                                \
+                        const T *r = row + oy * g->Wo;                                     \
+                        T *dr = dx + c * plane + iy * g->W;                                \
+                        for (int64_t ox = lo; ox < hi; ox++)                               \
+                            dr[ox * g->stride_w + xoff] += r[ox];                          \
+                    }                                                                      \
+                }                                                                          \
+    }
+
+DEFINE_COL_KERNELS(f32, float)
+DEFINE_COL_KERNELS(f64, double)
+
+/* col [K, P] from the group's channels of image n of x (any strides). */
+static void im2col(const conv_geom *g, const ig_tensor *x, int64_t n, int64_t grp, void *col) {
+    int64_t off = n * x->strides[0] + grp * g->Cg * x->strides[1];
+    if (x->dtype == IG_F32)
+        im2col_f32(g, (const float *)igi_data(x) + off, x->strides[1], x->strides[2],
+                   x->strides[3], col);
+    else
+        im2col_f64(g, (const double *)igi_data(x) + off, x->strides[1], x->strides[2],
+                   x->strides[3], col);
+}
+
+/* ---- GEMM -------------------------------------------------------------------------------- */
+
+/* C[M,N] (row-major, ldc) = op(A)[M,K] @ op(B)[K,N] + beta*C. Sizes >= 1 and < 2^31. */
+static void gemm(ig_dtype dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N,
+                 int64_t K, const void *A, int64_t lda, const void *B, int64_t ldb, double beta,
+                 void *C, int64_t ldc) {
+    if (dt == IG_F32)
+        cblas_sgemm(CblasRowMajor, ta, tb, (blasint)M, (blasint)N, (blasint)K, 1.0f,
+                    (const float *)A, (blasint)lda, (const float *)B, (blasint)ldb, (float)beta,
+                    (float *)C, (blasint)ldc);
+    else
+        cblas_dgemm(CblasRowMajor, ta, tb, (blasint)M, (blasint)N, (blasint)K, 1.0,
+                    (const double *)A, (blasint)lda, (const double *)B, (blasint)ldb, beta,
+                    (double *)C, (blasint)ldc);
+}
+
+/* t itself if contiguous, else a contiguous heap copy stored in *tmp (free it after). No
+ * autograd node: the copy is internal. NULL with an error on OOM. */
+static ig_tensor *contiguous_tmp(ig_tensor *t, ig_tensor **tmp) {
+    *tmp = NULL;
+    if (igi_is_contiguous(t)) return t;
+    igi_heap_mode(1);
+    ig_tensor *c = igi_tensor_new(OP, t->ndim, t->shape, t->dtype, t->device);
+    igi_heap_mode(-1);
+    if (!c) return NULL;
+    if (ig_copy_(c, t) != IG_OK) {
+        ig_tensor_free(c);
+        return NULL;
+    }
+    return *tmp = c;
+}
+
+/* Scratch col buffer of K*P elements (NULL + error on OOM); free with col_free. */
+static void *col_alloc(const conv_geom *g, ig_dtype dt) {
+    size_t bytes = (size_t)(g->K * g->P) * ig_dtype_size(dt);
+    void *p = igi_alloc(IG_CPU, bytes);
+    if (!p) igi_error(IG_ERR_NOMEM, "%s: out of memory for the im2col buffer (%zu bytes)", OP, bytes);
+    return p;
+}
+
+static void col_free(const conv_geom *g, ig_dtype dt, void *p) {
+    igi_free(IG_CPU, p, (size_t)(g->K * g->P) * ig_dtype_size(dt));
+}
+
+/* The geometry from the shapes and the node's (or params') attributes. */
+static void geom_fill(conv_geom *g, const ig_tensor *x, const ig_tensor *w, const int64_t *attr) {
+    g->N = x->shape[0];
+    g->C = x->shape[1];
+    g->H = x->shape[2];
+    g->W = x->shape[3];
+    g->O = w->shape[0];
+    g->kh = w->shape[2];
+    g->kw = w->shape[3];
+    g->stride_h = attr[0];
+    g->stride_w = attr[1];
+    g->pad_h = attr[2];
+    g->pad_w = attr[3];
+    g->dil_h = attr[4];
+    g->dil_w = attr[5];
+    g->groups = attr[6];
+    g->Ho = attr[7];
+    g->Wo = attr[8];
+    g->Cg = g->C / g->groups;
+    g->Og = g->O / g->groups;
+    g->K = g->Cg * g->kh * g->kw;
+    g->P = g->Ho * g->Wo;
+    g->direct = g->kh == 1 && g->kw == 1 && g->stride_h == 1 && g->stride_w == 1 &&
+                g->pad_h == 0 && g->pad_w == 0;
+}
+
+/* ---- backward ---------------------------------------------------------------------------- */
+
+static ig_status conv2d_backward(igi_node *node, ig_tensor *gout, ig_tensor **gin) {
+    ig_tensor *x = node->inputs[0], *w = node->inputs[1];
+    ig_tensor *b = node->n_inputs > 2 ? node->inputs[2] : NULL;
+    conv_geom g;
+    geom_fill(&g, x, w, node->iattr);
+    ig_dtype dt = x->dtype;
+    size_t es = ig_dtype_size(dt);
+    bool need_x = igi_needs_grad(x), need_w = igi_needs_grad(w), need_b = igi_needs_grad(b);
+    ig_status st = IG_OK;
+
+    ig_tensor *gtmp = NULL, *wtmp = NULL;
+    void *col = NULL;
+    ig_tensor *gc = contiguous_tmp(gout, &gtmp); /* dY [N, O, P] */
+    if (!gc) return ig_last_status();
+    const char *gd = igi_data(gc);
+
+    if (need_b) {
+        ig_tensor *db = igi_tensor_new(OP, 1, b->shape, dt, b->device);
+        if (!db) {
+            st = ig_last_status();
+            goto done;
+        }
+        for (int64_t o = 0; o < g.O; o++) {
+            double acc = 0;
+            for (int64_t n = 0; n < g.N; n++) {
+                int64_t base = (n * g.O + o) * g.P;
+                if (dt == IG_F32)
+                    for (int64_t p = 0; p < g.P; p++) acc += ((const float *)gd)[base + p];
+                else
+                    for (int64_t p = 0; p < g.P; p++) acc += ((const double *)gd)[base + p];
+            }
+            igi_store(dt, (char *)igi_data(db) + (size_t)o * es, acc);
+        }
+        gin[2] = db;
+    }
+
+    bool gemm_ok = g.N > 0 && g.Og > 0 && g.K > 0;
+    bool need_col = !g.direct && gemm_ok && (need_x || need_w);
+    if (need_col && !(col = col_alloc(&g, dt))) {
+        st = ig_last_status();
+        goto done;
+    }
+
+    if (need_x) {
+        /* dX_g [Cg, H, W] = col2im(W_g^T [K, Og] @ dY_g [Og, P]). */
+        ig_tensor *dx = ig_zeros(4, x->shape, dt);
+        ig_tensor *wc = contiguous_tmp(w, &wtmp);
+        if (!dx || !wc) {
+            st = ig_last_status();
+            goto done;
+        }
+        const char *wd = igi_data(wc);
+        char *dxd = igi_data(dx);
+        for (int64_t n = 0; gemm_ok && n < g.N; n++)
+            for (int64_t grp = 0; grp < g.groups; grp++) {
+                const char *wg = wd + (size_t)(grp * g.Og * g.K) * es;
+                const char *gg = gd + (size_t)((n * g.O + grp * g.Og) * g.P) * es;
+                char *dxg = dxd + (size_t)((n * g.C + grp * g.Cg) * g.H * g.W) * es;
+                if (g.direct) {
+                    gemm(dt, CblasTrans, CblasNoTrans, g.K, g.P, g.Og, wg, g.K, gg, g.P, 0.0, dxg, g.P);
+                } else {
+                    gemm(dt, CblasTrans, CblasNoTrans, g.K, g.P, g.Og, wg, g.K, gg, g.P, 0.0, col, g.P);
+                    if (dt == IG_F32) col2im_f32(&g, col, (float *)dxg);
+                    else col2im_f64(&g, col, (double *)dxg);
+                }
+            }
+        gin[0] = dx;
+    }
+
+    if (need_w) {
+        /* dW_g [Og, K] += dY_g [Og, P] @ col^T [P, K], over every image. */
+        ig_tensor *dw = ig_zeros(4, w->shape, dt);
+        if (!dw) {
+            st = ig_last_status();
+            goto done;
+        }
+        char *dwd = igi_data(dw);
+        bool x_direct = g.direct && igi_is_contiguous(x);
+        for (int64_t n = 0; gemm_ok && n < g.N; n++)
+            for (int64_t grp = 0; grp < g.groups; grp++) {
+                const char *gg = gd + (size_t)((n * g.O + grp * g.Og) * g.P) * es;
+                const void *B = col;
+                if (x_direct) {
+                    B = (const char *)igi_data(x) + (size_t)((n * g.C + grp * g.Cg) * g.P) * es;
+                } else if (g.direct) {
+                    /* 1x1 on a strided x: im2col is a plain gather, into a buffer made now. */
+                    if (!col && !(col = col_alloc(&g, dt))) {
+                        st = ig_last_status();
+                        goto done;
+                    }
+                    im2col(&g, x, n, grp, col);
+                    B = col;
+                } else {
+                    im2col(&g, x, n, grp, col);
+                }
+                gemm(dt, CblasNoTrans, CblasTrans, g.Og, g.K, g.P, gg, g.P, B, g.P, 1.0,
+                     dwd + (size_t)(grp * g.Og * g.K) * es, g.K);
+            }
+        gin[1] = dw;
+    }
+
+done:
+    if (col) col_free(&g, dt, col);
+    ig_tensor_free(wtmp);
+    ig_tensor_free(gtmp);
+    return st;
+}
+
+/* ---- forward ----------------------------------------------------------------------------- */
+
+/* Validates the arguments; fills attr[0..9) = stride, padding, dilation (h, w each), groups,
+ * Ho, Wo. Sets an error naming ig_conv2d and the shapes on failure. */
+static bool conv2d_check(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv2d_params *p,
+                         int64_t *attr) {
+    char bx[160], bw[160], bb[160];
+    if (!igi_check_same_dtype(OP, x, w) || !igi_check_same_device(OP, x, w)) return false;
+    if (b && (!igi_check_same_dtype(OP, x, b) || !igi_check_same_device(OP, x, b))) return false;
+    if (x->dtype != IG_F32 && x->dtype != IG_F64) {
+        igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported (float32 and float64 only)", OP,
+                  ig_dtype_name(x->dtype));
+        return false;
+    }
+    ig_shape_str(x, bx, sizeof bx);
+    ig_shape_str(w, bw, sizeof bw);
+    if (x->ndim != 4) {
+        igi_error(IG_ERR_SHAPE, "%s: input x must be 4-D [N,C,H,W], got %s", OP, bx);
+        return false;
+    }
+    if (w->ndim != 4) {
+        igi_error(IG_ERR_SHAPE, "%s: weight w must be 4-D [O,C/groups,kh,kw], got %s", OP, bw);
+        return false;
+    }
+    int sh = p ? p->stride[0] : 0, sw = p ? p->stride[1] : 0;
+    int ph = p ? p->padding[0] : 0, pw = p ? p->padding[1] : 0;
+    int dh = p ? p->dilation[0] : 0, dw = p ? p->dilation[1] : 0;
+    int groups = p ? p->groups : 0;
+    if (sh < 0 || sw < 0) {
+        igi_error(IG_ERR_ARG, "%s: stride must be positive, got (%d, %d)", OP, sh, sw);
+        return false;
+    }
+    if (ph < 0 || pw < 0) {
+        igi_error(IG_ERR_ARG, "%s: negative padding (%d, %d)", OP, ph, pw);
+        return false;
+    }
+    if (dh < 0 || dw < 0) {
+        igi_error(IG_ERR_ARG, "%s: dilation must be positive, got (%d, %d)", OP, dh, dw);
+        return false;
+    }
+    if (groups < 0) {
+        igi_error(IG_ERR_ARG, "%s: groups must be positive, got %d", OP, groups);
+        return false;
+    }
+    /* Zero fields mean the defaults. */
+    if (!sh) sh = 1;
+    if (!sw) sw = 1;
+    if (!dh) dh = 1;
+    if (!dw) dw = 1;
+    if (!groups) groups = 1;
+    if (w->shape[0] % groups != 0) {
+        igi_error(IG_ERR_SHAPE, "%s: out channels %lld (weight %s) not divisible by groups %d", OP,
+                  (long long)w->shape[0], bw, groups);
+        return false;
+    }
+    /* The division guard keeps w->shape[1] * groups from overflowing. */
+    if (w->shape[1] > INT64_MAX / groups || x->shape[1] != w->shape[1] * groups) {
+        igi_error(IG_ERR_SHAPE,
+                  "%s: input channels %lld of x %s != weight %s channels %lld x groups %d", OP,
+                  (long long)x->shape[1], bx, bw, (long long)w->shape[1], groups);
+        return false;
+    }
+    if (b && (b->ndim != 1 || b->shape[0] != w->shape[0])) {
+        igi_error(IG_ERR_SHAPE, "%s: bias must be [%lld] (out channels of weight %s), got %s", OP,
+                  (long long)w->shape[0], bw, ig_shape_str(b, bb, sizeof bb));
+        return false;
+    }
+    if (w->shape[2] == 0 || w->shape[3] == 0) {
+        igi_error(IG_ERR_SHAPE, "%s: kernel size must be positive, weight is %s", OP, bw);
+        return false;
+    }
+    /* Effective kernel extent dil*(k-1)+1, guarded against overflow. */
+    int64_t ext[2], out[2], in[2] = {x->shape[2], x->shape[3]}, pad[2] = {ph, pw};
+    int64_t dil[2] = {dh, dw}, str[2] = {sh, sw}, k[2] = {w->shape[2], w->shape[3]};
+    for (int i = 0; i < 2; i++) {
+        if (k[i] - 1 > (INT64_MAX / 4) / dil[i] || in[i] > INT64_MAX / 4) {
+            igi_error(IG_ERR_SHAPE, "%s: input %s or dilated kernel of weight %s is too large", OP,
+                      bx, bw);
+            return false;
+        }
+        ext[i] = dil[i] * (k[i] - 1) + 1;
+        int64_t num = in[i] + 2 * pad[i] - ext[i];
+        out[i] = num < 0 ? 0 : num / str[i] + 1;
+    }
+    if (out[0] <= 0 || out[1] <= 0) {
+        igi_error(IG_ERR_SHAPE,
+                  "%s: output size would be %lldx%lld (<= 0): input %s, weight %s, padding (%d, %d), "
+                  "dilation (%d, %d)",
+                  OP, (long long)out[0], (long long)out[1], bx, bw, ph, pw, dh, dw);
+        return false;
+    }
+    /* blasint is 32-bit: each GEMM dimension and leading dimension must fit. The products
+     * are checked for overflow first (a tensor with a zero dim may have huge other dims). */
+    int64_t K, P;
+    if (__builtin_mul_overflow(w->shape[1], k[0], &K) || __builtin_mul_overflow(K, k[1], &K) ||
+        __builtin_mul_overflow(out[0], out[1], &P) || K > INT_MAX || P > INT_MAX ||
+        w->shape[0] > INT_MAX) {
+        igi_error(IG_ERR_SHAPE, "%s: %s x %s is too large for BLAS (sizes above 2^31)", OP, bx, bw);
+        return false;
+    }
+    int64_t a[9] = {sh, sw, ph, pw, dh, dw, groups, out[0], out[1]};
+    memcpy(attr, a, sizeof a);
+    return true;
+}
+
+ig_tensor *ig_conv2d(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv2d_params *p) {
+    if (!x) {
+        igi_error_null(OP, "x");
+        return NULL;
+    }
+    if (!w) {
+        igi_error_null(OP, "w");
+        return NULL;
+    }
+    int64_t attr[9];
+    if (!conv2d_check(x, w, b, p, attr)) return NULL;
+    conv_geom g;
+    geom_fill(&g, x, w, attr);
+    ig_dtype dt = x->dtype;
+    size_t es = ig_dtype_size(dt);
+
+    ig_tensor *out = igi_tensor_new(OP, 4, (const int64_t[]){g.N, g.O, g.Ho, g.Wo}, dt, x->device);
+    if (!out) return NULL;
+    ig_tensor *wtmp = NULL, *wc = NULL;
+    void *col = NULL;
+    bool gemm_ok = g.N > 0 && g.Og > 0 && g.K > 0;
+    bool x_direct = g.direct && igi_is_contiguous(x);
+    if (gemm_ok && (!(wc = contiguous_tmp(w, &wtmp)) || (!x_direct && !(col = col_alloc(&g, dt))))) {
+        ig_tensor_free(wtmp);
+        ig_tensor_free(out);
+        return NULL;
+    }
+
+    char *od = igi_data(out);
+    for (int64_t n = 0; n < g.N; n++)
+        for (int64_t grp = 0; grp < g.groups; grp++) {
+            char *og = od + (size_t)((n * g.O + grp * g.Og) * g.P) * es;
+            /* The bias goes in first; the GEMM then adds W_g @ col onto it. */
+            for (int64_t o = 0; o < g.Og; o++) {
+                char *row = og + (size_t)(o * g.P) * es;
+                if (!b) {
+                    memset(row, 0, (size_t)g.P * es);
+                } else if (dt == IG_F32) {
+                    float v = ((const float *)igi_data(b))[(grp * g.Og + o) * b->strides[0]];
+                    for (int64_t q = 0; q < g.P; q++) ((float *)row)[q] = v;
+                } else {
+                    double v = ((const double *)igi_data(b))[(grp * g.Og + o) * b->strides[0]];
+                    for (int64_t q = 0; q < g.P; q++) ((double *)row)[q] = v;
+                }
+            }
+            if (!gemm_ok) continue;
+            const void *B = col;
+            if (x_direct) B = (const char *)igi_data(x) + (size_t)((n * g.C + grp * g.Cg) * g.P) * es;
+            else im2col(&g, x, n, grp, col);
+            gemm(dt, CblasNoTrans, CblasNoTrans, g.Og, g.P, g.K,
+                 (const char *)igi_data(wc) + (size_t)(grp * g.Og * g.K) * es, g.K, B, g.P, 1.0, og, g.P);
+        }
+    if (col) col_free(&g, dt, col);
+    ig_tensor_free(wtmp);
+
+    ig_tensor *in[3] = {x, w, b};
+    out = igi_finish(IGI_OP_CONV2D, conv2d_backward, out, in, b ? 3 : 2);
+    if (out && out->node) memcpy(out->node->iattr, attr, sizeof attr);
+    return out;
+}

@@ -1,0 +1,390 @@
+/*
+ * tests/core/test_conv.c — ig_conv2d against a direct convolution written here from the
+ * definition (y[n,o,i,j] = b[o] + sum over the group's channels and the kernel of
+ * w[o,c,ki,kj] * x[n, g*Cg + c, i*s - p + ki*d, j*s - p + kj*d], zero outside), over
+ * stride, padding, dilation, groups (incl. depthwise), bias, non-square kernels, strided
+ * inputs and weights, f32 and f64; gradients through ig_gradcheck; the steady-state
+ * allocator behaviour; every error path.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ignis.h"
+
+/* Parameters with the defaults resolved, as the reference needs them. */
+typedef struct ref_params {
+    int sh, sw, ph, pw, dh, dw, groups;
+} ref_params;
+
+static ref_params resolve(const ig_conv2d_params *p) {
+    ref_params r = {1, 1, 0, 0, 1, 1, 1};
+    if (p) {
+        if (p->stride[0]) r.sh = p->stride[0];
+        if (p->stride[1]) r.sw = p->stride[1];
+        r.ph = p->padding[0];
+        r.pw = p->padding[1];
+        if (p->dilation[0]) r.dh = p->dilation[0];
+        if (p->dilation[1]) r.dw = p->dilation[1];
+        if (p->groups) r.groups = p->groups;
+    }
+    return r;
+}
+
+/* Row-major f64 copy of t (malloc'd). */
+static double *to_f64(ig_tensor *t) {
+    int64_t n = ig_tensor_numel(t);
+    double *v = malloc(sizeof(double) * (size_t)(n + 1));
+    cr_assert(ig_tensor_to_buffer(t, IG_F64, v, n) == IG_OK, "%s", ig_last_error());
+    return v;
+}
+
+/* Direct convolution in double; fills os with the output shape. */
+static double *ref_conv2d(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv2d_params *p,
+                          int64_t os[4]) {
+    ref_params r = resolve(p);
+    const int64_t *xs = ig_tensor_shape(x), *ws = ig_tensor_shape(w);
+    int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], O = ws[0], kh = ws[2], kw = ws[3];
+    int64_t Cg = C / r.groups, Og = O / r.groups;
+    int64_t Ho = (H + 2 * r.ph - r.dh * (kh - 1) - 1) / r.sh + 1;
+    int64_t Wo = (W + 2 * r.pw - r.dw * (kw - 1) - 1) / r.sw + 1;
+    os[0] = N;
+    os[1] = O;
+    os[2] = Ho;
+    os[3] = Wo;
+    double *X = to_f64(x), *Wt = to_f64(w), *B = b ? to_f64(b) : NULL;
+    double *Y = calloc((size_t)(N * O * Ho * Wo + 1), sizeof(double));
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t o = 0; o < O; o++) {
+            int64_t grp = o / Og;
+            for (int64_t i = 0; i < Ho; i++)
+                for (int64_t j = 0; j < Wo; j++) {
+                    double acc = B ? B[o] : 0.0;
+                    for (int64_t c = 0; c < Cg; c++)
+                        for (int64_t ki = 0; ki < kh; ki++)
+                            for (int64_t kj = 0; kj < kw; kj++) {
+                                int64_t iy = i * r.sh - r.ph + ki * r.dh;
+                                int64_t ix = j * r.sw - r.pw + kj * r.dw;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                acc += Wt[((o * Cg + c) * kh + ki) * kw + kj] *
+                                       X[((n * C + grp * Cg + c) * H + iy) * W + ix];
+                            }
+                    Y[((n * O + o) * Ho + i) * Wo + j] = acc;
+                }
+        }
+    free(X);
+    free(Wt);
+    free(B);
+    return Y;
+}
+
+/* Runs ig_conv2d and compares shape, dtype and every value with the reference. */
+static void check_conv(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv2d_params *p) {
+    ig_tensor *y = ig_conv2d(x, w, b, p);
+    cr_assert(y, "%s", ig_last_error());
+    int64_t os[4];
+    double *want = ref_conv2d(x, w, b, p, os);
+    cr_assert_eq(ig_tensor_ndim(y), 4);
+    for (int i = 0; i < 4; i++) cr_assert_eq(ig_tensor_shape(y)[i], os[i], "dim %d", i);
+    cr_assert_eq(ig_tensor_dtype(y), ig_tensor_dtype(x));
+    double tol = ig_tensor_dtype(x) == IG_F32 ? 1e-4 : 1e-12;
+    for (int64_t i = 0; i < ig_tensor_numel(y); i++) {
+        double got = ig_tensor_get(y, i);
+        cr_assert(fabs(got - want[i]) <= tol * (1 + fabs(want[i])),
+                  "element %lld: got %.12g want %.12g", (long long)i, got, want[i]);
+    }
+    free(want);
+}
+
+/* x [N,C,H,W] as a permuted view of a contiguous [N,H,W,C] tensor. */
+static ig_tensor *randn_nhwc_view(int64_t N, int64_t C, int64_t H, int64_t W, ig_dtype dt) {
+    ig_tensor *t = ig_randn(IG_DIMS(N, H, W, C), dt);
+    return ig_permute(t, (const int[]){0, 3, 1, 2});
+}
+
+Test(core, conv2d_hand_computed) {
+    ig_scope *s = ig_scope_begin();
+    /* x = 1..9 as [1,1,3,3], w = [[1,0],[0,-1]]: y[i][j] = x[i][j] - x[i+1][j+1] = -4. */
+    ig_tensor *x = ig_from_data(IG_DIMS(1, 1, 3, 3), IG_F64, (double[]){1, 2, 3, 4, 5, 6, 7, 8, 9});
+    ig_tensor *w = ig_from_data(IG_DIMS(1, 1, 2, 2), IG_F64, (double[]){1, 0, 0, -1});
+    ig_tensor *b = ig_from_data(IG_DIMS(1), IG_F64, (double[]){0.5});
+    ig_tensor *y = ig_conv2d(x, w, b, NULL);
+    cr_assert(y, "%s", ig_last_error());
+    cr_assert_eq(ig_tensor_shape(y)[2], 2);
+    cr_assert_eq(ig_tensor_shape(y)[3], 2);
+    for (int i = 0; i < 4; i++) cr_assert_float_eq(ig_tensor_get(y, i), -3.5, 1e-12);
+    /* padding 1: corner (0,0) sees only x[0][0] * w[1][1] = -1 (+ bias). */
+    y = ig_conv2d(x, w, NULL, &(ig_conv2d_params){.padding = {1, 1}});
+    cr_assert(y, "%s", ig_last_error());
+    cr_assert_eq(ig_tensor_shape(y)[2], 4);
+    cr_assert_float_eq(ig_tensor_get(y, 0), -1.0, 1e-12);
+    cr_assert_float_eq(ig_tensor_get(y, 15), 9.0, 1e-12); /* x[2][2] * w[0][0] */
+    ig_scope_end(s);
+}
+
+/* Every combination of stride, padding, dilation, groups (1, 2, depthwise) and bias, with
+ * a non-square kernel, in f32 and f64, on contiguous and permuted inputs. */
+Test(core, conv2d_values_all_combinations) {
+    ig_scope *s = ig_scope_begin();
+    ig_manual_seed(11);
+    static const ig_dtype dts[2] = {IG_F32, IG_F64};
+    const int64_t N = 2, C = 4, H = 9, W = 8, O = 8;
+    int groups_list[3] = {1, 2, 4};
+    for (int di = 0; di < 2; di++)
+        for (int st = 1; st <= 2; st++)
+            for (int pad = 0; pad <= 2; pad++)
+                for (int dil = 1; dil <= 2; dil++)
+                    for (int gi = 0; gi < 3; gi++)
+                        for (int bias = 0; bias <= 1; bias++) {
+                            ig_scope *inner = ig_scope_begin();
+                            ig_dtype dt = dts[di];
+                            int groups = groups_list[gi];
+                            ig_conv2d_params p = {.stride = {st, st}, .padding = {pad, pad},
+                                                  .dilation = {dil, dil}, .groups = groups};
+                            ig_tensor *w = ig_randn(IG_DIMS(O, C / groups, 3, 2), dt);
+                            ig_tensor *b = bias ? ig_randn(IG_DIMS(O), dt) : NULL;
+                            check_conv(ig_randn(IG_DIMS(N, C, H, W), dt), w, b, &p);
+                            check_conv(randn_nhwc_view(N, C, H, W, dt), w, b, &p);
+                            ig_scope_end(inner);
+                        }
+    ig_scope_end(s);
+}
+
+Test(core, conv2d_mixed_axes_and_defaults) {
+    ig_scope *s = ig_scope_begin();
+    ig_manual_seed(12);
+    for (int di = 0; di < 2; di++) {
+        ig_dtype dt = di ? IG_F64 : IG_F32;
+        ig_tensor *x = ig_randn(IG_DIMS(2, 3, 10, 7), dt);
+        /* Different stride/padding/dilation per axis. */
+        check_conv(x, ig_randn(IG_DIMS(5, 3, 2, 3), dt), ig_randn(IG_DIMS(5), dt),
+                   &(ig_conv2d_params){.stride = {2, 1}, .padding = {0, 2}, .dilation = {1, 3}});
+        /* NULL params and an all-zero struct are the defaults. */
+        ig_tensor *w = ig_randn(IG_DIMS(4, 3, 3, 3), dt);
+        check_conv(x, w, NULL, NULL);
+        check_conv(x, w, NULL, &(ig_conv2d_params){0});
+        /* Kernel as large as the padded input: a 1x1 output. */
+        check_conv(x, ig_randn(IG_DIMS(2, 3, 12, 9), dt), NULL,
+                   &(ig_conv2d_params){.padding = {1, 1}});
+        /* 1x1 kernels (the no-im2col path), contiguous and strided, with groups. */
+        ig_tensor *w1 = ig_randn(IG_DIMS(6, 1, 1, 1), dt);
+        check_conv(x, w1, ig_randn(IG_DIMS(6), dt), &(ig_conv2d_params){.groups = 3});
+        check_conv(ig_transpose(ig_randn(IG_DIMS(2, 3, 7, 10), dt), 2, 3), w1, NULL,
+                   &(ig_conv2d_params){.groups = 3});
+        check_conv(x, ig_randn(IG_DIMS(4, 3, 1, 1), dt), NULL,
+                   &(ig_conv2d_params){.stride = {2, 3}});
+        /* Depthwise with a channel multiplier (O = 2C). */
+        check_conv(x, ig_randn(IG_DIMS(6, 1, 3, 3), dt), ig_randn(IG_DIMS(6), dt),
+                   &(ig_conv2d_params){.groups = 3, .padding = {1, 1}});
+    }
+    ig_scope_end(s);
+}
+
+Test(core, conv2d_strided_weight_bias_and_input_slices) {
+    ig_scope *s = ig_scope_begin();
+    ig_manual_seed(13);
+    ig_tensor *x = ig_slice(ig_randn(IG_DIMS(2, 3, 13, 9), IG_F64), 2, 1, 13, 2); /* H step 2 */
+    ig_tensor *w = ig_permute(ig_randn(IG_DIMS(3, 3, 2, 4), IG_F64), (const int[]){3, 1, 2, 0});
+    ig_tensor *b = ig_slice(ig_randn(IG_DIMS(8), IG_F64), 0, 0, 8, 2);
+    cr_assert(!ig_tensor_is_contiguous(x) && !ig_tensor_is_contiguous(w) && !ig_tensor_is_contiguous(b));
+    check_conv(x, w, b, &(ig_conv2d_params){.padding = {1, 0}, .stride = {1, 2}});
+    /* An expanded (stride-0) bias. */
+    ig_tensor *be = ig_expand(ig_from_data(IG_DIMS(1), IG_F64, (double[]){0.25}), IG_DIMS(4));
+    check_conv(x, w, be, NULL);
+    ig_scope_end(s);
+}
+
+Test(core, conv2d_zero_size_dims) {
+    ig_scope *s = ig_scope_begin();
+    /* N = 0: an empty output of the right shape. */
+    ig_tensor *y = ig_conv2d(ig_zeros(IG_DIMS(0, 2, 5, 5), IG_F32),
+                             ig_ones(IG_DIMS(3, 2, 3, 3), IG_F32), NULL, NULL);
+    cr_assert(y, "%s", ig_last_error());
+    cr_assert_eq(ig_tensor_shape(y)[0], 0);
+    cr_assert_eq(ig_tensor_shape(y)[1], 3);
+    cr_assert_eq(ig_tensor_shape(y)[2], 3);
+    /* C = 0: an empty sum, so the output is the bias. */
+    ig_tensor *b = ig_from_data(IG_DIMS(2), IG_F64, (double[]){1.5, -2});
+    y = ig_conv2d(ig_zeros(IG_DIMS(1, 0, 4, 4), IG_F64), ig_zeros(IG_DIMS(2, 0, 2, 2), IG_F64), b, NULL);
+    cr_assert(y, "%s", ig_last_error());
+    cr_assert_eq(ig_tensor_numel(y), 2 * 3 * 3);
+    for (int i = 0; i < 18; i++) cr_assert_float_eq(ig_tensor_get(y, i), i < 9 ? 1.5 : -2.0, 0);
+    /* O = 0. */
+    y = ig_conv2d(ig_ones(IG_DIMS(1, 2, 4, 4), IG_F32), ig_zeros(IG_DIMS(0, 2, 2, 2), IG_F32), NULL, NULL);
+    cr_assert(y, "%s", ig_last_error());
+    cr_assert_eq(ig_tensor_numel(y), 0);
+    ig_scope_end(s);
+}
+
+/* ---- gradients ---------------------------------------------------------------------------- */
+
+typedef struct grad_case {
+    ig_conv2d_params p;
+    bool nhwc;          /* inputs[0] is [N,H,W,C]: permute it (a strided x) */
+    bool transpose_out; /* return the output transposed (a strided gradient reaches conv) */
+} grad_case;
+
+static ig_tensor *conv_fn(ig_tensor *const *in, int n, void *ctx) {
+    const grad_case *gc = ctx;
+    ig_tensor *x = gc->nhwc ? ig_permute(in[0], (const int[]){0, 3, 1, 2}) : in[0];
+    ig_tensor *y = ig_conv2d(x, in[1], n > 2 ? in[2] : NULL, &gc->p);
+    return gc->transpose_out ? ig_transpose(y, 1, 3) : y;
+}
+
+static void gradcheck_conv(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kh,
+                           int64_t kw, const grad_case *gc, bool bias) {
+    ig_scope *s = ig_scope_begin();
+    int g = gc->p.groups ? gc->p.groups : 1;
+    ig_tensor *x = gc->nhwc ? ig_randn(IG_DIMS(N, H, W, C), IG_F64) : ig_randn(IG_DIMS(N, C, H, W), IG_F64);
+    ig_tensor *w = ig_randn(IG_DIMS(O, C / g, kh, kw), IG_F64);
+    ig_tensor *b = ig_randn(IG_DIMS(O), IG_F64);
+    ig_set_requires_grad(x, true);
+    ig_set_requires_grad(w, true);
+    ig_set_requires_grad(b, true);
+    ig_tensor *in[3] = {x, w, b};
+    ig_status st = ig_gradcheck(conv_fn, in, bias ? 3 : 2, (void *)gc, NULL);
+    cr_assert(st == IG_OK, "stride %d pad %d dil %d groups %d bias %d: %s", gc->p.stride[0],
+              gc->p.padding[0], gc->p.dilation[0], g, bias, ig_last_error());
+    ig_scope_end(s);
+}
+
+Test(core, conv2d_gradcheck_combinations) {
+    ig_manual_seed(21);
+    for (int st = 1; st <= 2; st++)
+        for (int pad = 0; pad <= 2; pad++)
+            for (int dil = 1; dil <= 2; dil++)
+                for (int groups = 1; groups <= 2; groups++)
+                    for (int bias = 0; bias <= 1; bias++) {
+                        grad_case gc = {.p = {.stride = {st, st}, .padding = {pad, pad},
+                                              .dilation = {dil, dil}, .groups = groups}};
+                        /* C = 2: groups 2 is also depthwise. */
+                        gradcheck_conv(2, 2, 5, 6, 2, 3, 2, &gc, bias);
+                    }
+}
+
+Test(core, conv2d_gradcheck_depthwise_and_grouped) {
+    ig_manual_seed(22);
+    for (int st = 1; st <= 2; st++)
+        for (int pad = 0; pad <= 2; pad += 2)
+            for (int dil = 1; dil <= 2; dil++) {
+                grad_case gc = {.p = {.stride = {st, st}, .padding = {pad, pad},
+                                      .dilation = {dil, dil}, .groups = 4}};
+                gradcheck_conv(2, 4, 5, 5, 4, 2, 3, &gc, true);
+                gc.p.groups = 2;
+                gradcheck_conv(2, 4, 6, 5, 2, 3, 3, &gc, dil == 1);
+            }
+}
+
+Test(core, conv2d_gradcheck_strided_input_and_gradient) {
+    ig_manual_seed(23);
+    grad_case gc = {.p = {.stride = {2, 1}, .padding = {1, 2}, .dilation = {1, 2}}, .nhwc = true};
+    gradcheck_conv(2, 3, 6, 5, 2, 2, 3, &gc, true);
+    gc.transpose_out = true;
+    gradcheck_conv(2, 3, 5, 6, 3, 3, 1, &gc, true);
+    /* 1x1 kernels take the no-im2col path; with a strided x the weight gradient gathers. */
+    grad_case one = {.p = {.groups = 2}, .nhwc = true};
+    gradcheck_conv(2, 4, 5, 5, 4, 1, 1, &one, true);
+    one.nhwc = false;
+    gradcheck_conv(2, 4, 5, 5, 2, 1, 1, &one, false);
+    one.transpose_out = true;
+    gradcheck_conv(2, 2, 5, 6, 2, 1, 1, &one, true);
+}
+
+Test(core, conv2d_grad_only_for_inputs_that_require_it) {
+    ig_scope *s = ig_scope_begin();
+    ig_manual_seed(24);
+    ig_tensor *x = ig_randn(IG_DIMS(2, 2, 5, 5), IG_F64);
+    ig_tensor *w = ig_randn(IG_DIMS(3, 2, 3, 3), IG_F64);
+    ig_tensor *b = ig_randn(IG_DIMS(3), IG_F64);
+    ig_set_requires_grad(w, true);
+    ig_tensor *y = ig_sum(ig_conv2d(x, w, b, NULL), 0, NULL, false);
+    cr_assert(ig_backward(y, NULL) == IG_OK, "%s", ig_last_error());
+    cr_assert_null(ig_grad(x));
+    cr_assert_null(ig_grad(b));
+    /* d(sum y)/dw[o,c,ki,kj] = sum over n, i, j of x[n,c,i+ki,j+kj]. */
+    double X[100];
+    cr_assert(ig_tensor_to_buffer(x, IG_F64, X, 100) == IG_OK);
+    for (int o = 0; o < 3; o++)
+        for (int c = 0; c < 2; c++)
+            for (int ki = 0; ki < 3; ki++)
+                for (int kj = 0; kj < 3; kj++) {
+                    double want = 0;
+                    for (int n = 0; n < 2; n++)
+                        for (int i = 0; i < 3; i++)
+                            for (int j = 0; j < 3; j++) want += X[((n * 2 + c) * 5 + i + ki) * 5 + j + kj];
+                    double got = ig_tensor_get(ig_grad(w), ((o * 2 + c) * 3 + ki) * 3 + kj);
+                    cr_assert_float_eq(got, want, 1e-10);
+                }
+    ig_scope_end(s);
+}
+
+/* After a warm-up step, a training-like step asks the OS for no new memory: the im2col
+ * scratch and the temporaries come back from the caching allocator. */
+Test(core, conv2d_steady_state_allocates_nothing) {
+    ig_manual_seed(25);
+    ig_tensor *w = ig_randn(IG_DIMS(8, 3, 3, 3), IG_F32);
+    ig_tensor *b = ig_zeros(IG_DIMS(8), IG_F32);
+    ig_set_requires_grad(w, true);
+    ig_set_requires_grad(b, true);
+    ig_mem_stats before, after;
+    for (int step = 0; step < 3; step++) {
+        if (step == 2) ig_mem_get_stats(IG_CPU, &before);
+        ig_scope *s = ig_scope_begin();
+        ig_tensor *x = ig_randn(IG_DIMS(4, 3, 12, 12), IG_F32);
+        ig_tensor *y = ig_conv2d(x, w, b, &(ig_conv2d_params){.padding = {1, 1}, .stride = {2, 2}});
+        ig_tensor *loss = ig_sum(ig_mul(y, y), 0, NULL, false);
+        cr_assert(ig_backward(loss, NULL) == IG_OK, "%s", ig_last_error());
+        ig_scope_end(s);
+    }
+    ig_mem_get_stats(IG_CPU, &after);
+    cr_assert_eq(after.os_allocs, before.os_allocs);
+    ig_tensor_free(w);
+    ig_tensor_free(b);
+    ig_mem_get_stats(IG_CPU, &after);
+    cr_assert_eq(after.live_bytes, 0);
+}
+
+/* ---- errors ------------------------------------------------------------------------------- */
+
+/* The call failed and the message names ig_conv2d and contains what. */
+static void expect_error(ig_tensor *r, const char *what) {
+    cr_assert_null(r);
+    cr_assert(strstr(ig_last_error(), "ig_conv2d"), "message: %s", ig_last_error());
+    cr_assert(strstr(ig_last_error(), what), "message lacks '%s': %s", what, ig_last_error());
+}
+
+Test(core, conv2d_errors) {
+    ig_scope *s = ig_scope_begin();
+    ig_tensor *x = ig_zeros(IG_DIMS(1, 4, 5, 5), IG_F32);
+    ig_tensor *w = ig_zeros(IG_DIMS(2, 4, 3, 3), IG_F32);
+    ig_clear_error();
+    expect_error(ig_conv2d(NULL, w, NULL, NULL), "x");
+    ig_clear_error();
+    expect_error(ig_conv2d(x, NULL, NULL, NULL), "w");
+    expect_error(ig_conv2d(ig_zeros(IG_DIMS(4, 5, 5), IG_F32), w, NULL, NULL), "[4,5,5]");
+    expect_error(ig_conv2d(x, ig_zeros(IG_DIMS(2, 4, 3), IG_F32), NULL, NULL), "[2,4,3]");
+    /* C = 4 vs weight channels 3 x groups 1. */
+    expect_error(ig_conv2d(x, ig_zeros(IG_DIMS(2, 3, 3, 3), IG_F32), NULL, NULL), "[1,4,5,5]");
+    cr_assert(strstr(ig_last_error(), "[2,3,3,3]"), "%s", ig_last_error());
+    /* C = 4 vs 4 x groups 2. */
+    expect_error(ig_conv2d(x, ig_zeros(IG_DIMS(2, 4, 3, 3), IG_F32), NULL, &(ig_conv2d_params){.groups = 2}),
+                 "groups 2");
+    /* O = 3 not divisible by groups 2. */
+    expect_error(ig_conv2d(x, ig_zeros(IG_DIMS(3, 2, 3, 3), IG_F32), NULL, &(ig_conv2d_params){.groups = 2}),
+                 "not divisible");
+    expect_error(ig_conv2d(x, w, ig_zeros(IG_DIMS(3), IG_F32), NULL), "bias");
+    expect_error(ig_conv2d(x, w, ig_zeros(IG_DIMS(2, 1), IG_F32), NULL), "[2,1]");
+    expect_error(ig_conv2d(x, ig_zeros(IG_DIMS(2, 4, 6, 3), IG_F32), NULL, NULL), "output size would be");
+    expect_error(ig_conv2d(x, w, NULL, &(ig_conv2d_params){.dilation = {3, 1}}), "output size would be");
+    expect_error(ig_conv2d(x, w, NULL, &(ig_conv2d_params){.padding = {0, -1}}), "negative padding");
+    expect_error(ig_conv2d(x, w, NULL, &(ig_conv2d_params){.stride = {-1, 1}}), "stride");
+    expect_error(ig_conv2d(x, w, NULL, &(ig_conv2d_params){.dilation = {1, -2}}), "dilation");
+    expect_error(ig_conv2d(x, w, NULL, &(ig_conv2d_params){.groups = -1}), "groups");
+    expect_error(ig_conv2d(x, ig_zeros(IG_DIMS(2, 4, 3, 3), IG_F64), NULL, NULL), "dtypes differ");
+    expect_error(ig_conv2d(x, w, ig_zeros(IG_DIMS(2), IG_F64), NULL), "dtypes differ");
+    expect_error(ig_conv2d(ig_zeros(IG_DIMS(1, 4, 5, 5), IG_I32), ig_zeros(IG_DIMS(2, 4, 3, 3), IG_I32), NULL, NULL),
+                 "int32");
+    expect_error(ig_conv2d(x, ig_zeros(IG_DIMS(2, 4, 0, 3), IG_F32), NULL, NULL), "kernel size");
+    ig_scope_end(s);
+}
