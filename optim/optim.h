@@ -54,8 +54,9 @@ IG_API ig_adam_opts ig_adam_defaults(void);
 IG_API ig_adam_opts ig_adamw_defaults(void);
 IG_API ig_rmsprop_opts ig_rmsprop_defaults(void);
 
-/* Parameters must be float leaves that require grad; the optimizer keeps a reference to
- * each (ig_tensor_retain) and frees it in ig_optim_free. Bad options (negative lr,
+/* Parameters must be contiguous CPU float leaves that require grad; the optimizer keeps a
+ * reference to each (ig_tensor_retain) and frees it in ig_optim_free (a scoped parameter
+ * must outlive the optimizer). o may be NULL for the defaults. Bad options (negative lr,
  * nesterov without momentum, betas outside [0,1)) are errors. */
 IG_API ig_optimizer *ig_optim_sgd(ig_tensor *const *params, int n, const ig_sgd_opts *o);
 IG_API ig_optimizer *ig_optim_adam(ig_tensor *const *params, int n, const ig_adam_opts *o);
@@ -76,7 +77,12 @@ IG_API ig_status ig_optim_describe(const ig_optimizer *o, char *buf, size_t cap)
 
 /* Named state: entries are created by the first step (before it the count may be 0).
  * get returns the optimizer's own tensors (not copies); set copies t into the named entry
- * (creating it if the optimizer has not stepped yet), checking shape and dtype. */
+ * (creating it if the optimizer has not stepped yet), checking shape and dtype.
+ * Entries: "step" (0-dim f64, ig_optim_step calls), then per parameter i as torch names
+ * them: "i.momentum_buffer" (sgd with momentum); "i.step" (0-dim f64, that parameter's own
+ * count), "i.exp_avg", "i.exp_avg_sq", "i.max_exp_avg_sq" (amsgrad) for adam/adamw;
+ * "i.step", "i.square_avg", "i.momentum_buffer" (momentum > 0), "i.grad_avg" (centered)
+ * for rmsprop. A step entry may be set from any one-element tensor holding a whole number. */
 IG_API int ig_optim_state_count(const ig_optimizer *o);
 IG_API ig_status ig_optim_state_get(const ig_optimizer *o, int i, const char **name, ig_tensor **t);
 IG_API ig_status ig_optim_state_set(ig_optimizer *o, const char *name, const ig_tensor *t);
@@ -93,7 +99,8 @@ IG_API ig_status ig_clip_grad_value(ig_tensor *const *params, int n, double clip
 /* ---- learning-rate schedules --------------------------------------------------------------- */
 /* A schedule drives an optimizer's lr. Like torch's, constructing one sets lr for step 0;
  * each ig_sched_step advances one step (call it after ig_optim_step) and sets the new lr.
- * The base lr is the optimizer's lr when the schedule is made. */
+ * The base lr is the optimizer's lr when the schedule is made. A schedule points to its
+ * optimizer without owning it: free the schedule first. */
 
 IG_API ig_scheduler *ig_sched_step_lr(ig_optimizer *o, int64_t step_size, double gamma);
 IG_API ig_scheduler *ig_sched_multistep_lr(ig_optimizer *o, const int64_t *milestones, int n, double gamma);
@@ -104,14 +111,16 @@ IG_API ig_scheduler *ig_sched_cosine_lr(ig_optimizer *o, int64_t t_max, double e
 IG_API ig_scheduler *ig_sched_cosine_restarts_lr(ig_optimizer *o, int64_t t_0, int64_t t_mult, double eta_min);
 /* torch.optim.lr_scheduler.OneCycleLR with cosine annealing: from max_lr/div_factor up to
  * max_lr over pct_start of total_steps, then down to max_lr/(div_factor*final_div_factor).
- * Pass 0 for pct_start/div_factor/final_div_factor to get torch's 0.3, 25, 1e4. */
+ * Pass 0 for pct_start/div_factor/final_div_factor to get torch's 0.3, 25, 1e4. The
+ * optimizer's lr is not used (as torch); momentum is not cycled. Stepping past total_steps
+ * is an error, as in torch. */
 IG_API ig_scheduler *ig_sched_onecycle_lr(ig_optimizer *o, double max_lr, int64_t total_steps,
                                        double pct_start, double div_factor, double final_div_factor);
 /* Linear warmup composed with another schedule (inner may be NULL: constant lr): for the
  * first warmup_steps steps lr is inner's lr times a factor rising linearly from
  * start_factor to 1 (torch's LinearLR chained with inner). Takes ownership of inner. */
 IG_API ig_scheduler *ig_sched_warmup_lr(ig_optimizer *o, ig_scheduler *inner, int64_t warmup_steps,
-                                     double start_factor);
+                                     double start_factor); /* inner is freed on failure too */
 IG_API ig_status ig_sched_step(ig_scheduler *s);
 IG_API double ig_sched_get_lr(const ig_scheduler *s);
 IG_API int64_t ig_sched_last_step(const ig_scheduler *s);
