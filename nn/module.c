@@ -194,9 +194,15 @@ ig_status ig_module_add_child(ig_module *m, const char *name, ig_module *child) 
         /* The child's constructor failed: keep its message (this is the chain's first failure). */
         return igi_error_null(op, "child");
     }
+    /* A module that already has a parent (or is an ancestor of m) belongs to another
+     * tree: refuse it without freeing it, since freeing would break that tree. */
+    if (child->parent)
+        return igi_error(IG_ERR_ARG, "%s: module '%s' is already a child of another module", op, child->type);
+    for (const ig_module *a = m; a; a = a->parent)
+        if (a == child)
+            return igi_error(IG_ERR_ARG, "%s: adding '%s' would make a cycle", op, child->type);
     ig_status st = IG_OK;
     if (!m) st = igi_error_null(op, "m");
-    else if (child == m) st = igi_error(IG_ERR_ARG, "%s: a module cannot be its own child", op);
     else if (m->flat_locked)
         st = igi_error(IG_ERR_STATE, "%s: module '%s' is flattened; add children before ig_module_flatten",
                        op, m->type);
@@ -219,6 +225,7 @@ ig_status ig_module_add_child(ig_module *m, const char *name, ig_module *child) 
     m->children[m->n_children].name = nm;
     m->children[m->n_children].module = child;
     m->n_children++;
+    child->parent = m;
     return IG_OK;
 }
 

@@ -7,7 +7,8 @@
  *  - params / buffers: ordered (name, heap tensor) lists; the module holds one reference to
  *    each tensor. Names are local ("weight"); full state-dict names are built by walking
  *    the tree: own parameters, own buffers, then each child's entries (torch's order).
- *  - children: ordered (name, module) list; the module owns each child.
+ *  - children: ordered (name, module) list; the module owns each child, whose parent
+ *    pointer points back (a module has at most one parent, and the tree has no cycles).
  *  - training: the train/eval flag, set recursively by ig_module_train.
  *  - flat_params / flat_grads: set on the module ig_module_flatten was called on (1-D heap
  *    tensors over the two flat storages); flat_locked is set on it and every descendant,
@@ -54,6 +55,7 @@ struct ig_module {
     igi_mod_child *children;
     int n_children, cap_children;
 
+    ig_module *parent; /* the module that owns this one, NULL for a root */
     bool training;
     bool flat_locked;
     ig_tensor *flat_params; /* 1-D [total], requires grad, grad = flat_grads */

@@ -47,7 +47,8 @@ IG_API ig_module *ig_module_new(const char *type, ig_module_forward_fn fn, void 
                                 void (*free_ctx)(void *));
 IG_API void *ig_module_ctx(const ig_module *m);
 /* Adds a child under name (unique among m's children and entries). m owns child after the
- * call, success or not. */
+ * call, success or not, except when child already has a parent or is m or one of its
+ * ancestors: that is refused (IG_ERR_ARG) and child stays where it was. */
 IG_API ig_status ig_module_add_child(ig_module *m, const char *name, ig_module *child);
 /* Registers a heap tensor as a parameter (float; requires_grad is set) or a buffer. m owns
  * t after the call, success or not. */

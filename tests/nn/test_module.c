@@ -146,6 +146,25 @@ Test(nn, module_add_errors_take_ownership) {
     assert_no_live_bytes();
 }
 
+Test(nn, module_add_child_refuses_second_parent_and_cycles) {
+    ig_module *root = make_tree();
+    ig_module *left = ig_module_child(root, "left");
+    ig_module *other = ig_module_new("Other", NULL, NULL, NULL);
+    /* left already belongs to root: refused, and left stays in root (not freed). */
+    EXPECT_ERR(ig_module_add_child(other, "x", left) == IG_ERR_ARG, "ig_module_add_child");
+    cr_assert(strstr(ig_last_error(), "already"), "%s", ig_last_error());
+    cr_assert_eq(ig_module_child(root, "left"), left);
+    cr_assert_eq(ig_module_num_children(other), 0);
+    /* A module into itself or into its own descendant would make a cycle. */
+    EXPECT_ERR(ig_module_add_child(other, "self", other) == IG_ERR_ARG, "ig_module_add_child");
+    EXPECT_ERR(ig_module_add_child(left, "up", root) == IG_ERR_ARG, "ig_module_add_child");
+    cr_assert(strstr(ig_last_error(), "cycle"), "%s", ig_last_error());
+    cr_assert_eq(ig_module_state_dict(root, NULL, 0), 5);
+    ig_module_free(other);
+    ig_module_free(root);
+    assert_no_live_bytes();
+}
+
 Test(nn, module_forward_errors) {
     ig_module *m = ig_module_new("Box", NULL, NULL, NULL);
     ig_scope *s = ig_scope_begin();
