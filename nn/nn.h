@@ -47,7 +47,8 @@ IG_API ig_module *ig_module_new(const char *type, ig_module_forward_fn fn, void 
                                 void (*free_ctx)(void *));
 IG_API void *ig_module_ctx(const ig_module *m);
 /* Adds a child under name (unique among m's children and entries). m owns child after the
- * call, success or not. */
+ * call, success or not, except when child already has a parent or is m or one of its
+ * ancestors: that is refused (IG_ERR_ARG) and child stays where it was. */
 IG_API ig_status ig_module_add_child(ig_module *m, const char *name, ig_module *child);
 /* Registers a heap tensor as a parameter (float; requires_grad is set) or a buffer. m owns
  * t after the call, success or not. */
@@ -67,8 +68,12 @@ IG_API ig_tensor *ig_module_forward(ig_module *m, ig_tensor *x);
 /* Sets train (true) or eval (false) mode on m and all its descendants. */
 IG_API void ig_module_train(ig_module *m, bool training);
 IG_API bool ig_module_is_training(const ig_module *m);
-/* Number of parameter elements (not buffers). */
+/* Number of parameter elements (not buffers); a shared parameter counts once. */
 IG_API int64_t ig_module_num_params(const ig_module *m);
+/* Converts every float parameter and buffer of m's tree to dt in place (integer buffers
+ * such as num_batches_tracked keep theirs; gradients are dropped), as torch's .double() /
+ * .float(). dt must be a float dtype; m must not be flattened yet. */
+IG_API ig_status ig_module_to_dtype(ig_module *m, ig_dtype dt);
 
 /* ---- state dict ----------------------------------------------------------------------- */
 
