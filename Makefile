@@ -187,7 +187,7 @@ ifeq ($(SANITIZE),1)
 # LeakSanitizer reports at exit would not fail the run: reports are written to
 # $(SAN_LOG).<pid> instead, and any such file fails `check` after it is shown.
 SAN_LOG := $(abspath $(BUILD))/tests/sanitizer-report
-check: $(TEST_BIN) all
+check: $(TEST_BIN) all examples
 	@rm -f $(SAN_LOG).*
 	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:log_path=$(SAN_LOG) \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_LOG) \
@@ -197,7 +197,7 @@ check: $(TEST_BIN) all
 	fi; exit $$status
 	@$(MAKE) --no-print-directory install-check
 else
-check: $(TEST_BIN) all
+check: $(TEST_BIN) all examples
 	$(TEST_BIN) $(TEST_FLAGS)
 	@$(MAKE) --no-print-directory install-check
 endif

@@ -9,7 +9,8 @@
 # On a system without dpkg it cannot tell, so it says what it needs and goes on.
 set -euo pipefail
 
-packages=(libopenblas-dev libcriterion-dev zlib1g-dev libpng-dev pkg-config)
+# dataset-fashion-mnist: the default dataset of the examples and of `ignis train`.
+packages=(libopenblas-dev libcriterion-dev zlib1g-dev libpng-dev pkg-config dataset-fashion-mnist)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "deps: not a Debian system; make sure you have a C11 compiler, pkg-config, OpenBLAS (cblas.h), Criterion, zlib and libpng"
