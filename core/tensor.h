@@ -59,6 +59,12 @@ typedef enum ig_status {
 typedef struct ig_tensor ig_tensor;
 typedef struct ig_scope ig_scope;
 
+/* A name and a tensor: state dicts, checkpoints, optimizer state. */
+typedef struct ig_named_tensor {
+    const char *name;  /* owned by whoever produced the entry (documented there) */
+    ig_tensor *tensor;
+} ig_named_tensor;
+
 /* Shape literal helper: ig_zeros(IG_DIMS(64, 784), IG_F32) passes ndim and the dims. */
 #define IG_DIMS(...) \
     (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (const int64_t[]){__VA_ARGS__}

@@ -34,10 +34,6 @@ typedef struct ig_module ig_module;
 /* Forward of a module: x in, output out (a tensor made in the current scope or heap). */
 typedef ig_tensor *(*ig_module_forward_fn)(ig_module *m, ig_tensor *x);
 
-typedef struct ig_named_tensor {
-    const char *name;  /* owned by the module; valid until the module is freed */
-    ig_tensor *tensor; /* the module's own tensor (not a copy) */
-} ig_named_tensor;
 
 /* ---- generic modules ---------------------------------------------------------------- */
 
