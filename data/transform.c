@@ -414,13 +414,12 @@ static int32_t pad_index(int64_t r, int n, ig_pad_mode mode) {
 void igi_tf_crop(const float *in, int c, int h, int w, int pad, ig_pad_mode mode, int top,
                  int left, int oh, int ow, bool flip, int32_t *cmap, float *out) {
     /* Column offsets once per image; a -1 entry reads zero. */
-    bool all_inside = true;
+    bool run = true; /* the row is one contiguous run of the source: memcpy */
     for (int j = 0; j < ow; j++) {
         int jj = flip ? ow - 1 - j : j;
         cmap[j] = pad_index((int64_t)jj + left - pad, w, mode);
-        all_inside &= cmap[j] >= 0;
+        run &= cmap[j] >= 0 && cmap[j] == cmap[0] + j;
     }
-    bool run = all_inside && !flip; /* one contiguous run per row: memcpy */
     for (int ch = 0; ch < c; ch++) {
         const float *plane = in + (size_t)ch * h * w;
         float *o = out + (size_t)ch * oh * ow;
