@@ -20,6 +20,14 @@
  * to drain). A generation number, bumped by start_epoch and free, cancels outstanding work:
  * a worker checks it between items and throws away a batch built for an older generation.
  *
+ * Contract details data.h leaves open: prefetch counts batches per worker (torch's
+ * prefetch_factor; 0 means 2); ig_loader_next before any ig_loader_start_epoch starts epoch
+ * 0; the batch returned stays valid until the next ig_loader_next or ig_loader_start_epoch;
+ * opts.drop_last is the DataLoader's (drop this rank's last incomplete batch) while the
+ * sampler always pads shards to equal length (DistributedSampler's default); each item is
+ * augmented with the key (seed, epoch, dataset index), so a padding duplicate on another
+ * rank gets the same augmentation.
+ *
  * Errors. A failing read or transform in a worker is recorded with its status and message
  * (messages are thread-local, so the text is copied into the slot) and re-raised on the
  * consumer's thread by ig_loader_next, which then moves on past that batch.
