@@ -3,6 +3,7 @@
 #   make                     library (static + shared) and the ignis CLI, in build/
 #   make test                check deps, build, run the unit tests, then the install check
 #   make run                 check deps, build and run examples/demo_mlp
+#   make bench               build bench/*.c and run the benchmarks (they print numbers)
 #   make SANITIZE=1 test     the same under ASan+UBSan, in build/san/
 #   make DEBUG=1             -O0 -g, in build/debug/
 #   make CC=clang            any C11 compiler with gcc-style flags
@@ -65,6 +66,7 @@ CLI_SRCS := $(wildcard tools/*.c)
 # Every tests/<module>/test_*.c is linked into one Criterion binary.
 TEST_SRCS := $(wildcard tests/*/test_*.c)
 EXAMPLE_SRCS := $(wildcard examples/*.c)
+BENCH_SRCS := $(wildcard bench/*.c)
 # Public headers: every .h in a module folder except private *_impl.h.
 PUBLIC_HEADERS := $(wildcard ignis.h) \
     $(filter-out %_impl.h,$(wildcard core/*.h autograd/*.h nn/*.h optim/*.h data/*.h dist/*.h))
@@ -73,6 +75,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 EXAMPLE_OBJS := $(EXAMPLE_SRCS:%.c=$(BUILD)/obj/%.o)
+BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/obj/%.o)
 
 STATIC_LIB := $(BUILD)/libignis.a
 SHARED_LIB := $(BUILD)/libignis.so.$(VERSION)
@@ -80,6 +83,7 @@ SONAME := libignis.so.$(SOVERSION)
 CLI := $(BUILD)/ignis
 TEST_BIN := $(BUILD)/tests/ignis_tests
 EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
+BENCHES := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 # Criterion options for `make test`; e.g. TEST_FLAGS='--filter=core/*' or '--verbose'.
 TEST_FLAGS ?= --jobs=2
@@ -109,7 +113,7 @@ $(info CFLAGS: $(IG_CPPFLAGS) $(IG_CFLAGS) | lib: $(LIB_CFLAGS) | LIBS: $(LIBS))
 endif
 endif
 
-.PHONY: FORCE all lib cli examples test check install-check run deps bench install uninstall \
+.PHONY: FORCE all lib cli examples benches test check install-check run deps bench install uninstall \
         clean check-warnings help
 .DEFAULT_GOAL := all
 
@@ -122,6 +126,8 @@ lib: $(STATIC_LIB) $(BUILD)/libignis.so
 cli: $(CLI)
 
 examples: $(EXAMPLES)
+
+benches: $(BENCHES)
 
 help:
 	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
@@ -174,6 +180,14 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(IG_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS) $(EXAMPLE_LIBS)
 
+# Keep the objects of programs built through pattern chains (make deletes intermediates).
+.SECONDARY: $(EXAMPLE_OBJS) $(BENCH_OBJS)
+
+# Benchmarks link like the examples (they may read gzip'd datasets too).
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(IG_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS) $(EXAMPLE_LIBS)
+
 # ---------------------------------------------------------------------------
 # Checking. `test` = deps, then `check` (tests + install check) in a sub-make,
 # so the dependency check finishes before anything compiles, even with -j.
@@ -218,15 +232,18 @@ run: deps
 deps:
 	@tools/deps.sh
 
-bench:
-	@echo "bench: no benchmarks yet (they will live in bench/ and print numbers)"
+# Each benchmark prints its numbers; the data loader's reads /usr/share/datasets/fashion-mnist
+# (skipped with a message when absent). Benchmarks build in release mode by default.
+bench: deps
+	@$(MAKE) --no-print-directory benches
+	$(BUILD)/bench/loader_bench
 
 # Builds everything with -Werror under gcc and clang, each in its own folder.
 check-warnings:
 	$(MAKE) --no-print-directory CC=gcc BUILD=build/werror-gcc CFLAGS=-Werror \
-	    all examples build/werror-gcc/tests/ignis_tests
+	    all examples benches build/werror-gcc/tests/ignis_tests
 	$(MAKE) --no-print-directory CC=clang BUILD=build/werror-clang CFLAGS=-Werror \
-	    all examples build/werror-clang/tests/ignis_tests
+	    all examples benches build/werror-clang/tests/ignis_tests
 
 # ---------------------------------------------------------------------------
 # Installing. DESTDIR is prepended to every path (for packaging); symlinks of
@@ -255,4 +272,4 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(EXAMPLE_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(EXAMPLE_OBJS:.o=.d) $(BENCH_OBJS:.o=.d)
