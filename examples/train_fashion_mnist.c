@@ -132,8 +132,9 @@ int main(int argc, char **argv) {
             loss_sum += ig_item(loss);
             ig_scope_end(sc);
         }
+        double acc = evaluate(net, te_img, te_lab, n_test); /* before reading RSS */
         printf("epoch %d  train loss %.4f  test accuracy %.2f%%  rss %ld KiB\n", e, loss_sum / (double)steps,
-               100.0 * evaluate(net, te_img, te_lab, n_test), rss_kib());
+               100.0 * acc, rss_kib());
         fflush(stdout);
     }
     ig_sched_free(sched);
