@@ -31,7 +31,7 @@ else ifeq ($(DEBUG),1)
   VARIANT := debug
 else
   BUILD ?= build
-  OPTFLAGS := -O2 -g
+  OPTFLAGS := -O3 -g -fno-math-errno
   VARIANT := release
 endif
 
