@@ -40,6 +40,9 @@ endif
 # The fallbacks let `make deps` and `make clean` run before pkg-config exists.
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS   := $(or $(shell pkg-config --libs openblas 2>/dev/null),-lopenblas)
+# data/ reads gzip through zlib and PNG through libpng.
+IMG_CFLAGS := $(shell pkg-config --cflags zlib libpng 2>/dev/null)
+IMG_LIBS   := $(or $(shell pkg-config --libs zlib libpng 2>/dev/null),-lpng -lz)
 CRITERION_CFLAGS := $(shell pkg-config --cflags criterion 2>/dev/null)
 CRITERION_LIBS   := $(or $(shell pkg-config --libs criterion 2>/dev/null),-lcriterion)
 SYSLIBS := -lm -lpthread
@@ -54,9 +57,7 @@ IG_CFLAGS := -std=c11 $(OPTFLAGS) $(WARNINGS) -pthread -MMD -MP $(CFLAGS)
 # The library exports only what is marked IG_API.
 LIB_CFLAGS := -fPIC -fvisibility=hidden
 IG_LDFLAGS := -pthread $(SAN_FLAGS) $(LDFLAGS)
-LIBS := $(BLAS_LIBS) $(SYSLIBS)
-# Examples may read gzip'd datasets.
-EXAMPLE_LIBS := -lz
+LIBS := $(BLAS_LIBS) $(IMG_LIBS) $(SYSLIBS)
 
 # ---------------------------------------------------------------------------
 # Sources. Wildcards: a new .c file in a module folder is picked up by itself.
@@ -133,8 +134,8 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(IG_CPPFLAGS) $(IG_CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
 
-$(LIB_OBJS): EXTRA_CFLAGS := $(LIB_CFLAGS) $(BLAS_CFLAGS)
-$(TEST_OBJS): EXTRA_CFLAGS := $(CRITERION_CFLAGS) $(BLAS_CFLAGS)
+$(LIB_OBJS): EXTRA_CFLAGS := $(LIB_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS)
+$(TEST_OBJS): EXTRA_CFLAGS := $(CRITERION_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS)
 
 # Object lists: rewritten only when the set of sources changes, so deleting a
 # .c file still relinks the library or test binary that contained it.
@@ -172,7 +173,7 @@ $(TEST_BIN): $(TEST_OBJS) $(STATIC_LIB) $(BUILD)/tests/test-objects.txt
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(IG_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS) $(EXAMPLE_LIBS)
+	$(CC) $(IG_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS)
 
 # ---------------------------------------------------------------------------
 # Checking. `test` = deps, then `check` (tests + install check) in a sub-make,

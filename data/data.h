@@ -3,7 +3,7 @@
  *
  * A dataset is a small interface (length, read item i, item shape, class names) with
  * readers for IDX (MNIST / Fashion-MNIST / KMNIST; gzip or raw, detected by content),
- * CIFAR-10/100 binary batches, PNG image folders (root/<class>/*.png) and numeric CSV.
+ * CIFAR-10/100 binary batches, PNG image folders (root/<class>/NAME.png) and numeric CSV.
  * Readers validate everything they read: a bad file gives an error naming the file and
  * the problem, never a crash, a hang or an allocation larger than the file can hold.
  *
@@ -54,7 +54,7 @@ IG_API ig_dataset *ig_dataset_idx(const char *images_path, const char *labels_pa
 /* CIFAR binary batches: CIFAR-10 records are 1 label byte + 3072 pixel bytes; CIFAR-100
  * records are coarse + fine label bytes + 3072 (fine labels are used). */
 IG_API ig_dataset *ig_dataset_cifar(const char *const *paths, int n, bool cifar100);
-/* root/<class>/*.png; classes are the sorted folder names; images converted to channels
+/* root/<class>/NAME.png; classes are the sorted folder names; images converted to channels
  * (1 or 3) and must all have the size of the first one. */
 IG_API ig_dataset *ig_dataset_image_folder(const char *root, int channels);
 /* Numeric CSV, one row per item; label_column (negative counts from the end) holds integer
