@@ -121,6 +121,9 @@ static int decode_body(png_job *j, png_structp png, png_infop info) {
     png_set_chunk_malloc_max(png, (png_alloc_size_t)8 << 20); /* text/ICC chunks: 8 MiB */
 #ifdef IGI_FUZZING
     png_set_crc_action(png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE);
+#ifdef PNG_IGNORE_ADLER32
+    png_set_option(png, PNG_IGNORE_ADLER32, PNG_OPTION_ON);
+#endif
 #endif
     png_read_info(png, info);
     png_uint_32 w, h;
@@ -166,6 +169,15 @@ ig_status igi_png_decode(const char *op, const char *name, const uint8_t *bytes,
     igi_png_header head;
     ig_status st = igi_png_check_header(op, name, bytes, n, &head);
     if (st != IG_OK) return st;
+    /* The filtered image data (a filter byte + the packed samples per row) comes out of
+     * deflate, which expands at most 1032:1. A header claiming more than the file could
+     * hold is refused before anything is allocated: a 100-byte file never costs 800 MB. */
+    static const int samples_per_pixel[7] = {1, 0, 3, 1, 2, 0, 4};
+    uint64_t row = ((uint64_t)head.width * (uint64_t)samples_per_pixel[head.color_type] * (uint64_t)head.bit_depth + 7) / 8;
+    uint64_t need = (row + 1) * head.height;
+    if (need > (uint64_t)n * 1032u + 1024u)
+        return igi_error(IG_ERR_FORMAT, "%s: %s: bad PNG: a %ux%u image needs %llu bytes of image data, more than %zu bytes of file can hold",
+                         op, name, head.width, head.height, (unsigned long long)need, n);
     png_job j;
     memset(&j, 0, sizeof j);
     j.bytes = bytes;

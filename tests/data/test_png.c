@@ -358,6 +358,16 @@ Test(data, png_empty_zero_sized_not_png_and_absurd) {
     cr_assert_eq(ig_dataset_get(d, 0, x, NULL), IG_ERR_FORMAT);
     expect_error(path, "bad PNG");
     ig_dataset_free(d);
+    /* a header claiming more pixels than the file could hold compressed: refused before
+     * any allocation */
+    write_ihdr(path, 9000, 9000, 8, 2);
+    d = ig_dataset_image_folder(root, 3);
+    cr_assert_not_null(d, "%s", ig_last_error());
+    float *big = malloc(3 * 9000 * sizeof *big); /* not read into: the check comes first */
+    cr_assert_eq(ig_dataset_get(d, 0, big, NULL), IG_ERR_FORMAT);
+    expect_error(path, "9000x9000 image needs", "more than 33 bytes of file can hold");
+    free(big);
+    ig_dataset_free(d);
     rm_tree(root);
 }
 
