@@ -5,12 +5,15 @@
 #   make run                 check deps, build and run examples/demo_mlp
 #   make bench               build bench/*.c and run the benchmarks (they print numbers)
 #   make SANITIZE=1 test     the same under ASan+UBSan, in build/san/
+#   make fuzz                libFuzzer targets for the IDX and PNG readers, in build/fuzz/
+#   make fuzz-run FUZZ_SECONDS=60   runs each fuzz target that long, one after the other
 #   make DEBUG=1             -O0 -g, in build/debug/
 #   make CC=clang            any C11 compiler with gcc-style flags
 #   make install PREFIX=/usr/local DESTDIR=
 #
 # Variables you may set: CC, CFLAGS (appended to ours), LDFLAGS, SANITIZE, DEBUG,
-# BUILD (output folder), PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, BINDIR, TEST_FLAGS.
+# BUILD (output folder), PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, BINDIR, TEST_FLAGS,
+# FUZZ_CC (clang), FUZZ_SECONDS (60).
 # Every object gets a .d file (-MMD -MP), so editing a header rebuilds what uses it.
 
 # ---------------------------------------------------------------------------
@@ -25,6 +28,13 @@ ifeq ($(SANITIZE),1)
   SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
   OPTFLAGS := -O1 -g $(SAN_FLAGS)
   VARIANT := sanitize (ASan+UBSan)
+else ifeq ($(FUZZ),1)
+  # Set by `make fuzz` (with CC=clang): coverage-instrumented objects, ASan+UBSan, and
+  # IGI_FUZZING, which lets the PNG reader skip CRCs so mutations reach the decoder.
+  BUILD ?= build/fuzz
+  SAN_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+  OPTFLAGS := -O1 -g $(SAN_FLAGS) -DIGI_FUZZING
+  VARIANT := fuzz (libFuzzer+ASan+UBSan)
 else ifeq ($(DEBUG),1)
   BUILD ?= build/debug
   OPTFLAGS := -O0 -g
@@ -41,6 +51,9 @@ endif
 # The fallbacks let `make deps` and `make clean` run before pkg-config exists.
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LIBS   := $(or $(shell pkg-config --libs openblas 2>/dev/null),-lopenblas)
+# data/ reads gzip through zlib and PNG through libpng.
+IMG_CFLAGS := $(shell pkg-config --cflags zlib libpng 2>/dev/null)
+IMG_LIBS   := $(or $(shell pkg-config --libs zlib libpng 2>/dev/null),-lpng -lz)
 CRITERION_CFLAGS := $(shell pkg-config --cflags criterion 2>/dev/null)
 CRITERION_LIBS   := $(or $(shell pkg-config --libs criterion 2>/dev/null),-lcriterion)
 SYSLIBS := -lm -lpthread
@@ -55,9 +68,7 @@ IG_CFLAGS := -std=c11 $(OPTFLAGS) $(WARNINGS) -pthread -MMD -MP $(CFLAGS)
 # The library exports only what is marked IG_API.
 LIB_CFLAGS := -fPIC -fvisibility=hidden
 IG_LDFLAGS := -pthread $(SAN_FLAGS) $(LDFLAGS)
-LIBS := $(BLAS_LIBS) $(SYSLIBS)
-# Examples may read gzip'd datasets.
-EXAMPLE_LIBS := -lz
+LIBS := $(BLAS_LIBS) $(IMG_LIBS) $(SYSLIBS)
 
 # ---------------------------------------------------------------------------
 # Sources. Wildcards: a new .c file in a module folder is picked up by itself.
@@ -67,6 +78,8 @@ CLI_SRCS := $(wildcard tools/*.c)
 TEST_SRCS := $(wildcard tests/*/test_*.c)
 EXAMPLE_SRCS := $(wildcard examples/*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
+# libFuzzer targets: tests/fuzz/fuzz_*.c (not test_*.c, so the Criterion binary skips them).
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 # Public headers: every .h in a module folder except private *_impl.h.
 PUBLIC_HEADERS := $(wildcard ignis.h) \
     $(filter-out %_impl.h,$(wildcard core/*.h autograd/*.h nn/*.h optim/*.h data/*.h dist/*.h))
@@ -76,6 +89,8 @@ CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 EXAMPLE_OBJS := $(EXAMPLE_SRCS:%.c=$(BUILD)/obj/%.o)
 BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/obj/%.o)
+FUZZ_OBJS := $(FUZZ_SRCS:%.c=$(BUILD)/obj/%.o)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/%)
 
 STATIC_LIB := $(BUILD)/libignis.a
 SHARED_LIB := $(BUILD)/libignis.so.$(VERSION)
@@ -107,14 +122,14 @@ INSTALL ?= install
 # ---------------------------------------------------------------------------
 # Say what this build is, once per top-level make (not for clean/deps/help).
 ifeq ($(MAKELEVEL),0)
-ifeq ($(filter clean deps help uninstall bench,$(MAKECMDGOALS)),)
+ifeq ($(filter clean deps help uninstall bench fuzz fuzz-run,$(MAKECMDGOALS)),)
 $(info ignis $(VERSION) [$(VARIANT)] -> $(BUILD)/ | CC=$(CC) ($(shell $(CC) --version 2>/dev/null | head -n 1)))
 $(info CFLAGS: $(IG_CPPFLAGS) $(IG_CFLAGS) | lib: $(LIB_CFLAGS) | LIBS: $(LIBS))
 endif
 endif
 
 .PHONY: FORCE all lib cli examples benches test check install-check run deps bench install uninstall \
-        clean check-warnings help
+        clean check-warnings help fuzz fuzz-targets fuzz-run
 .DEFAULT_GOAL := all
 
 # ---------------------------------------------------------------------------
@@ -139,8 +154,9 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(IG_CPPFLAGS) $(IG_CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
 
-$(LIB_OBJS): EXTRA_CFLAGS := $(LIB_CFLAGS) $(BLAS_CFLAGS)
-$(TEST_OBJS): EXTRA_CFLAGS := $(CRITERION_CFLAGS) $(BLAS_CFLAGS)
+$(LIB_OBJS): EXTRA_CFLAGS := $(LIB_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS)
+$(TEST_OBJS): EXTRA_CFLAGS := $(CRITERION_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS)
+$(FUZZ_OBJS): EXTRA_CFLAGS := $(IMG_CFLAGS)
 
 # Object lists: rewritten only when the set of sources changes, so deleting a
 # .c file still relinks the library or test binary that contained it.
@@ -178,7 +194,7 @@ $(TEST_BIN): $(TEST_OBJS) $(STATIC_LIB) $(BUILD)/tests/test-objects.txt
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(IG_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS) $(EXAMPLE_LIBS)
+	$(CC) $(IG_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS)
 
 # Keep the objects of programs built through pattern chains (make deletes intermediates).
 .SECONDARY: $(EXAMPLE_OBJS) $(BENCH_OBJS)
@@ -186,7 +202,7 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC_LIB)
 # Benchmarks link like the examples (they may read gzip'd datasets too).
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(IG_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS) $(EXAMPLE_LIBS)
+	$(CC) $(IG_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS)
 
 # ---------------------------------------------------------------------------
 # Checking. `test` = deps, then `check` (tests + install check) in a sub-make,
@@ -246,6 +262,38 @@ check-warnings:
 	    all examples benches build/werror-clang/tests/ignis_tests
 
 # ---------------------------------------------------------------------------
+# Fuzzing (clang's libFuzzer). `fuzz` re-enters make with FUZZ=1 so that the library
+# itself is built with coverage instrumentation, in build/fuzz/.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_DIR := build/fuzz
+
+fuzz:
+	@$(MAKE) --no-print-directory FUZZ=1 CC=$(FUZZ_CC) BUILD=$(FUZZ_DIR) fuzz-targets
+
+fuzz-targets: $(FUZZ_BINS) $(BUILD)/make_seeds
+
+$(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(STATIC_LIB)
+	$(CC) $(IG_LDFLAGS) -fsanitize=fuzzer -o $@ $< $(STATIC_LIB) $(LIBS)
+
+# The seed writer is an ordinary program (no instrumentation needed).
+$(BUILD)/make_seeds: tests/fuzz/make_seeds.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O1 -g $(WARNINGS) $(IG_CPPFLAGS) $(IMG_CFLAGS) -o $@ $< $(IMG_LIBS)
+
+# Runs each target for FUZZ_SECONDS, one at a time, from the seeds plus whatever corpus
+# earlier runs left; a crash leaves its input in build/fuzz/ and fails the run.
+fuzz-run: fuzz
+	@mkdir -p $(FUZZ_DIR)/corpus/idx $(FUZZ_DIR)/corpus/png
+	$(FUZZ_DIR)/make_seeds $(FUZZ_DIR)/corpus/idx $(FUZZ_DIR)/corpus/png
+	@for t in $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%); do \
+	    echo "fuzz-run: fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	    ASAN_OPTIONS=allocator_may_return_null=1 $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus/$$t \
+	        || { echo "fuzz-run: fuzz_$$t found a problem (input saved in $(FUZZ_DIR)/)"; exit 1; }; \
+	done
+
+# ---------------------------------------------------------------------------
 # Installing. DESTDIR is prepended to every path (for packaging); symlinks of
 # the shared library are recreated, not copied as files.
 install: all
@@ -272,4 +320,5 @@ uninstall:
 clean:
 	rm -rf build
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(EXAMPLE_OBJS:.o=.d) $(BENCH_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(EXAMPLE_OBJS:.o=.d) $(BENCH_OBJS:.o=.d) \
+    $(FUZZ_OBJS:.o=.d)
