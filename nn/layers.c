@@ -293,7 +293,9 @@ static ig_module *pool(const char *op, const char *type, ig_module_forward_fn fn
         return NULL;
     }
     for (int i = 0; i < 2; i++)
-        if (p->kernel[i] <= 0 || p->stride[i] < 0 || p->padding[i] < 0 || p->padding[i] * 2 > p->kernel[i]) {
+        /* padding > kernel / 2, not padding * 2 > kernel: the product overflows (UB) for a
+         * huge padding. The two agree for every non-negative int. */
+        if (p->kernel[i] <= 0 || p->stride[i] < 0 || p->padding[i] < 0 || p->padding[i] > p->kernel[i] / 2) {
             igi_error(IG_ERR_ARG,
                       "%s: kernel (%d,%d) must be positive, stride (%d,%d) and padding (%d,%d) >= 0 and "
                       "padding at most half the kernel", op, p->kernel[0], p->kernel[1], p->stride[0],

@@ -4,9 +4,9 @@
  * activations, Flatten, Dropout in eval), gradcheck in f64 through a module, forwards with
  * no scope open (nothing may leak), constructor validation and ownership.
  *
- * Forward values of Conv2d, pooling, BatchNorm, LayerNorm, Dropout in training and
- * Embedding come from the functional ops (tested with those ops); here only the module
- * side of those layers is checked.
+ * Forward values and gradchecks of Conv2d, pooling, BatchNorm, LayerNorm, Dropout in
+ * training, Embedding and the residual block as modules are in test_layers_ops.c; here only
+ * the module side of those layers (names, shapes, init, errors) is checked.
  */
 #include <criterion/criterion.h>
 #include <math.h>
