@@ -1,30 +1,26 @@
 /*
- * tools/ignis.c - the `ignis` command-line tool.
- *
- * One binary with subcommands (train, eval, predict, bench, summary), in the
- * style of git: `ignis <command> [options]`. For now only --version and --help
- * work; the commands are listed so the interface is visible, and each says it
- * is not yet available. Conventions: help goes to stdout and exits 0; usage
- * mistakes print "ignis: error: ..." on stderr and exit 2; a known command
- * that cannot run exits 1. Only tools/ may call exit(); the library never does.
+ * tools/ignis.c - the `ignis` command-line tool: dispatches `ignis <command> [options]`
+ * to the subcommands in tools/cmd_*.c, in the style of git. Conventions are in
+ * tools/cli_impl.h: help to stdout and exit 0; usage mistakes "ignis: error: ..." and exit
+ * 2; runtime failures one "ignis: error: ..." line and exit 1. Only tools/ calls exit().
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "cli_impl.h"
 #include "core/version.h"
 
-enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
-
-/* The commands the CLI will offer, with a one-line summary each. */
 static const struct {
     const char *name;
+    int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
-    {"train",   "train a model on a dataset and save a checkpoint"},
-    {"eval",    "report loss and accuracy of a checkpoint on a dataset"},
-    {"predict", "run a checkpoint on inputs and print its predictions"},
-    {"bench",   "measure training and inference throughput"},
-    {"summary", "print a model's layers, shapes and parameter counts"},
+    {"train", cmd_train, "train a model on a dataset, writing checkpoints and metrics"},
+    {"eval", cmd_eval, "accuracy, per-class metrics and confusion matrix of a checkpoint"},
+    {"predict", cmd_predict, "top classes of images under a checkpoint"},
+    {"summary", cmd_summary, "a model's layers, output shapes, parameters and FLOPs"},
+    {"bench", cmd_bench, "measure training throughput"},
+    {"convert", cmd_convert, "write a dataset out as a PNG image folder"},
 };
 
 static void print_usage(FILE *out) {
@@ -33,11 +29,12 @@ static void print_usage(FILE *out) {
             "       ignis --version\n"
             "       ignis --help\n"
             "\n"
-            "commands (not yet available in ignis %s):\n",
-            ig_version());
+            "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-8s  %s\n", commands[i].name, commands[i].summary);
     fprintf(out,
+            "\n"
+            "Run 'ignis <command> --help' for a command's options.\n"
             "\n"
             "options:\n"
             "  -h, --help   show this help and exit\n"
@@ -71,12 +68,7 @@ int main(int argc, char **argv) {
     }
     if (arg[0] == '-')
         return usage_error("unknown option", arg);
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-        if (strcmp(arg, commands[i].name) == 0) {
-            fprintf(stderr, "ignis: error: '%s' is not yet available in ignis %s\n",
-                    arg, ig_version());
-            return EXIT_FAILED;
-        }
-    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(arg, commands[i].name) == 0) return commands[i].run(argc - 2, argv + 2);
     return usage_error("unknown command", arg);
 }
