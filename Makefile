@@ -294,6 +294,24 @@ fuzz-run: fuzz
 	done
 
 # ---------------------------------------------------------------------------
+# Fuzzing the safetensors reader with libFuzzer (needs clang): builds
+# build/fuzz/fuzz_safetensors from the library sources with ASan+UBSan and runs it
+# FUZZ_SECONDS seconds on the corpus in build/fuzz/corpus-safetensors (seeded once).
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+.PHONY: fuzz-safetensors
+fuzz-safetensors: build/fuzz/fuzz_safetensors
+	@test -d build/fuzz/corpus-safetensors || tests/fuzz/safetensors_seeds.sh build/fuzz/corpus-safetensors
+	build/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -dict=tests/fuzz/safetensors.dict \
+	    -max_len=8192 build/fuzz/corpus-safetensors
+
+build/fuzz/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c $(LIB_SRCS) $(wildcard core/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(IG_CPPFLAGS) -std=c11 -g -O1 $(WARNINGS) -pthread $(FUZZ_SAN) $(BLAS_CFLAGS) \
+	    -o $@ tests/fuzz/fuzz_safetensors.c $(LIB_SRCS) $(LIBS)
+
+# ---------------------------------------------------------------------------
 # Installing. DESTDIR is prepended to every path (for packaging); symlinks of
 # the shared library are recreated, not copied as files.
 install: all

@@ -15,5 +15,6 @@
 #include "nn/nn.h"
 #include "optim/optim.h"
 #include "data/data.h"
+#include "core/safetensors.h"
 
 #endif
