@@ -15,6 +15,7 @@
 #include "nn/nn.h"
 #include "optim/optim.h"
 #include "data/data.h"
+#include "dist/dist.h"
 #include "core/safetensors.h"
 
 #endif
