@@ -19,6 +19,9 @@
  * over the chunks, db = dY summed over N, Ho, Wo. Backward is not itself differentiable
  * (no double backward).
  *
+ * im2col, col2im and the row copies run on the thread pool (igi_parallel_for), split by
+ * images or rows, never while a GEMM runs.
+ *
  * x may have any strides (im2col reads through them); w and dY are copied to contiguous
  * heap temporaries when they are not contiguous. The col scratch comes from the caching
  * allocator (igi_alloc), so steady-state training allocates nothing from the OS.
@@ -52,6 +55,11 @@ static void valid_range(int64_t off, int64_t s, int64_t W, int64_t Wo, int64_t *
     if (h < l) h = l;
     *lo = l;
     *hi = h;
+}
+
+/* Items per thread-pool range: enough elements (~32K) that waking a worker pays off. */
+static int64_t grain_for(int64_t elems_per_item) {
+    return elems_per_item >= 32768 ? 1 : 32768 / (elems_per_item > 0 ? elems_per_item : 1);
 }
 
 /* im2col: x points at channel 0 of the group in one image, with element strides (sc, sh,
@@ -357,7 +365,7 @@ static ig_status conv2d_backward(igi_node *node, ig_tensor *gout, ig_tensor **gi
             if (nc > 1) {
                 j.src = gd;
                 j.dst = dyb;
-                dy_rows(0, nc * g.Og, &j);
+                igi_parallel_for(nc * g.Og, grain_for(g.P), dy_rows, &j);
                 dy = dyb;
             }
             if (need_w) {
@@ -365,7 +373,7 @@ static ig_status conv2d_backward(igi_node *node, ig_tensor *gout, ig_tensor **gi
                 if (x_direct)
                     B = (const char *)igi_data(x) + (size_t)((n0 * g.C + grp * g.Cg) * g.P) * es;
                 else
-                    im2col_range(0, nc, &j);
+                    igi_parallel_for(nc, grain_for(g.K * g.P), im2col_range, &j);
                 gemm(dt, CblasNoTrans, CblasTrans, g.Og, g.K, ld, dy, ld, B, ld, 1.0,
                      (char *)igi_data(dw) + (size_t)(grp * g.Og * g.K) * es, g.K);
             }
@@ -377,7 +385,7 @@ static ig_status conv2d_backward(igi_node *node, ig_tensor *gout, ig_tensor **gi
                 } else {
                     gemm(dt, CblasTrans, CblasNoTrans, g.K, ld, g.Og, wg, g.K, dy, ld, 0.0, col, ld);
                     j.dst = igi_data(dx);
-                    col2im_range(0, nc, &j);
+                    igi_parallel_for(nc, grain_for(g.K * g.P), col2im_range, &j);
                 }
             }
         }
@@ -553,7 +561,7 @@ ig_tensor *ig_conv2d(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv2d_p
             if (x_direct)
                 B = (const char *)igi_data(x) + (size_t)((n0 * g.C + grp * g.Cg) * g.P) * es;
             else
-                im2col_range(0, nc, &j);
+                igi_parallel_for(nc, grain_for(g.K * g.P), im2col_range, &j);
             const char *wg = (const char *)igi_data(wc) + (size_t)(grp * g.Og * g.K) * es;
             if (nc == 1) {
                 out_rows(0, g.Og, &j);
@@ -562,7 +570,7 @@ ig_tensor *ig_conv2d(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv2d_p
             } else {
                 gemm(dt, CblasNoTrans, CblasNoTrans, g.Og, ld, g.K, wg, g.K, B, ld, 0.0, res, ld);
                 j.src = res;
-                out_rows(0, nc * g.Og, &j);
+                igi_parallel_for(nc * g.Og, grain_for(g.P), out_rows, &j);
             }
         }
     }

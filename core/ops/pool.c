@@ -259,9 +259,12 @@ static void avg_bwd_range(int64_t begin, int64_t end, void *ctx) {
     else avg_bwd_f64(j->g, j->x, j->gs, j->out, begin, end);
 }
 
-/* Runs a plane-range kernel over all N*C planes. */
+/* Runs a plane-range kernel over all N*C planes on the thread pool (planes of ~32K input
+ * elements per range at least, so a worker's wake-up pays off). */
 static void pool_run(void (*fn)(int64_t, int64_t, void *), pool_job *j) {
-    fn(0, j->g->N * j->g->C, j);
+    int64_t plane = j->g->ax[0].in * j->g->ax[1].in;
+    int64_t grain = plane >= 32768 ? 1 : 32768 / (plane > 0 ? plane : 1);
+    igi_parallel_for(j->g->N * j->g->C, grain, fn, j);
 }
 
 /* ---- shared setup --------------------------------------------------------------------------- */
