@@ -93,7 +93,7 @@ static ig_status accumulate_leaf(ig_tensor *leaf, ig_tensor *g) {
     }
     ig_dtype dt = leaf->dtype;
     ig_tensor *ops[2] = {leaf->grad, g};
-    igi_iter_run(ops, 2, add_into_loop, &dt);
+    igi_iter_run_parallel(ops, 2, add_into_loop, &dt);
     return IG_OK;
 }
 

@@ -517,14 +517,14 @@ ig_status ig_copy_(ig_tensor *dst, const ig_tensor *src) {
         if (!tmp) return ig_last_status();
         ig_tensor *ops[2] = {tmp, srcv};
         convert_ctx c2 = {src->dtype, src->dtype, 0};
-        igi_iter_run(ops, 2, convert_loop, &c2);
+        igi_iter_run_parallel(ops, 2, convert_loop, &c2);
         ig_tensor *ops2[2] = {dst, tmp};
-        igi_iter_run(ops2, 2, convert_loop, &c);
+        igi_iter_run_parallel(ops2, 2, convert_loop, &c);
         ig_tensor_free(tmp);
         return IG_OK;
     }
     ig_tensor *ops[2] = {dst, srcv};
-    igi_iter_run(ops, 2, convert_loop, &c);
+    igi_iter_run_parallel(ops, 2, convert_loop, &c);
     return IG_OK;
 }
 
@@ -533,7 +533,7 @@ ig_status ig_fill_(ig_tensor *t, double value) {
     if (t->device != IG_CPU) return igi_error(IG_ERR_DEVICE, "ig_fill_: only CPU tensors are supported here");
     convert_ctx c = {t->dtype, t->dtype, value};
     ig_tensor *ops[1] = {t};
-    igi_iter_run(ops, 1, fill_loop, &c);
+    igi_iter_run_parallel(ops, 1, fill_loop, &c);
     return IG_OK;
 }
 
@@ -560,7 +560,7 @@ ig_status ig_tensor_to_buffer(const ig_tensor *t, ig_dtype dt, void *buf, int64_
     view.dtype = dt;
     ig_tensor *ops[2] = {&view, (ig_tensor *)t};
     convert_ctx c = {dt, t->dtype, 0};
-    igi_iter_run(ops, 2, convert_loop, &c);
+    igi_iter_run_parallel(ops, 2, convert_loop, &c);
     return IG_OK;
 }
 

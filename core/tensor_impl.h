@@ -206,6 +206,10 @@ const char *igi_op_name(int op);
 typedef void (*igi_loop_fn)(char **ptrs, const int64_t *strides, int64_t n, void *ctx);
 /* Runs fn over out's shape. ops[0] == out; ops[i] must be broadcastable to out. */
 void igi_iter_run(ig_tensor *const *ops, int nops, igi_loop_fn fn, void *ctx);
+/* The same, split across the thread pool when out is large: fn runs concurrently on
+ * disjoint runs, so it must only write its output elements (not accumulate into ctx).
+ * Falls back to the serial loop when out has an expanded (stride-0) dim. */
+void igi_iter_run_parallel(ig_tensor *const *ops, int nops, igi_loop_fn fn, void *ctx);
 /* Broadcast shape of two shapes; false (and error naming op with both shapes) if not. */
 bool igi_broadcast_shape(const char *op, int na, const int64_t *sa, int nb, const int64_t *sb,
                          int *nout, int64_t *out);
@@ -232,7 +236,15 @@ bool igi_check_same_device(const char *op, const ig_tensor *a, const ig_tensor *
  * the key: word i of the reservation is out[i % 4] of ig_philox4x32(*seed, 0, start + i/4). */
 uint64_t igi_rng_reserve(int64_t nwords, uint64_t *seed);
 
-/* BLAS threading: set by ig_set_num_threads (core/threads.c). */
+/* ---- threads (core/parallel.c) --------------------------------------------------------- */
+/* ig_get_num_threads, for internal callers. */
 int igi_num_threads(void);
+/* Calls fn on disjoint ranges [begin, end) covering [0, n), each of at least grain items
+ * (except when n < grain), on up to ig_get_num_threads() threads (the caller included), and
+ * returns when all are done. fn must only write what its range owns (split outputs, never
+ * one floating-point accumulation), so results are the same for any thread count. A call
+ * made while the pool is busy (nested, or from another thread) runs fn(0, n) serially. */
+void igi_parallel_for(int64_t n, int64_t grain, void (*fn)(int64_t begin, int64_t end, void *ctx),
+                      void *ctx);
 
 #endif

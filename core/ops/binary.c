@@ -104,7 +104,7 @@ static ig_tensor *binary_forward(const char *op, int kind, ig_tensor *a, ig_tens
     ig_tensor *out = igi_tensor_new(op, nd, shape, mask_out ? IG_U8 : a->dtype, a->device);
     if (!out) return NULL;
     ig_tensor *ops[3] = {out, a, b};
-    igi_iter_run(ops, 3, binary_loops[kind][a->dtype], NULL);
+    igi_iter_run_parallel(ops, 3, binary_loops[kind][a->dtype], NULL);
     return out;
 }
 
@@ -227,7 +227,7 @@ static ig_tensor *scalar_op(const char *op, int opid, igi_backward_fn bw, ig_ten
                  s == floor(s);
     scalar_ctx ctx = {s, s_int ? (int64_t)s : 0, s_int, mul, a->dtype};
     ig_tensor *ops[2] = {out, a};
-    igi_iter_run(ops, 2, scalar_loop, &ctx);
+    igi_iter_run_parallel(ops, 2, scalar_loop, &ctx);
     out = igi_finish(opid, bw, out, &a, 1);
     if (out && out->node) out->node->dattr[0] = s;
     return out;
@@ -285,7 +285,7 @@ ig_tensor *ig_where(ig_tensor *cond, ig_tensor *a, ig_tensor *b) {
     if (!out) return NULL;
     ig_dtype dts[2] = {a->dtype, cond->dtype};
     ig_tensor *ops[4] = {out, cond, a, b};
-    igi_iter_run(ops, 4, where_loop, dts);
+    igi_iter_run_parallel(ops, 4, where_loop, dts);
     ig_tensor *in[3] = {cond, a, b};
     return igi_finish(IGI_OP_WHERE, where_backward, out, in, 3);
 }

@@ -5,15 +5,22 @@
  * Ho = (H + 2*pad_h - dil_h*(kh-1) - 1) / stride_h + 1 (same for W). With groups g, input
  * channels [gi*Cg, (gi+1)*Cg) feed output channels [gi*Og, (gi+1)*Og) (Cg = C/g, Og = O/g).
  *
- * Forward, per image and group: im2col gathers the receptive fields of x into a scratch
- * matrix col [K, P] (K = Cg*kh*kw rows, P = Ho*Wo columns; padded positions are zeros),
- * then one GEMM y_g [Og, P] = W_g [Og, K] @ col. The bias is written into y first and the
- * GEMM adds onto it (beta = 1), so y is only passed over once. A 1x1 kernel with stride 1
- * and no padding needs no im2col: a contiguous image already is col.
+ * Forward, per chunk of nc images (the whole batch unless the scratch would exceed
+ * CHUNK_BUDGET) and group: im2col gathers the receptive fields of the chunk into a scratch
+ * matrix col [K, nc*P] (K = Cg*kh*kw rows, P = Ho*Wo columns per image; padded positions are
+ * zeros), then ONE GEMM res [Og, nc*P] = W_g [Og, K] @ col, and res + bias is copied row by
+ * row into y (NCHW). One GEMM per chunk instead of one per image: each BLAS call
+ * synchronises its threads, and per-image calls on small images spent most of their time
+ * there. A one-image chunk GEMMs straight into y (bias first, beta = 1), and then a 1x1
+ * kernel with stride 1 and no padding needs no im2col: a contiguous image already is col.
  *
- * Backward has its own kernels: dX_g = col2im(W_g^T @ dY_g) (col2im accumulates, since
- * receptive fields overlap), dW_g += dY_g @ col^T summed over the batch, db = dY summed
- * over N, Ho, Wo. Backward is not itself differentiable (no double backward).
+ * Backward has its own kernels, also one GEMM per chunk and group: dX_g = col2im(W_g^T @
+ * dY_g) (col2im accumulates, since receptive fields overlap), dW_g += dY_g @ col^T summed
+ * over the chunks, db = dY summed over N, Ho, Wo. Backward is not itself differentiable
+ * (no double backward).
+ *
+ * im2col, col2im and the row copies run on the thread pool (igi_parallel_for), split by
+ * images or rows, never while a GEMM runs.
  *
  * x may have any strides (im2col reads through them); w and dY are copied to contiguous
  * heap temporaries when they are not contiguous. The col scratch comes from the caching
@@ -50,16 +57,22 @@ static void valid_range(int64_t off, int64_t s, int64_t W, int64_t Wo, int64_t *
     *hi = h;
 }
 
+/* Items per thread-pool range: enough elements (~32K) that waking a worker pays off. */
+static int64_t grain_for(int64_t elems_per_item) {
+    return elems_per_item >= 32768 ? 1 : 32768 / (elems_per_item > 0 ? elems_per_item : 1);
+}
+
 /* im2col: x points at channel 0 of the group in one image, with element strides (sc, sh,
- * sw); col [K, P] row r = (c*kh + ki)*kw + kj holds x[c, oy*stride+ki*dil-pad, ...] over
- * all output positions. col2im is its adjoint: it adds col back into a contiguous dx. */
+ * sw); col row r = (c*kh + ki)*kw + kj (row stride ld >= P, the image's P columns at the
+ * start of each row) holds x[c, oy*stride+ki*dil-pad, ...] over all output positions.
+ * col2im is its adjoint: it adds col back into one contiguous image of dx. */
 #define DEFINE_COL_KERNELS(SUF, T)                                                         \
     static void im2col_##SUF(const conv_geom *g, const T *x, int64_t sc, int64_t sh,       \
-                             int64_t sw, T *col) {                                         \
+                             int64_t sw, T *col, int64_t ld) {                             \
         for (int64_t c = 0; c < g->Cg; c++)                                                \
             for (int64_t ki = 0; ki < g->kh; ki++)                                         \
                 for (int64_t kj = 0; kj < g->kw; kj++) {                                   \
-                    T *row = col + ((c * g->kh + ki) * g->kw + kj) * g->P;                 \
+                    T *row = col + ((c * g->kh + ki) * g->kw + kj) * ld;                   \
                     int64_t xoff = kj * g->dil_w - g->pad_w, lo, hi;                       \
                     valid_range(xoff, g->stride_w, g->W, g->Wo, &lo, &hi);                 \
                     for (int64_t oy = 0; oy < g->Ho; oy++) {                               \
@@ -82,12 +95,12 @@ static void valid_range(int64_t off, int64_t s, int64_t W, int64_t Wo, int64_t *
                     }                                                                      \
                 }                                                                          \
     }                                                                                      \
-    static void col2im_##SUF(const conv_geom *g, const T *col, T *dx) {                    \
+    static void col2im_##SUF(const conv_geom *g, const T *col, int64_t ld, T *dx) {        \
         int64_t plane = g->H * g->W;                                                       \
         for (int64_t c = 0; c < g->Cg; c++)                                                \
             for (int64_t ki = 0; ki < g->kh; ki++)                                         \
                 for (int64_t kj = 0; kj < g->kw; kj++) {                                   \
-                    const T *row = col + ((c * g->kh + ki) * g->kw + kj) * g->P;           \
+                    const T *row = col + ((c * g->kh + ki) * g->kw + kj) * ld;             \
                     int64_t xoff = kj * g->dil_w - g->pad_w, lo, hi;                       \
                     valid_range(xoff, g->stride_w, g->W, g->Wo, &lo, &hi);                 \
                     for (int64_t oy = 0; oy < g->Ho; oy++) {                               \
@@ -104,15 +117,94 @@ static void valid_range(int64_t off, int64_t s, int64_t W, int64_t Wo, int64_t *
 DEFINE_COL_KERNELS(f32, float)
 DEFINE_COL_KERNELS(f64, double)
 
-/* col [K, P] from the group's channels of image n of x (any strides). */
-static void im2col(const conv_geom *g, const ig_tensor *x, int64_t n, int64_t grp, void *col) {
-    int64_t off = n * x->strides[0] + grp * g->Cg * x->strides[1];
-    if (x->dtype == IG_F32)
-        im2col_f32(g, (const float *)igi_data(x) + off, x->strides[1], x->strides[2],
-                   x->strides[3], col);
-    else
-        im2col_f64(g, (const double *)igi_data(x) + off, x->strides[1], x->strides[2],
-                   x->strides[3], col);
+/* ---- batched im2col / col2im and the row shuffles around the GEMMs --------------------------
+ *
+ * A chunk is nc consecutive images n0 .. n0+nc-1 of one group; its GEMM operands put image
+ * i in columns [i*P, (i+1)*P) of every row, so the row stride (ld) is nc*P. Each helper
+ * below works on a range [begin, end) of independent items (images or rows), so the ranges
+ * can be split across threads without changing any result. */
+
+typedef struct chunk_job {
+    const conv_geom *g;
+    ig_dtype dt;
+    const ig_tensor *x;   /* im2col source (any strides) */
+    const ig_tensor *b;   /* bias or NULL (out_rows) */
+    const char *src;      /* out_rows: GEMM result [Og, ld] or NULL; dy_rows: dY [N, O, P] */
+    char *dst;            /* out_rows: out [N, O, P]; dy_rows: [Og, ld]; col2im: dx [N, C, H, W] */
+    void *col;            /* [K, ld] */
+    int64_t n0, grp, ld;
+} chunk_job;
+
+/* col [K, ld] from images [begin, end) of the chunk. */
+static void im2col_range(int64_t begin, int64_t end, void *ctx) {
+    const chunk_job *j = ctx;
+    const conv_geom *g = j->g;
+    const ig_tensor *x = j->x;
+    for (int64_t i = begin; i < end; i++) {
+        int64_t off = (j->n0 + i) * x->strides[0] + j->grp * g->Cg * x->strides[1];
+        if (j->dt == IG_F32)
+            im2col_f32(g, (const float *)igi_data(x) + off, x->strides[1], x->strides[2],
+                       x->strides[3], (float *)j->col + i * g->P, j->ld);
+        else
+            im2col_f64(g, (const double *)igi_data(x) + off, x->strides[1], x->strides[2],
+                       x->strides[3], (double *)j->col + i * g->P, j->ld);
+    }
+}
+
+/* dx images [begin, end) of the chunk += col2im(col [K, ld]). */
+static void col2im_range(int64_t begin, int64_t end, void *ctx) {
+    const chunk_job *j = ctx;
+    const conv_geom *g = j->g;
+    for (int64_t i = begin; i < end; i++) {
+        int64_t off = ((j->n0 + i) * g->C + j->grp * g->Cg) * g->H * g->W;
+        if (j->dt == IG_F32)
+            col2im_f32(g, (const float *)j->col + i * g->P, j->ld, (float *)j->dst + off);
+        else
+            col2im_f64(g, (const double *)j->col + i * g->P, j->ld, (double *)j->dst + off);
+    }
+}
+
+/* Output rows r = i*Og + o in [begin, end), i.e. out[n0+i, grp*Og+o, :] = bias (0 without)
+ * plus, when src is set, the GEMM result src[o, i*P .. (i+1)*P). */
+static void out_rows(int64_t begin, int64_t end, void *ctx) {
+    const chunk_job *j = ctx;
+    const conv_geom *g = j->g;
+    for (int64_t r = begin; r < end; r++) {
+        int64_t i = r / g->Og, o = r % g->Og, ch = j->grp * g->Og + o;
+        int64_t orow = ((j->n0 + i) * g->O + ch) * g->P, srow = o * j->ld + i * g->P;
+        if (j->dt == IG_F32) {
+            float v = j->b ? ((const float *)igi_data(j->b))[ch * j->b->strides[0]] : 0.0f;
+            float *d = (float *)j->dst + orow;
+            if (j->src) {
+                const float *s = (const float *)j->src + srow;
+                for (int64_t q = 0; q < g->P; q++) d[q] = s[q] + v;
+            } else {
+                for (int64_t q = 0; q < g->P; q++) d[q] = v;
+            }
+        } else {
+            double v = j->b ? ((const double *)igi_data(j->b))[ch * j->b->strides[0]] : 0.0;
+            double *d = (double *)j->dst + orow;
+            if (j->src) {
+                const double *s = (const double *)j->src + srow;
+                for (int64_t q = 0; q < g->P; q++) d[q] = s[q] + v;
+            } else {
+                for (int64_t q = 0; q < g->P; q++) d[q] = v;
+            }
+        }
+    }
+}
+
+/* Rows r = i*Og + o in [begin, end) of the chunk's dY operand [Og, ld] from dY [N, O, P]. */
+static void dy_rows(int64_t begin, int64_t end, void *ctx) {
+    const chunk_job *j = ctx;
+    const conv_geom *g = j->g;
+    size_t es = ig_dtype_size(j->dt);
+    for (int64_t r = begin; r < end; r++) {
+        int64_t i = r / g->Og, o = r % g->Og;
+        memcpy(j->dst + (size_t)(o * j->ld + i * g->P) * es,
+               j->src + (size_t)(((j->n0 + i) * g->O + j->grp * g->Og + o) * g->P) * es,
+               (size_t)g->P * es);
+    }
 }
 
 /* ---- GEMM -------------------------------------------------------------------------------- */
@@ -147,16 +239,40 @@ static ig_tensor *contiguous_tmp(ig_tensor *t, ig_tensor **tmp) {
     return *tmp = c;
 }
 
-/* Scratch col buffer of K*P elements (NULL + error on OOM); free with col_free. */
-static void *col_alloc(const conv_geom *g, ig_dtype dt) {
-    size_t bytes = (size_t)(g->K * g->P) * ig_dtype_size(dt);
+/* The scratch of a chunk (col plus the GEMM result or gathered dY) is capped at 8 MiB.
+ * Fewer, larger GEMMs mean fewer OpenBLAS thread synchronisations (which cost most when the
+ * cores are shared), but a chunk much larger than the cache makes each GEMM slower: on the
+ * 2-core dev machine (1 MiB L2 per core, 32 MiB L3) one thread trains the cnn 12% slower
+ * with 64 MiB chunks than with 8 MiB ones (bench/NOTES.md). The cap also keeps an
+ * evaluation batch of 1000 large images from allocating gigabytes. */
+#define CHUNK_BUDGET ((size_t)8 << 20)
+
+/* Images per chunk: all N if the chunk's scratch (K + Og rows of nc*P elements: col plus the
+ * GEMM result or the gathered dY) fits CHUNK_BUDGET, else equal chunks that fit (at least 1
+ * image). nc*P then stays far below 2^31, as BLAS needs. */
+static int64_t chunk_images(const conv_geom *g, size_t es) {
+    size_t per;
+    if (__builtin_mul_overflow((size_t)(g->K + g->Og), (size_t)g->P, &per) ||
+        __builtin_mul_overflow(per, es, &per))
+        return 1;
+    int64_t nb = per ? (int64_t)(CHUNK_BUDGET / per) : g->N;
+    if (nb < 1) nb = 1;
+    if (nb >= g->N) return g->N > 1 ? g->N : 1;
+    int64_t nchunks = (g->N + nb - 1) / nb;
+    return (g->N + nchunks - 1) / nchunks;
+}
+
+/* Scratch of rows x cols elements from the caching allocator (NULL + error on OOM); free
+ * with scratch_free and the same sizes. */
+static void *scratch_alloc(int64_t rows, int64_t cols, ig_dtype dt) {
+    size_t bytes = (size_t)(rows * cols) * ig_dtype_size(dt);
     void *p = igi_alloc(IG_CPU, bytes);
-    if (!p) igi_error(IG_ERR_NOMEM, "%s: out of memory for the im2col buffer (%zu bytes)", OP, bytes);
+    if (!p) igi_error(IG_ERR_NOMEM, "%s: out of memory for a %zu-byte scratch buffer", OP, bytes);
     return p;
 }
 
-static void col_free(const conv_geom *g, ig_dtype dt, void *p) {
-    igi_free(IG_CPU, p, (size_t)(g->K * g->P) * ig_dtype_size(dt));
+static void scratch_free(void *p, int64_t rows, int64_t cols, ig_dtype dt) {
+    if (p) igi_free(IG_CPU, p, (size_t)(rows * cols) * ig_dtype_size(dt));
 }
 
 /* The geometry from the shapes and the node's (or params') attributes. */
@@ -187,6 +303,11 @@ static void geom_fill(conv_geom *g, const ig_tensor *x, const ig_tensor *w, cons
 
 /* ---- backward ---------------------------------------------------------------------------- */
 
+/* Per chunk of nc images and per group (ld = nc*P):
+ *   dY_g [Og, ld]  gathered from dY [N, O, P] (used in place when nc == 1)
+ *   dW_g [Og, K] += dY_g @ col^T [ld, K]        (col = im2col of the chunk of x)
+ *   dcol [K, ld]  = W_g^T [K, Og] @ dY_g, then col2im into the chunk's images of dX
+ * dW is done before dcol so the col buffer can hold both, one after the other. */
 static ig_status conv2d_backward(igi_node *node, ig_tensor *gout, ig_tensor **gin) {
     ig_tensor *x = node->inputs[0], *w = node->inputs[1];
     ig_tensor *b = node->n_inputs > 2 ? node->inputs[2] : NULL;
@@ -196,9 +317,10 @@ static ig_status conv2d_backward(igi_node *node, ig_tensor *gout, ig_tensor **gi
     size_t es = ig_dtype_size(dt);
     bool need_x = igi_needs_grad(x), need_w = igi_needs_grad(w), need_b = igi_needs_grad(b);
     ig_status st = IG_OK;
+    int64_t nb = chunk_images(&g, es);
 
-    ig_tensor *gtmp = NULL, *wtmp = NULL;
-    void *col = NULL;
+    ig_tensor *gtmp = NULL, *wtmp = NULL, *wc = NULL, *dx = NULL, *dw = NULL;
+    void *col = NULL, *dyb = NULL;
     ig_tensor *gc = contiguous_tmp(gout, &gtmp); /* dY [N, O, P] */
     if (!gc) return ig_last_status();
     const char *gd = igi_data(gc);
@@ -222,74 +344,61 @@ static ig_status conv2d_backward(igi_node *node, ig_tensor *gout, ig_tensor **gi
         }
         gin[2] = db;
     }
+    if (!need_x && !need_w) goto done;
 
     bool gemm_ok = g.N > 0 && g.Og > 0 && g.K > 0;
-    bool need_col = !g.direct && gemm_ok && (need_x || need_w);
-    if (need_col && !(col = col_alloc(&g, dt))) {
-        st = ig_last_status();
-        goto done;
-    }
+    /* With one image per chunk a 1x1 conv needs no col: x (if contiguous) is col, and dcol is
+     * the image of dX itself. */
+    bool x_direct = g.direct && nb == 1 && igi_is_contiguous(x);
+    bool dx_direct = g.direct && nb == 1;
+    bool need_col = gemm_ok && ((need_w && !x_direct) || (need_x && !dx_direct));
+    if (need_col && !(col = scratch_alloc(g.K, nb * g.P, dt))) goto fail;
+    if (gemm_ok && nb > 1 && !(dyb = scratch_alloc(g.Og, nb * g.P, dt))) goto fail;
+    if (need_x && (!(dx = ig_zeros(4, x->shape, dt)) || !(wc = contiguous_tmp(w, &wtmp)))) goto fail;
+    if (need_w && !(dw = ig_zeros(4, w->shape, dt))) goto fail;
 
-    if (need_x) {
-        /* dX_g [Cg, H, W] = col2im(W_g^T [K, Og] @ dY_g [Og, P]). */
-        ig_tensor *dx = ig_zeros(4, x->shape, dt);
-        ig_tensor *wc = contiguous_tmp(w, &wtmp);
-        if (!dx || !wc) {
-            st = ig_last_status();
-            goto done;
-        }
-        const char *wd = igi_data(wc);
-        char *dxd = igi_data(dx);
-        for (int64_t n = 0; gemm_ok && n < g.N; n++)
-            for (int64_t grp = 0; grp < g.groups; grp++) {
-                const char *wg = wd + (size_t)(grp * g.Og * g.K) * es;
-                const char *gg = gd + (size_t)((n * g.O + grp * g.Og) * g.P) * es;
-                char *dxg = dxd + (size_t)((n * g.C + grp * g.Cg) * g.H * g.W) * es;
-                if (g.direct) {
-                    gemm(dt, CblasTrans, CblasNoTrans, g.K, g.P, g.Og, wg, g.K, gg, g.P, 0.0, dxg, g.P);
-                } else {
-                    gemm(dt, CblasTrans, CblasNoTrans, g.K, g.P, g.Og, wg, g.K, gg, g.P, 0.0, col, g.P);
-                    if (dt == IG_F32) col2im_f32(&g, col, (float *)dxg);
-                    else col2im_f64(&g, col, (double *)dxg);
-                }
+    for (int64_t n0 = 0; gemm_ok && n0 < g.N; n0 += nb) {
+        int64_t nc = g.N - n0 < nb ? g.N - n0 : nb, ld = nc * g.P;
+        for (int64_t grp = 0; grp < g.groups; grp++) {
+            chunk_job j = {.g = &g, .dt = dt, .x = x, .col = col, .n0 = n0, .grp = grp, .ld = ld};
+            const char *dy = gd + (size_t)((n0 * g.O + grp * g.Og) * g.P) * es;
+            if (nc > 1) {
+                j.src = gd;
+                j.dst = dyb;
+                igi_parallel_for(nc * g.Og, grain_for(g.P), dy_rows, &j);
+                dy = dyb;
             }
-        gin[0] = dx;
-    }
-
-    if (need_w) {
-        /* dW_g [Og, K] += dY_g [Og, P] @ col^T [P, K], over every image. */
-        ig_tensor *dw = ig_zeros(4, w->shape, dt);
-        if (!dw) {
-            st = ig_last_status();
-            goto done;
-        }
-        char *dwd = igi_data(dw);
-        bool x_direct = g.direct && igi_is_contiguous(x);
-        for (int64_t n = 0; gemm_ok && n < g.N; n++)
-            for (int64_t grp = 0; grp < g.groups; grp++) {
-                const char *gg = gd + (size_t)((n * g.O + grp * g.Og) * g.P) * es;
+            if (need_w) {
                 const void *B = col;
-                if (x_direct) {
-                    B = (const char *)igi_data(x) + (size_t)((n * g.C + grp * g.Cg) * g.P) * es;
-                } else if (g.direct) {
-                    /* 1x1 on a strided x: im2col is a plain gather, into a buffer made now. */
-                    if (!col && !(col = col_alloc(&g, dt))) {
-                        st = ig_last_status();
-                        goto done;
-                    }
-                    im2col(&g, x, n, grp, col);
-                    B = col;
-                } else {
-                    im2col(&g, x, n, grp, col);
-                }
-                gemm(dt, CblasNoTrans, CblasTrans, g.Og, g.K, g.P, gg, g.P, B, g.P, 1.0,
-                     dwd + (size_t)(grp * g.Og * g.K) * es, g.K);
+                if (x_direct)
+                    B = (const char *)igi_data(x) + (size_t)((n0 * g.C + grp * g.Cg) * g.P) * es;
+                else
+                    igi_parallel_for(nc, grain_for(g.K * g.P), im2col_range, &j);
+                gemm(dt, CblasNoTrans, CblasTrans, g.Og, g.K, ld, dy, ld, B, ld, 1.0,
+                     (char *)igi_data(dw) + (size_t)(grp * g.Og * g.K) * es, g.K);
             }
-        gin[1] = dw;
+            if (need_x) {
+                const char *wg = (const char *)igi_data(wc) + (size_t)(grp * g.Og * g.K) * es;
+                if (dx_direct) {
+                    gemm(dt, CblasTrans, CblasNoTrans, g.K, g.P, g.Og, wg, g.K, dy, g.P, 0.0,
+                         (char *)igi_data(dx) + (size_t)((n0 * g.C + grp * g.Cg) * g.P) * es, g.P);
+                } else {
+                    gemm(dt, CblasTrans, CblasNoTrans, g.K, ld, g.Og, wg, g.K, dy, ld, 0.0, col, ld);
+                    j.dst = igi_data(dx);
+                    igi_parallel_for(nc, grain_for(g.K * g.P), col2im_range, &j);
+                }
+            }
+        }
     }
+    if (need_x) gin[0] = dx;
+    if (need_w) gin[1] = dw;
+    goto done;
 
+fail:
+    st = ig_last_status();
 done:
-    if (col) col_free(&g, dt, col);
+    scratch_free(col, g.K, nb * g.P, dt);
+    scratch_free(dyb, g.Og, nb * g.P, dt);
     ig_tensor_free(wtmp);
     ig_tensor_free(gtmp);
     return st;
@@ -418,41 +527,55 @@ ig_tensor *ig_conv2d(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv2d_p
 
     ig_tensor *out = igi_tensor_new(OP, 4, (const int64_t[]){g.N, g.O, g.Ho, g.Wo}, dt, x->device);
     if (!out) return NULL;
+    char *od = igi_data(out);
     ig_tensor *wtmp = NULL, *wc = NULL;
-    void *col = NULL;
+    void *col = NULL, *res = NULL;
     bool gemm_ok = g.N > 0 && g.Og > 0 && g.K > 0;
-    bool x_direct = g.direct && igi_is_contiguous(x);
-    if (gemm_ok && (!(wc = contiguous_tmp(w, &wtmp)) || (!x_direct && !(col = col_alloc(&g, dt))))) {
+    int64_t nb = chunk_images(&g, es);
+    bool x_direct = g.direct && nb == 1 && igi_is_contiguous(x);
+    if (gemm_ok && (!(wc = contiguous_tmp(w, &wtmp)) ||
+                    (!x_direct && !(col = scratch_alloc(g.K, nb * g.P, dt))) ||
+                    (nb > 1 && !(res = scratch_alloc(g.Og, nb * g.P, dt))))) {
+        scratch_free(col, g.K, nb * g.P, dt);
         ig_tensor_free(wtmp);
         ig_tensor_free(out);
         return NULL;
     }
 
-    char *od = igi_data(out);
-    for (int64_t n = 0; n < g.N; n++)
+    if (!gemm_ok) {
+        /* No products to add (no input channels): every output is its bias. */
         for (int64_t grp = 0; grp < g.groups; grp++) {
-            char *og = od + (size_t)((n * g.O + grp * g.Og) * g.P) * es;
-            /* The bias goes in first; the GEMM then adds W_g @ col onto it. */
-            for (int64_t o = 0; o < g.Og; o++) {
-                char *row = og + (size_t)(o * g.P) * es;
-                if (!b) {
-                    memset(row, 0, (size_t)g.P * es);
-                } else if (dt == IG_F32) {
-                    float v = ((const float *)igi_data(b))[(grp * g.Og + o) * b->strides[0]];
-                    for (int64_t q = 0; q < g.P; q++) ((float *)row)[q] = v;
-                } else {
-                    double v = ((const double *)igi_data(b))[(grp * g.Og + o) * b->strides[0]];
-                    for (int64_t q = 0; q < g.P; q++) ((double *)row)[q] = v;
-                }
-            }
-            if (!gemm_ok) continue;
-            const void *B = col;
-            if (x_direct) B = (const char *)igi_data(x) + (size_t)((n * g.C + grp * g.Cg) * g.P) * es;
-            else im2col(&g, x, n, grp, col);
-            gemm(dt, CblasNoTrans, CblasNoTrans, g.Og, g.P, g.K,
-                 (const char *)igi_data(wc) + (size_t)(grp * g.Og * g.K) * es, g.K, B, g.P, 1.0, og, g.P);
+            chunk_job j = {.g = &g, .dt = dt, .b = b, .dst = od, .grp = grp};
+            for (j.n0 = 0; j.n0 < g.N; j.n0++) out_rows(0, g.Og, &j);
         }
-    if (col) col_free(&g, dt, col);
+    }
+    /* Per chunk and group: res [Og, ld] = W_g [Og, K] @ col [K, ld], then out = res + bias,
+     * row by row. A one-image chunk skips res: the bias goes into y first and the GEMM adds
+     * onto it (beta = 1). */
+    for (int64_t n0 = 0; gemm_ok && n0 < g.N; n0 += nb) {
+        int64_t nc = g.N - n0 < nb ? g.N - n0 : nb, ld = nc * g.P;
+        for (int64_t grp = 0; grp < g.groups; grp++) {
+            chunk_job j = {.g = &g, .dt = dt, .x = x, .b = b, .dst = od, .col = col, .n0 = n0,
+                           .grp = grp, .ld = ld};
+            const void *B = col;
+            if (x_direct)
+                B = (const char *)igi_data(x) + (size_t)((n0 * g.C + grp * g.Cg) * g.P) * es;
+            else
+                igi_parallel_for(nc, grain_for(g.K * g.P), im2col_range, &j);
+            const char *wg = (const char *)igi_data(wc) + (size_t)(grp * g.Og * g.K) * es;
+            if (nc == 1) {
+                out_rows(0, g.Og, &j);
+                gemm(dt, CblasNoTrans, CblasNoTrans, g.Og, g.P, g.K, wg, g.K, B, g.P, 1.0,
+                     od + (size_t)((n0 * g.O + grp * g.Og) * g.P) * es, g.P);
+            } else {
+                gemm(dt, CblasNoTrans, CblasNoTrans, g.Og, ld, g.K, wg, g.K, B, ld, 0.0, res, ld);
+                j.src = res;
+                igi_parallel_for(nc * g.Og, grain_for(g.P), out_rows, &j);
+            }
+        }
+    }
+    scratch_free(col, g.K, nb * g.P, dt);
+    scratch_free(res, g.Og, nb * g.P, dt);
     ig_tensor_free(wtmp);
 
     ig_tensor *in[3] = {x, w, b};

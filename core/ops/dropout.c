@@ -38,7 +38,7 @@ static ig_tensor *apply_mask(const char *op, ig_tensor *a, ig_tensor *mask, doub
     if (!out) return NULL;
     mask_ctx c = {a->dtype, scale};
     ig_tensor *ops[3] = {out, a, mask};
-    igi_iter_run(ops, 3, mask_loop, &c);
+    igi_iter_run_parallel(ops, 3, mask_loop, &c);
     return out;
 }
 

@@ -61,95 +61,211 @@ typedef struct pool_geom {
     pool_axis ax[2]; /* rows, columns */
 } pool_geom;
 
-/* ---- kernels ------------------------------------------------------------------------------ */
+/* ---- kernels ------------------------------------------------------------------------------
+ *
+ * Each kernel handles planes [begin, end) of the N*C planes (plane pl = n*C + c), so the
+ * planes can be split across threads; every output and dx element belongs to one plane.
+ *
+ * Max pooling: m starts at the window's first element and is replaced by v when
+ * v > m, or v is NaN and m is not: the first maximum wins ties and the first NaN wins.
+ * Interior fast path: with no padding and every window inside the input (floor mode, or a
+ * ceil mode that adds no partial window), window bounds are o*s .. o*s+k and no clipping
+ * is needed; 2x2 windows with stride 2 over unit-stride rows (the common downsampling)
+ * get their own straight-line loop. */
+
+/* True if every window of the axis lies inside the input (no padding, no partial window). */
+static bool axis_interior(const pool_axis *a) {
+    return !a->adaptive && a->p == 0 && a->out > 0 && (a->out - 1) * a->s + a->k <= a->in;
+}
+
+#define POOL_MAX_STEP(v, m, bi, i)                                                      \
+    if ((v) > (m) || (isnan(v) && !isnan(m))) {                                            \
+        (m) = (v);                                                                         \
+        (bi) = (i);                                                                        \
+    }
 
 #define DEFINE_POOL_KERNELS(SUF, T)                                                         \
     /* out [N*C, Ho, Wo] = max over windows; idx (may be NULL) the argmax in the plane. */ \
-    static void max_fwd_##SUF(const pool_geom *g, const T *x, T *out, int64_t *idx) {      \
-        int64_t Ho = g->ax[0].out, Wo = g->ax[1].out, W = g->ax[1].in, q = 0;              \
-        for (int64_t n = 0; n < g->N; n++)                                                 \
-            for (int64_t c = 0; c < g->C; c++) {                                           \
-                const T *xp = x + n * g->sn + c * g->sc;                                   \
-                for (int64_t oy = 0; oy < Ho; oy++) {                                      \
-                    int64_t y0, y1, cy;                                                    \
-                    window(&g->ax[0], oy, &y0, &y1, &cy);                                  \
-                    for (int64_t ox = 0; ox < Wo; ox++, q++) {                             \
-                        int64_t x0, x1, cx, best = -1;                                     \
-                        window(&g->ax[1], ox, &x0, &x1, &cx);                              \
-                        T m = (T)-INFINITY;                                                \
-                        for (int64_t iy = y0; iy < y1; iy++)                               \
-                            for (int64_t ix = x0; ix < x1; ix++) {                         \
-                                T v = xp[iy * g->sh + ix * g->sw];                         \
-                                if (best < 0 || v > m || (isnan(v) && !isnan(m))) {        \
-                                    m = v;                                                 \
-                                    best = iy * W + ix;                                    \
-                                }                                                          \
-                            }                                                              \
-                        out[q] = m;                                                        \
-                        if (idx) idx[q] = best;                                            \
+    static void max_fwd_##SUF(const pool_geom *g, const T *x, T *out, int64_t *idx,        \
+                              int64_t begin, int64_t end) {                                \
+        int64_t Ho = g->ax[0].out, Wo = g->ax[1].out, W = g->ax[1].in;                     \
+        bool interior = axis_interior(&g->ax[0]) && axis_interior(&g->ax[1]);              \
+        bool k2s2 = interior && g->ax[0].k == 2 && g->ax[1].k == 2 && g->ax[0].s == 2 &&   \
+                    g->ax[1].s == 2 && g->sw == 1;                                         \
+        for (int64_t pl = begin; pl < end; pl++) {                                         \
+            const T *xp = x + (pl / g->C) * g->sn + (pl % g->C) * g->sc;                   \
+            int64_t q = pl * Ho * Wo;                                                      \
+            if (k2s2) {                                                                    \
+                for (int64_t oy = 0; oy < Ho; oy++, q += Wo) {                             \
+                    const T *r0 = xp + 2 * oy * g->sh, *r1 = r0 + g->sh;                   \
+                    T *o = out + q;                                                        \
+                    /* Values first, as selects (this loop vectorises). */                 \
+                    for (int64_t ox = 0; ox < Wo; ox++) {                                  \
+                        T m = r0[2 * ox], v;                                               \
+                        v = r0[2 * ox + 1];                                                \
+                        m = (v > m || (isnan(v) && !isnan(m))) ? v : m;                    \
+                        v = r1[2 * ox];                                                    \
+                        m = (v > m || (isnan(v) && !isnan(m))) ? v : m;                    \
+                        v = r1[2 * ox + 1];                                                \
+                        m = (v > m || (isnan(v) && !isnan(m))) ? v : m;                    \
+                        o[ox] = m;                                                         \
+                    }                                                                      \
+                    if (!idx) continue;                                                    \
+                    /* The argmax is then the first window element equal to the max, or   \
+                     * the first NaN when the max is NaN (a NaN anywhere makes the max    \
+                     * NaN): selects from the last element back. */                       \
+                    int64_t *ip = idx + q, base = 2 * oy * W;                              \
+                    for (int64_t ox = 0; ox < Wo; ox++) {                                  \
+                        T m = o[ox];                                                       \
+                        T a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox];              \
+                        int64_t off = W + 1;                                               \
+                        off = ((c == m) | (c != c)) ? W : off;                             \
+                        off = ((b == m) | (b != b)) ? 1 : off;                             \
+                        off = ((a == m) | (a != a)) ? 0 : off;                             \
+                        int64_t bi = base + 2 * ox + off;                                  \
+                        ip[ox] = bi;                                                       \
                     }                                                                      \
                 }                                                                          \
+                continue;                                                                  \
             }                                                                              \
+            for (int64_t oy = 0; oy < Ho; oy++) {                                          \
+                int64_t y0, y1, cy;                                                        \
+                window(&g->ax[0], oy, &y0, &y1, &cy);                                      \
+                for (int64_t ox = 0; ox < Wo; ox++, q++) {                                 \
+                    int64_t x0, x1, cx, best = -1;                                         \
+                    if (interior) {                                                        \
+                        x0 = ox * g->ax[1].s;                                              \
+                        x1 = x0 + g->ax[1].k;                                              \
+                    } else {                                                               \
+                        window(&g->ax[1], ox, &x0, &x1, &cx);                              \
+                    }                                                                      \
+                    T m = (T)-INFINITY;                                                    \
+                    for (int64_t iy = y0; iy < y1; iy++)                                   \
+                        for (int64_t ix = x0; ix < x1; ix++) {                             \
+                            T v = xp[iy * g->sh + ix * g->sw];                             \
+                            if (best < 0) {                                                \
+                                m = v;                                                     \
+                                best = iy * W + ix;                                        \
+                            } else {                                                       \
+                                POOL_MAX_STEP(v, m, best, iy * W + ix)                  \
+                            }                                                              \
+                        }                                                                  \
+                    out[q] = m;                                                            \
+                    if (idx) idx[q] = best;                                                \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
     }                                                                                      \
     /* out = mean over windows (sum in double). */                                         \
-    static void avg_fwd_##SUF(const pool_geom *g, const T *x, T *out) {                    \
-        int64_t Ho = g->ax[0].out, Wo = g->ax[1].out, q = 0;                               \
-        for (int64_t n = 0; n < g->N; n++)                                                 \
-            for (int64_t c = 0; c < g->C; c++) {                                           \
-                const T *xp = x + n * g->sn + c * g->sc;                                   \
-                for (int64_t oy = 0; oy < Ho; oy++) {                                      \
-                    int64_t y0, y1, cy;                                                    \
-                    window(&g->ax[0], oy, &y0, &y1, &cy);                                  \
-                    for (int64_t ox = 0; ox < Wo; ox++, q++) {                             \
-                        int64_t x0, x1, cx;                                                \
+    static void avg_fwd_##SUF(const pool_geom *g, const T *x, T *out, int64_t begin,       \
+                              int64_t end) {                                               \
+        int64_t Ho = g->ax[0].out, Wo = g->ax[1].out;                                      \
+        bool interior = axis_interior(&g->ax[1]);                                          \
+        for (int64_t pl = begin; pl < end; pl++) {                                         \
+            const T *xp = x + (pl / g->C) * g->sn + (pl % g->C) * g->sc;                   \
+            int64_t q = pl * Ho * Wo;                                                      \
+            for (int64_t oy = 0; oy < Ho; oy++) {                                          \
+                int64_t y0, y1, cy;                                                        \
+                window(&g->ax[0], oy, &y0, &y1, &cy);                                      \
+                for (int64_t ox = 0; ox < Wo; ox++, q++) {                                 \
+                    int64_t x0, x1, cx;                                                    \
+                    if (interior) {                                                        \
+                        x0 = ox * g->ax[1].s;                                              \
+                        x1 = x0 + g->ax[1].k;                                              \
+                        cx = g->ax[1].k;                                                   \
+                    } else {                                                               \
                         window(&g->ax[1], ox, &x0, &x1, &cx);                              \
-                        double acc = 0;                                                    \
-                        for (int64_t iy = y0; iy < y1; iy++)                               \
-                            for (int64_t ix = x0; ix < x1; ix++)                           \
-                                acc += xp[iy * g->sh + ix * g->sw];                        \
-                        out[q] = (T)(acc / (double)(cy * cx));                             \
                     }                                                                      \
+                    double acc = 0;                                                        \
+                    for (int64_t iy = y0; iy < y1; iy++)                                   \
+                        for (int64_t ix = x0; ix < x1; ix++)                               \
+                            acc += xp[iy * g->sh + ix * g->sw];                            \
+                    out[q] = (T)(acc / (double)(cy * cx));                                 \
                 }                                                                          \
             }                                                                              \
+        }                                                                                  \
     }                                                                                      \
     /* dx (contiguous, zeroed) += g routed to each window's argmax; go has strides gs. */  \
     static void max_bwd_##SUF(const pool_geom *g, const T *go, const int64_t *gs,          \
-                              const int64_t *idx, T *dx) {                                 \
+                              const int64_t *idx, T *dx, int64_t begin, int64_t end) {     \
         int64_t Ho = g->ax[0].out, Wo = g->ax[1].out, plane = g->ax[0].in * g->ax[1].in;   \
-        int64_t q = 0;                                                                     \
-        for (int64_t n = 0; n < g->N; n++)                                                 \
-            for (int64_t c = 0; c < g->C; c++) {                                           \
-                T *dp = dx + (n * g->C + c) * plane;                                       \
-                for (int64_t oy = 0; oy < Ho; oy++)                                        \
-                    for (int64_t ox = 0; ox < Wo; ox++, q++)                               \
-                        if (idx[q] >= 0)                                                   \
-                            dp[idx[q]] += go[n * gs[0] + c * gs[1] + oy * gs[2] + ox * gs[3]]; \
-            }                                                                              \
+        for (int64_t pl = begin; pl < end; pl++) {                                         \
+            int64_t n = pl / g->C, c = pl % g->C, q = pl * Ho * Wo;                        \
+            T *dp = dx + pl * plane;                                                       \
+            const T *gp = go + n * gs[0] + c * gs[1];                                      \
+            for (int64_t oy = 0; oy < Ho; oy++)                                            \
+                for (int64_t ox = 0; ox < Wo; ox++, q++)                                   \
+                    if (idx[q] >= 0) dp[idx[q]] += gp[oy * gs[2] + ox * gs[3]];            \
+        }                                                                                  \
     }                                                                                      \
     /* dx (contiguous, zeroed) += g / count over each window. */                           \
-    static void avg_bwd_##SUF(const pool_geom *g, const T *go, const int64_t *gs, T *dx) { \
+    static void avg_bwd_##SUF(const pool_geom *g, const T *go, const int64_t *gs, T *dx,   \
+                              int64_t begin, int64_t end) {                                \
         int64_t Ho = g->ax[0].out, Wo = g->ax[1].out, W = g->ax[1].in;                     \
         int64_t plane = g->ax[0].in * W;                                                   \
-        for (int64_t n = 0; n < g->N; n++)                                                 \
-            for (int64_t c = 0; c < g->C; c++) {                                           \
-                T *dp = dx + (n * g->C + c) * plane;                                       \
-                for (int64_t oy = 0; oy < Ho; oy++) {                                      \
-                    int64_t y0, y1, cy;                                                    \
-                    window(&g->ax[0], oy, &y0, &y1, &cy);                                  \
-                    for (int64_t ox = 0; ox < Wo; ox++) {                                  \
-                        int64_t x0, x1, cx;                                                \
-                        window(&g->ax[1], ox, &x0, &x1, &cx);                              \
-                        T v = (T)(go[n * gs[0] + c * gs[1] + oy * gs[2] + ox * gs[3]] /    \
-                                  (double)(cy * cx));                                      \
-                        for (int64_t iy = y0; iy < y1; iy++)                               \
-                            for (int64_t ix = x0; ix < x1; ix++) dp[iy * W + ix] += v;     \
-                    }                                                                      \
+        for (int64_t pl = begin; pl < end; pl++) {                                         \
+            int64_t n = pl / g->C, c = pl % g->C;                                          \
+            T *dp = dx + pl * plane;                                                       \
+            const T *gp = go + n * gs[0] + c * gs[1];                                      \
+            for (int64_t oy = 0; oy < Ho; oy++) {                                          \
+                int64_t y0, y1, cy;                                                        \
+                window(&g->ax[0], oy, &y0, &y1, &cy);                                      \
+                for (int64_t ox = 0; ox < Wo; ox++) {                                      \
+                    int64_t x0, x1, cx;                                                    \
+                    window(&g->ax[1], ox, &x0, &x1, &cx);                                  \
+                    T v = (T)(gp[oy * gs[2] + ox * gs[3]] / (double)(cy * cx));            \
+                    for (int64_t iy = y0; iy < y1; iy++)                                   \
+                        for (int64_t ix = x0; ix < x1; ix++) dp[iy * W + ix] += v;         \
                 }                                                                          \
             }                                                                              \
+        }                                                                                  \
     }
 
 DEFINE_POOL_KERNELS(f32, float)
 DEFINE_POOL_KERNELS(f64, double)
+
+/* Thread-pool adapters: one job describes a whole kernel call; ranges are planes. */
+typedef struct pool_job {
+    const pool_geom *g;
+    ig_dtype dt;
+    const void *x;        /* forward: x; backward: gout */
+    const int64_t *gs;    /* backward: gout strides [n, c, h, w] */
+    int64_t *idx;         /* max forward: argmax out (may be NULL) */
+    const int64_t *sidx;  /* max backward: the saved argmax */
+    void *out;            /* forward: out; backward: dx */
+} pool_job;
+
+static void max_fwd_range(int64_t begin, int64_t end, void *ctx) {
+    const pool_job *j = ctx;
+    if (j->dt == IG_F32) max_fwd_f32(j->g, j->x, j->out, j->idx, begin, end);
+    else max_fwd_f64(j->g, j->x, j->out, j->idx, begin, end);
+}
+
+static void avg_fwd_range(int64_t begin, int64_t end, void *ctx) {
+    const pool_job *j = ctx;
+    if (j->dt == IG_F32) avg_fwd_f32(j->g, j->x, j->out, begin, end);
+    else avg_fwd_f64(j->g, j->x, j->out, begin, end);
+}
+
+static void max_bwd_range(int64_t begin, int64_t end, void *ctx) {
+    const pool_job *j = ctx;
+    if (j->dt == IG_F32) max_bwd_f32(j->g, j->x, j->gs, j->sidx, j->out, begin, end);
+    else max_bwd_f64(j->g, j->x, j->gs, j->sidx, j->out, begin, end);
+}
+
+static void avg_bwd_range(int64_t begin, int64_t end, void *ctx) {
+    const pool_job *j = ctx;
+    if (j->dt == IG_F32) avg_bwd_f32(j->g, j->x, j->gs, j->out, begin, end);
+    else avg_bwd_f64(j->g, j->x, j->gs, j->out, begin, end);
+}
+
+/* Runs a plane-range kernel over all N*C planes on the thread pool (planes of ~32K input
+ * elements per range at least, so a worker's wake-up pays off). */
+static void pool_run(void (*fn)(int64_t, int64_t, void *), pool_job *j) {
+    int64_t plane = j->g->ax[0].in * j->g->ax[1].in;
+    int64_t grain = plane >= 32768 ? 1 : 32768 / (plane > 0 ? plane : 1);
+    igi_parallel_for(j->g->N * j->g->C, grain, fn, j);
+}
 
 /* ---- shared setup --------------------------------------------------------------------------- */
 
@@ -284,10 +400,9 @@ static ig_status max_pool2d_backward(igi_node *node, ig_tensor *gout, ig_tensor 
     int64_t gs[4];
     grad_strides(gout, gs);
     const int64_t *idx = (const int64_t *)igi_data(node->saved[0]);
-    if (x->dtype == IG_F32)
-        max_bwd_f32(&g, (const float *)igi_data(gout), gs, idx, (float *)igi_data(dx));
-    else
-        max_bwd_f64(&g, (const double *)igi_data(gout), gs, idx, (double *)igi_data(dx));
+    pool_job j = {.g = &g, .dt = x->dtype, .x = igi_data(gout), .gs = gs, .sidx = idx,
+                  .out = igi_data(dx)};
+    pool_run(max_bwd_range, &j);
     gin[0] = dx;
     return IG_OK;
 }
@@ -300,10 +415,8 @@ static ig_status avg_pool2d_backward(igi_node *node, ig_tensor *gout, ig_tensor 
     if (!dx) return ig_last_status();
     int64_t gs[4];
     grad_strides(gout, gs);
-    if (x->dtype == IG_F32)
-        avg_bwd_f32(&g, (const float *)igi_data(gout), gs, (float *)igi_data(dx));
-    else
-        avg_bwd_f64(&g, (const double *)igi_data(gout), gs, (double *)igi_data(dx));
+    pool_job j = {.g = &g, .dt = x->dtype, .x = igi_data(gout), .gs = gs, .out = igi_data(dx)};
+    pool_run(avg_bwd_range, &j);
     gin[0] = dx;
     return IG_OK;
 }
@@ -333,8 +446,8 @@ ig_tensor *ig_max_pool2d(ig_tensor *x, const ig_pool2d_params *p) {
         return NULL;
     }
     int64_t *ip = idx ? (int64_t *)igi_data(idx) : NULL;
-    if (x->dtype == IG_F32) max_fwd_f32(&g, (const float *)igi_data(x), (float *)igi_data(out), ip);
-    else max_fwd_f64(&g, (const double *)igi_data(x), (double *)igi_data(out), ip);
+    pool_job j = {.g = &g, .dt = x->dtype, .x = igi_data(x), .idx = ip, .out = igi_data(out)};
+    pool_run(max_fwd_range, &j);
     out = igi_finish(IGI_OP_MAX_POOL2D, max_pool2d_backward, out, &x, 1);
     if (out && out->node) {
         memcpy(out->node->iattr, attr, sizeof attr);
@@ -359,8 +472,8 @@ ig_tensor *ig_avg_pool2d(ig_tensor *x, const ig_pool2d_params *p) {
     if (!pool_fixed_setup(op, POOL_AVG, x, p, &g, attr)) return NULL;
     ig_tensor *out = pool_output(op, x, &g, x->dtype);
     if (!out) return NULL;
-    if (x->dtype == IG_F32) avg_fwd_f32(&g, (const float *)igi_data(x), (float *)igi_data(out));
-    else avg_fwd_f64(&g, (const double *)igi_data(x), (double *)igi_data(out));
+    pool_job j = {.g = &g, .dt = x->dtype, .x = igi_data(x), .out = igi_data(out)};
+    pool_run(avg_fwd_range, &j);
     out = igi_finish(IGI_OP_AVG_POOL2D, avg_pool2d_backward, out, &x, 1);
     if (out && out->node) memcpy(out->node->iattr, attr, sizeof attr);
     return out;
@@ -399,7 +512,7 @@ ig_tensor *ig_adaptive_avg_pool2d(ig_tensor *x, int64_t oh, int64_t ow) {
     }
     ig_tensor *out = pool_output(op, x, &g, x->dtype);
     if (!out) return NULL;
-    if (x->dtype == IG_F32) avg_fwd_f32(&g, (const float *)igi_data(x), (float *)igi_data(out));
-    else avg_fwd_f64(&g, (const double *)igi_data(x), (double *)igi_data(out));
+    pool_job j = {.g = &g, .dt = x->dtype, .x = igi_data(x), .out = igi_data(out)};
+    pool_run(avg_fwd_range, &j);
     return igi_finish(IGI_OP_ADAPTIVE_AVG_POOL2D, avg_pool2d_backward, out, &x, 1);
 }

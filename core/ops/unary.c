@@ -201,7 +201,7 @@ static ig_status unary_backward(igi_node *n, ig_tensor *g, ig_tensor **gin) {
     if (!r) return ig_last_status();
     unary_params prm = {.a = n->dattr[0], .b = n->dattr[1]};
     ig_tensor *ops[3] = {r, g, n->saved[0] ? n->saved[0] : g};
-    igi_iter_run(ops, 3, d->bwd[x->dtype == IG_F64], &prm);
+    igi_iter_run_parallel(ops, 3, d->bwd[x->dtype == IG_F64], &prm);
     gin[0] = r;
     return IG_OK;
 }
@@ -222,7 +222,7 @@ static ig_tensor *unary_run(int op, ig_tensor *t, const unary_params *prm) {
     ig_tensor *out = igi_tensor_new(name, t->ndim, t->shape, t->dtype, t->device);
     if (!out) return NULL;
     ig_tensor *ops[2] = {out, t};
-    igi_iter_run(ops, 2, d->fwd[t->dtype], (void *)prm);
+    igi_iter_run_parallel(ops, 2, d->fwd[t->dtype], (void *)prm);
     out = igi_finish(op, unary_backward, out, &t, 1);
     if (!out || !out->node) return out;
     out->node->dattr[0] = prm->a;

@@ -319,6 +319,68 @@ Test(core, conv2d_grad_only_for_inputs_that_require_it) {
     ig_scope_end(s);
 }
 
+/* Images large enough that the GEMM scratch of a chunk (col + result, 8 MiB cap) holds only
+ * two of them: N = 5 runs as chunks of 2, 2 and 1 images (both the many-image and the
+ * one-image paths). y, and the gradients of sum(y * r), match direct loops:
+ * dx[n,C,iy,ix] = sum r[n,o,i,j] w[o,c,ki,kj] over taps hitting (iy,ix), dw = sum r x, db = sum r. */
+static void check_chunked(int64_t C, int64_t O, int groups, int64_t HW) {
+    ig_scope *s = ig_scope_begin();
+    const int64_t N = 5, k = 3;
+    ig_conv2d_params p = {.padding = {1, 1}, .groups = groups};
+    ig_tensor *x = ig_randn(IG_DIMS(N, C, HW, HW), IG_F32);
+    ig_tensor *w = ig_randn(IG_DIMS(O, C / groups, k, k), IG_F32);
+    ig_tensor *b = ig_randn(IG_DIMS(O), IG_F32);
+    ig_tensor *r = ig_randn(IG_DIMS(N, O, HW, HW), IG_F32);
+    ig_set_requires_grad(x, true);
+    ig_set_requires_grad(w, true);
+    ig_set_requires_grad(b, true);
+    check_conv(x, w, b, &p);
+    ig_tensor *loss = ig_sum(ig_mul(ig_conv2d(x, w, b, &p), r), 0, NULL, false);
+    cr_assert(ig_backward(loss, NULL) == IG_OK, "%s", ig_last_error());
+    double *X = to_f64(x), *Wt = to_f64(w), *R = to_f64(r);
+    double *dX = to_f64(ig_grad(x)), *dW = to_f64(ig_grad(w)), *dB = to_f64(ig_grad(b));
+    int64_t Cg = C / groups, Og = O / groups, nx = N * C * HW * HW, nw = O * Cg * k * k;
+    double *wx = calloc((size_t)nx, sizeof(double)), *ww = calloc((size_t)nw, sizeof(double));
+    double *wb = calloc((size_t)O, sizeof(double));
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t o = 0; o < O; o++)
+            for (int64_t i = 0; i < HW; i++)
+                for (int64_t j = 0; j < HW; j++) {
+                    double rv = R[((n * O + o) * HW + i) * HW + j];
+                    wb[o] += rv;
+                    for (int64_t c = 0; c < Cg; c++)
+                        for (int64_t ki = 0; ki < k; ki++)
+                            for (int64_t kj = 0; kj < k; kj++) {
+                                int64_t iy = i - 1 + ki, ix = j - 1 + kj;
+                                if (iy < 0 || iy >= HW || ix < 0 || ix >= HW) continue;
+                                int64_t xi = ((n * C + o / Og * Cg + c) * HW + iy) * HW + ix;
+                                int64_t wi = ((o * Cg + c) * k + ki) * k + kj;
+                                wx[xi] += rv * Wt[wi];
+                                ww[wi] += rv * X[xi];
+                            }
+                }
+    /* f32 sums of up to N*HW*HW terms: relative to the sum of magnitudes, roughly. */
+    for (int64_t i = 0; i < nx; i++)
+        cr_assert(fabs(dX[i] - wx[i]) <= 1e-4 * (1 + fabs(wx[i])), "dx %lld: %g vs %g",
+                  (long long)i, dX[i], wx[i]);
+    for (int64_t i = 0; i < nw; i++)
+        cr_assert(fabs(dW[i] - ww[i]) <= 2e-3 * (10 + fabs(ww[i])), "dw %lld: %g vs %g",
+                  (long long)i, dW[i], ww[i]);
+    for (int64_t o = 0; o < O; o++)
+        cr_assert(fabs(dB[o] - wb[o]) <= 2e-3 * (10 + fabs(wb[o])), "db %lld: %g vs %g",
+                  (long long)o, dB[o], wb[o]);
+    free(X), free(Wt), free(R), free(dX), free(dW), free(dB), free(wx), free(ww), free(wb);
+    ig_scope_end(s);
+}
+
+Test(core, conv2d_large_batch_runs_in_chunks) {
+    ig_manual_seed(31);
+    /* K + Og = 18 + 2 rows of 209*209 floats: 3.5 MiB per image, two per chunk. */
+    check_chunked(2, 2, 1, 209);
+    /* groups 2: K + Og = 9 + 1 rows of 296*296 floats, again two images per chunk. */
+    check_chunked(2, 2, 2, 296);
+}
+
 /* After a warm-up step, a training-like step asks the OS for no new memory: the im2col
  * scratch and the temporaries come back from the caching allocator. */
 Test(core, conv2d_steady_state_allocates_nothing) {

@@ -327,6 +327,64 @@ Test(core, max_pool2d_backward_routes_to_first_max) {
     ig_scope_end(s);
 }
 
+/* The 2x2 stride-2 fast path (contiguous rows, every window inside) keeps the general
+ * rules: first maximum on ties, first NaN wins, the same values with and without recording,
+ * and the gradient lands on the argmax. Reference: a plain scan in window order. */
+Test(core, max_pool2d_2x2_fast_path_ties_and_nan) {
+    ig_scope *s = ig_scope_begin();
+    enum { H = 6, W = 8, Ho = 3, Wo = 4 };
+    float v[2 * H * W];
+    for (int i = 0; i < 2 * H * W; i++) v[i] = (float)((i * 7) % 5); /* many ties */
+    v[3] = NAN;                /* window (0,1) of plane 0: NaN second in scan order */
+    v[W + 4] = NAN;            /* window (0,2): a NaN at the bottom-left */
+    v[W + 5] = NAN;            /* ... and another after it */
+    v[H * W + 1] = 100.0f;     /* plane 1, window (0,0) */
+    ig_tensor *x = ig_from_data(IG_DIMS(1, 2, H, W), IG_F32, v);
+    ig_set_requires_grad(x, true);
+    ig_pool2d_params p = {.kernel = {2, 2}};
+    ig_tensor *y = ig_max_pool2d(x, &p);
+    cr_assert(y, "%s", ig_last_error());
+    ig_no_grad_begin();
+    ig_tensor *y_eval = ig_max_pool2d(x, &p);
+    ig_no_grad_end();
+    float want[2 * Ho * Wo];
+    int arg[2 * Ho * Wo];
+    for (int c = 0; c < 2; c++)
+        for (int oy = 0; oy < Ho; oy++)
+            for (int ox = 0; ox < Wo; ox++) {
+                int q = (c * Ho + oy) * Wo + ox, best = -1;
+                float m = 0;
+                for (int dy = 0; dy < 2; dy++)
+                    for (int dx = 0; dx < 2; dx++) {
+                        int i = (2 * oy + dy) * W + 2 * ox + dx;
+                        float e = v[c * H * W + i];
+                        if (best < 0 || e > m || (isnan(e) && !isnan(m))) m = e, best = i;
+                    }
+                want[q] = m;
+                arg[q] = c * H * W + best;
+            }
+    for (int q = 0; q < 2 * Ho * Wo; q++) {
+        double got = ig_tensor_get(y, q), got_eval = ig_tensor_get(y_eval, q);
+        if (isnan(want[q])) {
+            cr_assert(isnan(got) && isnan(got_eval), "output %d: want NaN", q);
+        } else {
+            cr_assert_eq(got, want[q], "output %d", q);
+            cr_assert_eq(got_eval, want[q], "output %d (no grad)", q);
+        }
+    }
+    /* Backward with seed r: r[q] lands on arg[q]. */
+    float r[2 * Ho * Wo];
+    double gwant[2 * H * W] = {0};
+    for (int q = 0; q < 2 * Ho * Wo; q++) r[q] = (float)(q + 1), gwant[arg[q]] += q + 1;
+    ig_tensor *rt = ig_from_data(IG_DIMS(1, 2, Ho, Wo), IG_F32, r);
+    cr_assert(ig_backward(y, rt) == IG_OK, "%s", ig_last_error());
+    for (int i = 0; i < 2 * H * W; i++) {
+        double g = ig_tensor_get(ig_grad(x), i);
+        cr_assert_eq(g, gwant[i], "dx %d: %g vs %g", i, g, gwant[i]);
+    }
+    ig_scope_end(s);
+}
+
 Test(core, avg_pool2d_backward_f32_spreads_gradient) {
     ig_scope *s = ig_scope_begin();
     ig_tensor *x = ig_ones(IG_DIMS(1, 1, 3, 3), IG_F32);
