@@ -671,7 +671,7 @@ ig_safetensors *ig_safetensors_load_memory(const void *buf, size_t len, const ch
         return NULL;
     }
     const unsigned char *b = buf;
-    uint64_t hlen;
+    uint64_t hlen = 0;
     if (check_prefix(&c, b, len, &hlen) != IG_OK) return NULL;
     ig_safetensors *st = NULL;
     uint64_t data_len = (uint64_t)len - 8 - hlen;
@@ -716,7 +716,7 @@ ig_safetensors *ig_safetensors_load(const char *path) {
     }
     uint64_t size = (uint64_t)sb.st_size;
     unsigned char first8[8] = {0};
-    uint64_t hlen;
+    uint64_t hlen = 0;
     char *hdr = NULL;
     ig_safetensors *st = NULL;
     if (size >= 8 && !read_exact(f, first8, 8)) goto short_read;

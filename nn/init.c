@@ -77,7 +77,7 @@ static ig_status kaiming_std(const char *op, ig_tensor *t, double a, ig_fan_mode
     if (!t) return igi_error_null(op, "t");
     if (mode != IG_FAN_IN && mode != IG_FAN_OUT)
         return igi_error(IG_ERR_ARG, "%s: mode must be IG_FAN_IN or IG_FAN_OUT, got %d", op, (int)mode);
-    double fi, fo;
+    double fi = 0, fo = 0;
     ig_status st = fans(op, t, &fi, &fo);
     if (st != IG_OK) return st;
     double fan = mode == IG_FAN_IN ? fi : fo;
@@ -109,7 +109,7 @@ ig_status ig_init_kaiming_normal(ig_tensor *t, double a, ig_fan_mode mode) {
 
 static ig_status xavier_std(const char *op, ig_tensor *t, double gain, double *std) {
     if (!t) return igi_error_null(op, "t");
-    double fi, fo;
+    double fi = 0, fo = 0;
     ig_status st = fans(op, t, &fi, &fo);
     if (st != IG_OK) return st;
     *std = fi + fo > 0 ? gain * sqrt(2.0 / (fi + fo)) : 0.0;
