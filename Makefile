@@ -157,6 +157,8 @@ $(BUILD)/obj/%.o: %.c
 $(LIB_OBJS): EXTRA_CFLAGS := $(LIB_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS)
 $(TEST_OBJS): EXTRA_CFLAGS := $(CRITERION_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS)
 $(FUZZ_OBJS): EXTRA_CFLAGS := $(IMG_CFLAGS)
+# The CLI tests (tests/tools/) run the built binary, found through IGNIS_CLI.
+$(filter $(BUILD)/obj/tests/tools/%,$(TEST_OBJS)): EXTRA_CFLAGS += -DIGNIS_CLI=\"$(abspath $(CLI))\"
 
 # Object lists: rewritten only when the set of sources changes, so deleting a
 # .c file still relinks the library or test binary that contained it.
@@ -188,7 +190,7 @@ $(BUILD)/libignis.so: $(BUILD)/$(SONAME)
 $(CLI): $(CLI_OBJS) $(STATIC_LIB)
 	$(CC) $(IG_LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(LIBS)
 
-$(TEST_BIN): $(TEST_OBJS) $(STATIC_LIB) $(BUILD)/tests/test-objects.txt
+$(TEST_BIN): $(TEST_OBJS) $(STATIC_LIB) $(BUILD)/tests/test-objects.txt | $(CLI)
 	@mkdir -p $(@D)
 	$(CC) $(IG_LDFLAGS) -o $@ $(TEST_OBJS) $(STATIC_LIB) $(CRITERION_LIBS) $(LIBS)
 

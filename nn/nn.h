@@ -152,6 +152,23 @@ IG_API ig_module *ig_model_create(const char *name, int64_t channels, int64_t he
 /* Names of the zoo models, NULL-terminated. */
 IG_API const char *const *ig_model_names(void);
 
+/* A model from a plain-text description (README.md, "Model files"): one layer per line
+ * ("conv 32 3 pad=1", "maxpool 2", "flatten", "linear classes"), '#' comments, blank lines
+ * ignored. Input channels and features are inferred by tracking the shape of a
+ * [channels,height,width] image through the layers; the word 'classes' is num_classes; the
+ * model must end in [num_classes]. The result is a Sequential with torch's nn.Sequential
+ * state-dict names ("0.weight", ...). Errors name source (NULL: "<text>") and the line:
+ * "ig_model_from_text: net.txt:3: unknown layer 'convv'". */
+IG_API ig_module *ig_model_from_text(const char *text, const char *source, int64_t channels,
+                                     int64_t height, int64_t width, int64_t num_classes);
+/* The same, reading the description from a file (at most 1 MiB). */
+IG_API ig_module *ig_model_from_file(const char *path, int64_t channels, int64_t height,
+                                     int64_t width, int64_t num_classes);
+/* A zoo model when name_or_path is one of ig_model_names(), else the model file at that path
+ * (the CLI's --model NAME|FILE). */
+IG_API ig_module *ig_model_build(const char *name_or_path, int64_t channels, int64_t height,
+                                 int64_t width, int64_t num_classes);
+
 typedef struct ig_model_stats {
     int64_t params;          /* parameter elements */
     int64_t flops_per_image; /* forward FLOPs for one image (2 per multiply-add) */
