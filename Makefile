@@ -157,6 +157,8 @@ $(BUILD)/obj/%.o: %.c
 $(LIB_OBJS): EXTRA_CFLAGS := $(LIB_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS)
 $(TEST_OBJS): EXTRA_CFLAGS := $(CRITERION_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS)
 $(FUZZ_OBJS): EXTRA_CFLAGS := $(IMG_CFLAGS)
+# The CLI writes curves.png through libpng.
+$(CLI_OBJS): EXTRA_CFLAGS := $(IMG_CFLAGS)
 
 # Object lists: rewritten only when the set of sources changes, so deleting a
 # .c file still relinks the library or test binary that contained it.
