@@ -159,6 +159,8 @@ $(TEST_OBJS): EXTRA_CFLAGS := $(CRITERION_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS)
 $(FUZZ_OBJS): EXTRA_CFLAGS := $(IMG_CFLAGS)
 # The CLI writes curves.png through libpng.
 $(CLI_OBJS): EXTRA_CFLAGS := $(IMG_CFLAGS)
+# Tests that run the CLI binary find it through IGNIS_CLI.
+$(TEST_OBJS): EXTRA_CFLAGS += -DIGNIS_CLI=\"$(abspath $(CLI))\"
 
 # Object lists: rewritten only when the set of sources changes, so deleting a
 # .c file still relinks the library or test binary that contained it.
@@ -190,9 +192,12 @@ $(BUILD)/libignis.so: $(BUILD)/$(SONAME)
 $(CLI): $(CLI_OBJS) $(STATIC_LIB)
 	$(CC) $(IG_LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(LIBS)
 
-$(TEST_BIN): $(TEST_OBJS) $(STATIC_LIB) $(BUILD)/tests/test-objects.txt
+# The tests run the CLI binary, and call the CLI's own functions (checkpoint reading) in
+# process: every tools/ object except main's is linked in.
+CLI_LIB_OBJS := $(filter-out $(BUILD)/obj/tools/ignis.o,$(CLI_OBJS))
+$(TEST_BIN): $(TEST_OBJS) $(CLI_LIB_OBJS) $(STATIC_LIB) $(BUILD)/tests/test-objects.txt $(CLI)
 	@mkdir -p $(@D)
-	$(CC) $(IG_LDFLAGS) -o $@ $(TEST_OBJS) $(STATIC_LIB) $(CRITERION_LIBS) $(LIBS)
+	$(CC) $(IG_LDFLAGS) -o $@ $(TEST_OBJS) $(CLI_LIB_OBJS) $(STATIC_LIB) $(CRITERION_LIBS) $(LIBS)
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC_LIB)
 	@mkdir -p $(@D)

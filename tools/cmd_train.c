@@ -514,14 +514,12 @@ static int train(trainer *t) {
                row.lr, row.seconds, ips, improved ? "  *" : "");
         fflush(stdout);
     }
-    if (!o->quiet) {
-        if (r->epoch < r->epochs)
-            printf("stopped after epoch %lld of %lld; continue with: ignis train --out %s --resume\n",
-                   (long long)r->epoch, (long long)r->epochs, t->dir);
-        else
-            printf("done: best %s accuracy %.2f%% (epoch %lld); checkpoints, metrics.csv and curves.png in %s\n",
-                   has_val ? "val" : "test", 100 * r->best_acc, (long long)r->best_epoch, t->dir);
-    }
+    if (r->epoch < r->epochs)
+        printf("stopped after epoch %lld of %lld; continue with: ignis train --out %s --resume\n", (long long)r->epoch,
+               (long long)r->epochs, t->dir);
+    else if (!o->quiet)
+        printf("done: best %s accuracy %.2f%% (epoch %lld); checkpoints, metrics.csv and curves.png in %s\n",
+               has_val ? "val" : "test", 100 * r->best_acc, (long long)r->best_epoch, t->dir);
     return 0;
 }
 
