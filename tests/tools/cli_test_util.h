@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,7 +31,7 @@
 
 /* Starts the CLI with args (NULL-terminated, without the program name), stdout and stderr
  * both going to out_path (NULL: /dev/null). Returns the child's pid. */
-static pid_t cli_spawn(const char *out_path, const char *const *args) {
+static inline pid_t cli_spawn(const char *out_path, const char *const *args) {
     const char *argv[CLI_MAX_ARGS + 2];
     int n = 0;
     argv[n++] = IGNIS_CLI;
@@ -52,7 +53,7 @@ static pid_t cli_spawn(const char *out_path, const char *const *args) {
 }
 
 /* Exit status of a finished child: its exit code, or 128 + signal. */
-static int cli_wait(pid_t pid) {
+static inline int cli_wait(pid_t pid) {
     int status = 0;
     while (waitpid(pid, &status, 0) < 0) {
     }
@@ -61,7 +62,7 @@ static int cli_wait(pid_t pid) {
 }
 
 /* The whole file into a NUL-terminated malloc'd buffer (NULL if it cannot be read). */
-static char *read_text(const char *path, size_t *len) {
+static inline char *read_text(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     size_t cap = 4096, n = 0;
@@ -79,7 +80,7 @@ static char *read_text(const char *path, size_t *len) {
 }
 
 /* Runs the CLI to completion; *output (may be NULL) gets stdout+stderr (free it). */
-static int cli_run(char **output, const char *tmpdir, const char *const *args) {
+static inline int cli_run(char **output, const char *tmpdir, const char *const *args) {
     char out_path[512];
     snprintf(out_path, sizeof out_path, "%s/cli-output-%d.txt", tmpdir, (int)getpid());
     int rc = cli_wait(cli_spawn(out_path, args));
@@ -91,12 +92,12 @@ static int cli_run(char **output, const char *tmpdir, const char *const *args) {
     return rc;
 }
 
-static void make_tmpdir(char out[256]) {
+static inline void make_tmpdir(char out[256]) {
     snprintf(out, 256, "/tmp/ignis-cli-test.XXXXXX");
     cr_assert_not_null(mkdtemp(out), "mkdtemp failed");
 }
 
-static void rm_tree(const char *path) {
+static inline void rm_tree(const char *path) {
     struct stat st;
     if (lstat(path, &st) != 0) return;
     if (S_ISDIR(st.st_mode)) {
@@ -105,9 +106,11 @@ static void rm_tree(const char *path) {
             struct dirent *e;
             while ((e = readdir(d)) != NULL) {
                 if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-                char sub[1024];
-                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+                size_t len = strlen(path) + strlen(e->d_name) + 2;
+                char *sub = malloc(len);
+                snprintf(sub, len, "%s/%s", path, e->d_name);
                 rm_tree(sub);
+                free(sub);
             }
             closedir(d);
         }
@@ -118,8 +121,8 @@ static void rm_tree(const char *path) {
 }
 
 /* snprintf into a static-sized buffer the caller gives. */
-static const char *fmt_path(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static const char *fmt_path(char *out, size_t cap, const char *fmt, ...) {
+static inline const char *fmt_path(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static inline const char *fmt_path(char *out, size_t cap, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(out, cap, fmt, ap);
@@ -128,14 +131,14 @@ static const char *fmt_path(char *out, size_t cap, const char *fmt, ...) {
     return out;
 }
 
-static void put_be32(uint8_t *p, uint32_t v) {
+static inline void put_be32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
 }
 
 /* Pixel (y, x) of synthetic item i of size s x s: four classes that a horizontal flip does
  * not confuse (0: top half bright, 1: bottom half, 2: centre square, 3: border), plus
  * deterministic noise. */
-static uint8_t syn_pixel(int64_t i, int y, int x, int s) {
+static inline uint8_t syn_pixel(int64_t i, int y, int x, int s) {
     int c = (int)(i % 4);
     bool on = c == 0   ? y < s / 2
               : c == 1 ? y >= s / 2
@@ -149,7 +152,7 @@ static uint8_t syn_pixel(int64_t i, int y, int x, int s) {
 
 /* Writes dir/{train,t10k}-{images-idx3,labels-idx1}-ubyte: n_train and n_test s x s images
  * of 4 classes (raw IDX, not gzip'd). */
-static void write_syn_dataset(const char *dir, int64_t n_train, int64_t n_test, int s) {
+static inline void write_syn_dataset(const char *dir, int64_t n_train, int64_t n_test, int s) {
     const char *prefix[2] = {"train", "t10k"};
     int64_t counts[2] = {n_train, n_test};
     for (int k = 0; k < 2; k++) {
@@ -180,7 +183,7 @@ static void write_syn_dataset(const char *dir, int64_t n_train, int64_t n_test, 
 }
 
 /* Number of lines of text starting with prefix. */
-static int count_lines_with(const char *text, const char *prefix) {
+static inline int count_lines_with(const char *text, const char *prefix) {
     int n = 0;
     size_t pl = strlen(prefix);
     for (const char *p = text; p && *p;) {
