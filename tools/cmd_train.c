@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -145,6 +146,20 @@ static char *path_in(const char *dir, const char *name) {
     return p;
 }
 
+/* IDX files carry no class names; Fashion-MNIST's are well known. Used when the dataset
+ * folder's name says fashion and the shape fits. */
+static const char *const FASHION_NAMES[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                              "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+
+static bool looks_like_fashion_mnist(const char *dir, const int64_t shape[3], int k) {
+    if (k != 10 || shape[0] != 1 || shape[1] != 28 || shape[2] != 28) return false;
+    const char *base = strrchr(dir, '/');
+    base = base && base[1] ? base + 1 : dir;
+    for (const char *p = base; *p; p++)
+        if (strncasecmp(p, "fashion", 7) == 0) return true;
+    return false;
+}
+
 /* Opens the train (and val) and test sets and checks them against the run. */
 static int open_data(trainer *t) {
     ckpt_run *r = &t->r;
@@ -172,7 +187,9 @@ static int open_data(trainer *t) {
         r->channels = shape[0], r->height = shape[1], r->width = shape[2], r->num_classes = k;
         r->class_names = calloc((size_t)k, sizeof *r->class_names);
         if (!r->class_names) return cli_error(EXIT_FAILED, "out of memory");
-        for (int c = 0; c < k; c++) r->class_names[c] = xstrdup(ig_dataset_class_name(t->full, c));
+        bool fashion = looks_like_fashion_mnist(r->data, shape, k);
+        for (int c = 0; c < k; c++)
+            r->class_names[c] = xstrdup(fashion ? FASHION_NAMES[c] : ig_dataset_class_name(t->full, c));
     }
     if (ig_dataset_num_classes(t->test) > k)
         return cli_error(EXIT_FAILED, "%s: the test set has more classes (%d) than the training set (%d)", r->data,
