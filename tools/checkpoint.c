@@ -417,6 +417,8 @@ static ig_status read_meta(const ig_safetensors *st, const char *label, ckpt_run
     TRY(meta_i64(st, label, "best_epoch", 0, r->epoch, &r->best_epoch));
     TRY(meta_dup(st, label, "optimizer_state", &r->optim_file));
     TRY(meta_dup(st, label, "best_optimizer_state", &r->best_optim_file));
+    if (strchr(r->optim_file, '/') || strchr(r->best_optim_file, '/'))
+        return igi_error(IG_ERR_FORMAT, "%s: metadata 'optimizer_state' must name a file in the same folder", label);
     const char *hist;
     TRY(meta_str(st, label, "history", &hist));
     r->nhistory = metrics_parse(hist, r->val_split > 0, &r->history);

@@ -382,6 +382,28 @@ static int eval_split(trainer *t, ig_dataset *d, double *loss, double *acc) {
     return 0;
 }
 
+/* A kill between writing best and last leaves a best newer than last knows of: take the
+ * best accuracy and optimizer file from best itself, so that file is kept and a later
+ * epoch must beat it. */
+static void adopt_best(trainer *t) {
+    ckpt_run *r = &t->r;
+    char *p = path_in(t->dir, "best.safetensors");
+    ig_safetensors *st = ig_safetensors_load(p);
+    free(p);
+    if (!st) return;
+    const char *of = ig_safetensors_meta(st, "optimizer_state"), *acc = ig_safetensors_meta(st, "best_acc"),
+               *ep = ig_safetensors_meta(st, "best_epoch");
+    char *end = NULL;
+    double a = acc ? strtod(acc, &end) : NAN;
+    if (of && *of && !strchr(of, '/') && end && !*end && a >= 0 && a <= 1 && ep) {
+        free(r->best_optim_file);
+        r->best_optim_file = xstrdup(of);
+        r->best_acc = a;
+        r->best_epoch = strtoll(ep, NULL, 10);
+    }
+    ig_safetensors_free(st);
+}
+
 static int setup(trainer *t) {
     const train_opts *o = t->o;
     ckpt_run *r = &t->r;
@@ -470,6 +492,7 @@ static int setup(trainer *t) {
         if (st != IG_OK) return fail("--resume");
         if (t->sched && ig_sched_set_step(t->sched, sstep) != IG_OK) return fail("--resume");
         ig_rng_set_state(r->rng_seed, r->rng_offset);
+        adopt_best(t);
     } else {
         if (make_dirs(t->dir) != IG_OK) return fail("--out");
         char *p = path_in(t->dir, "last.safetensors");

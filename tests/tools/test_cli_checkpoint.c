@@ -220,6 +220,7 @@ Test(tools, checkpoint_bad_metadata_and_mismatched_tensors_are_refused) {
         {{.key = "seed", .value = "-3"}, "'seed'"},
         {{.key = "step", .value = "3"}, "'step'"},
         {{.key = "history", .value = "garbage"}, "history"},
+        {{.key = "optimizer_state", .value = "../../etc/passwd"}, "'optimizer_state'"},
         {{.key = "history", .value = "epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds\n"}, "'history'"},
         {{.key = "model", .value = "bogus"}, "cannot build"},
         {{.key = "model", .value = "conv2d 1 8 3\nrelu\n"}, "cannot build"},
