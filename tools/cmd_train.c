@@ -253,7 +253,7 @@ static void run_from_opts(ckpt_run *r, const train_opts *o) {
     r->optimizer = xstrdup(o->optimizer);
     r->schedule = xstrdup(o->schedule);
     r->augment = xstrdup(o->augment);
-    r->lr = o->seen_lr ? o->lr : !strcmp(o->optimizer, "sgd") ? 0.05 : 1e-3;
+    r->lr = o->seen_lr ? o->lr : !strcmp(o->optimizer, "sgd") ? 0.1 : 1e-3;
     r->momentum = o->momentum;
     r->nesterov = o->nesterov;
     r->weight_decay = o->wd;
@@ -565,11 +565,12 @@ static int train(trainer *t) {
 
 static const char DESCRIPTION[] =
     "Trains an image classifier. Without options: the cnn model on Fashion-MNIST from\n"
-    DEFAULT_DATA " (SGD with Nesterov momentum, one-cycle schedule,\n"
-    "horizontal flips). Writes to --out DIR: last.safetensors and best.safetensors (model\n"
-    "state dicts loadable in PyTorch, run information in their metadata), optimizer state\n"
-    "files, metrics.csv and curves.png, all updated after every epoch. --resume continues\n"
-    "DIR's run exactly where its last checkpoint left it.";
+    DEFAULT_DATA " for 8 epochs (SGD with Nesterov\n"
+    "momentum, one-cycle schedule peaking at lr 0.1, label smoothing 0.1, horizontal flips).\n"
+    "Writes to --out DIR: last.safetensors and best.safetensors (model state dicts loadable\n"
+    "in PyTorch, run information in their metadata), optimizer state files, metrics.csv and\n"
+    "curves.png, all updated after every epoch. --resume continues DIR's run exactly where\n"
+    "its last checkpoint left it.";
 
 int cmd_train(int argc, char **argv) {
     train_opts o = {.data = DEFAULT_DATA,
@@ -581,14 +582,15 @@ int cmd_train(int argc, char **argv) {
                     .epochs = 8,
                     .batch = 128,
                     .momentum = 0.9,
-                    .wd = 5e-4};
+                    .wd = 5e-4,
+                    .label_smoothing = 0.1};
     bool no_nesterov = false, seen_no_nesterov = false;
     const cli_option opts[] = {
         {"data", CLI_STRING, &o.data, "DIR", "dataset folder: IDX, CIFAR binary, or train/ and test/ PNG folders (default " DEFAULT_DATA ")", &o.seen_data},
         {"model", CLI_STRING, &o.model, "NAME|FILE", "zoo model (mlp, cnn, resnet8, resnet20, resnet56) or model file (default cnn)", &o.seen_model},
         {"epochs", CLI_INT, &o.epochs, "N", "epochs to train (default 8); with --resume: the new total", &o.seen_epochs},
         {"batch", CLI_INT, &o.batch, "N", "batch size (default 128)", &o.seen_batch},
-        {"lr", CLI_DOUBLE, &o.lr, "F", "learning rate, the peak for onecycle (default 0.05 for sgd, 0.001 otherwise)", &o.seen_lr},
+        {"lr", CLI_DOUBLE, &o.lr, "F", "learning rate, the peak for onecycle (default 0.1 for sgd, 0.001 otherwise)", &o.seen_lr},
         {"optimizer", CLI_STRING, &o.optimizer, "NAME", "sgd, adam, adamw or rmsprop (default sgd)", &o.seen_optimizer},
         {"momentum", CLI_DOUBLE, &o.momentum, "F", "momentum of sgd and rmsprop (default 0.9)", &o.seen_momentum},
         {"nesterov", CLI_FLAG, &o.nesterov, NULL, "Nesterov momentum (the default for sgd with momentum)", &o.seen_nesterov},
@@ -597,7 +599,7 @@ int cmd_train(int argc, char **argv) {
         {"schedule", CLI_STRING, &o.schedule, "NAME", "const, step (x0.1 at 50% and 75%), cosine or onecycle (default onecycle)", &o.seen_schedule},
         {"warmup", CLI_DOUBLE, &o.warmup, "EPOCHS", "linear warm-up from 0.1 x lr over this many epochs (default 0)", &o.seen_warmup},
         {"augment", CLI_STRING, &o.augment, "SPEC", "crop:P,flip,erase:P,rotate:DEG,jitter:B in any combination, or none (default flip)", &o.seen_augment},
-        {"label-smoothing", CLI_DOUBLE, &o.label_smoothing, "F", "cross-entropy label smoothing (default 0)", &o.seen_ls},
+        {"label-smoothing", CLI_DOUBLE, &o.label_smoothing, "F", "cross-entropy label smoothing (default 0.1)", &o.seen_ls},
         {"val-split", CLI_DOUBLE, &o.val_split, "F", "hold out this fraction of the training set; best then by val accuracy", &o.seen_val},
         {"seed", CLI_INT, &o.seed, "N", "seed of initialisation, order and augmentation (default 0)", &o.seen_seed},
         {"threads", CLI_INT, &o.threads, "N", "compute threads (default 0: the library's default)", &o.seen_threads},
