@@ -2,7 +2,8 @@
 #
 #   make                     library (static + shared) and the ignis CLI, in build/
 #   make test                check deps, build, run the unit tests, then the install check
-#   make run                 check deps, build and run examples/demo_mlp
+#   make run                 check deps, build and run `ignis train` (Fashion-MNIST, defaults)
+#   make demo                check deps, build and run examples/demo_mlp
 #   make bench               build bench/*.c and run the benchmarks (they print numbers)
 #   make SANITIZE=1 test     the same under ASan+UBSan, in build/san/
 #   make fuzz                libFuzzer targets for the IDX and PNG readers, in build/fuzz/
@@ -11,7 +12,7 @@
 #   make CC=clang            any C11 compiler with gcc-style flags
 #   make install PREFIX=/usr/local DESTDIR=
 #
-# Variables you may set: CC, CFLAGS (appended to ours), LDFLAGS, SANITIZE, DEBUG,
+# Variables you may set: CC, CFLAGS (appended to ours), LDFLAGS, SANITIZE, DEBUG, RUN_ARGS,
 # BUILD (output folder), PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, BINDIR, TEST_FLAGS,
 # FUZZ_CC (clang), FUZZ_SECONDS (60).
 # Every object gets a .d file (-MMD -MP), so editing a header rebuilds what uses it.
@@ -128,7 +129,7 @@ $(info CFLAGS: $(IG_CPPFLAGS) $(IG_CFLAGS) | lib: $(LIB_CFLAGS) | LIBS: $(LIBS))
 endif
 endif
 
-.PHONY: FORCE all lib cli examples benches test check install-check run deps bench install uninstall \
+.PHONY: FORCE all lib cli examples benches test check install-check run demo deps bench install uninstall \
         clean check-warnings help fuzz fuzz-targets fuzz-run
 .DEFAULT_GOAL := all
 
@@ -145,7 +146,7 @@ examples: $(EXAMPLES)
 benches: $(BENCHES)
 
 help:
-	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---------------------------------------------------------------------------
 # Compiling. Library objects are position-independent with hidden visibility;
@@ -157,8 +158,10 @@ $(BUILD)/obj/%.o: %.c
 $(LIB_OBJS): EXTRA_CFLAGS := $(LIB_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS)
 $(TEST_OBJS): EXTRA_CFLAGS := $(CRITERION_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS)
 $(FUZZ_OBJS): EXTRA_CFLAGS := $(IMG_CFLAGS)
-# The CLI tests (tests/tools/) run the built binary, found through IGNIS_CLI.
-$(filter $(BUILD)/obj/tests/tools/%,$(TEST_OBJS)): EXTRA_CFLAGS += -DIGNIS_CLI=\"$(abspath $(CLI))\"
+# The CLI writes curves.png through libpng.
+$(CLI_OBJS): EXTRA_CFLAGS := $(IMG_CFLAGS)
+# Tests that run the CLI binary find it through IGNIS_CLI.
+$(TEST_OBJS): EXTRA_CFLAGS += -DIGNIS_CLI=\"$(abspath $(CLI))\"
 
 # Object lists: rewritten only when the set of sources changes, so deleting a
 # .c file still relinks the library or test binary that contained it.
@@ -190,9 +193,12 @@ $(BUILD)/libignis.so: $(BUILD)/$(SONAME)
 $(CLI): $(CLI_OBJS) $(STATIC_LIB)
 	$(CC) $(IG_LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(LIBS)
 
-$(TEST_BIN): $(TEST_OBJS) $(STATIC_LIB) $(BUILD)/tests/test-objects.txt | $(CLI)
+# The tests run the CLI binary, and call the CLI's own functions (checkpoint reading) in
+# process: every tools/ object except main's is linked in.
+CLI_LIB_OBJS := $(filter-out $(BUILD)/obj/tools/ignis.o,$(CLI_OBJS))
+$(TEST_BIN): $(TEST_OBJS) $(CLI_LIB_OBJS) $(STATIC_LIB) $(BUILD)/tests/test-objects.txt $(CLI)
 	@mkdir -p $(@D)
-	$(CC) $(IG_LDFLAGS) -o $@ $(TEST_OBJS) $(STATIC_LIB) $(CRITERION_LIBS) $(LIBS)
+	$(CC) $(IG_LDFLAGS) -o $@ $(TEST_OBJS) $(CLI_LIB_OBJS) $(STATIC_LIB) $(CRITERION_LIBS) $(LIBS)
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC_LIB)
 	@mkdir -p $(@D)
@@ -243,7 +249,14 @@ else
 	@CC="$(CC)" MAKE="$(MAKE)" tests/install/check_install.sh
 endif
 
+# `make run` trains the default model on Fashion-MNIST with `ignis train`'s defaults
+# (RUN_ARGS are passed on, e.g. make run RUN_ARGS='--epochs 2'); `make demo` runs the
+# small demo MLP.
 run: deps
+	@$(MAKE) --no-print-directory cli
+	$(if $(filter 1,$(SANITIZE)),$(SAN_ENV)) $(CLI) train $(RUN_ARGS)
+
+demo: deps
 	@$(MAKE) --no-print-directory $(BUILD)/examples/demo_mlp
 	$(if $(filter 1,$(SANITIZE)),$(SAN_ENV)) $(BUILD)/examples/demo_mlp
 

@@ -1,0 +1,60 @@
+/*
+ * tools/train_impl.h — pieces `ignis train`, `eval` and `predict` share: evaluation over a
+ * dataset, the progress display, the curves plot, file helpers.
+ */
+#ifndef IGNIS_TOOLS_TRAIN_IMPL_H
+#define IGNIS_TOOLS_TRAIN_IMPL_H
+
+#include <ignis.h>
+
+#include "checkpoint_impl.h"
+
+/* ---- evaluation (tools/train_util.c) ------------------------------------------------ */
+
+typedef struct eval_result {
+    int64_t n;          /* items seen */
+    int64_t correct;    /* top-1 hits */
+    int64_t top5;       /* top-5 hits */
+    double loss_sum;    /* summed cross-entropy (no label smoothing) */
+    int64_t *confusion; /* optional [K, K]: row = true class, column = predicted; caller's */
+} eval_result;
+
+/* Runs m (in eval mode, without autograd; its mode is restored after) over all of d, each
+ * item transformed by tf (may be NULL), in batches of batch. Labels must be < num_classes.
+ * Accumulates into r (zero it first; set r->confusion to a zeroed K*K array to get one). */
+ig_status evaluate(ig_module *m, ig_dataset *d, const ig_transform *tf, int64_t batch, int64_t num_classes,
+                   eval_result *r);
+
+/* Counts the top-1 and top-5 hits of logits [B, K] (contiguous f32) for labels [B]. */
+void count_hits(const float *logits, const int64_t *labels, int64_t b, int64_t k, int64_t *top1, int64_t *top5,
+                int64_t *predicted);
+
+/* The normalisation transform of a checkpoint's mean/std. */
+ig_transform *normalize_transform(const ckpt_run *r);
+
+/* ---- progress display (tools/train_util.c) -------------------------------------------- */
+
+typedef struct progress {
+    bool tty;              /* redraw one line in place (stderr is a terminal) */
+    int64_t epoch, epochs; /* 1-based epoch shown */
+    int64_t total;         /* batches in the epoch */
+    int64_t every;         /* without a terminal: one line per this many batches */
+    double t0, last_draw;
+} progress;
+
+double now_seconds(void); /* monotonic clock */
+void progress_start(progress *p, bool tty, int64_t epoch, int64_t epochs, int64_t total);
+/* done batches, images seen so far this epoch, running mean loss and accuracy. */
+void progress_update(progress *p, int64_t done, int64_t images, double loss, double acc);
+void progress_end(progress *p);
+
+/* ---- files ---------------------------------------------------------------------------------- */
+
+/* Writes text to path through path.tmp + fsync + rename. */
+ig_status write_file_atomic(const char *path, const char *text);
+/* mkdir -p. */
+ig_status make_dirs(const char *path);
+/* DIR/curves.png: loss and accuracy per epoch (tools/plot.c). Atomic. */
+ig_status plot_curves(const char *path, const metrics_row *rows, int64_t n, bool has_val);
+
+#endif
