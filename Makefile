@@ -161,7 +161,7 @@ $(FUZZ_OBJS): EXTRA_CFLAGS := $(IMG_CFLAGS)
 # The CLI writes curves.png through libpng.
 $(CLI_OBJS): EXTRA_CFLAGS := $(IMG_CFLAGS)
 # Tests that run the CLI binary find it through IGNIS_CLI.
-$(TEST_OBJS): EXTRA_CFLAGS += -DIGNIS_CLI=\"$(abspath $(CLI))\"
+$(TEST_OBJS): EXTRA_CFLAGS += -DIGNIS_CLI=\"$(abspath $(CLI))\" -DIGNIS_SOURCE_DIR=\"$(abspath .)\"
 
 # Object lists: rewritten only when the set of sources changes, so deleting a
 # .c file still relinks the library or test binary that contained it.
