@@ -269,7 +269,7 @@ check: $(TEST_BIN) $(DIST_DRIVER) all examples
 	@rm -f $(SAN_LOG).*
 	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:log_path=$(SAN_LOG) \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_LOG) \
-	LSAN_OPTIONS=suppressions=$(abspath tests/dist/lsan-openmpi.supp) \
+	LSAN_OPTIONS=suppressions=$(abspath tests/dist/lsan-openmpi.supp):print_suppressions=0 \
 	    $(TEST_BIN) $(TEST_FLAGS); status=$$?; \
 	if ls $(SAN_LOG).* >/dev/null 2>&1; then \
 	    cat $(SAN_LOG).*; echo "check: FAILED: sanitizer reports above ($(SAN_LOG).*)"; exit 1; \
