@@ -274,12 +274,17 @@ check: $(TEST_BIN) $(DIST_DRIVER) all examples
 	if ls $(SAN_LOG).* >/dev/null 2>&1; then \
 	    cat $(SAN_LOG).*; echo "check: FAILED: sanitizer reports above ($(SAN_LOG).*)"; exit 1; \
 	fi; exit $$status
+	$(MPI_TEST_NOTE)
 	@$(MAKE) --no-print-directory install-check
 else
 check: $(TEST_BIN) $(DIST_DRIVER) all examples
 	$(TEST_BIN) $(TEST_FLAGS)
+	$(MPI_TEST_NOTE)
 	@$(MAKE) --no-print-directory install-check
 endif
+# Says when the MPI tests of dist/ could not run (they skip themselves quietly).
+MPI_TEST_NOTE = $(if $(MPI_DEFS),@command -v mpirun >/dev/null 2>&1 || echo "check: note: the MPI tests of dist/ were skipped: mpirun not found (install openmpi-bin)",\
+    @echo "check: note: the MPI tests of dist/ were skipped: this build has no MPI ($(MPI_SUMMARY))")
 
 # Installs into a temporary prefix and builds the README example against it,
 # through pkg-config (shared) and against libignis.a (static).
