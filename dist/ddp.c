@@ -117,11 +117,11 @@ static void start_bucket(ig_ddp *p, int k) {
     if (st != IG_OK) record_error(p, st);
 }
 
-/* Lets the backend progress the oldest pending bucket (MPI progresses nonblocking
- * collectives only inside MPI calls). */
+/* Lets the backend progress every bucket in flight (MPI moves data only inside MPI calls,
+ * and a ring all-reduce posts its next step only when tested). */
 static void progress(ig_ddp *p) {
-    while (p->next_done < p->next_start && p->d->be->iall_reduce_test(p->d, &p->buckets[p->next_done].req))
-        p->next_done++;
+    for (int k = p->next_done; k < p->next_start; k++) p->d->be->iall_reduce_test(p->d, &p->buckets[k].req);
+    while (p->next_done < p->next_start && !p->buckets[p->next_done].req.active) p->next_done++;
 }
 
 static void grad_ready(ig_tensor *leaf, void *ctx) {
@@ -379,6 +379,8 @@ void ig_ddp_free(ig_ddp *p) {
     for (int k = 0; k < p->n_buckets; k++)
         if (p->buckets[k].req.active && p->d->be->iall_reduce_wait(p->d, &p->buckets[k].req, p->buckets[k].what) != IG_OK)
             break;
+    for (int k = 0; k < p->n_buckets; k++)
+        if (!p->buckets[k].req.active) p->d->be->req_release(p->d, &p->buckets[k].req);
     for (int i = 0; i < p->n_params; i++) igi_set_grad_ready_hook(p->params[i].t, NULL, NULL);
     if (p->opts.sync_bn) igi_module_walk_modules(p->m, set_bn_sync, NULL);
     free(p->params);

@@ -29,10 +29,14 @@
 #include "../core/tensor_impl.h"
 #include "dist.h"
 
-/* A nonblocking operation's handle: backend-specific bytes (an MPI_Request, later a CUDA
- * event) stored in place, so starting one allocates nothing. */
+/* A nonblocking operation's handle: backend-specific state (MPI: a ring all-reduce's
+ * progress and its two requests; later a CUDA event) stored in place, plus scratch memory
+ * the backend may attach on first use and reuse, so a started operation allocates nothing
+ * in the steady state. Zero-initialise it; release it with req_release. */
 typedef struct igi_dist_req {
-    _Alignas(8) unsigned char opaque[32];
+    _Alignas(16) unsigned char opaque[128];
+    void *scratch;
+    size_t scratch_bytes;
     bool active; /* started and not yet completed */
 } igi_dist_req;
 
@@ -51,6 +55,8 @@ typedef struct igi_dist_backend {
     bool (*iall_reduce_test)(ig_dist *d, igi_dist_req *req);
     /* Blocks until req has completed, up to the group's timeout. Not active: IG_OK. */
     ig_status (*iall_reduce_wait)(ig_dist *d, igi_dist_req *req, const char *what);
+    /* Frees what req holds (scratch); req must not be active. */
+    void (*req_release)(ig_dist *d, igi_dist_req *req);
     /* Copies root's nbytes at buf to every member's buf. */
     ig_status (*broadcast)(ig_dist *d, void *buf, int64_t nbytes, int root, const char *what);
     /* all[r] = member r's mine (all holds world entries). */

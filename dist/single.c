@@ -41,6 +41,13 @@ static ig_status single_iall_reduce_wait(ig_dist *d, igi_dist_req *req, const ch
     return IG_OK;
 }
 
+static void single_req_release(ig_dist *d, igi_dist_req *req) {
+    (void)d;
+    free(req->scratch);
+    req->scratch = NULL;
+    req->scratch_bytes = 0;
+}
+
 static ig_status single_broadcast(ig_dist *d, void *buf, int64_t nbytes, int root, const char *what) {
     (void)d, (void)buf, (void)nbytes, (void)root, (void)what;
     return IG_OK;
@@ -72,6 +79,7 @@ const igi_dist_backend igi_dist_backend_single = {
     .iall_reduce_start = single_iall_reduce_start,
     .iall_reduce_test = single_iall_reduce_test,
     .iall_reduce_wait = single_iall_reduce_wait,
+    .req_release = single_req_release,
     .broadcast = single_broadcast,
     .all_gather_u64 = single_all_gather_u64,
     .barrier = single_barrier,
