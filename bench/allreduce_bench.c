@@ -135,7 +135,8 @@ int main(int argc, char **argv) {
     no.no_overlap = true;
     double sov[64], sno[64];
     for (int rep = -1; rep < repeats; rep++) {
-        for (int mode = 0; mode < 2; mode++) {
+        for (int i = 0; i < 2; i++) {
+            int mode = (i + rep + 1) % 2; /* alternate which runs first */
             /* One wrapper at a time: each installs its own hooks on the parameters. */
             ig_ddp *q = ig_ddp_new(d, m, o, mode == 0 ? &opts : &no);
             if (!q) die(d, "ig_ddp_new");
