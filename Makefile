@@ -284,7 +284,7 @@ check: $(TEST_BIN) $(DIST_DRIVER) all examples
 endif
 # Says when the MPI tests of dist/ could not run (they skip themselves quietly).
 MPI_TEST_NOTE = $(if $(MPI_DEFS),@command -v mpirun >/dev/null 2>&1 || echo "check: note: the MPI tests of dist/ were skipped: mpirun not found (install openmpi-bin)",\
-    @echo "check: note: the MPI tests of dist/ were skipped: this build has no MPI ($(MPI_SUMMARY))")
+    @echo "check: note: the MPI tests of dist/ were skipped: this build has no MPI: MPI $(MPI_SUMMARY)")
 
 # Installs into a temporary prefix and builds the README example against it,
 # through pkg-config (shared) and against libignis.a (static).
