@@ -30,6 +30,7 @@ typedef struct mpi_run {
     char out[16384]; /* stdout and stderr (the start, truncated) */
 } mpi_run;
 
+#ifdef IGNIS_WITH_MPI
 /* The mpirun on PATH, or NULL. */
 static const char *find_mpirun(char *buf, size_t cap) {
     const char *path = getenv("PATH");
@@ -42,6 +43,7 @@ static const char *find_mpirun(char *buf, size_t cap) {
     }
     return NULL;
 }
+#endif
 
 /* Skips the test unless MPI is built in and mpirun is there; fills the two paths. */
 static void need_mpi(char *mpirun, char *driver, size_t cap) {
