@@ -10,11 +10,12 @@
 #   make fuzz-run FUZZ_SECONDS=60   runs each fuzz target that long, one after the other
 #   make DEBUG=1             -O0 -g, in build/debug/
 #   make CC=clang            any C11 compiler with gcc-style flags
+#   make MPI=0               without MPI (dist/ then has the single-process backend only)
 #   make install PREFIX=/usr/local DESTDIR=
 #
 # Variables you may set: CC, CFLAGS (appended to ours), LDFLAGS, SANITIZE, DEBUG, RUN_ARGS,
 # BUILD (output folder), PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, BINDIR, TEST_FLAGS,
-# FUZZ_CC (clang), FUZZ_SECONDS (60).
+# FUZZ_CC (clang), FUZZ_SECONDS (60), MPI (auto, 0 or 1).
 # Every object gets a .d file (-MMD -MP), so editing a header rebuilds what uses it.
 
 # ---------------------------------------------------------------------------
@@ -59,6 +60,33 @@ CRITERION_CFLAGS := $(shell pkg-config --cflags criterion 2>/dev/null)
 CRITERION_LIBS   := $(or $(shell pkg-config --libs criterion 2>/dev/null),-lcriterion)
 SYSLIBS := -lm -lpthread
 
+# MPI for dist/ (data-parallel training). MPI=auto (the default) uses it when found,
+# through OpenMPI's compiler wrapper (mpicc --showme) or else pkg-config's ompi-c; MPI=1
+# requires it; MPI=0 builds without (dist/ then has the single-process backend only).
+# With MPI the library is compiled with its include flags and -DIGNIS_WITH_MPI and links
+# its libraries (also listed in ignis.pc). $(BUILD)/mpi-config.txt records the choice, so
+# switching rebuilds what depends on it.
+MPI ?= auto
+ifneq ($(MPI),0)
+  MPI_LIBS := $(strip $(or $(shell mpicc --showme:link 2>/dev/null),$(shell pkg-config --libs ompi-c 2>/dev/null)))
+  MPI_CFLAGS := $(strip $(if $(shell mpicc --showme:link 2>/dev/null),$(shell mpicc --showme:compile 2>/dev/null),\
+                             $(shell pkg-config --cflags ompi-c 2>/dev/null)))
+  MPI_VIA := $(if $(shell mpicc --showme:link 2>/dev/null),mpicc,pkg-config ompi-c)
+endif
+ifneq ($(MPI_LIBS),)
+  MPI_DEFS := -DIGNIS_WITH_MPI
+  MPI_SUMMARY := on ($(MPI_LIBS), via $(MPI_VIA))
+  MPIRUN := mpirun --oversubscribe$(if $(filter 0,$(shell id -u)), --allow-run-as-root)
+else ifeq ($(MPI),0)
+  MPI_SUMMARY := off (MPI=0)
+else ifeq ($(MPI),1)
+  ifeq ($(filter clean deps help uninstall,$(MAKECMDGOALS)),)
+    $(error MPI=1 but neither `mpicc --showme` nor `pkg-config ompi-c` finds MPI (install libopenmpi-dev))
+  endif
+else
+  MPI_SUMMARY := off (not found: install libopenmpi-dev and openmpi-bin, or make deps)
+endif
+
 # ---------------------------------------------------------------------------
 # Compiler flags. Feature macro: _POSIX_C_SOURCE=200809L (strict POSIX.1-2008
 # on top of C11, no GNU extensions); a file that needs a GNU/BSD extra defines
@@ -69,7 +97,7 @@ IG_CFLAGS := -std=c11 $(OPTFLAGS) $(WARNINGS) -pthread -MMD -MP $(CFLAGS)
 # The library exports only what is marked IG_API.
 LIB_CFLAGS := -fPIC -fvisibility=hidden
 IG_LDFLAGS := -pthread $(SAN_FLAGS) $(LDFLAGS)
-LIBS := $(BLAS_LIBS) $(IMG_LIBS) $(SYSLIBS)
+LIBS := $(BLAS_LIBS) $(IMG_LIBS) $(MPI_LIBS) $(SYSLIBS)
 
 # ---------------------------------------------------------------------------
 # Sources. Wildcards: a new .c file in a module folder is picked up by itself.
@@ -92,12 +120,16 @@ EXAMPLE_OBJS := $(EXAMPLE_SRCS:%.c=$(BUILD)/obj/%.o)
 BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/obj/%.o)
 FUZZ_OBJS := $(FUZZ_SRCS:%.c=$(BUILD)/obj/%.o)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/%)
+# The MPI test driver: a program of its own, run by tests/dist/test_ddp_mpi.c under mpirun.
+DIST_DRIVER_SRC := tests/dist/ddp_check.c
+DIST_DRIVER_OBJ := $(DIST_DRIVER_SRC:%.c=$(BUILD)/obj/%.o)
 
 STATIC_LIB := $(BUILD)/libignis.a
 SHARED_LIB := $(BUILD)/libignis.so.$(VERSION)
 SONAME := libignis.so.$(SOVERSION)
 CLI := $(BUILD)/ignis
 TEST_BIN := $(BUILD)/tests/ignis_tests
+DIST_DRIVER := $(BUILD)/tests/ddp_check
 EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 BENCHES := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
@@ -126,6 +158,7 @@ ifeq ($(MAKELEVEL),0)
 ifeq ($(filter clean deps help uninstall bench fuzz fuzz-run,$(MAKECMDGOALS)),)
 $(info ignis $(VERSION) [$(VARIANT)] -> $(BUILD)/ | CC=$(CC) ($(shell $(CC) --version 2>/dev/null | head -n 1)))
 $(info CFLAGS: $(IG_CPPFLAGS) $(IG_CFLAGS) | lib: $(LIB_CFLAGS) | LIBS: $(LIBS))
+$(info MPI: $(MPI_SUMMARY))
 endif
 endif
 
@@ -155,8 +188,19 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(IG_CPPFLAGS) $(IG_CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
 
-$(LIB_OBJS): EXTRA_CFLAGS := $(LIB_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS)
-$(TEST_OBJS): EXTRA_CFLAGS := $(CRITERION_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS)
+$(LIB_OBJS): EXTRA_CFLAGS := $(LIB_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS) $(MPI_CFLAGS) $(MPI_DEFS)
+$(TEST_OBJS): EXTRA_CFLAGS := $(CRITERION_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS) $(MPI_DEFS)
+# The bench of dist/ calls MPI itself (the MPI_Allreduce it compares with).
+$(BENCH_OBJS): EXTRA_CFLAGS := $(MPI_CFLAGS) $(MPI_DEFS)
+$(DIST_DRIVER_OBJ): EXTRA_CFLAGS := $(MPI_DEFS)
+
+# What was built with MPI and what without must not mix: these objects depend on the
+# recorded choice.
+$(BUILD)/mpi-config.txt: FORCE
+	@mkdir -p $(@D)
+	@echo '$(MPI_DEFS) $(MPI_CFLAGS) $(MPI_LIBS)' | cmp -s - $@ || echo '$(MPI_DEFS) $(MPI_CFLAGS) $(MPI_LIBS)' > $@
+$(filter $(BUILD)/obj/dist/%,$(LIB_OBJS)) $(TEST_OBJS) $(BENCH_OBJS) $(DIST_DRIVER_OBJ) $(SHARED_LIB) \
+    $(STATIC_LIB): $(BUILD)/mpi-config.txt
 $(FUZZ_OBJS): EXTRA_CFLAGS := $(IMG_CFLAGS)
 # The CLI writes curves.png through libpng.
 $(CLI_OBJS): EXTRA_CFLAGS := $(IMG_CFLAGS)
@@ -200,6 +244,10 @@ $(TEST_BIN): $(TEST_OBJS) $(CLI_LIB_OBJS) $(STATIC_LIB) $(BUILD)/tests/test-obje
 	@mkdir -p $(@D)
 	$(CC) $(IG_LDFLAGS) -o $@ $(TEST_OBJS) $(CLI_LIB_OBJS) $(STATIC_LIB) $(CRITERION_LIBS) $(LIBS)
 
+$(DIST_DRIVER): $(DIST_DRIVER_OBJ) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(IG_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS)
+
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(IG_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS)
@@ -225,20 +273,26 @@ ifeq ($(SANITIZE),1)
 # LeakSanitizer reports at exit would not fail the run: reports are written to
 # $(SAN_LOG).<pid> instead, and any such file fails `check` after it is shown.
 SAN_LOG := $(abspath $(BUILD))/tests/sanitizer-report
-check: $(TEST_BIN) all examples
+check: $(TEST_BIN) $(DIST_DRIVER) all examples
 	@rm -f $(SAN_LOG).*
 	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:log_path=$(SAN_LOG) \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_LOG) \
+	LSAN_OPTIONS=suppressions=$(abspath tests/dist/lsan-openmpi.supp):print_suppressions=0 \
 	    $(TEST_BIN) $(TEST_FLAGS); status=$$?; \
 	if ls $(SAN_LOG).* >/dev/null 2>&1; then \
 	    cat $(SAN_LOG).*; echo "check: FAILED: sanitizer reports above ($(SAN_LOG).*)"; exit 1; \
 	fi; exit $$status
+	$(MPI_TEST_NOTE)
 	@$(MAKE) --no-print-directory install-check
 else
-check: $(TEST_BIN) all examples
+check: $(TEST_BIN) $(DIST_DRIVER) all examples
 	$(TEST_BIN) $(TEST_FLAGS)
+	$(MPI_TEST_NOTE)
 	@$(MAKE) --no-print-directory install-check
 endif
+# Says when the MPI tests of dist/ could not run (they skip themselves quietly).
+MPI_TEST_NOTE = $(if $(MPI_DEFS),@command -v mpirun >/dev/null 2>&1 || echo "check: note: the MPI tests of dist/ were skipped: mpirun not found (install openmpi-bin)",\
+    @echo "check: note: the MPI tests of dist/ were skipped: this build has no MPI: MPI $(MPI_SUMMARY)")
 
 # Installs into a temporary prefix and builds the README example against it,
 # through pkg-config (shared) and against libignis.a (static).
@@ -268,13 +322,14 @@ deps:
 bench: deps
 	@$(MAKE) --no-print-directory benches
 	$(BUILD)/bench/loader_bench
+	$(if $(MPI_DEFS),$(MPIRUN) -np 2 $(BUILD)/bench/allreduce_bench,@echo "bench: allreduce_bench skipped (built without MPI)")
 
 # Builds everything with -Werror under gcc and clang, each in its own folder.
 check-warnings:
 	$(MAKE) --no-print-directory CC=gcc BUILD=build/werror-gcc CFLAGS=-Werror \
-	    all examples benches build/werror-gcc/tests/ignis_tests
+	    all examples benches build/werror-gcc/tests/ignis_tests build/werror-gcc/tests/ddp_check
 	$(MAKE) --no-print-directory CC=clang BUILD=build/werror-clang CFLAGS=-Werror \
-	    all examples benches build/werror-clang/tests/ignis_tests
+	    all examples benches build/werror-clang/tests/ignis_tests build/werror-clang/tests/ddp_check
 
 # ---------------------------------------------------------------------------
 # Fuzzing (clang's libFuzzer). `fuzz` re-enters make with FUZZ=1 so that the library
@@ -340,7 +395,7 @@ install: all
 	    $(INSTALL) -D -m 644 $$h $(DESTDIR)$(INCLUDEDIR)/ignis/$$h || exit 1; \
 	done
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@MPI_LIBS@|$(MPI_LIBS)|' \
 	    ignis.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/ignis.pc
 	@echo "installed ignis $(VERSION) into $(DESTDIR)$(PREFIX) (run ldconfig if $(LIBDIR) is a system library folder)"
 
@@ -354,4 +409,4 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(EXAMPLE_OBJS:.o=.d) $(BENCH_OBJS:.o=.d) \
-    $(FUZZ_OBJS:.o=.d)
+    $(FUZZ_OBJS:.o=.d) $(DIST_DRIVER_OBJ:.o=.d)

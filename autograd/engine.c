@@ -8,6 +8,11 @@
  * Input gradients go to the input's node (summed when a tensor feeds several ops) or, for
  * leaves that require grad, are added into the leaf's .grad in place. Everything made on
  * the way lives in a scope opened here and closed before returning.
+ *
+ * Grad-ready hooks (igi_set_grad_ready_hook, for data-parallel gradient all-reduce): before
+ * running, each hooked leaf counts its incoming edges among the collected nodes; every
+ * processed node (also one that received no gradient) retires its edges, and the hook
+ * fires when a leaf's count reaches zero, i.e. right after its last contribution.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +102,59 @@ static ig_status accumulate_leaf(ig_tensor *leaf, ig_tensor *g) {
     return IG_OK;
 }
 
+/* ---- grad-ready hooks -------------------------------------------------------------------- */
+
+ig_status igi_set_grad_ready_hook(ig_tensor *leaf, igi_grad_ready_fn fn, void *ctx) {
+    if (!leaf) return igi_error_null("igi_set_grad_ready_hook", "leaf");
+    if (leaf->node) return igi_error(IG_ERR_ARG, "igi_set_grad_ready_hook: tensor is not a leaf");
+    if (!fn) {
+        free(leaf->grad_hook);
+        leaf->grad_hook = NULL;
+        return IG_OK;
+    }
+    if (!leaf->grad_hook && !(leaf->grad_hook = calloc(1, sizeof *leaf->grad_hook)))
+        return igi_error(IG_ERR_NOMEM, "igi_set_grad_ready_hook: out of memory");
+    leaf->grad_hook->fn = fn;
+    leaf->grad_hook->ctx = ctx;
+    leaf->grad_hook->pass = 0;
+    leaf->grad_hook->pending = 0;
+    return IG_OK;
+}
+
+static _Thread_local uint64_t backward_pass;
+
+static bool hooked_leaf(const ig_tensor *t) {
+    return t && !t->node && t->requires_grad && t->grad_hook;
+}
+
+/* Counts each hooked leaf's incoming edges among nodes[0..count) for pass. True if any. */
+static bool count_hook_edges(igi_node **nodes, size_t count, uint64_t pass) {
+    bool any = false;
+    for (size_t k = 0; k < count; k++)
+        for (int i = 0; i < nodes[k]->n_inputs; i++) {
+            ig_tensor *in = nodes[k]->inputs[i];
+            if (!hooked_leaf(in)) continue;
+            igi_grad_hook *h = in->grad_hook;
+            if (h->pass != pass) {
+                h->pass = pass;
+                h->pending = 0;
+            }
+            h->pending++;
+            any = true;
+        }
+    return any;
+}
+
+/* Node has been processed: retire its edges into hooked leaves, firing those now final. */
+static void retire_hook_edges(igi_node *node, uint64_t pass) {
+    for (int i = 0; i < node->n_inputs; i++) {
+        ig_tensor *in = node->inputs[i];
+        if (!hooked_leaf(in) || in->grad_hook->pass != pass) continue;
+        IG_ASSERT(in->grad_hook->pending > 0);
+        if (--in->grad_hook->pending == 0) in->grad_hook->fn(in, in->grad_hook->ctx);
+    }
+}
+
 /* ---- traversal -------------------------------------------------------------------------- */
 
 static _Thread_local igi_node **work_buf;
@@ -155,16 +213,25 @@ static ig_status collect(igi_node *root, size_t *count) {
 }
 
 static ig_status run_backward(ig_tensor *t, ig_tensor *seed) {
-    if (!t->node) return accumulate_leaf(t, seed);
+    uint64_t pass = ++backward_pass;
+    if (!t->node) {
+        ig_status st = accumulate_leaf(t, seed);
+        if (st == IG_OK && hooked_leaf(t)) t->grad_hook->fn(t, t->grad_hook->ctx);
+        return st;
+    }
     size_t count = 0;
     ig_status st = collect(t->node, &count);
     if (st != IG_OK) return st;
     qsort(work_buf, count, sizeof *work_buf, by_seq_desc);
+    bool hooks = count_hook_edges(work_buf, count, pass);
     t->node->grad_accum = seed;
     for (size_t k = 0; k < count && st == IG_OK; k++) {
         igi_node *node = work_buf[k];
         ig_tensor *g = node->grad_accum;
-        if (!g) continue;
+        if (!g) {
+            if (hooks) retire_hook_edges(node, pass);
+            continue;
+        }
         ig_tensor **gin = igi_scope_alloc(sizeof(ig_tensor *) * (size_t)(node->n_inputs ? node->n_inputs : 1));
         if (!gin) {
             st = igi_error(IG_ERR_NOMEM, "ig_backward: out of memory");
@@ -186,6 +253,7 @@ static ig_status run_backward(ig_tensor *t, ig_tensor *seed) {
                 st = accumulate_leaf(in, gin[i]);
             }
         }
+        if (hooks && st == IG_OK) retire_hook_edges(node, pass);
     }
     for (size_t k = 0; k < count; k++) work_buf[k]->grad_accum = NULL;
     return st;

@@ -223,6 +223,8 @@ void igi_tensor_finalize(ig_tensor *t) {
         ig_tensor_free(t->grad);
         t->grad = NULL;
     }
+    free(t->grad_hook);
+    t->grad_hook = NULL;
 }
 
 ig_tensor *ig_tensor_retain(ig_tensor *t) {
@@ -267,6 +269,7 @@ ig_tensor *ig_keep(ig_tensor *t) {
     h->refcount = 1;
     h->node = NULL;
     h->grad = NULL;
+    h->grad_hook = NULL;
     h->next = NULL;
     h->requires_grad = false;
     igi_storage_retain(h->storage);

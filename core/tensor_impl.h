@@ -104,6 +104,7 @@ struct ig_tensor {
     ig_tensor *grad;            /* heap tensor owned by this leaf, or NULL */
     igi_node *node;             /* producer, NULL for leaves */
     ig_tensor *next;            /* scoped: the scope's list; heap: the release worklist */
+    struct igi_grad_hook *grad_hook; /* leaves: owned, freed with the tensor (engine.c) */
 };
 
 /* A new tensor header with no storage, in the current scope or on the heap. shape may be
@@ -167,6 +168,40 @@ ig_tensor *igi_finish(int op, igi_backward_fn backward, ig_tensor *out, ig_tenso
 void igi_node_save(igi_node *node, int slot, ig_tensor *t);
 /* Frees a heap node's references (the node memory too for heap nodes). */
 void igi_node_release(igi_node *node);
+
+/* ---- gradient-ready hooks (autograd/engine.c) ----------------------------------------- */
+/* A per-leaf callback for data-parallel training: ig_backward calls fn(leaf, ctx) once per
+ * backward pass that reaches leaf, as soon as leaf's gradient is final for that pass (the
+ * engine counts the leaf's incoming edges among the nodes it collected and calls fn when
+ * the last one has been processed, after its contribution was added to leaf->grad; also
+ * when no edge delivered a gradient). fn runs on the thread of ig_backward with grad mode
+ * off and must not run autograd itself. A leaf the pass does not reach gets no call. */
+typedef void (*igi_grad_ready_fn)(ig_tensor *leaf, void *ctx);
+typedef struct igi_grad_hook {
+    igi_grad_ready_fn fn;
+    void *ctx;
+    uint64_t pass;   /* the backward pass `pending` belongs to */
+    int64_t pending; /* incoming edges of that pass not yet processed */
+} igi_grad_hook;
+/* Sets leaf's hook (fn NULL removes it). IG_ERR_ARG if leaf is not a leaf; IG_ERR_NOMEM. */
+ig_status igi_set_grad_ready_hook(ig_tensor *leaf, igi_grad_ready_fn fn, void *ctx);
+
+/* ---- synchronised batch norm (core/ops/norm.c) ------------------------------------------ */
+/* Batch norm whose batch statistics span a group of processes (data-parallel sync BN).
+ * sum(ctx, vals, n) replaces vals[0..n) by their sum over the group (every member calls it
+ * in the same order) and returns IG_OK, or an error status with the error set. In training
+ * igi_batch_norm_sync reduces per-channel sums and the element count (then squared
+ * deviations from the global mean) in forward, and the per-channel sums of g and g*xhat in
+ * backward, so x's gradient is the one of the whole group's batch; weight and bias get this
+ * member's own part (the data-parallel gradient sum adds the rest). sync NULL, or eval mode:
+ * exactly ig_batch_norm. sync is referenced by the recorded node: it must outlive the graph. */
+typedef struct igi_bn_sync {
+    ig_status (*sum)(void *ctx, double *vals, int64_t n);
+    void *ctx;
+} igi_bn_sync;
+ig_tensor *igi_batch_norm_sync(ig_tensor *x, ig_tensor *running_mean, ig_tensor *running_var,
+                               ig_tensor *weight, ig_tensor *bias, bool training, double momentum,
+                               double eps, const igi_bn_sync *sync);
 
 /* ---- op table (core/op_table.c) -------------------------------------------------------- */
 enum igi_op {

@@ -56,8 +56,8 @@ IG_API ig_status ig_dist_check_same(ig_dist *d, const void *bytes, size_t n, con
 /* ---- data parallel ------------------------------------------------------------------------ */
 
 typedef struct ig_ddp_opts {
-    int64_t bucket_bytes;       /* default 25 MiB */
-    int64_t first_bucket_bytes; /* default 1 MiB: the first bucket starts early */
+    int64_t bucket_bytes;       /* default (0) 25 MiB */
+    int64_t first_bucket_bytes; /* default (0) 1 MiB: the first bucket starts early */
     bool sync_bn;               /* all-reduce BatchNorm batch statistics (default: per rank) */
     bool no_overlap;            /* start all reductions only at ig_ddp_step (for measuring) */
 } ig_ddp_opts;
@@ -66,7 +66,11 @@ typedef struct ig_ddp_opts {
  * for data-parallel training: broadcasts parameters and buffers from rank 0, checks that
  * every rank built the same model (names, shapes, dtypes) and fails fast if not, and
  * installs gradient hooks so each bucket of the flat gradient buffer is all-reduced as soon
- * as its gradients are final during backward. opts may be NULL. Neither m nor o is owned. */
+ * as its gradients are final during backward. opts may be NULL. Neither m nor o is owned:
+ * free the wrapper before them. Buckets cover the parameters in reverse order (the last
+ * layers' gradients are final first); a parameter is never split. Call ig_ddp_step after
+ * each ig_backward (one backward per step: accumulating over several is an error). A
+ * failed collective (timeout) leaves the group unusable: end the job (ig_dist_abort). */
 IG_API ig_ddp *ig_ddp_new(ig_dist *d, ig_module *m, ig_optimizer *o, const ig_ddp_opts *opts);
 /* After ig_backward: waits for every bucket (starting any not yet started, always in the
  * same order on every rank), divides by the world size, then runs ig_optim_step. */

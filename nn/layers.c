@@ -169,8 +169,15 @@ ig_module *ig_nn_conv2d(int64_t in_channels, int64_t out_channels, int kh, int k
 #define IGI_BN_MOMENTUM 0.1
 #define IGI_BN_EPS 1e-5
 
+/* A BatchNorm layer's ctx: the group synchronisation dist/ installs for sync BN, or NULL
+ * (per-process batch statistics, the default). */
+typedef struct batchnorm_ctx {
+    const igi_bn_sync *sync;
+} batchnorm_ctx;
+
 static ig_tensor *batchnorm_forward(ig_module *m, ig_tensor *x) {
     bool two_d = strcmp(m->type, "BatchNorm2d") == 0;
+    const batchnorm_ctx *bc = m->ctx;
     ig_tensor *w = param_named(m, "weight");
     if (two_d ? x->ndim != 4 : (x->ndim != 2 && x->ndim != 3))
         return forward_shape_error(m, x, two_d ? "a 4-D input [N,C,H,W]" : "a 2-D or 3-D input [N,C(,L)]");
@@ -179,8 +186,9 @@ static ig_tensor *batchnorm_forward(ig_module *m, ig_tensor *x) {
         snprintf(want, sizeof want, "%lld channels in dim 1", (long long)w->shape[0]);
         return forward_shape_error(m, x, want);
     }
-    ig_tensor *y = ig_batch_norm(x, buffer_named(m, "running_mean"), buffer_named(m, "running_var"), w,
-                                 param_named(m, "bias"), m->training, IGI_BN_MOMENTUM, IGI_BN_EPS);
+    ig_tensor *y = igi_batch_norm_sync(x, buffer_named(m, "running_mean"), buffer_named(m, "running_var"), w,
+                                       param_named(m, "bias"), m->training, IGI_BN_MOMENTUM, IGI_BN_EPS,
+                                       bc->sync);
     if (y && m->training) {
         ig_tensor *nbt = buffer_named(m, "num_batches_tracked");
         int64_t *c = (int64_t *)igi_data(nbt);
@@ -189,12 +197,19 @@ static ig_tensor *batchnorm_forward(ig_module *m, ig_tensor *x) {
     return y;
 }
 
+bool igi_bn_set_sync(ig_module *m, const igi_bn_sync *sync) {
+    if (!m || m->forward != batchnorm_forward) return false;
+    ((batchnorm_ctx *)m->ctx)->sync = sync;
+    return true;
+}
+
 static ig_module *batchnorm(const char *op, const char *type, int64_t num_features) {
     if (num_features <= 0) {
         igi_error(IG_ERR_ARG, "%s: num_features must be positive, got %lld", op, (long long)num_features);
         return NULL;
     }
-    ig_module *m = new_layer(op, type, batchnorm_forward, NULL, 0);
+    batchnorm_ctx c = {NULL};
+    ig_module *m = new_layer(op, type, batchnorm_forward, &c, sizeof c);
     if (!m) return NULL;
     /* torch's order: weight, bias (parameters), running_mean, running_var,
      * num_batches_tracked (buffers; the last a 0-dim int64). */

@@ -87,6 +87,11 @@ ig_status igi_module_walk(ig_module *m, bool params_only, bool dedup, igi_entry_
 typedef void (*igi_module_visit)(void *ctx, const char *path, ig_module *mod);
 ig_status igi_module_walk_modules(ig_module *m, igi_module_visit visit, void *ctx);
 
+/* Sync BN (nn/layers.c): makes BatchNorm module m normalise with statistics over the
+ * group sync spans (see igi_batch_norm_sync), or per process again with NULL. sync is not
+ * owned and must outlive m's use with it. False if m is not a BatchNorm1d/2d module. */
+bool igi_bn_set_sync(ig_module *m, const igi_bn_sync *sync);
+
 /* Makes a heap tensor even inside an open scope (module state must outlive scopes). */
 ig_tensor *igi_heap_zeros(int ndim, const int64_t *shape, ig_dtype dt);
 

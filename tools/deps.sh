@@ -10,10 +10,13 @@
 set -euo pipefail
 
 # dataset-fashion-mnist: the default dataset of the examples and of `ignis train`.
-packages=(libopenblas-dev libcriterion-dev zlib1g-dev libpng-dev pkg-config dataset-fashion-mnist)
+# libopenmpi-dev, openmpi-bin: dist/ over MPI and its tests under mpirun (make MPI=0 builds
+# without; the MPI tests are then skipped).
+packages=(libopenblas-dev libcriterion-dev zlib1g-dev libpng-dev pkg-config dataset-fashion-mnist
+          libopenmpi-dev openmpi-bin)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
-    echo "deps: not a Debian system; make sure you have a C11 compiler, pkg-config, OpenBLAS (cblas.h), Criterion, zlib and libpng"
+    echo "deps: not a Debian system; make sure you have a C11 compiler, pkg-config, OpenBLAS (cblas.h), Criterion, zlib and libpng (and OpenMPI for dist/)"
     exit 0
 fi
 

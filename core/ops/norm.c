@@ -15,6 +15,10 @@
  *   dx = invstd * (dy - mean(dy) - xhat * mean(dy * xhat))   (batch statistics)
  *   dx = invstd * dy                                         (batch norm in eval mode)
  *   dweight = sum(g * xhat), dbias = sum(g)                  (over each feature's group)
+ * Synchronised batch norm (igi_batch_norm_sync, data-parallel) runs the same kernels with
+ * the statistics and the two backward sums added over the process group through a caller's
+ * callback: n becomes the group's element count, mean and variance the group's (two
+ * passes, as here), and dx uses the group's sum(g) and sum(g * xhat).
  */
 #include <math.h>
 #include <string.h>
@@ -98,28 +102,59 @@ static void load_param(const ig_tensor *p, double *out, int64_t n, double dflt) 
 
 /* ---- batch norm -------------------------------------------------------------------------- */
 
-/* x is contiguous [N, C, S] (S: the trailing dims flattened). Per-channel mean and biased
- * variance (two passes, both in memory order) into mean[C], var[C]. */
-static void bn_stats(const ig_tensor *x, int64_t N, int64_t C, int64_t S, double *mean, double *var) {
-    double cnt = (double)N * (double)S;
-    for (int64_t c = 0; c < C; c++) mean[c] = var[c] = 0;
+/* x is contiguous [N, C, S] (S: the trailing dims flattened). Per-channel sums into
+ * sum[C] (in memory order). */
+static void bn_sums(const ig_tensor *x, int64_t N, int64_t C, int64_t S, double *sum) {
+    for (int64_t c = 0; c < C; c++) sum[c] = 0;
     DISPATCH_FLOAT(x->dtype, const T *xp = (const T *)igi_data(x);
         for (int64_t n = 0; n < N; n++)
             for (int64_t c = 0; c < C; c++) {
                 const T *r = xp + (n * C + c) * S;
                 double s = 0;
                 for (int64_t k = 0; k < S; k++) s += r[k];
-                mean[c] += s;
-            }
-        for (int64_t c = 0; c < C; c++) mean[c] /= cnt;
+                sum[c] += s;
+            });
+}
+
+/* Per-channel sums of squared deviations from mean[C] into sq[C]. */
+static void bn_sqdev(const ig_tensor *x, int64_t N, int64_t C, int64_t S, const double *mean, double *sq) {
+    for (int64_t c = 0; c < C; c++) sq[c] = 0;
+    DISPATCH_FLOAT(x->dtype, const T *xp = (const T *)igi_data(x);
         for (int64_t n = 0; n < N; n++)
             for (int64_t c = 0; c < C; c++) {
                 const T *r = xp + (n * C + c) * S;
                 double m = mean[c], s = 0;
                 for (int64_t k = 0; k < S; k++) s += ((double)r[k] - m) * ((double)r[k] - m);
-                var[c] += s;
-            }
-        for (int64_t c = 0; c < C; c++) var[c] /= cnt;);
+                sq[c] += s;
+            });
+}
+
+/* Per-channel mean and biased variance (two passes) into mean[C], var[C]. */
+static void bn_stats(const ig_tensor *x, int64_t N, int64_t C, int64_t S, double *mean, double *var) {
+    double cnt = (double)N * (double)S;
+    bn_sums(x, N, C, S, mean);
+    for (int64_t c = 0; c < C; c++) mean[c] /= cnt;
+    bn_sqdev(x, N, C, S, mean, var);
+    for (int64_t c = 0; c < C; c++) var[c] /= cnt;
+}
+
+/* The group's mean and biased variance through sync (tmp: C + 1 doubles); *gcnt gets the
+ * group's element count per channel. Every member reaches both reductions or none. */
+static ig_status bn_stats_sync(const ig_tensor *x, int64_t N, int64_t C, int64_t S, const igi_bn_sync *sync,
+                               double *mean, double *var, double *tmp, double *gcnt) {
+    bn_sums(x, N, C, S, tmp);
+    tmp[C] = (double)N * (double)S;
+    ig_status st = sync->sum(sync->ctx, tmp, C + 1);
+    if (st != IG_OK) return st;
+    double cnt = tmp[C];
+    *gcnt = cnt;
+    if (cnt <= 1) /* the same on every member: all fail together */
+        return igi_error(IG_ERR_ARG, "ig_batch_norm: expected more than 1 value per channel over the process group when training, got %.0f", cnt);
+    for (int64_t c = 0; c < C; c++) mean[c] = tmp[c] / cnt;
+    bn_sqdev(x, N, C, S, mean, tmp);
+    if ((st = sync->sum(sync->ctx, tmp, C)) != IG_OK) return st;
+    for (int64_t c = 0; c < C; c++) var[c] = tmp[c] / cnt;
+    return IG_OK;
 }
 
 /* y[n,c,s] = x[n,c,s] * scale[c] + shift[c]; x and y contiguous [N, C, S]. */
@@ -145,17 +180,19 @@ static void update_running(ig_tensor *r, const double *v, int64_t C, double m) {
 }
 
 /* inputs: x, weight, bias (the last two may be NULL); saved: mean [C], invstd [C] (f64);
- * iattr[0]: training (batch statistics). */
+ * iattr[0]: training (batch statistics); iattr[1]: the igi_bn_sync pointer or 0, with
+ * dattr[0] the group's element count per channel. */
 static ig_status batch_norm_backward(igi_node *node, ig_tensor *g, ig_tensor **gin) {
     const char *op = igi_op_name(node->op);
     ig_tensor *x = node->inputs[0], *w = node->inputs[1], *b = node->inputs[2];
     const double *mean = (const double *)igi_data(node->saved[0]);
     const double *invstd = (const double *)igi_data(node->saved[1]);
     bool training = node->iattr[0] != 0;
+    const igi_bn_sync *sync = (const igi_bn_sync *)(intptr_t)node->iattr[1];
     int64_t N = x->shape[0], C = x->shape[1], S = igi_numel(x->ndim - 2, x->shape + 2);
-    double cnt = (double)N * (double)S;
+    double cnt = sync ? node->dattr[0] : (double)N * (double)S;
     ig_tensor *xc = contiguous_nograd(x), *gc = contiguous_nograd(g);
-    double *buf = alloc_doubles(op, C, 3);
+    double *buf = alloc_doubles(op, C, 5);
     ig_tensor *gx = igi_needs_grad(x) ? igi_tensor_new(op, x->ndim, x->shape, x->dtype, x->device) : NULL;
     ig_status st = IG_OK;
     if (!xc || !gc || !buf || (igi_needs_grad(x) && !gx)) {
@@ -163,6 +200,8 @@ static ig_status batch_norm_backward(igi_node *node, ig_tensor *g, ig_tensor **g
         goto done;
     }
     double *wv = buf, *sg = buf + C, *sgx = buf + 2 * C;
+    /* dx's sums: this process's (sg, sgx) or, synchronised, the group's. */
+    double *dsg = sg, *dsgx = sgx;
     load_param(w, wv, C, 1.0);
     /* Per channel: sum(g) and sum(g * xhat). */
     DISPATCH_FLOAT(x->dtype, const T *xp = (const T *)igi_data(xc); const T *gp = (const T *)igi_data(gc);
@@ -177,6 +216,13 @@ static ig_status batch_norm_backward(igi_node *node, ig_tensor *g, ig_tensor **g
                 sg[c] += a;
                 sgx[c] += ax * invstd[c];
             }
+        if (gx && sync && training) {
+            /* Every member has gx here (same graph), so all reach this reduction. */
+            dsg = buf + 3 * C;
+            dsgx = buf + 4 * C;
+            memcpy(dsg, sg, sizeof(double) * (size_t)(2 * C)); /* sg and sgx are adjacent */
+            if ((st = sync->sum(sync->ctx, dsg, 2 * C)) != IG_OK) goto done;
+        }
         if (gx) {
             T *dp = (T *)igi_data(gx);
             for (int64_t n = 0; n < N; n++)
@@ -185,7 +231,7 @@ static ig_status batch_norm_backward(igi_node *node, ig_tensor *g, ig_tensor **g
                     double k1 = wv[c] * invstd[c], m = mean[c];
                     if (training) {
                         /* dx = w * invstd * (g - sum(g)/n - xhat * sum(g*xhat)/n) */
-                        double mg = sg[c] / cnt, mgx = sgx[c] / cnt * invstd[c];
+                        double mg = dsg[c] / cnt, mgx = dsgx[c] / cnt * invstd[c];
                         for (int64_t k = 0; k < S; k++)
                             dp[o + k] = (T)(k1 * ((double)gp[o + k] - mg - ((double)xp[o + k] - m) * mgx));
                     } else {
@@ -206,7 +252,14 @@ done:
 
 ig_tensor *ig_batch_norm(ig_tensor *x, ig_tensor *running_mean, ig_tensor *running_var, ig_tensor *weight,
                          ig_tensor *bias, bool training, double momentum, double eps) {
+    return igi_batch_norm_sync(x, running_mean, running_var, weight, bias, training, momentum, eps, NULL);
+}
+
+ig_tensor *igi_batch_norm_sync(ig_tensor *x, ig_tensor *running_mean, ig_tensor *running_var,
+                               ig_tensor *weight, ig_tensor *bias, bool training, double momentum,
+                               double eps, const igi_bn_sync *sync) {
     const char *op = "ig_batch_norm";
+    if (!training) sync = NULL;
     if (!x) {
         igi_error_null(op, "x");
         return NULL;
@@ -232,18 +285,26 @@ ig_tensor *ig_batch_norm(ig_tensor *x, ig_tensor *running_mean, ig_tensor *runni
         return NULL;
     }
     int64_t cnt = N * S;
-    if (training && cnt == 1) {
+    if (training && cnt == 1 && !sync) {
         igi_error(IG_ERR_ARG, "%s: expected more than 1 value per channel when training, got x %s", op,
                   ig_shape_str(x, b1, sizeof b1));
         return NULL;
     }
-    double *buf = alloc_doubles(op, C, 4);
+    double *buf = alloc_doubles(op, C, 5);
     if (!buf) return NULL;
     double *mean = buf, *var = buf + C, *scale = buf + 2 * C, *shift = buf + 3 * C;
+    double gcnt = (double)cnt;
     ig_tensor *xc = contiguous_nograd(x);
     ig_tensor *out = xc ? igi_tensor_new(op, x->ndim, x->shape, x->dtype, x->device) : NULL;
     if (!out) goto fail;
-    if (training) {
+    if (sync) {
+        /* scale and shift (2C doubles) double as the reduction buffer of C + 1. */
+        if (bn_stats_sync(xc, N, C, S, sync, mean, var, scale, &gcnt) != IG_OK) goto fail;
+        double unbias = gcnt / (gcnt - 1);
+        for (int64_t c = 0; c < C; c++) scale[c] = var[c] * unbias;
+        if (running_mean) update_running(running_mean, mean, C, momentum);
+        if (running_var) update_running(running_var, scale, C, momentum);
+    } else if (training) {
         if (cnt > 0) {
             bn_stats(xc, N, C, S, mean, var);
             /* The running variance takes the unbiased estimate, as torch. */
@@ -270,6 +331,8 @@ ig_tensor *ig_batch_norm(ig_tensor *x, ig_tensor *running_mean, ig_tensor *runni
     out = igi_finish(IGI_OP_BATCH_NORM, batch_norm_backward, out, in, 3);
     if (out && out->node) {
         out->node->iattr[0] = training;
+        out->node->iattr[1] = (int64_t)(intptr_t)sync;
+        out->node->dattr[0] = gcnt;
         if (!save_doubles(out->node, 0, mean, C) || !save_doubles(out->node, 1, var, C)) {
             ig_tensor_free(out);
             out = NULL;
@@ -280,6 +343,7 @@ ig_tensor *ig_batch_norm(ig_tensor *x, ig_tensor *running_mean, ig_tensor *runni
     return out;
 fail:
     free(buf);
+    ig_tensor_free(out);
     ig_tensor_free(xc);
     return NULL;
 }
