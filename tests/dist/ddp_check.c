@@ -29,7 +29,8 @@
 #include <time.h>
 
 #define GLOBAL_BATCH 64
-#define STEPS 20
+#define STEPS_DEFAULT 20
+static int n_steps = STEPS_DEFAULT; /* DTYPE may say "f32:N" for N steps */
 #define CH 3
 #define HW 8
 #define CLASSES 10
@@ -136,11 +137,11 @@ static int run_equiv(ig_dist *d, const char *model, bool sync_bn, bool expect_sa
         int n = ig_module_state_dict(m, sd, 256);
         if (n < 0 || n > 256 || ig_module_load_state_dict(ref, sd, n, true) != IG_OK) return fail("reference copy");
     }
-    for (int s = 0; s < STEPS; s++) {
+    for (int s = 0; s < n_steps; s++) {
         double loss = 0;
         global_batch(s, gx, gy);
         if (step(m, o, ddp, gx, gy, mine, n_mine, &loss) != IG_OK) return fail("ddp step");
-        if (rank == 0 && (s == 0 || s == STEPS - 1)) printf("step %d: rank 0 loss %.5f\n", s, loss);
+        if (rank == 0 && (s == 0 || s == n_steps - 1)) printf("step %d: rank 0 loss %.5f\n", s, loss);
     }
     /* Every rank must hold the same parameters. */
     ig_tensor *flat = ig_module_flat_params(m);
@@ -148,7 +149,7 @@ static int run_equiv(ig_dist *d, const char *model, bool sync_bn, bool expect_sa
                            "parameters after training") != IG_OK)
         return fail("ranks agree");
     if (rank == 0) {
-        for (int s = 0; s < STEPS; s++) {
+        for (int s = 0; s < n_steps; s++) {
             global_batch(s, gx, gy);
             if (step(ref, ro, NULL, gx, gy, all, GLOBAL_BATCH, NULL) != IG_OK) return fail("reference step");
         }
@@ -282,7 +283,9 @@ int main(int argc, char **argv) {
     if (!d) return fail("ig_dist_init");
     int rc = 2;
     if (argc == 6 && strcmp(argv[1], "equiv") == 0) {
-        dtype = strcmp(argv[5], "f64") == 0 ? IG_F64 : IG_F32;
+        dtype = strncmp(argv[5], "f64", 3) == 0 ? IG_F64 : IG_F32;
+        const char *colon = strchr(argv[5], ':');
+        if (colon) n_steps = atoi(colon + 1) > 0 ? atoi(colon + 1) : STEPS_DEFAULT;
         rc = run_equiv(d, argv[2], strcmp(argv[3], "1") == 0, strcmp(argv[4], "same") == 0);
     }
     else if (argc == 3 && strcmp(argv[1], "fault") == 0)

@@ -171,7 +171,12 @@ Test(dist, mpi_model_mismatch_fails_on_every_rank) {
 /* 2 ranks x batch 32 for 20 steps == 1 process x batch 64 (max relative difference 1e-5). */
 Test(dist, mpi_mlp_matches_single_process_f32) { expect_equiv("mlp", "0", "same", "f32"); }
 Test(dist, mpi_mlp_matches_single_process_f64) { expect_equiv("mlp", "0", "same", "f64"); }
-Test(dist, mpi_cnn_matches_single_process_f32) { expect_equiv("cnn", "0", "same", "f32"); }
+/* cnn in f32: the two runs add the same gradients in a different order (the conv weight
+ * gradient is summed over 64 images in chunks here, over 32 + 32 there). The difference is
+ * 1.2e-7 after one step and 2e-7 after five, but ReLU/max-pool kinks flip on random labels
+ * and amplify it chaotically (3e-3 after 20 steps), so f32 is checked over the first 5
+ * steps and the 20-step equality in f64 below, where rounding cannot hide a real error. */
+Test(dist, mpi_cnn_matches_single_process_f32) { expect_equiv("cnn", "0", "same", "f32:5"); }
 Test(dist, mpi_cnn_matches_single_process_f64) { expect_equiv("cnn", "0", "same", "f64"); }
 Test(dist, mpi_resnet8_sync_bn_matches_single_process) { expect_equiv("resnet8", "1", "same", "f64"); }
 /* The check is sensitive: per-rank BatchNorm statistics do change the result. */
