@@ -1,6 +1,6 @@
 /*
- * core/parallel.c — the thread pool behind igi_parallel_for, and ig_set_num_threads /
- * ig_get_num_threads (which also set OpenBLAS's thread count).
+ * core/parallel.c — the thread pool behind igi_parallel_for (and igi_gemm's split GEMMs),
+ * and ig_set_num_threads / ig_get_num_threads.
  *
  * Workers are created lazily, on the first parallel loop, and then persist; there are
  * nthreads - 1 of them, since the calling thread takes a share too. A loop over [0, n) is
@@ -11,10 +11,9 @@
  *
  * One loop runs at a time. A call made while the pool is busy — from inside a loop's body
  * (a nested call) or from another thread — runs serially in its own thread instead of
- * waiting, so it can never deadlock. Pool loops and BLAS calls are issued one after the
- * other by the same thread, so pool workers and OpenBLAS threads never compete for cores.
+ * waiting, so it can never deadlock. OpenBLAS runs single-threaded inside pool ranges
+ * (core/gemm.c), so no second set of threads competes for the cores.
  */
-#include <cblas.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -62,7 +61,8 @@ void ig_set_num_threads(int n) {
     if (n <= 0) n = default_threads();
     if (n > MAX_THREADS) n = MAX_THREADS;
     atomic_store(&nthreads, n);
-    openblas_set_num_threads(n);
+    /* The pool splits GEMMs itself (core/gemm.c); OpenBLAS's own threads stay idle. */
+    igi_blas_single_thread();
 }
 
 static void range_of(int64_t n, int parts, int k, int64_t *begin, int64_t *end) {
