@@ -67,6 +67,24 @@ static double *alloc_doubles(const char *op, int64_t n, int count) {
     return p;
 }
 
+/* Per-channel scratch of batch norm: zeroed doubles in the caller's stack frame when they
+ * fit (up to 256 channels x 4), so a training step does not go to the heap for them. */
+#define BN_SCRATCH 1024
+typedef struct bn_scratch {
+    double local[BN_SCRATCH];
+    double *heap;
+} bn_scratch;
+
+static double *bn_scratch_get(bn_scratch *s, const char *op, int64_t n, int count) {
+    size_t total = (size_t)(n > 0 ? n : 1) * (size_t)count;
+    s->heap = NULL;
+    if (total <= BN_SCRATCH) {
+        memset(s->local, 0, total * sizeof(double));
+        return s->local;
+    }
+    return s->heap = alloc_doubles(op, n, count);
+}
+
 /* Checks an optional per-feature tensor: same dtype and device as x and the given shape. */
 static bool check_param(const char *op, const char *name, const ig_tensor *p, const ig_tensor *x,
                         int ndim, const int64_t *shape) {
@@ -155,7 +173,8 @@ static ig_status batch_norm_backward(igi_node *node, ig_tensor *g, ig_tensor **g
     int64_t N = x->shape[0], C = x->shape[1], S = igi_numel(x->ndim - 2, x->shape + 2);
     double cnt = (double)N * (double)S;
     ig_tensor *xc = contiguous_nograd(x), *gc = contiguous_nograd(g);
-    double *buf = alloc_doubles(op, C, 3);
+    bn_scratch scratch;
+    double *buf = bn_scratch_get(&scratch, op, C, 3);
     ig_tensor *gx = igi_needs_grad(x) ? igi_tensor_new(op, x->ndim, x->shape, x->dtype, x->device) : NULL;
     ig_status st = IG_OK;
     if (!xc || !gc || !buf || (igi_needs_grad(x) && !gx)) {
@@ -198,7 +217,7 @@ static ig_status batch_norm_backward(igi_node *node, ig_tensor *g, ig_tensor **g
     if (st == IG_OK && igi_needs_grad(b) && !(gin[2] = tensor_from_doubles(op, 1, &C, x->dtype, sg)))
         st = ig_last_status();
 done:
-    free(buf);
+    free(scratch.heap);
     ig_tensor_free(xc);
     ig_tensor_free(gc);
     return st;
@@ -237,7 +256,8 @@ ig_tensor *ig_batch_norm(ig_tensor *x, ig_tensor *running_mean, ig_tensor *runni
                   ig_shape_str(x, b1, sizeof b1));
         return NULL;
     }
-    double *buf = alloc_doubles(op, C, 4);
+    bn_scratch scratch;
+    double *buf = bn_scratch_get(&scratch, op, C, 4);
     if (!buf) return NULL;
     double *mean = buf, *var = buf + C, *scale = buf + 2 * C, *shift = buf + 3 * C;
     ig_tensor *xc = contiguous_nograd(x);
@@ -275,11 +295,11 @@ ig_tensor *ig_batch_norm(ig_tensor *x, ig_tensor *running_mean, ig_tensor *runni
             out = NULL;
         }
     }
-    free(buf);
+    free(scratch.heap);
     ig_tensor_free(xc);
     return out;
 fail:
-    free(buf);
+    free(scratch.heap);
     ig_tensor_free(xc);
     return NULL;
 }
