@@ -319,10 +319,23 @@ deps:
 
 # Each benchmark prints its numbers; the data loader's reads /usr/share/datasets/fashion-mnist
 # (skipped with a message when absent). Benchmarks build in release mode by default.
+# bench/compare.py runs `ignis bench` and ../shared/bench/torch_ref.py alternately on each
+# config and prints medians and ratios (bench/README.md). A quick run:
+#   make bench BENCH_REPS=1 BENCH_SECONDS=1 BENCH_CONFIGS='mlp:64:2 cnn:64:1'
+BENCH_REPS ?= 5
+BENCH_SECONDS ?= 4
+BENCH_CONFIGS ?=
+BENCH_TORCH ?= $(firstword $(wildcard ../shared/bench/torch_ref.py /work/shared/bench/torch_ref.py))
+BENCH_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
 bench: deps
-	@$(MAKE) --no-print-directory benches
+	@$(MAKE) --no-print-directory benches cli
+	$(BENCH_PYTHON) bench/compare.py --ignis $(CLI) --torch '$(BENCH_TORCH)' --reps $(BENCH_REPS) \
+	    --seconds $(BENCH_SECONDS) $(if $(BENCH_CONFIGS),--configs '$(BENCH_CONFIGS)')
 	$(BUILD)/bench/loader_bench
 	$(if $(MPI_DEFS),$(MPIRUN) -np 2 $(BUILD)/bench/allreduce_bench,@echo "bench: allreduce_bench skipped (built without MPI)")
+
+# `ignis bench` times a reference cblas_sgemm itself.
+$(BUILD)/obj/tools/cmd_bench.o: EXTRA_CFLAGS += $(BLAS_CFLAGS)
 
 # Builds everything with -Werror under gcc and clang, each in its own folder.
 check-warnings:

@@ -132,9 +132,11 @@ IG_API ig_tensor *ig_zeros_like(const ig_tensor *t);
 IG_API ig_tensor *ig_ones_like(const ig_tensor *t);
 
 /* ---- threads -------------------------------------------------------------------------- */
-/* Threads used by CPU kernels: the library's pool (im2col, pooling, large elementwise ops)
- * and OpenBLAS (set through openblas_set_num_threads). n <= 0 restores the default, the
- * number of online CPUs. Results do not depend on it. Call it between ops, not during one. */
+/* Threads used by CPU kernels: the library's pool (im2col, pooling, large elementwise ops,
+ * and large GEMMs, split by blocks of the output; OpenBLAS itself is set to one thread on
+ * first use, so a program calling OpenBLAS directly gets it single-threaded too). n <= 0
+ * restores the default, the number of online CPUs. Results do not depend on it. Call it
+ * between ops, not during one. */
 IG_API void ig_set_num_threads(int n);
 /* The current count (the default until ig_set_num_threads is called). */
 IG_API int ig_get_num_threads(void);

@@ -213,14 +213,7 @@ static void dy_rows(int64_t begin, int64_t end, void *ctx) {
 static void gemm(ig_dtype dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N,
                  int64_t K, const void *A, int64_t lda, const void *B, int64_t ldb, double beta,
                  void *C, int64_t ldc) {
-    if (dt == IG_F32)
-        cblas_sgemm(CblasRowMajor, ta, tb, (blasint)M, (blasint)N, (blasint)K, 1.0f,
-                    (const float *)A, (blasint)lda, (const float *)B, (blasint)ldb, (float)beta,
-                    (float *)C, (blasint)ldc);
-    else
-        cblas_dgemm(CblasRowMajor, ta, tb, (blasint)M, (blasint)N, (blasint)K, 1.0,
-                    (const double *)A, (blasint)lda, (const double *)B, (blasint)ldb, beta,
-                    (double *)C, (blasint)ldc);
+    igi_gemm(dt, ta == CblasTrans, tb == CblasTrans, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
 /* t itself if contiguous, else a contiguous heap copy stored in *tmp (free it after). No

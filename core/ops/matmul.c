@@ -83,14 +83,7 @@ static bool layout_operand(ig_tensor *t, mat_layout *L) {
 /* One GEMM: C[M,N] (row-major, ldc = N) = op(A)[M,K] @ op(B)[K,N]. M, N, K >= 1. */
 static void gemm(ig_dtype dt, const mat_layout *A, const char *pa, const mat_layout *B,
                  const char *pb, char *pc, int64_t M, int64_t N, int64_t K) {
-    if (dt == IG_F32)
-        cblas_sgemm(CblasRowMajor, A->tr, B->tr, (blasint)M, (blasint)N, (blasint)K, 1.0f,
-                    (const float *)pa, (blasint)A->ld, (const float *)pb, (blasint)B->ld, 0.0f,
-                    (float *)pc, (blasint)N);
-    else
-        cblas_dgemm(CblasRowMajor, A->tr, B->tr, (blasint)M, (blasint)N, (blasint)K, 1.0,
-                    (const double *)pa, (blasint)A->ld, (const double *)pb, (blasint)B->ld, 0.0,
-                    (double *)pc, (blasint)N);
+    igi_gemm(dt, A->tr == CblasTrans, B->tr == CblasTrans, M, N, K, pa, A->ld, pb, B->ld, 0.0, pc, N);
 }
 
 /* If the dims [0, n-1) of t (batch dims and rows) merge into one evenly strided dim,

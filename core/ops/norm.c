@@ -71,6 +71,24 @@ static double *alloc_doubles(const char *op, int64_t n, int count) {
     return p;
 }
 
+/* Per-channel scratch of batch norm: zeroed doubles in the caller's stack frame when they
+ * fit (up to 256 channels x 5), so a training step does not go to the heap for them. */
+#define BN_SCRATCH 1280 /* 5 doubles per channel for up to 256 channels */
+typedef struct bn_scratch {
+    double local[BN_SCRATCH];
+    double *heap;
+} bn_scratch;
+
+static double *bn_scratch_get(bn_scratch *s, const char *op, int64_t n, int count) {
+    size_t total = (size_t)(n > 0 ? n : 1) * (size_t)count;
+    s->heap = NULL;
+    if (total <= BN_SCRATCH) {
+        memset(s->local, 0, total * sizeof(double));
+        return s->local;
+    }
+    return s->heap = alloc_doubles(op, n, count);
+}
+
 /* Checks an optional per-feature tensor: same dtype and device as x and the given shape. */
 static bool check_param(const char *op, const char *name, const ig_tensor *p, const ig_tensor *x,
                         int ndim, const int64_t *shape) {
@@ -192,7 +210,8 @@ static ig_status batch_norm_backward(igi_node *node, ig_tensor *g, ig_tensor **g
     int64_t N = x->shape[0], C = x->shape[1], S = igi_numel(x->ndim - 2, x->shape + 2);
     double cnt = sync ? node->dattr[0] : (double)N * (double)S;
     ig_tensor *xc = contiguous_nograd(x), *gc = contiguous_nograd(g);
-    double *buf = alloc_doubles(op, C, 5);
+    bn_scratch scratch;
+    double *buf = bn_scratch_get(&scratch, op, C, 5);
     ig_tensor *gx = igi_needs_grad(x) ? igi_tensor_new(op, x->ndim, x->shape, x->dtype, x->device) : NULL;
     ig_status st = IG_OK;
     if (!xc || !gc || !buf || (igi_needs_grad(x) && !gx)) {
@@ -244,7 +263,7 @@ static ig_status batch_norm_backward(igi_node *node, ig_tensor *g, ig_tensor **g
     if (st == IG_OK && igi_needs_grad(b) && !(gin[2] = tensor_from_doubles(op, 1, &C, x->dtype, sg)))
         st = ig_last_status();
 done:
-    free(buf);
+    free(scratch.heap);
     ig_tensor_free(xc);
     ig_tensor_free(gc);
     return st;
@@ -290,7 +309,8 @@ ig_tensor *igi_batch_norm_sync(ig_tensor *x, ig_tensor *running_mean, ig_tensor 
                   ig_shape_str(x, b1, sizeof b1));
         return NULL;
     }
-    double *buf = alloc_doubles(op, C, 5);
+    bn_scratch scratch;
+    double *buf = bn_scratch_get(&scratch, op, C, 5);
     if (!buf) return NULL;
     double *mean = buf, *var = buf + C, *scale = buf + 2 * C, *shift = buf + 3 * C;
     double gcnt = (double)cnt;
@@ -338,11 +358,11 @@ ig_tensor *igi_batch_norm_sync(ig_tensor *x, ig_tensor *running_mean, ig_tensor 
             out = NULL;
         }
     }
-    free(buf);
+    free(scratch.heap);
     ig_tensor_free(xc);
     return out;
 fail:
-    free(buf);
+    free(scratch.heap);
     ig_tensor_free(out);
     ig_tensor_free(xc);
     return NULL;
