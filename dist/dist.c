@@ -90,9 +90,8 @@ void ig_dist_set_timeout(ig_dist *d, double seconds) {
 }
 
 void ig_dist_abort(ig_dist *d, int code) {
-    if (d) d->be->abort(d, code); /* does not return */
     fflush(NULL);
-    exit(code);
+    if (d) d->be->abort(d, code); /* MPI: ends every process; single: returns */
 }
 
 /* ---- collectives ------------------------------------------------------------------------ */

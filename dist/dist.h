@@ -39,7 +39,9 @@ IG_API int ig_dist_local_rank(const ig_dist *d);
 IG_API const char *ig_dist_backend(const ig_dist *d);
 /* Seconds a collective may take before it fails (default 300; IGNIS_DIST_TIMEOUT). */
 IG_API void ig_dist_set_timeout(ig_dist *d, double seconds);
-/* Ends the whole job from any rank after a fatal error (MPI_Abort with code); for tools. */
+/* Ends the whole job from any rank after a fatal error (MPI_Abort with code); for tools.
+ * In a single-process group it returns (there is nothing else to stop): the caller then
+ * exits with code itself. */
 IG_API void ig_dist_abort(ig_dist *d, int code);
 
 /* In-place sum over ranks of a contiguous CPU tensor (f32, f64, i32, i64). */

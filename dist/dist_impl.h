@@ -62,7 +62,7 @@ typedef struct igi_dist_backend {
     /* all[r] = member r's mine (all holds world entries). */
     ig_status (*all_gather_u64)(ig_dist *d, uint64_t mine, uint64_t *all, const char *what);
     ig_status (*barrier)(ig_dist *d, const char *what);
-    /* Ends every member's process with code (does not return). */
+    /* Ends every member's process with code (MPI: does not return; single: returns). */
     void (*abort)(ig_dist *d, int code);
     /* Releases d->impl and leaves the group. */
     void (*finalize)(ig_dist *d);

@@ -55,7 +55,8 @@ int main(int argc, char **argv) {
     ig_tensor *x = ig_empty(IG_DIMS(BATCH, 1, 28, 28), IG_F32), *y = ig_empty(IG_DIMS(BATCH), IG_I64);
     if (!ddp || !idx || !x || !y || per_rank < BATCH) {
         fprintf(stderr, "ddp_train: rank %d: set-up failed: %s\n", rank, ig_last_error());
-        ig_dist_abort(d, 1);
+        ig_dist_abort(d, 1); /* ends the job; returns only in a single process */
+        return 1;
     }
     if (rank == 0)
         printf("mlp on %s: %lld images, %d rank(s) x batch %d = global batch %d (%s backend)\n",
@@ -86,6 +87,7 @@ int main(int argc, char **argv) {
         if (st != IG_OK) {
             fprintf(stderr, "ddp_train: rank %d: step %d failed: %s\n", rank, s, ig_last_error());
             ig_dist_abort(d, 1); /* one rank's failure ends the whole job */
+            return 1;
         }
         ig_optim_zero_grad(opt);
         metrics[0] += ig_item(loss) * BATCH;
@@ -93,7 +95,10 @@ int main(int argc, char **argv) {
         metrics[2] += BATCH;
         ig_scope_end(sc);
         if (s % 50 == 0 || s == steps) {
-            if (ig_dist_all_reduce_doubles(d, metrics, 3) != IG_OK) ig_dist_abort(d, 1);
+            if (ig_dist_all_reduce_doubles(d, metrics, 3) != IG_OK) {
+                ig_dist_abort(d, 1);
+                return 1;
+            }
             if (rank == 0)
                 printf("step %4d  epoch %lld  loss %.4f  train accuracy %.2f%%\n", s, (long long)epoch,
                        metrics[0] / metrics[2], 100.0 * metrics[1] / metrics[2]);
@@ -102,7 +107,10 @@ int main(int argc, char **argv) {
         }
     }
     /* Running statistics identical everywhere before anyone saves (no-op for the mlp). */
-    if (ig_ddp_sync_buffers(ddp) != IG_OK) ig_dist_abort(d, 1);
+    if (ig_ddp_sync_buffers(ddp) != IG_OK) {
+        ig_dist_abort(d, 1);
+        return 1;
+    }
     ig_tensor_free(x);
     ig_tensor_free(y);
     free(idx);

@@ -209,6 +209,7 @@ static int run_fault(ig_dist *d, const char *how) {
             /* What a tool does with a collective that failed: end the whole job. */
             fprintf(stderr, "ddp_check: rank %d: %s\n", rank, ig_last_error());
             ig_dist_abort(d, 3);
+            return 3; /* a single process: ig_dist_abort returned */
         }
     }
     return 0; /* not reached when the fault is noticed */
