@@ -9,13 +9,22 @@
 
 #include "cli_impl.h"
 
+static int error_rank = -1;
+
+void cli_set_rank(int rank) { error_rank = rank; }
+
 int cli_error(int code, const char *fmt, ...) {
+    /* One write, so that lines of ranks sharing a terminal (mpirun) do not interleave. */
+    char line[8192];
+    int n = error_rank >= 0 ? snprintf(line, sizeof line, "ignis: error: rank %d: ", error_rank)
+                            : snprintf(line, sizeof line, "ignis: error: ");
     va_list ap;
     va_start(ap, fmt);
-    fputs("ignis: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
     va_end(ap);
+    size_t len = strlen(line);
+    line[len] = '\n';
+    fwrite(line, 1, len + 1, stderr);
     return code;
 }
 

@@ -8,7 +8,8 @@
  *   width, num_classes; class_names (JSON array of strings); mean, std (JSON arrays of
  *   numbers, per channel); data; optimizer, optimizer_params, lr, momentum, nesterov
  *   ("true"/"false"), weight_decay; schedule, warmup; augment; label_smoothing, val_split;
- *   epochs, batch_size, threads, seed; epoch, step, steps_per_epoch; rng_seed, rng_offset;
+ *   epochs, batch_size, threads, seed; world_size, sync_bn (data-parallel: processes, and
+ *   "true"/"false"; optional, older files lack them: 1 and false); epoch, step, steps_per_epoch; rng_seed, rng_offset;
  *   best_acc, best_epoch; optimizer_state, best_optimizer_state (basenames); history
  *   (metrics.csv's text).
  * Numbers that a resumed run computes with are written with %.17g, so they read back to
@@ -211,6 +212,8 @@ ig_status ckpt_save_model(const char *path, ig_module *m, const ckpt_run *r) {
     meta_add(&md, "batch_size", "%lld", (long long)r->batch);
     meta_add(&md, "threads", "%lld", (long long)r->threads);
     meta_add(&md, "seed", "%llu", (unsigned long long)r->seed);
+    meta_add(&md, "world_size", "%lld", (long long)(r->world_size > 0 ? r->world_size : 1));
+    meta_add(&md, "sync_bn", "%s", r->sync_bn ? "true" : "false");
     meta_add(&md, "epoch", "%lld", (long long)r->epoch);
     meta_add(&md, "step", "%lld", (long long)r->step);
     meta_add(&md, "steps_per_epoch", "%lld", (long long)r->steps_per_epoch);
@@ -405,6 +408,12 @@ static ig_status read_meta(const ig_safetensors *st, const char *label, ckpt_run
     TRY(meta_i64(st, label, "batch_size", 1, 1 << 24, &r->batch));
     TRY(meta_i64(st, label, "threads", 0, 4096, &r->threads));
     TRY(meta_u64(st, label, "seed", &r->seed));
+    r->world_size = 1; /* checkpoints of single-process runs before data parallelism lack both */
+    if (ig_safetensors_meta(st, "world_size")) TRY(meta_i64(st, label, "world_size", 1, 1 << 20, &r->world_size));
+    const char *sbn = ig_safetensors_meta(st, "sync_bn");
+    if (sbn && strcmp(sbn, "true") && strcmp(sbn, "false"))
+        return igi_error(IG_ERR_FORMAT, "%s: metadata 'sync_bn' is neither true nor false", label);
+    r->sync_bn = sbn && sbn[0] == 't';
     TRY(meta_i64(st, label, "epoch", 0, r->epochs, &r->epoch));
     TRY(meta_i64(st, label, "steps_per_epoch", 1, INT64_MAX / 1000000, &r->steps_per_epoch));
     TRY(meta_i64(st, label, "step", 0, INT64_MAX, &r->step));

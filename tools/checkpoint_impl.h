@@ -51,6 +51,9 @@ typedef struct ckpt_run {
     char *augment;         /* ig_tf_parse spec, or "none" */
     int64_t epochs, batch, threads;
     uint64_t seed;
+    /* data parallel: batch is per process; absent from older checkpoints (1, false) */
+    int64_t world_size;    /* processes (MPI ranks) the run trains on */
+    bool sync_bn;          /* BatchNorm statistics all-reduced across them */
     /* progress */
     int64_t epoch;         /* epochs finished */
     int64_t step;          /* optimizer steps taken */

@@ -15,8 +15,11 @@
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 
-/* Prints "ignis: error: <formatted>" to stderr; returns code (EXIT_FAILED or EXIT_USAGE). */
+/* Prints "ignis: error: <formatted>" to stderr; returns code (EXIT_FAILED or EXIT_USAGE).
+ * In a data-parallel job (after cli_set_rank) it prints "ignis: error: rank R: ...". */
 int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Makes cli_error name this process' rank (-1: no rank, the default). */
+void cli_set_rank(int rank);
 
 typedef enum { CLI_FLAG, CLI_INT, CLI_DOUBLE, CLI_STRING } cli_kind;
 

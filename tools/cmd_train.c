@@ -10,6 +10,20 @@
  * the optimizer's state and the schedule's step are saved in each checkpoint and restored.
  * So epoch k+1 after a resume computes the same floats as in an uninterrupted run (with
  * the same --threads), which --log-steps lets a test check bit for bit.
+ *
+ * Data parallel (`mpirun -np N ignis train ...`; dist/dist.h): every rank builds the same
+ * model from --seed and reads the same dataset; ig_ddp_new broadcasts rank 0's parameters,
+ * checks that every rank built the same model and optimizer, and averages gradients over
+ * the ranks in buckets during backward. The loader gives each rank its shard of every epoch
+ * (DistributedSampler order), so --batch is per rank and the global batch is N x --batch.
+ * Training metrics are all-reduced; evaluation runs on a strided shard per rank (item i on
+ * rank i mod N) and the counts and loss sums are all-reduced, after the BatchNorm running
+ * statistics were averaged over the ranks (ig_ddp_sync_buffers; the checkpoint then holds
+ * them). Rank 0 alone prints progress and writes the run folder; every rank resumes from
+ * the same checkpoint, which records the world size (resuming with another is refused: the
+ * data order depends on it). A rank that fails prints its error naming the rank and ends
+ * the whole job (ig_dist_abort). Launched without mpirun it is one process and the single
+ * backend makes every collective the identity: results are those of the plain loop.
  */
 #include <errno.h>
 #include <math.h>
@@ -22,6 +36,7 @@
 
 #include "cli_impl.h"
 #include "core/tensor_impl.h"
+#include "dist/dist.h"
 #include "train_impl.h"
 
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
@@ -31,8 +46,8 @@ typedef struct train_opts {
     const char *data, *model, *optimizer, *schedule, *augment, *out, *device, *log_steps;
     int64_t epochs, batch, seed, threads, stop_after;
     double lr, momentum, wd, warmup, label_smoothing, val_split;
-    bool nesterov, resume, quiet;
-    bool seen_data, seen_model, seen_optimizer, seen_schedule, seen_augment, seen_epochs, seen_batch, seen_seed,
+    bool nesterov, resume, quiet, sync_bn;
+    bool seen_sync_bn, seen_data, seen_model, seen_optimizer, seen_schedule, seen_augment, seen_epochs, seen_batch, seen_seed,
         seen_threads, seen_lr, seen_momentum, seen_wd, seen_warmup, seen_ls, seen_val, seen_nesterov;
 } train_opts;
 
@@ -84,7 +99,7 @@ static int check_opts(const train_opts *o) {
                      {o->seen_augment, "augment"},     {o->seen_batch, "batch"},         {o->seen_seed, "seed"},
                      {o->seen_lr, "lr"},               {o->seen_momentum, "momentum"},   {o->seen_wd, "wd"},
                      {o->seen_warmup, "warmup"},       {o->seen_ls, "label-smoothing"},  {o->seen_val, "val-split"},
-                     {o->seen_nesterov, "nesterov"}};
+                     {o->seen_nesterov, "nesterov"},   {o->seen_sync_bn, "sync-bn"}};
         for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
             if (fixed[i].seen)
                 return cli_error(EXIT_USAGE, "%s: --%s cannot be changed on --resume (the checkpoint's is used)", c,
@@ -98,7 +113,12 @@ typedef struct trainer {
     const train_opts *o;
     ckpt_run r;
     char *dir;
+    ig_dist *dist;            /* the process group (one process without mpirun) */
+    ig_ddp *ddp;              /* gradient averaging over it */
+    int rank, world;
+    bool lead;                /* rank 0: prints and writes the run folder */
     ig_dataset *full, *train, *val, *test;
+    ig_dataset *val_shard, *test_shard; /* this rank's items of val / test (world > 1) */
     ig_transform *train_tf, *eval_tf;
     ig_module *model;
     ig_optimizer *opt;
@@ -110,11 +130,14 @@ typedef struct trainer {
 static void trainer_free(trainer *t) {
     if (t->steplog) fclose(t->steplog);
     ig_loader_free(t->loader);
+    ig_ddp_free(t->ddp);
     ig_sched_free(t->sched);
     ig_optim_free(t->opt);
     ig_module_free(t->model);
     ig_transform_free(t->train_tf);
     ig_transform_free(t->eval_tf);
+    ig_dataset_free(t->val_shard);
+    ig_dataset_free(t->test_shard);
     if (t->train != t->full) ig_dataset_free(t->train);
     ig_dataset_free(t->val);
     ig_dataset_free(t->full);
@@ -264,6 +287,7 @@ static void run_from_opts(ckpt_run *r, const train_opts *o) {
     r->batch = o->batch;
     r->threads = o->threads;
     r->seed = (uint64_t)o->seed;
+    r->sync_bn = o->sync_bn;
     r->best_acc = -1;
     r->optim_file = xstrdup("");
     r->best_optim_file = xstrdup("");
@@ -331,7 +355,8 @@ static int train_epoch(trainer *t, int64_t epoch, metrics_row *row) {
     ckpt_run *r = &t->r;
     ig_ce_params ce = {.reduction = IG_REDUCTION_MEAN, .label_smoothing = r->label_smoothing};
     progress pg;
-    progress_start(&pg, !t->o->quiet && isatty(2), epoch + 1, r->epochs, r->steps_per_epoch);
+    bool show = t->lead && !t->o->quiet; /* the display shows rank 0's shard */
+    progress_start(&pg, show && isatty(2), epoch + 1, r->epochs, r->steps_per_epoch);
     if (ig_loader_start_epoch(t->loader, epoch) != IG_OK) return fail(NULL);
     double loss_sum = 0;
     int64_t images = 0, hits = 0, done = 0, top5 = 0;
@@ -343,7 +368,8 @@ static int train_epoch(trainer *t, int64_t epoch, metrics_row *row) {
         ig_scope *sc = ig_scope_begin();
         ig_tensor *logits = ig_module_forward(t->model, x);
         ig_tensor *loss = ig_cross_entropy(logits, y, &ce);
-        if (!loss || ig_backward(loss, NULL) != IG_OK || ig_optim_step(t->opt) != IG_OK) {
+        /* ig_ddp_step averages the gradients over the ranks, then steps the optimizer */
+        if (!loss || ig_backward(loss, NULL) != IG_OK || ig_ddp_step(t->ddp) != IG_OK) {
             ig_scope_end(sc);
             return fail("training step");
         }
@@ -358,27 +384,44 @@ static int train_epoch(trainer *t, int64_t epoch, metrics_row *row) {
         ig_scope_end(sc);
         r->step++;
         done++;
-        if (t->steplog) fprintf(t->steplog, "%lld %lld %a\n", (long long)epoch + 1, (long long)r->step, lv);
+        if (t->o->log_steps) {
+            /* the global batch's loss: the mean of the ranks' (every rank has --log-steps) */
+            double gl = lv;
+            if (t->world > 1) {
+                if (ig_dist_all_reduce_doubles(t->dist, &gl, 1) != IG_OK) return fail("--log-steps");
+                gl /= t->world;
+            }
+            if (t->steplog) fprintf(t->steplog, "%lld %lld %a\n", (long long)epoch + 1, (long long)r->step, gl);
+        }
         if (!isfinite(lv))
             return cli_error(EXIT_FAILED, "the loss became %g at step %lld (try a smaller --lr)", lv, (long long)r->step);
         loss_sum += lv * (double)b;
         images += b;
-        if (!t->o->quiet) progress_update(&pg, done, images, loss_sum / (double)images, (double)hits / (double)images);
+        /* images/s of the whole job: every rank takes a batch per step */
+        if (show)
+            progress_update(&pg, done, images * t->world, loss_sum / (double)images, (double)hits / (double)images);
     }
-    if (!t->o->quiet) progress_end(&pg);
+    if (show) progress_end(&pg);
     if (t->steplog) fflush(t->steplog);
-    row->train_loss = images ? loss_sum / (double)images : NAN;
-    row->train_acc = images ? (double)hits / (double)images : NAN;
+    /* the epoch's totals over all ranks (the identity in one process) */
+    double tot[3] = {loss_sum, (double)hits, (double)images};
+    if (ig_dist_all_reduce_doubles(t->dist, tot, 3) != IG_OK) return fail("all-reduce of the training metrics");
+    row->train_loss = tot[2] > 0 ? tot[0] / tot[2] : NAN;
+    row->train_acc = tot[2] > 0 ? tot[1] / tot[2] : NAN;
     row->seconds = now_seconds() - pg.t0;
     return 0;
 }
 
+/* Evaluates on d (this rank's shard of the split when world > 1; the totals are summed
+ * over the ranks, so the numbers are those of the whole split). */
 static int eval_split(trainer *t, ig_dataset *d, double *loss, double *acc) {
     eval_result er = {0};
     int64_t batch = t->r.batch > 256 ? t->r.batch : 256;
     if (evaluate(t->model, d, t->eval_tf, batch, t->r.num_classes, &er) != IG_OK) return fail("evaluation");
-    *loss = er.n ? er.loss_sum / (double)er.n : NAN;
-    *acc = er.n ? (double)er.correct / (double)er.n : NAN;
+    double tot[3] = {er.loss_sum, (double)er.correct, (double)er.n};
+    if (ig_dist_all_reduce_doubles(t->dist, tot, 3) != IG_OK) return fail("all-reduce of the evaluation");
+    *loss = tot[2] > 0 ? tot[0] / tot[2] : NAN;
+    *acc = tot[2] > 0 ? tot[1] / tot[2] : NAN;
     return 0;
 }
 
@@ -402,6 +445,51 @@ static void adopt_best(trainer *t) {
         r->best_epoch = strtoll(ep, NULL, 10);
     }
     ig_safetensors_free(st);
+}
+
+/* Item i of d for i = rank, rank + world, ...: this rank's share of an evaluation. */
+static ig_dataset *eval_shard(trainer *t, ig_dataset *d) {
+    int64_t n = ig_dataset_len(d), k = n > t->rank ? (n - t->rank + t->world - 1) / t->world : 0;
+    int64_t *idx = malloc(sizeof *idx * (size_t)(k ? k : 1));
+    if (!idx) return NULL;
+    for (int64_t j = 0; j < k; j++) idx[j] = t->rank + j * t->world;
+    ig_dataset *s = ig_dataset_subset(d, idx, k);
+    free(idx);
+    return s;
+}
+
+/* The data-parallel part of the set-up (collective: every rank calls it at the same point).
+ * In one process: the wrapper with identity collectives, and the same datasets. */
+static int setup_dist(trainer *t) {
+    ckpt_run *r = &t->r;
+    ig_ddp_opts dopts = {.sync_bn = r->sync_bn};
+    t->ddp = ig_ddp_new(t->dist, t->model, t->opt, &dopts);
+    if (!t->ddp) return fail(t->world > 1 ? "data-parallel set-up (do all ranks run the same command?)" : NULL);
+    /* The rest of the run must agree too, or the ranks would take different numbers of
+     * steps or collectives: the options and what each rank read from its data. */
+    char cfg[1024];
+    int n = snprintf(cfg, sizeof cfg,
+                     "batch %lld epochs %lld stop %lld steps %lld epoch %lld seed %llu schedule %s warmup %.17g "
+                     "augment %s smoothing %.17g val %.17g log %d train %lld test %lld val %lld shape %lldx%lldx%lld "
+                     "classes %lld",
+                     (long long)r->batch, (long long)r->epochs, (long long)t->o->stop_after,
+                     (long long)r->steps_per_epoch, (long long)r->epoch, (unsigned long long)r->seed, r->schedule,
+                     r->warmup, r->augment, r->label_smoothing, r->val_split, t->o->log_steps != NULL,
+                     (long long)ig_dataset_len(t->train), (long long)ig_dataset_len(t->test),
+                     (long long)(t->val ? ig_dataset_len(t->val) : 0), (long long)r->channels, (long long)r->height,
+                     (long long)r->width, (long long)r->num_classes);
+    for (int64_t c = 0; c < r->channels && n > 0 && (size_t)n < sizeof cfg; c++)
+        n += snprintf(cfg + n, sizeof cfg - (size_t)n, " %.17g/%.17g", r->mean[c], r->std[c]);
+    if (ig_dist_check_same(t->dist, cfg, strlen(cfg),
+                           "the training options (--batch, --epochs, --stop-after, --seed, --schedule, --augment, "
+                           "--log-steps, ...) or the data") != IG_OK)
+        return fail(NULL);
+    if (t->world > 1) {
+        t->test_shard = eval_shard(t, t->test);
+        if (!t->test_shard) return fail("test set shard");
+        if (t->val && !(t->val_shard = eval_shard(t, t->val))) return fail("validation set shard");
+    }
+    return 0;
 }
 
 static int setup(trainer *t) {
@@ -430,8 +518,16 @@ static int setup(trainer *t) {
             r->data = xstrdup(o->data);
         }
         if (o->seen_threads) r->threads = o->threads;
+        /* the shards, hence the data order and the schedule's length, depend on it */
+        if (r->world_size != t->world)
+            return cli_error(EXIT_FAILED,
+                             "--resume: the run in %s was trained by %lld process%s, this job has %d: resume it with "
+                             "mpirun -np %lld (or without mpirun for 1)",
+                             t->dir, (long long)r->world_size, r->world_size == 1 ? "" : "es", t->world,
+                             (long long)r->world_size);
     } else {
         run_from_opts(r, o);
+        r->world_size = t->world;
         if (model_describe(o->model, &r->model) != IG_OK)
             return cli_error(ig_last_status() == IG_ERR_ARG ? EXIT_USAGE : EXIT_FAILED, "train: --model: %s",
                              ig_last_error());
@@ -469,11 +565,17 @@ static int setup(trainer *t) {
     if (ig_dataset_len(t->train) < r->batch)
         return cli_error(EXIT_FAILED, "the training set has %lld items, fewer than --batch %lld",
                          (long long)ig_dataset_len(t->train), (long long)r->batch);
+    int64_t shard = ig_sampler_count(ig_dataset_len(t->train), t->rank, t->world, false);
+    if (shard < r->batch)
+        return cli_error(EXIT_FAILED, "the training set has %lld items, %lld per process, fewer than --batch %lld",
+                         (long long)ig_dataset_len(t->train), (long long)shard, (long long)r->batch);
     ig_loader_opts lo = {.batch_size = r->batch,
                          .shuffle = true,
                          .drop_last = true,
                          .seed = r->seed,
                          .num_workers = 1,
+                         .rank = t->rank,
+                         .world_size = t->world,
                          .transform = t->train_tf ? t->train_tf : t->eval_tf};
     t->loader = ig_loader_new(t->train, &lo);
     if (!t->loader) return fail("data loader");
@@ -493,7 +595,7 @@ static int setup(trainer *t) {
         if (t->sched && ig_sched_set_step(t->sched, sstep) != IG_OK) return fail("--resume");
         ig_rng_set_state(r->rng_seed, r->rng_offset);
         adopt_best(t);
-    } else {
+    } else if (t->lead) { /* rank 0 alone writes the run folder */
         if (make_dirs(t->dir) != IG_OK) return fail("--out");
         char *p = path_in(t->dir, "last.safetensors");
         bool exists = access(p, F_OK) == 0;
@@ -502,7 +604,8 @@ static int setup(trainer *t) {
             return cli_error(EXIT_FAILED, "%s already holds a run (last.safetensors): add --resume, or choose another --out",
                              t->dir);
     }
-    if (o->log_steps) {
+    if ((rc = setup_dist(t))) return rc;
+    if (o->log_steps && t->lead) {
         t->steplog = fopen(o->log_steps, o->resume ? "a" : "w");
         if (!t->steplog) return cli_error(EXIT_FAILED, "--log-steps: cannot open %s: %s", o->log_steps, strerror(errno));
     }
@@ -513,13 +616,22 @@ static int train(trainer *t) {
     const train_opts *o = t->o;
     ckpt_run *r = &t->r;
     bool has_val = r->val_split > 0;
-    if (!o->quiet) {
+    if (!o->quiet && t->lead) {
         printf("ignis train: model %s (%lld parameters), optimizer %s (%s), schedule %s\n", model_short_name(r->model),
                (long long)ig_module_num_params(t->model), r->optimizer, r->optimizer_params, r->schedule);
-        printf("data %s: %lld train%s / %lld test images of %lldx%lldx%lld, %lld classes; batch %lld, augment %s\n",
-               r->data, (long long)ig_dataset_len(t->train), has_val ? "" : "", (long long)ig_dataset_len(t->test),
-               (long long)r->channels, (long long)r->height, (long long)r->width, (long long)r->num_classes,
-               (long long)r->batch, r->augment);
+        char batch[128];
+        if (t->world > 1)
+            snprintf(batch, sizeof batch, "batch %lld per rank x %d ranks = global batch %lld", (long long)r->batch,
+                     t->world, (long long)r->batch * t->world);
+        else
+            snprintf(batch, sizeof batch, "batch %lld", (long long)r->batch);
+        printf("data %s: %lld train%s / %lld test images of %lldx%lldx%lld, %lld classes; %s, augment %s\n", r->data,
+               (long long)ig_dataset_len(t->train), has_val ? "" : "", (long long)ig_dataset_len(t->test),
+               (long long)r->channels, (long long)r->height, (long long)r->width, (long long)r->num_classes, batch,
+               r->augment);
+        if (t->world > 1)
+            printf("data parallel: %d processes (%s backend)%s; each trains on its shard of every epoch\n", t->world,
+                   ig_dist_backend(t->dist), r->sync_bn ? ", BatchNorm statistics synchronised (--sync-bn)" : "");
         if (has_val) printf("validation: %lld images held out of the training set\n", (long long)ig_dataset_len(t->val));
         printf("output: %s%s\n", t->dir, o->resume ? " (resumed)" : "");
         if (o->resume) printf("resuming after epoch %lld of %lld\n", (long long)r->epoch, (long long)r->epochs);
@@ -533,8 +645,11 @@ static int train(trainer *t) {
         row.lr = ig_optim_get_lr(t->opt);
         int rc = train_epoch(t, e, &row);
         if (rc) return rc;
-        if (has_val && (rc = eval_split(t, t->val, &row.val_loss, &row.val_acc))) return rc;
-        if ((rc = eval_split(t, t->test, &row.test_loss, &row.test_acc))) return rc;
+        /* the same running statistics on every rank before evaluating and saving */
+        if (ig_ddp_sync_buffers(t->ddp) != IG_OK) return fail("BatchNorm statistics");
+        ig_dataset *val = t->val_shard ? t->val_shard : t->val, *test = t->test_shard ? t->test_shard : t->test;
+        if (has_val && (rc = eval_split(t, val, &row.val_loss, &row.val_acc))) return rc;
+        if ((rc = eval_split(t, test, &row.test_loss, &row.test_acc))) return rc;
         row.seconds = round(row.seconds * 100) / 100;
         metrics_row *h = realloc(r->history, sizeof *h * (size_t)(r->nhistory + 1));
         if (!h) return cli_error(EXIT_FAILED, "out of memory");
@@ -545,8 +660,9 @@ static int train(trainer *t) {
         double acc = has_val ? row.val_acc : row.test_acc;
         bool improved = acc > r->best_acc;
         if (improved) r->best_acc = acc, r->best_epoch = e + 1;
+        if (!t->lead) continue; /* the others keep the same run state but neither write nor print */
         if ((rc = save_epoch(t, improved))) return rc;
-        double ips = row.seconds > 0 ? (double)(r->steps_per_epoch * r->batch) / row.seconds : 0;
+        double ips = row.seconds > 0 ? (double)(r->steps_per_epoch * r->batch * t->world) / row.seconds : 0;
         printf("epoch %lld/%lld  train loss %.4f acc %.2f%%", (long long)(e + 1), (long long)r->epochs, row.train_loss,
                100 * row.train_acc);
         if (has_val) printf("  val loss %.4f acc %.2f%%", row.val_loss, 100 * row.val_acc);
@@ -554,6 +670,7 @@ static int train(trainer *t) {
                row.lr, row.seconds, ips, improved ? "  *" : "");
         fflush(stdout);
     }
+    if (!t->lead) return 0;
     if (r->epoch < r->epochs)
         printf("stopped after epoch %lld of %lld; continue with: ignis train --out %s --resume\n", (long long)r->epoch,
                (long long)r->epochs, t->dir);
@@ -570,9 +687,13 @@ static const char DESCRIPTION[] =
     "Writes to --out DIR: last.safetensors and best.safetensors (model state dicts loadable\n"
     "in PyTorch, run information in their metadata), optimizer state files, metrics.csv and\n"
     "curves.png, all updated after every epoch. --resume continues DIR's run exactly where\n"
-    "its last checkpoint left it.";
+    "its last checkpoint left it.\n"
+    "\n"
+    "Data parallel: `mpirun -np N ignis train ...` trains on N processes, each on its shard\n"
+    "of every epoch; --batch is per process (the global batch is N x --batch). Rank 0\n"
+    "prints and writes the run folder; resume with the same N.";
 
-int cmd_train(int argc, char **argv) {
+static int train_main(ig_dist *d, int argc, char **argv) {
     train_opts o = {.data = DEFAULT_DATA,
                     .model = "cnn",
                     .optimizer = "sgd",
@@ -609,6 +730,7 @@ int cmd_train(int argc, char **argv) {
         {"device", CLI_STRING, &o.device, "NAME", "cpu (default) or cuda", NULL},
         {"log-steps", CLI_STRING, &o.log_steps, "FILE", "write each step's loss to FILE (\"epoch step loss\", hex float)", NULL},
         {"quiet", CLI_FLAG, &o.quiet, NULL, "no progress display: only the per-epoch lines", NULL},
+        {"sync-bn", CLI_FLAG, &o.sync_bn, NULL, "under mpirun: BatchNorm batch statistics over all ranks (default: per rank)", &o.seen_sync_bn},
     };
     char *pos[1];
     int npos = 0;
@@ -624,9 +746,30 @@ int cmd_train(int argc, char **argv) {
     if ((rc = check_opts(&o))) return rc;
     if (!strcmp(o.device, "cuda")) return cli_error(EXIT_FAILED, "train: --device cuda: ignis was not built with CUDA");
 
-    trainer t = {.o = &o};
+    trainer t = {.o = &o, .dist = d, .rank = ig_dist_rank(d), .world = ig_dist_world_size(d)};
+    t.lead = t.rank == 0;
     rc = setup(&t);
     if (!rc) rc = train(&t);
+    if (rc && t.world > 1) {
+        /* Another rank may be waiting in a collective for this one: end the whole job now
+         * (freeing first could wait on a gradient bucket that will never complete). */
+        fflush(NULL);
+        ig_dist_abort(d, rc);
+    }
     trainer_free(&t);
+    return rc;
+}
+
+int cmd_train(int argc, char **argv) {
+    /* One process unless started by mpirun (or another MPI launcher). */
+    ig_dist *d = ig_dist_init(NULL, NULL);
+    if (!d) return cli_error(EXIT_FAILED, "train: %s", ig_last_error());
+    if (ig_dist_world_size(d) > 1) cli_set_rank(ig_dist_rank(d));
+    int rc = train_main(d, argc, argv);
+    if (rc && ig_dist_world_size(d) > 1) {
+        fflush(NULL);
+        ig_dist_abort(d, rc); /* a usage error: every rank would stop anyway, but at once */
+    }
+    ig_dist_finalize(d);
     return rc;
 }
