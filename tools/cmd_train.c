@@ -710,7 +710,7 @@ static int train_main(ig_dist *d, int argc, char **argv) {
         {"data", CLI_STRING, &o.data, "DIR", "dataset folder: IDX, CIFAR binary, or train/ and test/ PNG folders (default " DEFAULT_DATA ")", &o.seen_data},
         {"model", CLI_STRING, &o.model, "NAME|FILE", "zoo model (mlp, cnn, resnet8, resnet20, resnet56) or model file (default cnn)", &o.seen_model},
         {"epochs", CLI_INT, &o.epochs, "N", "epochs to train (default 8); with --resume: the new total", &o.seen_epochs},
-        {"batch", CLI_INT, &o.batch, "N", "batch size (default 128)", &o.seen_batch},
+        {"batch", CLI_INT, &o.batch, "N", "batch size per rank (default 128; under mpirun 128/ranks)", &o.seen_batch},
         {"lr", CLI_DOUBLE, &o.lr, "F", "learning rate, the peak for onecycle (default 0.1 for sgd, 0.001 otherwise)", &o.seen_lr},
         {"optimizer", CLI_STRING, &o.optimizer, "NAME", "sgd, adam, adamw or rmsprop (default sgd)", &o.seen_optimizer},
         {"momentum", CLI_DOUBLE, &o.momentum, "F", "momentum of sgd and rmsprop (default 0.9)", &o.seen_momentum},
@@ -743,6 +743,10 @@ static int train_main(ig_dist *d, int argc, char **argv) {
     if (seen_no_nesterov) o.seen_nesterov = true; /* an explicit choice (refused on --resume) */
     if (!o.seen_nesterov) o.nesterov = !strcmp(o.optimizer, "sgd") && o.momentum > 0;
     if (no_nesterov) o.nesterov = false;
+    /* --batch is per rank; its default keeps the global batch at 128 under mpirun, so the
+     * defaults train the same way (and to the same accuracy) on any number of ranks. */
+    int world = ig_dist_world_size(d);
+    if (!o.seen_batch && world > 1) o.batch = 128 / world > 0 ? 128 / world : 1;
     if ((rc = check_opts(&o))) return rc;
     if (!strcmp(o.device, "cuda")) return cli_error(EXIT_FAILED, "train: --device cuda: ignis was not built with CUDA");
 
