@@ -367,7 +367,7 @@ $(BUILD)/make_seeds: tests/fuzz/make_seeds.c
 # Runs each target for FUZZ_SECONDS, one at a time, from the seeds plus whatever corpus
 # earlier runs left; a crash leaves its input in build/fuzz/ and fails the run.
 fuzz-run: fuzz
-	@mkdir -p $(FUZZ_DIR)/corpus/idx $(FUZZ_DIR)/corpus/png
+	@mkdir -p $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=$(FUZZ_DIR)/corpus/%)
 	$(FUZZ_DIR)/make_seeds $(FUZZ_DIR)/corpus/idx $(FUZZ_DIR)/corpus/png
 	@for t in $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%); do \
 	    echo "fuzz-run: fuzz_$$t for $(FUZZ_SECONDS) s"; \
