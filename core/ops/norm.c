@@ -19,6 +19,8 @@
  * the statistics and the two backward sums added over the process group through a caller's
  * callback: n becomes the group's element count, mean and variance the group's (two
  * passes, as here), and dx uses the group's sum(g) and sum(g * xhat).
+ * Batch norm runs on the thread pool, one channel per thread at a time (see bn_job), so its
+ * results do not depend on the thread count.
  */
 #include <math.h>
 #include <string.h>
@@ -333,9 +335,10 @@ static void bn_dx_range(int64_t r0, int64_t r1, void *ctx) {
 /* The whole forward of channels [c0, c1) in one pass over the pool, so a layer costs one
  * parallel loop instead of three and each channel's data is still in cache for its second
  * and third pass. With j->training the channel's mean and biased variance are computed
- * (s1 = mean, s2 = var, the same sums in the same order as bn_stats), else a / b hold the
- * running mean / variance. c1 / c2 hold weight / bias on entry; invstd goes to j->y's
- * companion c3 (cast away: it is this job's output), and y = x * scale + shift. */
+ * (into s1 = mean, s2 = var, the same sums in the same order as bn_sums / bn_sqdev), else
+ * a / b hold the running mean / variance. c1 / c2 hold weight / bias; c3 receives invstd
+ * (declared const in bn_job, written only here, each channel by its own thread); then
+ * y = x * scale + shift with scale = weight * invstd, shift = bias - mean * scale. */
 static void bn_forward_range(int64_t c0, int64_t c1, void *ctx) {
     const bn_job *j = ctx;
     int64_t N = j->N, C = j->C, S = j->S;
