@@ -87,6 +87,9 @@ static int64_t grain_for(int64_t elems_per_item) {
                         if (g->stride_w == 1 && sw == 1) {                                 \
                             if (hi > lo) memcpy(r + lo, xr + lo + xoff,                    \
                                                 (size_t)(hi - lo) * sizeof(T));            \
+                        } else if (g->stride_w == 2 && sw == 1) {                          \
+                            const T *xs = xr + xoff;                                       \
+                            for (int64_t ox = lo; ox < hi; ox++) r[ox] = xs[2 * ox];       \
                         } else {                                                           \
                             for (int64_t ox = lo; ox < hi; ox++)                           \
                                 r[ox] = xr[(ox * g->stride_w + xoff) * sw];                \
@@ -108,8 +111,17 @@ static int64_t grain_for(int64_t elems_per_item) {
                         if (iy < 0 || iy >= g->H) continue;                                \
                         const T *r = row + oy * g->Wo;                                     \
                         T *dr = dx + c * plane + iy * g->W;                                \
-                        for (int64_t ox = lo; ox < hi; ox++)                               \
-                            dr[ox * g->stride_w + xoff] += r[ox];                          \
+                        if (g->stride_w == 1) {                                            \
+                            /* unit stride: a plain row add the compiler vectorises */     \
+                            T *d = dr + xoff;                                              \
+                            for (int64_t ox = lo; ox < hi; ox++) d[ox] += r[ox];           \
+                        } else if (g->stride_w == 2) {                                     \
+                            T *d = dr + xoff;                                              \
+                            for (int64_t ox = lo; ox < hi; ox++) d[2 * ox] += r[ox];       \
+                        } else {                                                           \
+                            for (int64_t ox = lo; ox < hi; ox++)                           \
+                                dr[ox * g->stride_w + xoff] += r[ox];                      \
+                        }                                                                  \
                     }                                                                      \
                 }                                                                          \
     }

@@ -19,6 +19,8 @@
  * the statistics and the two backward sums added over the process group through a caller's
  * callback: n becomes the group's element count, mean and variance the group's (two
  * passes, as here), and dx uses the group's sum(g) and sum(g * xhat).
+ * Batch norm runs on the thread pool, one channel per thread at a time (see bn_job), so its
+ * results do not depend on the thread count.
  */
 #include <math.h>
 #include <string.h>
@@ -120,40 +122,135 @@ static void load_param(const ig_tensor *p, double *out, int64_t n, double dflt) 
 
 /* ---- batch norm -------------------------------------------------------------------------- */
 
-/* x is contiguous [N, C, S] (S: the trailing dims flattened). Per-channel sums into
- * sum[C] (in memory order). */
-static void bn_sums(const ig_tensor *x, int64_t N, int64_t C, int64_t S, double *sum) {
-    for (int64_t c = 0; c < C; c++) sum[c] = 0;
-    DISPATCH_FLOAT(x->dtype, const T *xp = (const T *)igi_data(x);
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t c = 0; c < C; c++) {
+/* Row reductions of batch norm in double with four interleaved partial sums, combined as
+ * (p0 + p1) + (p2 + p3): one accumulator is bound by the latency of each add (the statistics
+ * were ~10% of a resnet8 step that way); four give the compiler independent chains (and
+ * pairs of them in SSE2 registers). The order depends on S only, never on threads. */
+#define DEFINE_BN_ROWS(SUF, T)                                                              \
+    static inline double row_sum_##SUF(const T *r, int64_t S) {                            \
+        double p0 = 0, p1 = 0, p2 = 0, p3 = 0;                                              \
+        int64_t k = 0;                                                                      \
+        for (; k + 4 <= S; k += 4) {                                                        \
+            p0 += r[k];                                                                     \
+            p1 += r[k + 1];                                                                 \
+            p2 += r[k + 2];                                                                 \
+            p3 += r[k + 3];                                                                 \
+        }                                                                                   \
+        for (; k < S; k++) p0 += r[k];                                                      \
+        return (p0 + p1) + (p2 + p3);                                                       \
+    }                                                                                       \
+    static inline double row_sqdev_##SUF(const T *r, int64_t S, double m) {                \
+        double p0 = 0, p1 = 0, p2 = 0, p3 = 0;                                              \
+        int64_t k = 0;                                                                      \
+        for (; k + 4 <= S; k += 4) {                                                        \
+            double d0 = (double)r[k] - m, d1 = (double)r[k + 1] - m;                        \
+            double d2 = (double)r[k + 2] - m, d3 = (double)r[k + 3] - m;                    \
+            p0 += d0 * d0;                                                                  \
+            p1 += d1 * d1;                                                                  \
+            p2 += d2 * d2;                                                                  \
+            p3 += d3 * d3;                                                                  \
+        }                                                                                   \
+        for (; k < S; k++) p0 += ((double)r[k] - m) * ((double)r[k] - m);                   \
+        return (p0 + p1) + (p2 + p3);                                                       \
+    }                                                                                       \
+    /* *sg = sum(g), *sgx = sum(g * (x - m)) over one row. */                               \
+    static inline void row_bsums_##SUF(const T *g, const T *x, int64_t S, double m,         \
+                                       double *sg, double *sgx) {                           \
+        double a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;              \
+        int64_t k = 0;                                                                      \
+        for (; k + 4 <= S; k += 4) {                                                        \
+            a0 += g[k];                                                                     \
+            a1 += g[k + 1];                                                                 \
+            a2 += g[k + 2];                                                                 \
+            a3 += g[k + 3];                                                                 \
+            b0 += (double)g[k] * ((double)x[k] - m);                                        \
+            b1 += (double)g[k + 1] * ((double)x[k + 1] - m);                                \
+            b2 += (double)g[k + 2] * ((double)x[k + 2] - m);                                \
+            b3 += (double)g[k + 3] * ((double)x[k + 3] - m);                                \
+        }                                                                                   \
+        for (; k < S; k++) {                                                                \
+            a0 += g[k];                                                                     \
+            b0 += (double)g[k] * ((double)x[k] - m);                                        \
+        }                                                                                   \
+        *sg = (a0 + a1) + (a2 + a3);                                                        \
+        *sgx = (b0 + b1) + (b2 + b3);                                                       \
+    }
+
+DEFINE_BN_ROWS(f32, float)
+DEFINE_BN_ROWS(f64, double)
+
+/* The row helpers for the T of a DISPATCH_FLOAT body. */
+#define ROW_SUM(r, S) (sizeof(T) == 4 ? row_sum_f32((const float *)(const void *)(r), S) \
+                                      : row_sum_f64((const double *)(const void *)(r), S))
+#define ROW_SQDEV(r, S, m) (sizeof(T) == 4 ? row_sqdev_f32((const float *)(const void *)(r), S, m) \
+                                           : row_sqdev_f64((const double *)(const void *)(r), S, m))
+#define ROW_BSUMS(g, x, S, m, a, ax)                                                                \
+    (sizeof(T) == 4 ? row_bsums_f32((const float *)(const void *)(g), (const float *)(const void *)(x), S, m, a, ax) \
+                    : row_bsums_f64((const double *)(const void *)(g), (const double *)(const void *)(x), S, m, a, ax))
+
+/* The batch norm kernels run on the thread pool: the statistics split by channel (each
+ * channel's sum is accumulated by one thread, image by image, in the same order as a serial
+ * loop, so results are bitwise the same for any thread count), the elementwise passes by
+ * rows (n, c) of S elements. */
+typedef struct bn_job {
+    const ig_tensor *x, *g; /* contiguous [N, C, S]; g: output gradient (backward) */
+    ig_tensor *y;           /* output (apply) or dx (backward) */
+    int64_t N, C, S;
+    const double *a, *b;    /* per-channel inputs (mean / scale / shift ...) */
+    double *s1, *s2;        /* per-channel outputs */
+    const double *c1, *c2, *c3; /* backward dx terms */
+    double cnt, eps;
+    bool training;
+} bn_job;
+
+/* Items per range so that each range has ~32K elements of x (waking a worker pays off). */
+static int64_t bn_grain(int64_t elems_per_item) {
+    return elems_per_item >= 32768 ? 1 : 32768 / (elems_per_item > 0 ? elems_per_item : 1);
+}
+
+/* s1[c] = sum of x over channel c, for channels [c0, c1). */
+static void bn_sums_range(int64_t c0, int64_t c1, void *ctx) {
+    const bn_job *j = ctx;
+    int64_t N = j->N, C = j->C, S = j->S;
+    DISPATCH_FLOAT(j->x->dtype, const T *xp = (const T *)igi_data(j->x);
+        for (int64_t c = c0; c < c1; c++) {
+            double acc = 0;
+            for (int64_t n = 0; n < N; n++) {
                 const T *r = xp + (n * C + c) * S;
-                double s = 0;
-                for (int64_t k = 0; k < S; k++) s += r[k];
-                sum[c] += s;
-            });
+                double s = ROW_SUM(r, S);
+                acc += s;
+            }
+            j->s1[c] = acc;
+        });
+}
+
+/* s1[c] = sum of (x - a[c])^2 over channel c, for channels [c0, c1). */
+static void bn_sqdev_range(int64_t c0, int64_t c1, void *ctx) {
+    const bn_job *j = ctx;
+    int64_t N = j->N, C = j->C, S = j->S;
+    DISPATCH_FLOAT(j->x->dtype, const T *xp = (const T *)igi_data(j->x);
+        for (int64_t c = c0; c < c1; c++) {
+            double m = j->a[c], acc = 0;
+            for (int64_t n = 0; n < N; n++) {
+                const T *r = xp + (n * C + c) * S;
+                double s = ROW_SQDEV(r, S, m);
+                acc += s;
+            }
+            j->s1[c] = acc;
+        });
+}
+
+/* x is contiguous [N, C, S] (S: the trailing dims flattened). Per-channel sums into
+ * sum[C]. */
+static void bn_sums(const ig_tensor *x, int64_t N, int64_t C, int64_t S, double *sum) {
+    bn_job j = {.x = x, .N = N, .C = C, .S = S, .s1 = sum};
+    igi_parallel_for(C, bn_grain(N * S), bn_sums_range, &j);
 }
 
 /* Per-channel sums of squared deviations from mean[C] into sq[C]. */
 static void bn_sqdev(const ig_tensor *x, int64_t N, int64_t C, int64_t S, const double *mean, double *sq) {
-    for (int64_t c = 0; c < C; c++) sq[c] = 0;
-    DISPATCH_FLOAT(x->dtype, const T *xp = (const T *)igi_data(x);
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t c = 0; c < C; c++) {
-                const T *r = xp + (n * C + c) * S;
-                double m = mean[c], s = 0;
-                for (int64_t k = 0; k < S; k++) s += ((double)r[k] - m) * ((double)r[k] - m);
-                sq[c] += s;
-            });
-}
-
-/* Per-channel mean and biased variance (two passes) into mean[C], var[C]. */
-static void bn_stats(const ig_tensor *x, int64_t N, int64_t C, int64_t S, double *mean, double *var) {
-    double cnt = (double)N * (double)S;
-    bn_sums(x, N, C, S, mean);
-    for (int64_t c = 0; c < C; c++) mean[c] /= cnt;
-    bn_sqdev(x, N, C, S, mean, var);
-    for (int64_t c = 0; c < C; c++) var[c] /= cnt;
+    bn_job j = {.x = x, .N = N, .C = C, .S = S, .a = mean, .s1 = sq};
+    igi_parallel_for(C, bn_grain(N * S), bn_sqdev_range, &j);
 }
 
 /* The group's mean and biased variance through sync (tmp: C + 1 doubles); *gcnt gets the
@@ -175,16 +272,119 @@ static ig_status bn_stats_sync(const ig_tensor *x, int64_t N, int64_t C, int64_t
     return IG_OK;
 }
 
+/* Rows [r0, r1) of y = x * a[c] + b[c] (row r = n*C + c). */
+static void bn_apply_range(int64_t r0, int64_t r1, void *ctx) {
+    const bn_job *j = ctx;
+    int64_t C = j->C, S = j->S;
+    DISPATCH_FLOAT(j->x->dtype, const T *xp = (const T *)igi_data(j->x); T *yp = (T *)igi_data(j->y);
+        for (int64_t r = r0; r < r1; r++) {
+            int64_t o = r * S, c = r % C;
+            double a = j->a[c], b = j->b[c];
+            for (int64_t k = 0; k < S; k++) yp[o + k] = (T)((double)xp[o + k] * a + b);
+        });
+}
+
 /* y[n,c,s] = x[n,c,s] * scale[c] + shift[c]; x and y contiguous [N, C, S]. */
 static void bn_apply(const ig_tensor *x, ig_tensor *y, int64_t N, int64_t C, int64_t S,
                      const double *scale, const double *shift) {
-    DISPATCH_FLOAT(x->dtype, const T *xp = (const T *)igi_data(x); T *yp = (T *)igi_data(y);
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t c = 0; c < C; c++) {
+    bn_job j = {.x = x, .y = y, .N = N, .C = C, .S = S, .a = scale, .b = shift};
+    igi_parallel_for(N * C, bn_grain(S), bn_apply_range, &j);
+}
+
+/* Backward sums for channels [c0, c1): s1[c] = sum(g), s2[c] = sum(g * xhat), with a =
+ * mean, b = invstd; image by image as the serial loop did. */
+static void bn_bsums_range(int64_t c0, int64_t c1, void *ctx) {
+    const bn_job *j = ctx;
+    int64_t N = j->N, C = j->C, S = j->S;
+    DISPATCH_FLOAT(j->x->dtype, const T *xp = (const T *)igi_data(j->x); const T *gp = (const T *)igi_data(j->g);
+        for (int64_t c = c0; c < c1; c++) {
+            double m = j->a[c], sg = 0, sgx = 0;
+            for (int64_t n = 0; n < N; n++) {
                 int64_t o = (n * C + c) * S;
-                double a = scale[c], b = shift[c];
+                double a, ax;
+                ROW_BSUMS(gp + o, xp + o, S, m, &a, &ax);
+                sg += a;
+                sgx += ax * j->b[c];
+            }
+            j->s1[c] = sg;
+            j->s2[c] = sgx;
+        });
+}
+
+/* dx rows [r0, r1) (row r = n*C + c): a = mean, b = invstd, c1 = weight, c2 / c3 = the
+ * sums of g and g * xhat that dx uses (this process's or the group's). */
+static void bn_dx_range(int64_t r0, int64_t r1, void *ctx) {
+    const bn_job *j = ctx;
+    int64_t C = j->C, S = j->S;
+    DISPATCH_FLOAT(j->x->dtype, const T *xp = (const T *)igi_data(j->x); const T *gp = (const T *)igi_data(j->g);
+        T *dp = (T *)igi_data(j->y);
+        for (int64_t r = r0; r < r1; r++) {
+            int64_t o = r * S, c = r % C;
+            double invstd = j->b[c], k1 = j->c1[c] * invstd, m = j->a[c];
+            if (j->training) {
+                /* dx = w * invstd * (g - sum(g)/n - xhat * sum(g*xhat)/n) */
+                double mg = j->c2[c] / j->cnt, mgx = j->c3[c] / j->cnt * invstd;
+                for (int64_t k = 0; k < S; k++)
+                    dp[o + k] = (T)(k1 * ((double)gp[o + k] - mg - ((double)xp[o + k] - m) * mgx));
+            } else {
+                for (int64_t k = 0; k < S; k++) dp[o + k] = (T)(k1 * (double)gp[o + k]);
+            }
+        });
+}
+
+/* The whole forward of channels [c0, c1) in one pass over the pool, so a layer costs one
+ * parallel loop instead of three and each channel's data is still in cache for its second
+ * and third pass. With j->training the channel's mean and biased variance are computed
+ * (into s1 = mean, s2 = var, the same sums in the same order as bn_sums / bn_sqdev), else
+ * a / b hold the running mean / variance. c1 / c2 hold weight / bias; c3 receives invstd
+ * (declared const in bn_job, written only here, each channel by its own thread); then
+ * y = x * scale + shift with scale = weight * invstd, shift = bias - mean * scale. */
+static void bn_forward_range(int64_t c0, int64_t c1, void *ctx) {
+    const bn_job *j = ctx;
+    int64_t N = j->N, C = j->C, S = j->S;
+    double *invstd = (double *)j->c3;
+    DISPATCH_FLOAT(j->x->dtype, const T *xp = (const T *)igi_data(j->x); T *yp = (T *)igi_data(j->y);
+        for (int64_t c = c0; c < c1; c++) {
+            double m, v;
+            if (j->training) {
+                double acc = 0;
+                for (int64_t n = 0; n < N; n++) {
+                    const T *r = xp + (n * C + c) * S;
+                    double s = ROW_SUM(r, S);
+                    acc += s;
+                }
+                m = acc / j->cnt;
+                acc = 0;
+                for (int64_t n = 0; n < N; n++) {
+                    const T *r = xp + (n * C + c) * S;
+                    double s = ROW_SQDEV(r, S, m);
+                    acc += s;
+                }
+                v = acc / j->cnt;
+                j->s1[c] = m;
+                j->s2[c] = v;
+            } else {
+                m = j->a[c];
+                v = j->b[c];
+            }
+            double is = 1.0 / sqrt(v + j->eps);
+            double a = j->c1[c] * is, b = j->c2[c] - m * a;
+            invstd[c] = is;
+            for (int64_t n = 0; n < N; n++) {
+                int64_t o = (n * C + c) * S;
                 for (int64_t k = 0; k < S; k++) yp[o + k] = (T)((double)xp[o + k] * a + b);
-            });
+            }
+        });
+}
+
+/* The whole backward of channels [c0, c1) (no process-group reduction between the sums and
+ * dx): bn_bsums_range then, when j->y is set, bn_dx_range for the channel's rows. */
+static void bn_backward_range(int64_t c0, int64_t c1, void *ctx) {
+    const bn_job *j = ctx;
+    bn_bsums_range(c0, c1, ctx);
+    if (!j->y) return;
+    for (int64_t c = c0; c < c1; c++)
+        for (int64_t n = 0; n < j->N; n++) bn_dx_range(n * j->C + c, n * j->C + c + 1, ctx);
 }
 
 /* r = (1 - m) * r + m * v for a 1-D running-stat tensor of any stride (no autograd). */
@@ -223,41 +423,31 @@ static ig_status batch_norm_backward(igi_node *node, ig_tensor *g, ig_tensor **g
     double *dsg = sg, *dsgx = sgx;
     load_param(w, wv, C, 1.0);
     /* Per channel: sum(g) and sum(g * xhat). */
-    DISPATCH_FLOAT(x->dtype, const T *xp = (const T *)igi_data(xc); const T *gp = (const T *)igi_data(gc);
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t c = 0; c < C; c++) {
-                int64_t o = (n * C + c) * S;
-                double m = mean[c], a = 0, ax = 0;
-                for (int64_t k = 0; k < S; k++) {
-                    a += gp[o + k];
-                    ax += (double)gp[o + k] * ((double)xp[o + k] - m);
-                }
-                sg[c] += a;
-                sgx[c] += ax * invstd[c];
-            }
-        if (gx && sync && training) {
-            /* Every member has gx here (same graph), so all reach this reduction. */
-            dsg = buf + 3 * C;
-            dsgx = buf + 4 * C;
-            memcpy(dsg, sg, sizeof(double) * (size_t)(2 * C)); /* sg and sgx are adjacent */
-            if ((st = sync->sum(sync->ctx, dsg, 2 * C)) != IG_OK) goto done;
-        }
-        if (gx) {
-            T *dp = (T *)igi_data(gx);
-            for (int64_t n = 0; n < N; n++)
-                for (int64_t c = 0; c < C; c++) {
-                    int64_t o = (n * C + c) * S;
-                    double k1 = wv[c] * invstd[c], m = mean[c];
-                    if (training) {
-                        /* dx = w * invstd * (g - sum(g)/n - xhat * sum(g*xhat)/n) */
-                        double mg = dsg[c] / cnt, mgx = dsgx[c] / cnt * invstd[c];
-                        for (int64_t k = 0; k < S; k++)
-                            dp[o + k] = (T)(k1 * ((double)gp[o + k] - mg - ((double)xp[o + k] - m) * mgx));
-                    } else {
-                        for (int64_t k = 0; k < S; k++) dp[o + k] = (T)(k1 * (double)gp[o + k]);
-                    }
-                }
-        });
+    bn_job j = {.x = xc, .g = gc, .y = gx, .N = N, .C = C, .S = S, .a = mean, .b = invstd,
+                .s1 = sg, .s2 = sgx, .cnt = cnt, .training = training};
+    if (!(gx && sync && training)) {
+        /* No reduction between the sums and dx: one pass per channel. */
+        j.c1 = wv;
+        j.c2 = sg;
+        j.c3 = sgx;
+        igi_parallel_for(C, bn_grain(N * S), bn_backward_range, &j);
+        goto grads;
+    }
+    igi_parallel_for(C, bn_grain(N * S), bn_bsums_range, &j);
+    {
+        /* Every member has gx here (same graph), so all reach this reduction. */
+        dsg = buf + 3 * C;
+        dsgx = buf + 4 * C;
+        memcpy(dsg, sg, sizeof(double) * (size_t)(2 * C)); /* sg and sgx are adjacent */
+        if ((st = sync->sum(sync->ctx, dsg, 2 * C)) != IG_OK) goto done;
+    }
+    if (gx) {
+        j.c1 = wv;
+        j.c2 = dsg;
+        j.c3 = dsgx;
+        igi_parallel_for(N * C, bn_grain(S), bn_dx_range, &j);
+    }
+grads:
     gin[0] = gx;
     if (igi_needs_grad(w) && !(gin[1] = tensor_from_doubles(op, 1, &C, x->dtype, sgx))) st = ig_last_status();
     if (st == IG_OK && igi_needs_grad(b) && !(gin[2] = tensor_from_doubles(op, 1, &C, x->dtype, sg)))
@@ -312,7 +502,7 @@ ig_tensor *igi_batch_norm_sync(ig_tensor *x, ig_tensor *running_mean, ig_tensor 
     bn_scratch scratch;
     double *buf = bn_scratch_get(&scratch, op, C, 5);
     if (!buf) return NULL;
-    double *mean = buf, *var = buf + C, *scale = buf + 2 * C, *shift = buf + 3 * C;
+    double *mean = buf, *var = buf + C, *scale = buf + 2 * C, *shift = buf + 3 * C, *invstd = buf + 4 * C;
     double gcnt = (double)cnt;
     ig_tensor *xc = contiguous_nograd(x);
     ig_tensor *out = xc ? igi_tensor_new(op, x->ndim, x->shape, x->dtype, x->device) : NULL;
@@ -324,36 +514,43 @@ ig_tensor *igi_batch_norm_sync(ig_tensor *x, ig_tensor *running_mean, ig_tensor 
         for (int64_t c = 0; c < C; c++) scale[c] = var[c] * unbias;
         if (running_mean) update_running(running_mean, mean, C, momentum);
         if (running_var) update_running(running_var, scale, C, momentum);
-    } else if (training) {
-        if (cnt > 0) {
-            bn_stats(xc, N, C, S, mean, var);
+        for (int64_t c = 0; c < C; c++) invstd[c] = 1.0 / sqrt(var[c] + eps);
+        load_param(weight, scale, C, 1.0);
+        load_param(bias, shift, C, 0.0);
+        for (int64_t c = 0; c < C; c++) {
+            scale[c] *= invstd[c];
+            shift[c] -= mean[c] * scale[c];
+        }
+        bn_apply(xc, out, N, C, S, scale, shift);
+    } else {
+        /* Statistics (training, non-empty batch) or the running ones, then the normalisation,
+         * one channel at a time on the pool (bn_forward_range). An empty training batch
+         * leaves the running stats alone and gives an empty output (mean 0, var 0). */
+        if (!training) {
+            load_param(running_mean, mean, C, 0.0);
+            load_param(running_var, var, C, 1.0);
+        }
+        load_param(weight, scale, C, 1.0);
+        load_param(bias, shift, C, 0.0);
+        bn_job j = {.x = xc, .y = out, .N = N, .C = C, .S = S, .a = mean, .b = var, .s1 = mean, .s2 = var,
+                    .c1 = scale, .c2 = shift, .c3 = invstd, .cnt = (double)cnt, .eps = eps,
+                    .training = training && cnt > 0};
+        igi_parallel_for(C, bn_grain(N * S), bn_forward_range, &j);
+        if (training && cnt > 0) {
             /* The running variance takes the unbiased estimate, as torch. */
             double unbias = (double)cnt / (double)(cnt - 1);
             for (int64_t c = 0; c < C; c++) scale[c] = var[c] * unbias;
             if (running_mean) update_running(running_mean, mean, C, momentum);
             if (running_var) update_running(running_var, scale, C, momentum);
         }
-        /* An empty batch leaves the running stats alone and gives an empty output. */
-    } else {
-        load_param(running_mean, mean, C, 0.0);
-        load_param(running_var, var, C, 1.0);
     }
-    /* From here var[] holds invstd. */
-    for (int64_t c = 0; c < C; c++) var[c] = 1.0 / sqrt(var[c] + eps);
-    load_param(weight, scale, C, 1.0);
-    load_param(bias, shift, C, 0.0);
-    for (int64_t c = 0; c < C; c++) {
-        scale[c] *= var[c];
-        shift[c] -= mean[c] * scale[c];
-    }
-    bn_apply(xc, out, N, C, S, scale, shift);
     ig_tensor *in[3] = {x, weight, bias};
     out = igi_finish(IGI_OP_BATCH_NORM, batch_norm_backward, out, in, 3);
     if (out && out->node) {
         out->node->iattr[0] = training;
         out->node->iattr[1] = (int64_t)(intptr_t)sync;
         out->node->dattr[0] = gcnt;
-        if (!save_doubles(out->node, 0, mean, C) || !save_doubles(out->node, 1, var, C)) {
+        if (!save_doubles(out->node, 0, mean, C) || !save_doubles(out->node, 1, invstd, C)) {
             ig_tensor_free(out);
             out = NULL;
         }

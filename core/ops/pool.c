@@ -115,15 +115,26 @@ static bool axis_interior(const pool_axis *a) {
                      * the first NaN when the max is NaN (a NaN anywhere makes the max    \
                      * NaN): selects from the last element back. */                       \
                     int64_t *ip = idx + q, base = 2 * oy * W;                              \
-                    for (int64_t ox = 0; ox < Wo; ox++) {                                  \
-                        T m = o[ox];                                                       \
-                        T a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox];              \
-                        int64_t off = W + 1;                                               \
-                        off = ((c == m) | (c != c)) ? W : off;                             \
-                        off = ((b == m) | (b != b)) ? 1 : off;                             \
-                        off = ((a == m) | (a != a)) ? 0 : off;                             \
-                        int64_t bi = base + 2 * ox + off;                                  \
-                        ip[ox] = bi;                                                       \
+                    /* In two passes per block of 256: the window position 0..3 as an     \
+                     * int32 (selects of the element width's compares: vectorises), then  \
+                     * the int64 index from it. */                                        \
+                    for (int64_t x0 = 0; x0 < Wo; x0 += 256) {                             \
+                        int32_t code[256];                                                 \
+                        int64_t nx = Wo - x0 < 256 ? Wo - x0 : 256;                        \
+                        for (int64_t t = 0; t < nx; t++) {                                 \
+                            int64_t ox = x0 + t;                                           \
+                            T m = o[ox];                                                   \
+                            T a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox];          \
+                            int32_t k = 3;                                                 \
+                            k = ((c == m) | (c != c)) ? 2 : k;                             \
+                            k = ((b == m) | (b != b)) ? 1 : k;                             \
+                            k = ((a == m) | (a != a)) ? 0 : k;                             \
+                            code[t] = k;                                                   \
+                        }                                                                  \
+                        for (int64_t t = 0; t < nx; t++) {                                 \
+                            int64_t ox = x0 + t, k = code[t];                              \
+                            ip[ox] = base + 2 * ox + (k & 1) + ((k >> 1) ? W : 0);         \
+                        }                                                                  \
                     }                                                                      \
                 }                                                                          \
                 continue;                                                                  \

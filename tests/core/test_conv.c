@@ -450,3 +450,87 @@ Test(core, conv2d_errors) {
     expect_error(ig_conv2d(x, ig_zeros(IG_DIMS(2, 4, 0, 3), IG_F32), NULL, NULL), "kernel size");
     ig_scope_end(s);
 }
+
+/* ---- im2col / col2im row fast paths -------------------------------------------------------- */
+
+/* dx and dw of sum(y * G) (G fixed, random) against the adjoint of the reference convolution
+ * computed here: dx[n,c,iy,ix] += w[o,c,ki,kj] * G[n,o,i,j], dw[o,c,ki,kj] += x[..] * G[..],
+ * for the unit-stride (3x3 pad 1) and stride-2 row paths of im2col and col2im, on odd sizes,
+ * batch 1 and a batch chunked with other images. Groups 1. */
+static void check_conv_grads(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int s, int p,
+                             ig_dtype dt) {
+    ig_scope *sc = ig_scope_begin();
+    ig_conv2d_params prm = {.stride = {s, s}, .padding = {p, p}};
+    ig_tensor *x = ig_randn(IG_DIMS(N, C, H, W), dt), *w = ig_randn(IG_DIMS(O, C, 3, 3), dt);
+    ig_set_requires_grad(x, true);
+    ig_set_requires_grad(w, true);
+    ig_tensor *y = ig_conv2d(x, w, NULL, &prm);
+    cr_assert(y, "%s", ig_last_error());
+    int64_t Ho = ig_tensor_shape(y)[2], Wo = ig_tensor_shape(y)[3];
+    ig_tensor *G = ig_randn(IG_DIMS(N, O, Ho, Wo), dt);
+    cr_assert(ig_backward(ig_sum(ig_mul(y, G), 0, NULL, false), NULL) == IG_OK, "%s", ig_last_error());
+    double *X = to_f64(x), *Wt = to_f64(w), *Gv = to_f64(G);
+    double *dx = calloc((size_t)(N * C * H * W + 1), sizeof(double));
+    double *dw = calloc((size_t)(O * C * 9 + 1), sizeof(double));
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t o = 0; o < O; o++)
+            for (int64_t i = 0; i < Ho; i++)
+                for (int64_t j = 0; j < Wo; j++) {
+                    double gv = Gv[((n * O + o) * Ho + i) * Wo + j];
+                    for (int64_t c = 0; c < C; c++)
+                        for (int64_t ki = 0; ki < 3; ki++)
+                            for (int64_t kj = 0; kj < 3; kj++) {
+                                int64_t iy = i * s - p + ki, ix = j * s - p + kj;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                int64_t xi = ((n * C + c) * H + iy) * W + ix, wi = ((o * C + c) * 3 + ki) * 3 + kj;
+                                dx[xi] += Wt[wi] * gv;
+                                dw[wi] += X[xi] * gv;
+                            }
+                }
+    double tol = dt == IG_F32 ? 1e-4 : 1e-11;
+    ig_tensor *gx = ig_grad(x), *gw = ig_grad(w);
+    cr_assert(gx && gw);
+    for (int64_t i = 0; i < N * C * H * W; i++) {
+        double got = ig_tensor_get(gx, i);
+        cr_assert(fabs(got - dx[i]) <= tol * (1 + fabs(dx[i])), "N %lld s %d dx[%lld]: got %.12g want %.12g",
+                  (long long)N, s, (long long)i, got, dx[i]);
+    }
+    for (int64_t i = 0; i < O * C * 9; i++) {
+        double got = ig_tensor_get(gw, i);
+        cr_assert(fabs(got - dw[i]) <= tol * (1 + fabs(dw[i])) * (1 + (double)N * (double)Ho * (double)Wo / 64),
+                  "N %lld s %d dw[%lld]: got %.12g want %.12g", (long long)N, s, (long long)i, got, dw[i]);
+    }
+    /* The forward through the same im2col rows. */
+    check_conv(x, w, NULL, &prm);
+    free(X);
+    free(Wt);
+    free(Gv);
+    free(dx);
+    free(dw);
+    ig_scope_end(sc);
+}
+
+Test(core, conv2d_row_paths_match_reference_gradients) {
+    ig_manual_seed(5);
+    ig_dtype dts[2] = {IG_F32, IG_F64};
+    for (int d = 0; d < 2; d++) {
+        for (int s = 1; s <= 3; s++) {
+            check_conv_grads(1, 3, 5, 7, 2, s, 1, dts[d]);  /* batch 1, odd sizes */
+            check_conv_grads(3, 2, 9, 4, 3, s, 1, dts[d]);  /* several images in one chunk */
+            check_conv_grads(2, 2, 1, 1, 2, s, 1, dts[d]);  /* 1x1 image: only the centre tap */
+            check_conv_grads(2, 1, 6, 11, 1, s, 0, dts[d]); /* no padding */
+        }
+    }
+    /* Zero-size batch: an empty output and empty gradients. */
+    ig_scope *sc = ig_scope_begin();
+    ig_tensor *x = ig_zeros(IG_DIMS(0, 2, 5, 5), IG_F32), *w = ig_ones(IG_DIMS(3, 2, 3, 3), IG_F32);
+    ig_set_requires_grad(x, true);
+    ig_set_requires_grad(w, true);
+    ig_tensor *y = ig_conv2d(x, w, NULL, &(ig_conv2d_params){.padding = {1, 1}});
+    cr_assert(y, "%s", ig_last_error());
+    cr_assert_eq(ig_tensor_numel(y), 0);
+    cr_assert(ig_backward(ig_sum(y, 0, NULL, false), NULL) == IG_OK, "%s", ig_last_error());
+    cr_assert_eq(ig_tensor_numel(ig_grad(x)), 0);
+    for (int64_t i = 0; i < 3 * 2 * 9; i++) cr_assert_float_eq(ig_tensor_get(ig_grad(w), i), 0.0, 0);
+    ig_scope_end(sc);
+}

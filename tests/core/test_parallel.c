@@ -215,3 +215,52 @@ Test(core, results_do_not_depend_on_thread_count) {
     free(r3);
     ig_set_num_threads(saved);
 }
+
+/* Batch norm (training: statistics split by channel, normalisation and dx by rows) gives
+ * bitwise the same output and gradients with 1 and 3 threads, f32 and f64. */
+static void run_batch_norm(ig_dtype dt, double *out, int64_t *nout) {
+    ig_scope *s = ig_scope_begin();
+    ig_manual_seed(11);
+    ig_tensor *x = ig_randn(IG_DIMS(8, 16, 30, 30), dt);
+    ig_tensor *w = ig_randn(IG_DIMS(16), dt), *b = ig_randn(IG_DIMS(16), dt);
+    ig_tensor *rm = ig_zeros(IG_DIMS(16), dt), *rv = ig_ones(IG_DIMS(16), dt);
+    ig_set_requires_grad(x, true);
+    ig_set_requires_grad(w, true);
+    ig_set_requires_grad(b, true);
+    ig_tensor *y = ig_batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5);
+    cr_assert(y, "%s", ig_last_error());
+    /* A non-uniform output gradient: sum(y * y * x). */
+    ig_tensor *loss = ig_sum(ig_mul(ig_mul(y, y), x), 0, NULL, false);
+    cr_assert(ig_backward(loss, NULL) == IG_OK, "%s", ig_last_error());
+    ig_tensor *parts[6] = {y, ig_grad(x), ig_grad(w), ig_grad(b), rm, rv};
+    int64_t k = 0;
+    for (int i = 0; i < 6; i++) {
+        int64_t n = ig_tensor_numel(parts[i]);
+        cr_assert(ig_tensor_to_buffer(parts[i], IG_F64, out + k, n) == IG_OK);
+        k += n;
+    }
+    *nout = k;
+    ig_scope_end(s);
+}
+
+Test(core, batch_norm_does_not_depend_on_thread_count) {
+    int saved = ig_get_num_threads();
+    size_t cap = 2 * 8 * 16 * 30 * 30 + 4 * 16;
+    double *r1 = malloc(cap * sizeof(double)), *r3 = malloc(cap * sizeof(double));
+    ig_dtype dts[2] = {IG_F32, IG_F64};
+    for (int d = 0; d < 2; d++) {
+        int64_t n1, n3;
+        ig_set_num_threads(1);
+        run_batch_norm(dts[d], r1, &n1);
+        ig_set_num_threads(3);
+        run_batch_norm(dts[d], r3, &n3);
+        cr_assert_eq(n1, n3);
+        cr_assert((size_t)n1 <= cap);
+        for (int64_t i = 0; i < n1; i++)
+            cr_assert(memcmp(&r1[i], &r3[i], sizeof(double)) == 0, "%s element %lld: %.17g vs %.17g",
+                      ig_dtype_name(dts[d]), (long long)i, r1[i], r3[i]);
+    }
+    free(r1);
+    free(r3);
+    ig_set_num_threads(saved);
+}

@@ -474,3 +474,47 @@ Test(core, pool2d_gradcheck_three_dim_input) {
         ig_scope_end(s);
     }
 }
+
+/* The 2x2 fast path's argmax is computed in blocks of 256 output columns: rows wider than a
+ * block (Wo = 515), ties and NaNs on both sides of the block edge, f32 and f64; the gradient
+ * must land on the first maximum (or first NaN) of each window, as a plain scan finds it. */
+static void check_wide_argmax(ig_dtype dt) {
+    ig_scope *s = ig_scope_begin();
+    enum { H = 4, W = 1030, Ho = 2, Wo = 515 };
+    static double v[H * W];
+    for (int i = 0; i < H * W; i++) v[i] = (double)((i * 7) % 5); /* many ties */
+    v[510] = NAN;       /* window (0,255): top-left */
+    v[W + 513] = NAN;   /* window (0,256): bottom-right */
+    v[2 * W + 1029] = NAN; /* last window of the second row: bottom-right ... */
+    v[3 * W + 1028] = NAN; /* ... and bottom-left, which comes first in scan order */
+    ig_tensor *x = ig_from_data(IG_DIMS(1, 1, H, W), IG_F64, v);
+    if (dt == IG_F32) x = ig_to_dtype(x, IG_F32);
+    ig_set_requires_grad(x, true);
+    ig_tensor *y = ig_max_pool2d(x, &(ig_pool2d_params){.kernel = {2, 2}});
+    cr_assert(y, "%s", ig_last_error());
+    static double gwant[H * W];
+    memset(gwant, 0, sizeof gwant);
+    for (int oy = 0; oy < Ho; oy++)
+        for (int ox = 0; ox < Wo; ox++) {
+            int best = -1;
+            double m = 0;
+            for (int dy = 0; dy < 2; dy++)
+                for (int dx = 0; dx < 2; dx++) {
+                    int i = (2 * oy + dy) * W + 2 * ox + dx;
+                    if (best < 0 || v[i] > m || (isnan(v[i]) && !isnan(m))) m = v[i], best = i;
+                }
+            gwant[best] += oy * Wo + ox + 1;
+        }
+    ig_tensor *r = ig_arange(1, Ho * Wo + 1, 1, dt);
+    cr_assert(ig_backward(y, ig_reshape(r, IG_DIMS(1, 1, Ho, Wo))) == IG_OK, "%s", ig_last_error());
+    for (int i = 0; i < H * W; i++) {
+        double g = ig_tensor_get(ig_grad(x), i);
+        cr_assert_eq(g, gwant[i], "%s dx %d: %g vs %g", ig_dtype_name(dt), i, g, gwant[i]);
+    }
+    ig_scope_end(s);
+}
+
+Test(core, max_pool2d_2x2_argmax_across_blocks) {
+    check_wide_argmax(IG_F32);
+    check_wide_argmax(IG_F64);
+}
