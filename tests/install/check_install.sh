@@ -63,7 +63,8 @@ step "static: cc example.c \$(pkg-config --cflags ignis) <staticlib> <deplibs>"
 "$cc" "${strict[@]}" -o "$tmp/example-static" "$tmp/example.c" $(pkg-config --cflags ignis) \
     "$(pkg-config --variable=staticlib ignis)" $(pkg-config --variable=deplibs ignis) \
     || fail "compiling the README example against libignis.a"
-if readelf -d "$tmp/example-static" | grep -q 'NEEDED.*libignis'; then
+dynamic=$(readelf -d "$tmp/example-static") || fail "readelf on the static example"
+if grep -q 'NEEDED.*libignis' <<<"$dynamic"; then
     fail "the static build still needs libignis.so"
 fi
 "$tmp/example-static" > "$tmp/static.out" || fail "running the README example (static), exit status $?"
