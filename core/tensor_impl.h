@@ -42,6 +42,14 @@ ig_status igi_error(ig_status st, const char *fmt, ...) __attribute__((format(pr
 /* For a NULL tensor argument: sets "op: argument NAME is NULL" only if no error is pending
  * (so chains report their first failure). Returns IG_ERR_ARG. */
 ig_status igi_error_null(const char *op, const char *argname);
+/* In an op returning a tensor: fail with igi_error_null if argument arg is NULL. */
+#define IGI_NULL_CHECK(op, arg)             \
+    do {                                    \
+        if (!(arg)) {                       \
+            igi_error_null(op, #arg);       \
+            return NULL;                    \
+        }                                   \
+    } while (0)
 
 /* ---- storage and allocator ------------------------------------------------------------ */
 typedef struct igi_storage {

@@ -10,14 +10,6 @@
 
 #include "tensor_impl.h"
 
-#define NULL_CHECK(op, t)                        \
-    do {                                         \
-        if (!(t)) {                              \
-            igi_error_null(op, #t);              \
-            return NULL;                         \
-        }                                        \
-    } while (0)
-
 /* ---- backward functions ---------------------------------------------------------------- */
 
 static ig_status reshape_backward(igi_node *n, ig_tensor *g, ig_tensor **gin) {
@@ -167,17 +159,17 @@ static ig_tensor *view_impl(const char *op, ig_tensor *t, int ndim, const int64_
 }
 
 ig_tensor *ig_view(ig_tensor *t, int ndim, const int64_t *shape) {
-    NULL_CHECK("ig_view", t);
+    IGI_NULL_CHECK("ig_view", t);
     return view_impl("ig_view", t, ndim, shape, false);
 }
 
 ig_tensor *ig_reshape(ig_tensor *t, int ndim, const int64_t *shape) {
-    NULL_CHECK("ig_reshape", t);
+    IGI_NULL_CHECK("ig_reshape", t);
     return view_impl("ig_reshape", t, ndim, shape, true);
 }
 
 ig_tensor *ig_flatten(ig_tensor *t, int start_dim, int end_dim) {
-    NULL_CHECK("ig_flatten", t);
+    IGI_NULL_CHECK("ig_flatten", t);
     if (t->ndim == 0) return view_impl("ig_flatten", t, 1, (const int64_t[]){1}, true);
     int s = igi_wrap_dim("ig_flatten", start_dim, t->ndim);
     int e = igi_wrap_dim("ig_flatten", end_dim, t->ndim);
@@ -197,7 +189,7 @@ ig_tensor *ig_flatten(ig_tensor *t, int start_dim, int end_dim) {
 }
 
 ig_tensor *ig_squeeze(ig_tensor *t, int dim) {
-    NULL_CHECK("ig_squeeze", t);
+    IGI_NULL_CHECK("ig_squeeze", t);
     int d = igi_wrap_dim("ig_squeeze", dim, t->ndim);
     if (d < 0) return NULL;
     if (t->ndim == 0) return view_impl("ig_squeeze", t, 0, NULL, false);
@@ -219,7 +211,7 @@ ig_tensor *ig_squeeze(ig_tensor *t, int dim) {
 }
 
 ig_tensor *ig_squeeze_all(ig_tensor *t) {
-    NULL_CHECK("ig_squeeze_all", t);
+    IGI_NULL_CHECK("ig_squeeze_all", t);
     int64_t ns[IG_MAX_DIMS], st[IG_MAX_DIMS];
     int k = 0;
     for (int i = 0; i < t->ndim; i++) {
@@ -232,7 +224,7 @@ ig_tensor *ig_squeeze_all(ig_tensor *t) {
 }
 
 ig_tensor *ig_unsqueeze(ig_tensor *t, int dim) {
-    NULL_CHECK("ig_unsqueeze", t);
+    IGI_NULL_CHECK("ig_unsqueeze", t);
     if (t->ndim >= IG_MAX_DIMS) {
         igi_error(IG_ERR_ARG, "ig_unsqueeze: tensor already has %d dims", IG_MAX_DIMS);
         return NULL;
@@ -258,7 +250,7 @@ ig_tensor *ig_unsqueeze(ig_tensor *t, int dim) {
 /* ---- permute --------------------------------------------------------------------------- */
 
 ig_tensor *ig_permute(ig_tensor *t, const int *dims) {
-    NULL_CHECK("ig_permute", t);
+    IGI_NULL_CHECK("ig_permute", t);
     if (!dims && t->ndim > 0) {
         igi_error_null("ig_permute", "dims");
         return NULL;
@@ -286,7 +278,7 @@ ig_tensor *ig_permute(ig_tensor *t, const int *dims) {
 }
 
 ig_tensor *ig_transpose(ig_tensor *t, int dim0, int dim1) {
-    NULL_CHECK("ig_transpose", t);
+    IGI_NULL_CHECK("ig_transpose", t);
     int a = igi_wrap_dim("ig_transpose", dim0, t->ndim);
     int b = igi_wrap_dim("ig_transpose", dim1, t->ndim);
     if (a < 0 || b < 0) return NULL;
@@ -302,7 +294,7 @@ ig_tensor *ig_transpose(ig_tensor *t, int dim0, int dim1) {
 /* ---- slice, narrow, select ------------------------------------------------------------- */
 
 ig_tensor *ig_slice(ig_tensor *t, int dim, int64_t start, int64_t end, int64_t step) {
-    NULL_CHECK("ig_slice", t);
+    IGI_NULL_CHECK("ig_slice", t);
     if (t->ndim == 0) {
         igi_error(IG_ERR_ARG, "ig_slice: cannot slice a 0-dim tensor");
         return NULL;
@@ -340,7 +332,7 @@ ig_tensor *ig_slice(ig_tensor *t, int dim, int64_t start, int64_t end, int64_t s
 }
 
 ig_tensor *ig_narrow(ig_tensor *t, int dim, int64_t start, int64_t length) {
-    NULL_CHECK("ig_narrow", t);
+    IGI_NULL_CHECK("ig_narrow", t);
     int d = igi_wrap_dim("ig_narrow", dim, t->ndim);
     if (d < 0) return NULL;
     if (t->ndim == 0) {
@@ -358,7 +350,7 @@ ig_tensor *ig_narrow(ig_tensor *t, int dim, int64_t start, int64_t length) {
 }
 
 ig_tensor *ig_select(ig_tensor *t, int dim, int64_t index) {
-    NULL_CHECK("ig_select", t);
+    IGI_NULL_CHECK("ig_select", t);
     if (t->ndim == 0) {
         igi_error(IG_ERR_ARG, "ig_select: cannot select from a 0-dim tensor");
         return NULL;
@@ -391,7 +383,7 @@ ig_tensor *ig_select(ig_tensor *t, int dim, int64_t index) {
 /* ---- expand ---------------------------------------------------------------------------- */
 
 ig_tensor *ig_expand(ig_tensor *t, int ndim, const int64_t *shape) {
-    NULL_CHECK("ig_expand", t);
+    IGI_NULL_CHECK("ig_expand", t);
     if (ndim > 0 && !shape) {
         igi_error_null("ig_expand", "shape");
         return NULL;
@@ -442,7 +434,7 @@ static ig_tensor *copy_impl(const char *op, ig_tensor *t, ig_dtype dt, int opid,
 }
 
 ig_tensor *ig_contiguous(ig_tensor *t) {
-    NULL_CHECK("ig_contiguous", t);
+    IGI_NULL_CHECK("ig_contiguous", t);
     if (igi_is_contiguous(t)) {
         /* A scoped t is returned as is, and with no scope open the caller gets one more
          * reference (as with any heap result). A heap t inside a scope gets a scoped alias
@@ -456,12 +448,12 @@ ig_tensor *ig_contiguous(ig_tensor *t) {
 }
 
 ig_tensor *ig_clone(ig_tensor *t) {
-    NULL_CHECK("ig_clone", t);
+    IGI_NULL_CHECK("ig_clone", t);
     return copy_impl("ig_clone", t, t->dtype, IGI_OP_CONTIGUOUS, identity_backward);
 }
 
 ig_tensor *ig_to_dtype(ig_tensor *t, ig_dtype dt) {
-    NULL_CHECK("ig_to_dtype", t);
+    IGI_NULL_CHECK("ig_to_dtype", t);
     if ((unsigned)dt >= IG_DTYPE_COUNT) {
         igi_error(IG_ERR_DTYPE, "ig_to_dtype: invalid dtype %d", (int)dt);
         return NULL;

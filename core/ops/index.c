@@ -109,10 +109,7 @@ static ig_status cat_backward(igi_node *node, ig_tensor *g, ig_tensor **gin) {
 
 ig_tensor *ig_cat(ig_tensor *const *ts, int n, int dim) {
     const char *op = "ig_cat";
-    if (!ts) {
-        igi_error_null(op, "ts");
-        return NULL;
-    }
+    IGI_NULL_CHECK(op, ts);
     if (n <= 0) {
         igi_error(IG_ERR_ARG, "%s: expected at least one tensor, got n = %d", op, n);
         return NULL;
@@ -183,10 +180,7 @@ ig_tensor *ig_cat(ig_tensor *const *ts, int n, int dim) {
 
 ig_tensor *ig_stack(ig_tensor *const *ts, int n, int dim) {
     const char *op = "ig_stack";
-    if (!ts) {
-        igi_error_null(op, "ts");
-        return NULL;
-    }
+    IGI_NULL_CHECK(op, ts);
     if (n <= 0) {
         igi_error(IG_ERR_ARG, "%s: expected at least one tensor, got n = %d", op, n);
         return NULL;
@@ -256,14 +250,8 @@ static ig_status index_select_backward(igi_node *node, ig_tensor *g, ig_tensor *
 
 ig_tensor *ig_index_select(ig_tensor *t, int dim, ig_tensor *index) {
     const char *op = "ig_index_select";
-    if (!t) {
-        igi_error_null(op, "t");
-        return NULL;
-    }
-    if (!index) {
-        igi_error_null(op, "index");
-        return NULL;
-    }
+    IGI_NULL_CHECK(op, t);
+    IGI_NULL_CHECK(op, index);
     if (!check_index_dtype(op, index) || !igi_check_same_device(op, t, index) || !check_cpu(op, t))
         return NULL;
     char b1[160];
@@ -358,14 +346,8 @@ static ig_status gather_backward(igi_node *node, ig_tensor *g, ig_tensor **gin) 
 
 ig_tensor *ig_gather(ig_tensor *t, int dim, ig_tensor *index) {
     const char *op = "ig_gather";
-    if (!t) {
-        igi_error_null(op, "t");
-        return NULL;
-    }
-    if (!index) {
-        igi_error_null(op, "index");
-        return NULL;
-    }
+    IGI_NULL_CHECK(op, t);
+    IGI_NULL_CHECK(op, index);
     if (!check_index_dtype(op, index) || !igi_check_same_device(op, t, index) || !check_cpu(op, t))
         return NULL;
     char b1[160], b2[160];
@@ -425,10 +407,7 @@ static int64_t load_class(const ig_tensor *t, int64_t off) {
 
 ig_tensor *ig_one_hot(ig_tensor *t, int64_t num_classes) {
     const char *op = "ig_one_hot";
-    if (!t) {
-        igi_error_null(op, "t");
-        return NULL;
-    }
+    IGI_NULL_CHECK(op, t);
     if (t->dtype != IG_I64 && t->dtype != IG_I32 && t->dtype != IG_U8) {
         igi_error(IG_ERR_DTYPE, "%s: classes must be an integer dtype, got %s", op, ig_dtype_name(t->dtype));
         return NULL;

@@ -436,14 +436,8 @@ static ig_status avg_pool2d_backward(igi_node *node, ig_tensor *gout, ig_tensor 
 
 ig_tensor *ig_max_pool2d(ig_tensor *x, const ig_pool2d_params *p) {
     static const char *const op = "ig_max_pool2d";
-    if (!x) {
-        igi_error_null(op, "x");
-        return NULL;
-    }
-    if (!p) {
-        igi_error_null(op, "p");
-        return NULL;
-    }
+    IGI_NULL_CHECK(op, x);
+    IGI_NULL_CHECK(op, p);
     pool_geom g;
     int64_t attr[8];
     if (!pool_fixed_setup(op, POOL_MAX, x, p, &g, attr)) return NULL;
@@ -470,14 +464,8 @@ ig_tensor *ig_max_pool2d(ig_tensor *x, const ig_pool2d_params *p) {
 
 ig_tensor *ig_avg_pool2d(ig_tensor *x, const ig_pool2d_params *p) {
     static const char *const op = "ig_avg_pool2d";
-    if (!x) {
-        igi_error_null(op, "x");
-        return NULL;
-    }
-    if (!p) {
-        igi_error_null(op, "p");
-        return NULL;
-    }
+    IGI_NULL_CHECK(op, x);
+    IGI_NULL_CHECK(op, p);
     pool_geom g;
     int64_t attr[8];
     if (!pool_fixed_setup(op, POOL_AVG, x, p, &g, attr)) return NULL;
@@ -492,10 +480,7 @@ ig_tensor *ig_avg_pool2d(ig_tensor *x, const ig_pool2d_params *p) {
 
 ig_tensor *ig_adaptive_avg_pool2d(ig_tensor *x, int64_t oh, int64_t ow) {
     static const char *const op = "ig_adaptive_avg_pool2d";
-    if (!x) {
-        igi_error_null(op, "x");
-        return NULL;
-    }
+    IGI_NULL_CHECK(op, x);
     pool_geom g;
     if (!pool_input(op, x, &g)) return NULL;
     char b[160];
