@@ -536,9 +536,10 @@ void ckpt_prune(const char *dir, const char *keep1, const char *keep2) {
     while ((e = readdir(d))) {
         const char *nm = e->d_name;
         bool optim = has_prefix(nm, "optim-") && has_suffix(nm, ".safetensors");
-        bool stale_tmp = (has_prefix(nm, "optim-") || has_prefix(nm, "last.safetensors.tmp") ||
-                          has_prefix(nm, "best.safetensors.tmp")) &&
-                         strstr(nm, ".safetensors.tmp");
+        bool stale_tmp = ((has_prefix(nm, "optim-") || has_prefix(nm, "last.safetensors.tmp") ||
+                           has_prefix(nm, "best.safetensors.tmp")) &&
+                          strstr(nm, ".safetensors.tmp")) ||
+                         strcmp(nm, "metrics.csv.tmp") == 0 || strcmp(nm, "curves.png.tmp") == 0;
         if (optim && ((keep1 && strcmp(nm, keep1) == 0) || (keep2 && strcmp(nm, keep2) == 0))) continue;
         if (!optim && !stale_tmp) continue;
         if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, nm) < sizeof path) unlink(path);

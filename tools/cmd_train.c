@@ -595,6 +595,8 @@ static int setup(trainer *t) {
         if (t->sched && ig_sched_set_step(t->sched, sstep) != IG_OK) return fail("--resume");
         ig_rng_set_state(r->rng_seed, r->rng_offset);
         adopt_best(t);
+        /* Files an interrupted run left half-written (its checkpoints are intact). */
+        if (t->lead) ckpt_prune(t->dir, r->optim_file, r->best_optim_file);
     } else if (t->lead) { /* rank 0 alone writes the run folder */
         if (make_dirs(t->dir) != IG_OK) return fail("--out");
         char *p = path_in(t->dir, "last.safetensors");
