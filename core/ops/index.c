@@ -60,7 +60,7 @@ static bool check_index_dtype(const char *op, const ig_tensor *ix) {
 
 static bool check_cpu(const char *op, const ig_tensor *t) {
     if (t->device != IG_CPU) {
-        igi_error(IG_ERR_DEVICE, "%s: device not supported in this build", op);
+        igi_check_cpu(op, t); /* sets "not implemented on cuda" */
         return false;
     }
     return true;

@@ -133,7 +133,7 @@ static ig_tensor *softmax_op(const char *op, int opid, ig_tensor *t, int dim) {
         return NULL;
     }
     if (t->device != IG_CPU) {
-        igi_error(IG_ERR_DEVICE, "%s: device not supported in this build", op);
+        igi_check_cpu(op, t); /* sets "not implemented on cuda" */
         return NULL;
     }
     if (!igi_check_float(op, t)) return NULL;
