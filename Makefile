@@ -252,7 +252,7 @@ NVCC_FLAGS := -ccbin $(NVCC_CCBIN) -std=c++17 $(NVCC_OPT) $(CUDA_GENCODE) -I. -D
 $(BUILD)/obj/%.o: %.cu $(BUILD)/cuda-config.txt
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCC_FLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
-$(TEST_OBJS): EXTRA_CFLAGS := $(CRITERION_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS) $(MPI_DEFS)
+$(TEST_OBJS): EXTRA_CFLAGS := $(CRITERION_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS) $(MPI_DEFS) $(CUDA_DEFS)
 # The bench of dist/ calls MPI itself (the MPI_Allreduce it compares with).
 $(BENCH_OBJS): EXTRA_CFLAGS := $(MPI_CFLAGS) $(MPI_DEFS)
 $(DIST_DRIVER_OBJ): EXTRA_CFLAGS := $(MPI_DEFS)
@@ -268,7 +268,7 @@ $(filter $(BUILD)/obj/dist/%,$(LIB_OBJS)) $(TEST_OBJS) $(BENCH_OBJS) $(DIST_DRIV
 $(BUILD)/cuda-config.txt: FORCE
 	@mkdir -p $(@D)
 	@echo '$(CUDA_DEFS) $(NVCC) $(CUDA_GENCODE) $(CUDA_LIBS)' | cmp -s - $@ || echo '$(CUDA_DEFS) $(NVCC) $(CUDA_GENCODE) $(CUDA_LIBS)' > $@
-$(BUILD)/obj/core/backend.o $(SHARED_LIB) $(STATIC_LIB) $(TEST_BIN): $(BUILD)/cuda-config.txt
+$(BUILD)/obj/core/backend.o $(SHARED_LIB) $(STATIC_LIB) $(TEST_OBJS): $(BUILD)/cuda-config.txt
 $(FUZZ_OBJS): EXTRA_CFLAGS := $(IMG_CFLAGS)
 # The CLI writes curves.png through libpng.
 $(CLI_OBJS): EXTRA_CFLAGS := $(IMG_CFLAGS)
