@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# tools/gpu-check.sh — the CUDA backend's checks on a machine with an NVIDIA GPU, in one go.
+#
+#   tools/gpu-check.sh            build (CUDA=1, release), run the CUDA test suite, run it
+#                                 again under compute-sanitizer memcheck, print a summary
+#
+# Stages (each timed, each printing PASS or FAIL):
+#   1. environment   nvidia-smi, nvcc, compute-sanitizer, the build dependencies
+#   2. build         make CUDA=1 of the library, the CLI and the test binary
+#   3. cuda tests    the Criterion suite `cuda` (CUDA vs CPU parity, backward, gradcheck,
+#                    allocator, errors): every test must pass and none may skip, since a
+#                    skip on a GPU machine means the device was not found
+#   4. self tests    the suites cuda_harness and cuda_fake (and cuda_nodev, which skips here)
+#   5. memcheck      the `cuda` suite under compute-sanitizer --tool memcheck (skipped, and
+#                    said so, when compute-sanitizer is not installed)
+# Exit status: 0 when every stage that ran passed, 1 otherwise.
+#
+# Environment: JOBS (make -j, default nproc), STAGE_TIMEOUT (seconds per test stage, default
+# 300), IGNIS_DEPS (a folder with include/ and lib/ holding build dependencies missing from
+# the system, e.g. Criterion copied from another machine: added to CFLAGS/LDFLAGS with an
+# rpath), BUILD (default build/gpu). Later phases add training and benchmark stages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
+STAGE_TIMEOUT=${STAGE_TIMEOUT:-300}
+BUILD=${BUILD:-build/gpu}
+LOG_DIR=$BUILD/gpu-check
+mkdir -p "$LOG_DIR"
+
+declare -a SUMMARY=()
+failed=0
+stage_start=0
+
+begin() {
+    printf '\n===== %s =====\n' "$1"
+    stage_start=$(date +%s)
+}
+# end NAME STATUS(PASS|FAIL|SKIP) [detail]
+end() {
+    local secs=$(( $(date +%s) - stage_start ))
+    local line
+    line=$(printf '%-4s %-12s %4ss  %s' "$2" "$1" "$secs" "${3:-}")
+    echo "$line"
+    SUMMARY+=("$line")
+    [ "$2" = FAIL ] && failed=1
+    return 0
+}
+
+summary() {
+    printf '\n===== summary =====\n'
+    for l in "${SUMMARY[@]}"; do echo "$l"; done
+    if [ "$failed" -eq 0 ]; then echo "gpu-check: PASS"; else echo "gpu-check: FAIL"; fi
+}
+trap summary EXIT
+
+# ---- 1. environment ----------------------------------------------------------------------
+begin environment
+if command -v nvidia-smi >/dev/null 2>&1; then
+    nvidia-smi || true
+    nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv || true
+else
+    echo "nvidia-smi: not found"
+fi
+NVCC=""
+for c in "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" /usr/local/cuda*/bin/nvcc "$(command -v nvcc 2>/dev/null || true)"; do
+    if [ -n "$c" ] && [ -x "$c" ]; then NVCC=$c; break; fi
+done
+SANITIZER=""
+for c in "$(command -v compute-sanitizer 2>/dev/null || true)" "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer" \
+         /usr/local/cuda*/bin/compute-sanitizer /usr/local/cuda*/compute-sanitizer/compute-sanitizer; do
+    if [ -n "$c" ] && [ -x "$c" ]; then SANITIZER=$c; break; fi
+done
+echo "nvcc: ${NVCC:-not found}"
+[ -n "$NVCC" ] && "$NVCC" --version | tail -n 2
+echo "compute-sanitizer: ${SANITIZER:-not found (the memcheck stage will be skipped)}"
+make_vars=(CUDA=1 BUILD="$BUILD")
+if [ -n "$NVCC" ]; then make_vars+=(CUDA_HOME="$(dirname "$(dirname "$NVCC")")"); fi
+if [ -n "${IGNIS_DEPS:-}" ]; then
+    echo "IGNIS_DEPS: $IGNIS_DEPS"
+    make_vars+=(CFLAGS="-I$IGNIS_DEPS/include" LDFLAGS="-L$IGNIS_DEPS/lib -Wl,-rpath,$IGNIS_DEPS/lib")
+    export PKG_CONFIG_PATH="$IGNIS_DEPS/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+fi
+missing=()
+for h in criterion/criterion.h png.h zlib.h; do
+    found=0
+    for d in /usr/include /usr/local/include ${IGNIS_DEPS:+$IGNIS_DEPS/include}; do [ -e "$d/$h" ] && found=1; done
+    [ $found -eq 1 ] || missing+=("$h")
+done
+pkg-config --exists openblas 2>/dev/null || [ -e /usr/include/cblas.h ] || missing+=("OpenBLAS (cblas.h)")
+if [ -z "$NVCC" ]; then
+    end environment FAIL "nvcc not found (set CUDA_HOME)"
+    exit 1
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+    end environment FAIL "missing build dependencies: ${missing[*]} (install them, or set IGNIS_DEPS)"
+    exit 1
+fi
+if ! command -v nvidia-smi >/dev/null 2>&1; then
+    end environment PASS "no nvidia-smi; the tests will say whether a device is usable"
+else
+    end environment PASS
+fi
+
+# ---- 2. build ------------------------------------------------------------------------------
+begin build
+if make -j"$JOBS" "${make_vars[@]}" all "$BUILD/tests/ignis_tests" >"$LOG_DIR/build.log" 2>&1; then
+    grep -E '^(CUDA|MPI):' "$LOG_DIR/build.log" || true
+    end build PASS "$BUILD/tests/ignis_tests"
+else
+    tail -n 60 "$LOG_DIR/build.log"
+    end build FAIL "see $LOG_DIR/build.log"
+    exit 1
+fi
+TEST_BIN=$BUILD/tests/ignis_tests
+
+# Runs the test binary with a filter; output in $LOG_DIR/$1.log. Fails on any failure,
+# crash or timeout; with require_no_skip, also when a test of the filter skipped.
+run_suite() {
+    local name=$1 filter=$2 require_no_skip=$3
+    shift 3
+    local log=$LOG_DIR/$name.log status=0
+    timeout "$STAGE_TIMEOUT" "$@" "$TEST_BIN" --filter="$filter" --verbose --jobs=1 >"$log" 2>&1 || status=$?
+    grep -E '^\[(PASS|FAIL|SKIP|----)\]|Synthesis|ERROR SUMMARY|========= ' "$log" | grep -v 'Test is disabled' | tail -n 200 || true
+    local skips fails
+    skips=$(grep -E '^\[SKIP\]' "$log" | grep -vc 'Test is disabled' || true)
+    fails=$(grep -cE '^\[FAIL\]|CRASH|Crashing: [1-9]' "$log" || true)
+    if [ "$status" -eq 124 ]; then
+        end "$name" FAIL "timed out after ${STAGE_TIMEOUT}s (log: $log)"
+    elif [ "$status" -ne 0 ] || [ "$fails" -ne 0 ]; then
+        end "$name" FAIL "exit status $status, $fails failing (log: $log)"
+    elif [ "$require_no_skip" = yes ] && [ "$skips" -ne 0 ]; then
+        end "$name" FAIL "$skips test(s) skipped on a GPU machine: the device was not usable (log: $log)"
+    else
+        end "$name" PASS "$(grep -E 'Synthesis' "$log" | tail -n 1 | sed 's/.*Synthesis: //')${skips:+, $skips skipped}"
+    fi
+}
+
+# ---- 3. cuda tests -------------------------------------------------------------------------
+begin "cuda tests"
+run_suite cuda-tests 'cuda/*' yes
+
+# ---- 4. self tests ---------------------------------------------------------------------------
+begin "self tests"
+run_suite self-tests 'cuda_*/*' no
+
+# ---- 5. memcheck -----------------------------------------------------------------------------
+begin memcheck
+if [ -z "$SANITIZER" ]; then
+    end memcheck SKIP "compute-sanitizer not found"
+else
+    # Criterion runs each test in a child process: follow them all; any memcheck error
+    # makes the child, and so the run, fail.
+    run_suite memcheck 'cuda/*' yes "$SANITIZER" --tool memcheck --target-processes all --error-exitcode 86 \
+        --print-limit 20
+    if grep -qE 'ERROR SUMMARY: [1-9]' "$LOG_DIR/memcheck.log"; then
+        SUMMARY+=("FAIL memcheck      reported errors (see $LOG_DIR/memcheck.log)")
+        failed=1
+    fi
+fi
+
+[ "$failed" -eq 0 ]
