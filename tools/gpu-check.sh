@@ -15,10 +15,16 @@
 #                    said so, when compute-sanitizer is not installed)
 # Exit status: 0 when every stage that ran passed, 1 otherwise.
 #
+# Dependencies: OpenBLAS, libpng, zlib and Criterion. When the system lacks one and
+# build/gpu-deps/ignis-gpu-deps.tar.gz exists (made by tools/gpu-deps-bundle.sh on a Debian
+# machine that has them, and carried along), the bundle is unpacked into $BUILD/gpu-deps,
+# every library the system has itself is taken from the system, and the build and the
+# tests use the rest from there.
+#
 # Environment: JOBS (make -j, default nproc), STAGE_TIMEOUT (seconds per test stage, default
-# 300), IGNIS_DEPS (a folder with include/ and lib/ holding build dependencies missing from
-# the system, e.g. Criterion copied from another machine: added to CFLAGS/LDFLAGS with an
-# rpath), BUILD (default build/gpu). Later phases add training and benchmark stages.
+# 300), IGNIS_DEPS (a folder with include/ and lib/ holding dependencies missing from the
+# system: added to CFLAGS/LDFLAGS with an rpath and to LD_LIBRARY_PATH for the tests),
+# BUILD (default build/gpu). Later phases add training and benchmark stages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,26 +80,56 @@ done
 echo "nvcc: ${NVCC:-not found}"
 [ -n "$NVCC" ] && "$NVCC" --version | tail -n 2
 echo "compute-sanitizer: ${SANITIZER:-not found (the memcheck stage will be skipped)}"
+# What the build needs and the system (or IGNIS_DEPS) lacks.
+find_missing() {
+    missing=()
+    local h d found
+    for h in criterion/criterion.h png.h zlib.h cblas.h; do
+        found=0
+        for d in /usr/include /usr/local/include ${IGNIS_DEPS:+$IGNIS_DEPS/include}; do [ -e "$d/$h" ] && found=1; done
+        [ "$h" = cblas.h ] && pkg-config --exists openblas 2>/dev/null && found=1
+        [ $found -eq 1 ] || missing+=("$h")
+    done
+}
+# Unpacks the carried bundle; libraries the system has are linked to the system's copy.
+use_bundle() {
+    local tarball=build/gpu-deps/ignis-gpu-deps.tar.gz root=$BUILD/gpu-deps f so sys
+    rm -rf "$root"
+    mkdir -p "$root"
+    tar -C "$root" -xzf "$tarball"
+    for f in "$root"/lib/*.so.*; do
+        so=$(basename "$f")
+        sys=$(ldconfig -p 2>/dev/null | awk -v s="$so" '$1 == s && /x86-64/ {print $NF; exit}')
+        if [ -n "$sys" ] && [ -e "$sys" ]; then ln -sf "$sys" "$f"; fi
+    done
+    IGNIS_DEPS=$(cd "$root" && pwd)
+    echo "dependencies: unpacked $tarball into $IGNIS_DEPS (bundled: $(cd "$IGNIS_DEPS/lib" && find . -name '*.so.*' -type f | sed 's|./||' | tr '\n' ' '))"
+}
+find_missing
+# IGNIS_FORCE_BUNDLE=1 uses the bundle even when nothing is missing (to test it).
+if { [ ${#missing[@]} -gt 0 ] || [ "${IGNIS_FORCE_BUNDLE:-0}" = 1 ]; } && [ -z "${IGNIS_DEPS:-}" ] &&
+    [ -e build/gpu-deps/ignis-gpu-deps.tar.gz ]; then
+    echo "dependencies missing from the system: ${missing[*]}"
+    use_bundle
+    find_missing
+fi
 make_vars=(CUDA=1 BUILD="$BUILD")
 if [ -n "$NVCC" ]; then make_vars+=(CUDA_HOME="$(dirname "$(dirname "$NVCC")")"); fi
 if [ -n "${IGNIS_DEPS:-}" ]; then
     echo "IGNIS_DEPS: $IGNIS_DEPS"
     make_vars+=(CFLAGS="-I$IGNIS_DEPS/include" LDFLAGS="-L$IGNIS_DEPS/lib -Wl,-rpath,$IGNIS_DEPS/lib")
     export PKG_CONFIG_PATH="$IGNIS_DEPS/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+    # Criterion's own dependencies are found through this, not through the rpath.
+    TEST_ENV=(env "LD_LIBRARY_PATH=$IGNIS_DEPS/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+else
+    TEST_ENV=()
 fi
-missing=()
-for h in criterion/criterion.h png.h zlib.h; do
-    found=0
-    for d in /usr/include /usr/local/include ${IGNIS_DEPS:+$IGNIS_DEPS/include}; do [ -e "$d/$h" ] && found=1; done
-    [ $found -eq 1 ] || missing+=("$h")
-done
-pkg-config --exists openblas 2>/dev/null || [ -e /usr/include/cblas.h ] || missing+=("OpenBLAS (cblas.h)")
 if [ -z "$NVCC" ]; then
     end environment FAIL "nvcc not found (set CUDA_HOME)"
     exit 1
 fi
 if [ ${#missing[@]} -gt 0 ]; then
-    end environment FAIL "missing build dependencies: ${missing[*]} (install them, or set IGNIS_DEPS)"
+    end environment FAIL "missing build dependencies: ${missing[*]} (install them, or carry build/gpu-deps from tools/gpu-deps-bundle.sh, or set IGNIS_DEPS)"
     exit 1
 fi
 if ! command -v nvidia-smi >/dev/null 2>&1; then
@@ -120,7 +156,8 @@ run_suite() {
     local name=$1 filter=$2 require_no_skip=$3
     shift 3
     local log=$LOG_DIR/$name.log status=0
-    timeout "$STAGE_TIMEOUT" "$@" "$TEST_BIN" --filter="$filter" --verbose --jobs=1 >"$log" 2>&1 || status=$?
+    timeout "$STAGE_TIMEOUT" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$@" "$TEST_BIN" --filter="$filter" --verbose --jobs=1 \
+        >"$log" 2>&1 || status=$?
     grep -E '^\[(PASS|FAIL|SKIP|----)\]|Synthesis|ERROR SUMMARY|========= ' "$log" | grep -v 'Test is disabled' | tail -n 200 || true
     local skips fails
     skips=$(grep -E '^\[SKIP\]' "$log" | grep -vc 'Test is disabled' || true)
@@ -151,11 +188,21 @@ if [ -z "$SANITIZER" ]; then
 else
     # Criterion runs each test in a child process: follow them all; any memcheck error
     # makes the child, and so the run, fail.
-    run_suite memcheck 'cuda/*' yes "$SANITIZER" --tool memcheck --target-processes all --error-exitcode 86 \
-        --print-limit 20
-    if grep -qE 'ERROR SUMMARY: [1-9]' "$LOG_DIR/memcheck.log"; then
-        SUMMARY+=("FAIL memcheck      reported errors (see $LOG_DIR/memcheck.log)")
-        failed=1
+    # First: can the sanitizer use this GPU at all? (Under some container runtimes it
+    # answers "Device not supported".)
+    probe=$LOG_DIR/memcheck-probe.log
+    timeout 120 ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$SANITIZER" --tool memcheck --target-processes all \
+        "$TEST_BIN" --filter='cuda/roundtrip_bit_exact' --jobs=1 >"$probe" 2>&1 || true
+    if grep -qiE 'device not supported|error 999|not supported on this' "$probe"; then
+        tail -n 20 "$probe"
+        end memcheck SKIP "compute-sanitizer cannot run on this machine (see $probe)"
+    else
+        run_suite memcheck 'cuda/*' yes "$SANITIZER" --tool memcheck --target-processes all --error-exitcode 86 \
+            --print-limit 20
+        if grep -qE 'ERROR SUMMARY: [1-9]' "$LOG_DIR/memcheck.log"; then
+            SUMMARY+=("FAIL memcheck      reported errors (see $LOG_DIR/memcheck.log)")
+            failed=1
+        fi
     fi
 fi
 
