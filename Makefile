@@ -18,7 +18,8 @@
 # Variables you may set: CC, CFLAGS (appended to ours), LDFLAGS, SANITIZE, DEBUG, RUN_ARGS,
 # BUILD (output folder), PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, BINDIR, TEST_FLAGS,
 # FUZZ_CC (clang), FUZZ_SECONDS (60), MPI (auto, 0 or 1), CUDA (auto, 0 or 1), CUDA_HOME
-# (/usr/local/cuda), NVCC_CCBIN (gcc: nvcc's host compiler), CUDA_ARCHS (80 90).
+# (/usr/local/cuda), NVCC_CCBIN (gcc: nvcc's host compiler), CUDA_ARCHS (80 90), NCCL (auto,
+# 0 or 1).
 # Every object gets a .d file (-MMD -MP), so editing a header rebuilds what uses it.
 
 # ---------------------------------------------------------------------------
@@ -134,6 +135,26 @@ else
   CUDA_SUMMARY := off (nvcc not found at $(CUDA_HOME)/bin/nvcc or on PATH)
 endif
 
+# NCCL (for dist/ on GPUs; NCCL=auto|0|1, default auto, needs CUDA): detected and reported
+# now; nothing uses it yet, so nothing links it (dist/'s NCCL backend is a later phase).
+NCCL ?= auto
+ifneq ($(NVCC),)
+ifneq ($(NCCL),0)
+  NCCL_HEADER := $(firstword $(wildcard $(CUDA_ROOT)/include/nccl.h /usr/include/nccl.h))
+  NCCL_LIB := $(firstword $(wildcard $(CUDA_ROOT)/lib/libnccl.so $(CUDA_ROOT)/lib64/libnccl.so \
+                  /usr/lib/x86_64-linux-gnu/libnccl.so))
+endif
+endif
+ifneq ($(and $(NCCL_HEADER),$(NCCL_LIB)),)
+  NCCL_SUMMARY := found ($(NCCL_HEADER), $(NCCL_LIB)); not used yet
+else ifeq ($(NCCL),1)
+  ifeq ($(filter clean deps help uninstall,$(MAKECMDGOALS)),)
+    $(error NCCL=1 but nccl.h and libnccl.so were not found$(if $(NVCC),, (and CUDA is off)))
+  endif
+else
+  NCCL_SUMMARY := off ($(if $(filter 0,$(NCCL)),NCCL=0,$(if $(NVCC),not found,needs CUDA)))
+endif
+
 # ---------------------------------------------------------------------------
 # Compiler flags. Feature macro: _POSIX_C_SOURCE=200809L (strict POSIX.1-2008
 # on top of C11, no GNU extensions); a file that needs a GNU/BSD extra defines
@@ -210,6 +231,7 @@ $(info ignis $(VERSION) [$(VARIANT)] -> $(BUILD)/ | CC=$(CC) ($(shell $(CC) --ve
 $(info CFLAGS: $(IG_CPPFLAGS) $(IG_CFLAGS) | lib: $(LIB_CFLAGS) | LIBS: $(LIBS))
 $(info MPI: $(MPI_SUMMARY))
 $(info CUDA: $(CUDA_SUMMARY))
+$(info NCCL: $(NCCL_SUMMARY))
 endif
 endif
 
