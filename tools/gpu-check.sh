@@ -54,9 +54,16 @@ end() {
 }
 
 summary() {
+    local rc=$?
     printf '\n===== summary =====\n'
     for l in "${SUMMARY[@]}"; do echo "$l"; done
-    if [ "$failed" -eq 0 ]; then echo "gpu-check: PASS"; else echo "gpu-check: FAIL"; fi
+    if [ "$failed" -eq 0 ] && [ "$rc" -eq 0 ]; then
+        echo "gpu-check: PASS"
+    elif [ "$failed" -eq 0 ]; then
+        echo "gpu-check: FAIL (the script stopped early with status $rc; run it with bash -x to see where)"
+    else
+        echo "gpu-check: FAIL"
+    fi
 }
 trap summary EXIT
 
@@ -99,7 +106,8 @@ use_bundle() {
     tar -C "$root" -xzf "$tarball"
     for f in "$root"/lib/*.so.*; do
         so=$(basename "$f")
-        sys=$(ldconfig -p 2>/dev/null | awk -v s="$so" '$1 == s && /x86-64/ {print $NF; exit}')
+        # (awk reads to the end: an early exit would fail the pipe under pipefail)
+        sys=$(ldconfig -p 2>/dev/null | awk -v s="$so" '$1 == s && /x86-64/ && !done {print $NF; done = 1}')
         if [ -n "$sys" ] && [ -e "$sys" ]; then ln -sf "$sys" "$f"; fi
     done
     IGNIS_DEPS=$(cd "$root" && pwd)
