@@ -66,6 +66,19 @@ typedef struct igi_red {
     int64_t *index;              /* NULL, or n_out int64: flat index j of each extreme */
 } igi_red;
 
+/* Rows along one dim of up to three tensors of one shape (softmax): for row i (row-major
+ * over the other dims, shape[0..n)), tensor k's row starts at data[k] + offset of i over
+ * stride[k] and has len elements step[k] apart. rows >= 1, len >= 1. */
+typedef struct igi_rows {
+    int n, nt;
+    int64_t shape[IG_MAX_DIMS];
+    int64_t stride[3][IG_MAX_DIMS];
+    int64_t step[3];
+    int64_t rows, len;
+    char *data[3];
+    ig_dtype dtype;
+} igi_rows;
+
 /* Binary kinds (core/ops/binary.c). EQ/GT/LT write u8 masks. */
 enum igi_binary_kind { IGI_BIN_ADD, IGI_BIN_SUB, IGI_BIN_MUL, IGI_BIN_DIV, IGI_BIN_EQ, IGI_BIN_GT,
                        IGI_BIN_LT, IGI_BIN_COUNT };
@@ -128,6 +141,11 @@ typedef struct igi_backend {
      * elements of r->in_dtype) to the input-geometry tensor at r->out (the zeroed
      * gradient, same strides as the input plan) at the element r->index[i] of slice i. */
     ig_status (*reduce_scatter)(const char *op, const igi_red *r, const void *g);
+    /* Softmax (log_out: log_softmax) of each row as core/ops/softmax.c computes it: tensor
+     * 0 the output, 1 the input. Float dtypes. */
+    ig_status (*softmax)(const char *op, bool log_out, const igi_rows *r);
+    /* Its gradient: tensor 0 gin, 1 the output gradient g, 2 the saved output y. */
+    ig_status (*softmax_backward)(const char *op, bool log_out, const igi_rows *r);
     /* C[M,N] (row-major, ldc) = op(A)[M,K] @ op(B)[K,N] + beta*C, with igi_gemm's
      * conventions (core/tensor_impl.h); f32 or f64. */
     ig_status (*gemm)(const char *op, ig_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,

@@ -85,6 +85,8 @@ static const igi_backend cuda_table = {
     igc_unary_backward,
     igc_reduce,
     igc_reduce_scatter,
+    igc_softmax,
+    igc_softmax_backward,
     igc_gemm,
 };
 

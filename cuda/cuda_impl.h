@@ -126,7 +126,7 @@ template <> struct igc_store<uint8_t> {
     default: return igi_error(IG_ERR_DTYPE, "%s: invalid dtype %d on cuda", op, (int)(dt)); \
     }
 
-/* Kernel entry points of the table (cuda/elementwise.cu, cuda/reduce.cu, cuda/gemm.cu). */
+/* Kernel entry points of the table (cuda/elementwise.cu, reduce.cu, softmax.cu, gemm.cu). */
 ig_status igc_copy(const char *op, const igi_ew *e);
 ig_status igc_fill(const char *op, const igi_ew *e, double value);
 ig_status igc_binary(const char *op, int kind, const igi_ew *e);
@@ -136,6 +136,8 @@ ig_status igc_unary(const char *op, int kind, const igi_ew *e, const igi_unary_p
 ig_status igc_unary_backward(const char *op, int kind, const igi_ew *e, const igi_unary_params *p);
 ig_status igc_reduce(const char *op, int kind, const igi_red *r, double div);
 ig_status igc_reduce_scatter(const char *op, const igi_red *r, const void *g);
+ig_status igc_softmax(const char *op, bool log_out, const igi_rows *r);
+ig_status igc_softmax_backward(const char *op, bool log_out, const igi_rows *r);
 ig_status igc_gemm(const char *op, ig_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                    const void *A, int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc);
 /* cuda/gemm.cu: cuBLAS handle on igc_stream; IG_OK or the error in msg. */

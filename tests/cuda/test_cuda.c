@@ -2,7 +2,8 @@
  * tests/cuda/test_cuda.c — the CUDA backend against the CPU, and the device plumbing of core.
  *
  * Suites:
- *  - cuda: every op with a CUDA kernel, forward and backward, on CUDA vs the CPU, over
+ *  - cuda: every op with a CUDA kernel (copies and conversions, elementwise, where,
+ *    reductions, softmax, matmul), forward and backward, on CUDA vs the CPU, over
  *    broadcast shapes and strided views and every dtype the op takes; gradcheck on CUDA in
  *    f64; the caching device allocator; the error messages. Each test skips ("no CUDA
  *    device: ...") when the build has no CUDA or the machine no GPU. tools/gpu-check.sh
@@ -329,6 +330,43 @@ static void check_reduce(ig_device d) {
     ig_scope_end(s);
 }
 
+/* ---- softmax ----------------------------------------------------------------------------------- */
+
+static void check_softmax(ig_device d) {
+    ig_manual_seed(12);
+    const int dims[] = {0, 1, -1};
+    for (size_t t = 0; t < 2; t++) {
+        ig_dtype dt = float_dtypes[t];
+        ig_scope *s = ig_scope_begin();
+        ig_tensor *x = ig_mul_scalar(data(dt, 2, (const int64_t[]){5, 7}, false), 3.0);
+        ig_tensor *x3 = data(dt, 3, (const int64_t[]){3, 4, 5}, false);
+        ig_tensor *xl = ig_mul_scalar(data(dt, 2, (const int64_t[]){2, 1000}, false), 4.0);
+        for (size_t k = 0; k < 3; k++) {
+            char what[160];
+            snprintf(what, sizeof what, "ig_softmax %s dim %d", ig_dtype_name(dt), dims[k]);
+            expect_match(ig_softmax(on(x, d), dims[k]), ig_softmax(x, dims[k]), d, what);
+            snprintf(what, sizeof what, "ig_log_softmax %s dim %d", ig_dtype_name(dt), dims[k]);
+            expect_match(ig_log_softmax(on(x, d), dims[k]), ig_log_softmax(x, dims[k]), d, what);
+            snprintf(what, sizeof what, "ig_softmax %s transposed dim %d", ig_dtype_name(dt), dims[k]);
+            expect_match(ig_softmax(ig_transpose(on(x, d), 0, 1), dims[k]), ig_softmax(ig_transpose(x, 0, 1), dims[k]),
+                         d, what);
+            snprintf(what, sizeof what, "ig_log_softmax %s 3-D dim %d", ig_dtype_name(dt), dims[k]);
+            expect_match(ig_log_softmax(on(x3, d), dims[k]), ig_log_softmax(x3, dims[k]), d, what);
+        }
+        expect_match(ig_softmax(on(xl, d), 1), ig_softmax(xl, 1), d, "ig_softmax long rows");
+        expect_match(ig_log_softmax(on(xl, d), 1), ig_log_softmax(xl, 1), d, "ig_log_softmax long rows");
+        /* Large values, -inf entries, a row of -inf, a NaN row (NaN rows stay NaN). */
+        const double sv[] = {1000, 1001, 999, 1000.5, -INFINITY, 0, 1, -INFINITY,
+                             -INFINITY, -INFINITY, -INFINITY, -INFINITY, 1, NAN, 2, 3};
+        ig_tensor *sp = ig_to_dtype(ig_from_data(2, (const int64_t[]){4, 4}, IG_F64, sv), dt);
+        expect_match(ig_softmax(on(sp, d), 1), ig_softmax(sp, 1), d, "ig_softmax special rows");
+        expect_match(ig_log_softmax(on(sp, d), 1), ig_log_softmax(sp, 1), d, "ig_log_softmax special rows");
+        ig_tensor *sc = ig_scalar(2.5, dt);
+        expect_match(ig_softmax(on(sc, d), 0), ig_softmax(sc, 0), d, "ig_softmax 0-dim");
+        ig_scope_end(s);
+    }
+}
+
 /* ---- matmul, copies ------------------------------------------------------------------------- */
 
 static const shape_pair mm_pairs[] = {
@@ -467,6 +505,12 @@ static ig_tensor *g_where(ig_tensor *const *in, int n, void *ctx) {
     ig_tensor *c = ig_gt(in[0], in[1]);
     return ig_where(c, ig_mul(in[0], in[1]), ig_exp(in[1]));
 }
+static ig_tensor *g_softmax(ig_tensor *const *in, int n, void *ctx) {
+    (void)n;
+    (void)ctx;
+    ig_tensor *x = in[0];
+    return ig_add(ig_mul(ig_softmax(x, 1), in[1]), ig_log_softmax(ig_transpose(x, 0, 1), 1));
+}
 static ig_tensor *g_copies(ig_tensor *const *in, int n, void *ctx) {
     (void)n;
     (void)ctx;
@@ -490,6 +534,7 @@ static const graph_case graph_cases[] = {
     {"matmul", g_matmul, 3, {3, 2, 1}, {{2, 3, 4}, {4, 5}, {4}}},
     {"where", g_where, 2, {2, 2}, {{3, 4}, {3, 4}}},
     {"copies", g_copies, 1, {2}, {{4, 4}}},
+    {"softmax", g_softmax, 2, {2, 2}, {{4, 4}, {4, 4}}},
 };
 
 /* Backward of each graph on d vs the CPU: the gradients of leaves on d, and of a CPU leaf
@@ -644,6 +689,7 @@ Test(cuda, scalar_and_where_forward) { need_cuda(); check_scalar_and_where(IG_CU
 Test(cuda, unary_forward) { need_cuda(); check_unary(IG_CUDA); }
 Test(cuda, reduce_forward) { need_cuda(); check_reduce(IG_CUDA); }
 Test(cuda, matmul_forward) { need_cuda(); check_matmul(IG_CUDA); check_matmul_errors(IG_CUDA); }
+Test(cuda, softmax_forward) { need_cuda(); check_softmax(IG_CUDA); }
 Test(cuda, copies_fill_convert) { need_cuda(); check_copies(IG_CUDA); }
 Test(cuda, backward_matches_cpu) { need_cuda(); check_backward(IG_CUDA); }
 Test(cuda, gradcheck_f64) { need_cuda(); check_gradcheck(IG_CUDA); }
@@ -681,13 +727,15 @@ Test(cuda, errors) {
     cr_assert_str_eq(ig_last_error(), "ig_add: tensors are on different devices (cpu and cuda)");
     cr_assert_null(ig_matmul(g, ig_transpose(c, 0, 1)));
     cr_assert_str_eq(ig_last_error(), "ig_matmul: tensors are on different devices (cuda and cpu)");
-    cr_assert_null(ig_softmax(g, 1));
-    cr_assert_eq(ig_last_status(), IG_ERR_DEVICE);
-    cr_assert_str_eq(ig_last_error(), "ig_softmax: not implemented on cuda");
     ig_tensor *x4 = on(ig_ones(4, (const int64_t[]){1, 1, 4, 4}, IG_F32), IG_CUDA);
     ig_tensor *w4 = on(ig_ones(4, (const int64_t[]){1, 1, 3, 3}, IG_F32), IG_CUDA);
     cr_assert_null(ig_conv2d(x4, w4, NULL, NULL));
+    cr_assert_eq(ig_last_status(), IG_ERR_DEVICE);
     cr_assert_str_eq(ig_last_error(), "ig_conv2d: not implemented on cuda");
+    cr_assert_null(ig_max_pool2d(x4, &(ig_pool2d_params){.kernel = {2, 2}}));
+    cr_assert_str_eq(ig_last_error(), "ig_max_pool2d: not implemented on cuda");
+    cr_assert_null(ig_cross_entropy(g, on(ig_zeros(1, (const int64_t[]){2}, IG_I64), IG_CUDA), NULL));
+    cr_assert_str_eq(ig_last_error(), "ig_cross_entropy: not implemented on cuda");
     cr_assert_null(ig_tensor_data(g));
     cr_assert_eq(ig_last_status(), IG_ERR_DEVICE);
     cr_assert_float_eq(ig_item(ig_sum(g, 0, NULL, false)), 6.0, 0);
@@ -701,6 +749,7 @@ Test(cuda_harness, scalar_and_where) { check_scalar_and_where(IG_CPU); }
 Test(cuda_harness, unary) { check_unary(IG_CPU); }
 Test(cuda_harness, reduce) { check_reduce(IG_CPU); }
 Test(cuda_harness, matmul) { check_matmul(IG_CPU); check_matmul_errors(IG_CPU); }
+Test(cuda_harness, softmax) { check_softmax(IG_CPU); }
 Test(cuda_harness, copies) { check_copies(IG_CPU); }
 Test(cuda_harness, backward) { check_backward(IG_CPU); }
 Test(cuda_harness, gradcheck) { check_gradcheck(IG_CPU); }
