@@ -454,6 +454,18 @@ static void check_copies(ig_device d) {
         cr_assert_eq(ig_copy_(ig_slice(yd, 1, 1, 7, 1), ig_slice(yd, 1, 0, 6, 1)), IG_OK, "%s", ig_last_error());
         expect_match(yd, yc, d, "ig_copy_ overlapping");
     }
+    /* cat and stack place their pieces with the copy kernel. */
+    for (size_t t = 0; t < 5; t++) {
+        ig_tensor *p = data(all_dtypes[t], 2, (const int64_t[]){2, 3}, false);
+        ig_tensor *q = data(all_dtypes[t], 2, (const int64_t[]){4, 3}, false);
+        ig_tensor *e = ig_zeros(1, (const int64_t[]){0}, all_dtypes[t]);
+        ig_tensor *pq[3] = {p, e, q}, *pqd[3] = {on(p, d), on(e, d), on(q, d)};
+        expect_match(ig_cat(pqd, 3, 0), ig_cat(pq, 3, 0), d, "ig_cat");
+        ig_tensor *pt[2] = {ig_transpose(p, 0, 1), ig_transpose(p, 0, 1)};
+        ig_tensor *ptd[2] = {ig_transpose(pqd[0], 0, 1), ig_transpose(pqd[0], 0, 1)};
+        expect_match(ig_cat(ptd, 2, 1), ig_cat(pt, 2, 1), d, "ig_cat strided");
+        expect_match(ig_stack(ptd, 2, 1), ig_stack(pt, 2, 1), d, "ig_stack");
+    }
     ig_scope_end(s);
 }
 
@@ -505,6 +517,14 @@ static ig_tensor *g_where(ig_tensor *const *in, int n, void *ctx) {
     ig_tensor *c = ig_gt(in[0], in[1]);
     return ig_where(c, ig_mul(in[0], in[1]), ig_exp(in[1]));
 }
+static ig_tensor *g_cat(ig_tensor *const *in, int n, void *ctx) {
+    (void)n;
+    (void)ctx;
+    ig_tensor *ab[2] = {in[0], ig_mul(in[1], in[1])};
+    ig_tensor *c = ig_cat(ab, 2, 0);                      /* [5,3] */
+    ig_tensor *st[2] = {ig_slice(c, 0, 0, 2, 1), in[0]};
+    return ig_add(ig_sum(c, 1, (const int[]){0}, false), ig_stack(st, 2, 0)); /* [3] + [2,2,3] */
+}
 static ig_tensor *g_softmax(ig_tensor *const *in, int n, void *ctx) {
     (void)n;
     (void)ctx;
@@ -535,6 +555,7 @@ static const graph_case graph_cases[] = {
     {"where", g_where, 2, {2, 2}, {{3, 4}, {3, 4}}},
     {"copies", g_copies, 1, {2}, {{4, 4}}},
     {"softmax", g_softmax, 2, {2, 2}, {{4, 4}, {4, 4}}},
+    {"cat", g_cat, 2, {2, 2}, {{2, 3}, {3, 3}}},
 };
 
 /* Backward of each graph on d vs the CPU: the gradients of leaves on d, and of a CPU leaf
