@@ -11,8 +11,8 @@
 #   make DEBUG=1             -O0 -g, in build/debug/
 #   make CC=clang            any C11 compiler with gcc-style flags
 #   make MPI=0               without MPI (dist/ then has the single-process backend only)
-#   make CUDA=0              without the CUDA backend (CUDA=auto, the default, builds it
-#                            when nvcc is found; CUDA=1 requires it)
+#   make CUDA=0              without the CUDA backend (the default CUDA=auto builds it when
+#                            nvcc is found; CUDA=1 requires it); tools/gpu-check.sh on a GPU
 #   make install PREFIX=/usr/local DESTDIR=
 #
 # Variables you may set: CC, CFLAGS (appended to ours), LDFLAGS, SANITIZE, DEBUG, RUN_ARGS,
@@ -252,7 +252,7 @@ examples: $(EXAMPLES)
 benches: $(BENCHES)
 
 help:
-	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---------------------------------------------------------------------------
 # Compiling. Library objects are position-independent with hidden visibility;
