@@ -121,7 +121,8 @@ if { [ ${#missing[@]} -gt 0 ] || [ "${IGNIS_FORCE_BUNDLE:-0}" = 1 ]; } && [ -z "
     use_bundle
     find_missing
 fi
-make_vars=(CUDA=1 BUILD="$BUILD")
+# MPI=0: the CUDA checks need no MPI, and a partial MPI on the GPU image must not break them.
+make_vars=(CUDA=1 MPI=0 BUILD="$BUILD")
 if [ -n "$NVCC" ]; then make_vars+=(CUDA_HOME="$(dirname "$(dirname "$NVCC")")"); fi
 if [ -n "${IGNIS_DEPS:-}" ]; then
     echo "IGNIS_DEPS: $IGNIS_DEPS"
