@@ -11,11 +11,15 @@
 #   make DEBUG=1             -O0 -g, in build/debug/
 #   make CC=clang            any C11 compiler with gcc-style flags
 #   make MPI=0               without MPI (dist/ then has the single-process backend only)
+#   make CUDA=0              without the CUDA backend (the default CUDA=auto builds it when
+#                            nvcc is found; CUDA=1 requires it); tools/gpu-check.sh on a GPU
 #   make install PREFIX=/usr/local DESTDIR=
 #
 # Variables you may set: CC, CFLAGS (appended to ours), LDFLAGS, SANITIZE, DEBUG, RUN_ARGS,
 # BUILD (output folder), PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, BINDIR, TEST_FLAGS,
-# FUZZ_CC (clang), FUZZ_SECONDS (60), MPI (auto, 0 or 1).
+# FUZZ_CC (clang), FUZZ_SECONDS (60), MPI (auto, 0 or 1), CUDA (auto, 0 or 1), CUDA_HOME
+# (/usr/local/cuda), NVCC_CCBIN (gcc: nvcc's host compiler), CUDA_ARCHS (80 90), NCCL (auto,
+# 0 or 1).
 # Every object gets a .d file (-MMD -MP), so editing a header rebuilds what uses it.
 
 # ---------------------------------------------------------------------------
@@ -88,6 +92,70 @@ else
 endif
 
 # ---------------------------------------------------------------------------
+# CUDA backend (cuda/*.cu). CUDA=auto (the default) builds it when nvcc is found at
+# $(CUDA_HOME)/bin/nvcc or on PATH; CUDA=1 requires it; CUDA=0 builds exactly the CPU-only
+# library. With CUDA the .cu files are compiled by nvcc (host compiler NVCC_CCBIN, gcc by
+# default) into the same libignis (static and shared), core/backend.c gets -DIGNIS_CUDA
+# (it then calls cuda/'s igi_cuda_init on first use of IG_CUDA), and everything links
+# cudart, cuBLAS and libstdc++ (nvcc's host stubs need it), with an rpath to the CUDA
+# libraries. Code is generated for sm_80 and sm_90 (A100, H100/H200) plus compute_90 PTX
+# that newer GPUs JIT-compile. A build without a GPU compiles and runs: the CUDA tests skip.
+# Sanitizer and fuzz builds default to CUDA=0: ASan needs protect_shadow_gap=0 to run
+# cudart at all and LeakSanitizer reports the driver's never-freed allocations, so they
+# test the CPU code (pass CUDA=1 to try anyway). $(BUILD)/cuda-config.txt records the choice.
+ifneq ($(filter 1,$(SANITIZE) $(FUZZ)),)
+  CUDA ?= 0
+endif
+CUDA ?= auto
+CUDA_HOME ?= /usr/local/cuda
+NVCC_CCBIN ?= gcc
+CUDA_ARCHS ?= 80 90
+ifneq ($(CUDA),0)
+  NVCC := $(or $(wildcard $(CUDA_HOME)/bin/nvcc),$(shell command -v nvcc 2>/dev/null))
+endif
+ifneq ($(NVCC),)
+  # CUDA_HOME follows the nvcc found (PATH may point elsewhere than the default).
+  CUDA_ROOT := $(abspath $(dir $(NVCC))..)
+  CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_ROOT)/lib64/libcudart.so $(CUDA_ROOT)/lib/libcudart.so \
+                     $(CUDA_ROOT)/targets/x86_64-linux/lib/libcudart.so))
+  CUDA_LIBDIR := $(patsubst %/,%,$(dir $(or $(CUDA_LIBDIR),$(CUDA_ROOT)/lib64/libcudart.so)))
+  NVCC_VERSION := $(shell $(NVCC) --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p')
+  CUDA_GENCODE := $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
+                  -gencode arch=compute_$(lastword $(CUDA_ARCHS)),code=compute_$(lastword $(CUDA_ARCHS))
+  CUDA_DEFS := -DIGNIS_CUDA
+  CUDA_LIBS := -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart -lstdc++
+  CUDA_SUMMARY := on (nvcc $(NVCC_VERSION) at $(NVCC), $(foreach a,$(CUDA_ARCHS),sm_$(a)) + PTX; libs in $(CUDA_LIBDIR))
+else ifeq ($(CUDA),0)
+  CUDA_SUMMARY := off (CUDA=0$(if $(filter 1,$(SANITIZE) $(FUZZ)), default under SANITIZE/FUZZ))
+else ifeq ($(CUDA),1)
+  ifeq ($(filter clean deps help uninstall,$(MAKECMDGOALS)),)
+    $(error CUDA=1 but nvcc is neither at $(CUDA_HOME)/bin/nvcc nor on PATH (set CUDA_HOME))
+  endif
+else
+  CUDA_SUMMARY := off (nvcc not found at $(CUDA_HOME)/bin/nvcc or on PATH)
+endif
+
+# NCCL (for dist/ on GPUs; NCCL=auto|0|1, default auto, needs CUDA): detected and reported
+# now; nothing uses it yet, so nothing links it (dist/'s NCCL backend is a later phase).
+NCCL ?= auto
+ifneq ($(NVCC),)
+ifneq ($(NCCL),0)
+  NCCL_HEADER := $(firstword $(wildcard $(CUDA_ROOT)/include/nccl.h /usr/include/nccl.h))
+  NCCL_LIB := $(firstword $(wildcard $(CUDA_ROOT)/lib/libnccl.so $(CUDA_ROOT)/lib64/libnccl.so \
+                  /usr/lib/x86_64-linux-gnu/libnccl.so))
+endif
+endif
+ifneq ($(and $(NCCL_HEADER),$(NCCL_LIB)),)
+  NCCL_SUMMARY := found ($(NCCL_HEADER), $(NCCL_LIB)); not used yet
+else ifeq ($(NCCL),1)
+  ifeq ($(filter clean deps help uninstall,$(MAKECMDGOALS)),)
+    $(error NCCL=1 but nccl.h and libnccl.so were not found$(if $(NVCC),, (and CUDA is off)))
+  endif
+else
+  NCCL_SUMMARY := off ($(if $(filter 0,$(NCCL)),NCCL=0,$(if $(NVCC),not found,needs CUDA)))
+endif
+
+# ---------------------------------------------------------------------------
 # Compiler flags. Feature macro: _POSIX_C_SOURCE=200809L (strict POSIX.1-2008
 # on top of C11, no GNU extensions); a file that needs a GNU/BSD extra defines
 # _DEFAULT_SOURCE itself, before its first #include, and says why.
@@ -97,7 +165,7 @@ IG_CFLAGS := -std=c11 $(OPTFLAGS) $(WARNINGS) -pthread -MMD -MP $(CFLAGS)
 # The library exports only what is marked IG_API.
 LIB_CFLAGS := -fPIC -fvisibility=hidden
 IG_LDFLAGS := -pthread $(SAN_FLAGS) $(LDFLAGS)
-LIBS := $(BLAS_LIBS) $(IMG_LIBS) $(MPI_LIBS) $(SYSLIBS)
+LIBS := $(BLAS_LIBS) $(IMG_LIBS) $(MPI_LIBS) $(CUDA_LIBS) $(SYSLIBS)
 
 # ---------------------------------------------------------------------------
 # Sources. Wildcards: a new .c file in a module folder is picked up by itself.
@@ -113,7 +181,10 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 PUBLIC_HEADERS := $(wildcard ignis.h) \
     $(filter-out %_impl.h,$(wildcard core/*.h autograd/*.h nn/*.h optim/*.h data/*.h dist/*.h))
 
+CUDA_SRCS := $(if $(NVCC),$(wildcard cuda/*.cu))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+CUDA_OBJS := $(CUDA_SRCS:%.cu=$(BUILD)/obj/%.o)
+LIB_OBJS += $(CUDA_OBJS)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 EXAMPLE_OBJS := $(EXAMPLE_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -159,6 +230,8 @@ ifeq ($(filter clean deps help uninstall bench fuzz fuzz-run,$(MAKECMDGOALS)),)
 $(info ignis $(VERSION) [$(VARIANT)] -> $(BUILD)/ | CC=$(CC) ($(shell $(CC) --version 2>/dev/null | head -n 1)))
 $(info CFLAGS: $(IG_CPPFLAGS) $(IG_CFLAGS) | lib: $(LIB_CFLAGS) | LIBS: $(LIBS))
 $(info MPI: $(MPI_SUMMARY))
+$(info CUDA: $(CUDA_SUMMARY))
+$(info NCCL: $(NCCL_SUMMARY))
 endif
 endif
 
@@ -179,7 +252,7 @@ examples: $(EXAMPLES)
 benches: $(BENCHES)
 
 help:
-	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---------------------------------------------------------------------------
 # Compiling. Library objects are position-independent with hidden visibility;
@@ -189,7 +262,19 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(IG_CPPFLAGS) $(IG_CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
 
 $(LIB_OBJS): EXTRA_CFLAGS := $(LIB_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS) $(MPI_CFLAGS) $(MPI_DEFS)
-$(TEST_OBJS): EXTRA_CFLAGS := $(CRITERION_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS) $(MPI_DEFS)
+$(BUILD)/obj/core/backend.o: EXTRA_CFLAGS += $(CUDA_DEFS)
+
+# CUDA objects: nvcc, the same hidden visibility and PIC as the C objects, warnings on
+# (and errors when CFLAGS has -Werror, as in check-warnings). -O3 -lineinfo, or -O0 -g -G
+# for DEBUG=1.
+NVCC_OPT := $(if $(filter 1,$(DEBUG)),-O0 -g -G,-O3 -lineinfo)
+NVCC_WERROR := $(if $(filter -Werror,$(CFLAGS)),-Werror all-warnings -Xcompiler -Werror)
+NVCC_FLAGS := -ccbin $(NVCC_CCBIN) -std=c++17 $(NVCC_OPT) $(CUDA_GENCODE) -I. -D_POSIX_C_SOURCE=200809L \
+    $(CUDA_DEFS) -Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra $(NVCC_WERROR)
+$(BUILD)/obj/%.o: %.cu $(BUILD)/cuda-config.txt
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCC_FLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
+$(TEST_OBJS): EXTRA_CFLAGS := $(CRITERION_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS) $(MPI_DEFS) $(CUDA_DEFS)
 # The bench of dist/ calls MPI itself (the MPI_Allreduce it compares with).
 $(BENCH_OBJS): EXTRA_CFLAGS := $(MPI_CFLAGS) $(MPI_DEFS)
 $(DIST_DRIVER_OBJ): EXTRA_CFLAGS := $(MPI_DEFS)
@@ -201,6 +286,11 @@ $(BUILD)/mpi-config.txt: FORCE
 	@echo '$(MPI_DEFS) $(MPI_CFLAGS) $(MPI_LIBS)' | cmp -s - $@ || echo '$(MPI_DEFS) $(MPI_CFLAGS) $(MPI_LIBS)' > $@
 $(filter $(BUILD)/obj/dist/%,$(LIB_OBJS)) $(TEST_OBJS) $(BENCH_OBJS) $(DIST_DRIVER_OBJ) $(SHARED_LIB) \
     $(STATIC_LIB): $(BUILD)/mpi-config.txt
+# The same for CUDA: core/backend.o and the libraries depend on whether it is built.
+$(BUILD)/cuda-config.txt: FORCE
+	@mkdir -p $(@D)
+	@echo '$(CUDA_DEFS) $(NVCC) $(CUDA_GENCODE) $(CUDA_LIBS)' | cmp -s - $@ || echo '$(CUDA_DEFS) $(NVCC) $(CUDA_GENCODE) $(CUDA_LIBS)' > $@
+$(BUILD)/obj/core/backend.o $(SHARED_LIB) $(STATIC_LIB) $(TEST_OBJS): $(BUILD)/cuda-config.txt
 $(FUZZ_OBJS): EXTRA_CFLAGS := $(IMG_CFLAGS)
 # The CLI writes curves.png through libpng.
 $(CLI_OBJS): EXTRA_CFLAGS := $(IMG_CFLAGS)
@@ -409,6 +499,7 @@ install: all
 	done
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@MPI_LIBS@|$(MPI_LIBS)|' \
+	    -e 's|@CUDA_LIBS@|$(CUDA_LIBS)|' \
 	    ignis.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/ignis.pc
 	@echo "installed ignis $(VERSION) into $(DESTDIR)$(PREFIX) (run ldconfig if $(LIBDIR) is a system library folder)"
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/backend_impl.h"
 #include "../core/tensor_impl.h"
 #include "autograd.h"
 
@@ -64,6 +65,9 @@ ig_status ig_set_grad(ig_tensor *t, ig_tensor *grad) {
                              ig_shape_str(grad, b1, sizeof b1), ig_dtype_name(grad->dtype),
                              ig_shape_str(t, b2, sizeof b2), ig_dtype_name(t->dtype));
         }
+        if (grad->device != t->device)
+            return igi_error(IG_ERR_DEVICE, "ig_set_grad: gradient is on %s, tensor on %s",
+                             igi_device_name(grad->device), igi_device_name(t->device));
         if (grad->scoped)
             return igi_error(IG_ERR_ARG, "ig_set_grad: the gradient must be a heap tensor (made outside any scope or with ig_keep)");
     }
@@ -92,10 +96,11 @@ static void add_into_loop(char **p, const int64_t *s, int64_t n, void *ctx) {
 static ig_status accumulate_leaf(ig_tensor *leaf, ig_tensor *g) {
     if (!leaf->grad) {
         igi_heap_mode(1);
-        leaf->grad = ig_zeros(leaf->ndim, leaf->shape, leaf->dtype);
+        leaf->grad = ig_zeros_like(leaf); /* on the leaf's device */
         igi_heap_mode(-1);
         if (!leaf->grad) return ig_last_status();
     }
+    if (leaf->grad->device != IG_CPU || g->device != IG_CPU) return igi_add_into("ig_backward", leaf->grad, g);
     ig_dtype dt = leaf->dtype;
     ig_tensor *ops[2] = {leaf->grad, g};
     igi_iter_run_parallel(ops, 2, add_into_loop, &dt);
@@ -270,6 +275,9 @@ ig_status ig_backward(ig_tensor *t, ig_tensor *seed) {
             return igi_error(IG_ERR_SHAPE, "ig_backward: seed %s %s does not match output %s %s",
                              ig_shape_str(seed, b1, sizeof b1), ig_dtype_name(seed->dtype),
                              ig_shape_str(t, b2, sizeof b2), ig_dtype_name(t->dtype));
+        if (seed->device != t->device)
+            return igi_error(IG_ERR_DEVICE, "ig_backward: seed is on %s, output on %s", igi_device_name(seed->device),
+                             igi_device_name(t->device));
     } else if (igi_numel(t->ndim, t->shape) != 1) {
         return igi_error(IG_ERR_SHAPE, "ig_backward: output %s has more than one element; pass a seed gradient",
                          ig_shape_str(t, b1, sizeof b1));
@@ -279,7 +287,7 @@ ig_status ig_backward(ig_tensor *t, ig_tensor *seed) {
     int saved_depth = igi_no_grad_depth_add(0);
     igi_set_grad_enabled(false);
     ig_status st = IG_OK;
-    ig_tensor *g = seed ? seed : ig_ones(t->ndim, t->shape, t->dtype);
+    ig_tensor *g = seed ? seed : ig_ones_like(t); /* on t's device */
     if (!g) st = ig_last_status();
     else st = run_backward(t, g);
     igi_no_grad_depth_add(saved_depth - igi_no_grad_depth_add(0));

@@ -23,6 +23,17 @@ static double *elem_ptr(ig_tensor *t, int64_t i) {
     return (double *)t->storage->data + off;
 }
 
+/* Element j of t (f64) as a double, on any device. */
+static double elem_get(ig_tensor *t, int64_t j) {
+    return t->device == IG_CPU ? *elem_ptr(t, j) : ig_tensor_get(t, j);
+}
+
+static ig_status elem_set(ig_tensor *t, int64_t j, double v) {
+    if (t->device != IG_CPU) return igi_tensor_set(t, j, v);
+    *elem_ptr(t, j) = v;
+    return IG_OK;
+}
+
 /* Evaluates fn in the current scope and copies its output into out[0..n_out). */
 static ig_status eval_into(ig_gradcheck_fn fn, ig_tensor *const *inputs, int n, void *ctx,
                            double *out, int64_t n_out) {
@@ -94,14 +105,14 @@ ig_status ig_gradcheck(ig_gradcheck_fn fn, ig_tensor *const *inputs, int n, void
         /* Numeric: column j of the Jacobian from +-eps on element j. */
         ig_no_grad_begin();
         for (int64_t j = 0; j < nx && st == IG_OK; j++) {
-            double *p = elem_ptr(x, j);
-            double v = *p;
+            double v = elem_get(x, j);
             ig_scope *s = ig_scope_begin();
-            *p = v + eps;
-            st = eval_into(fn, inputs, n, ctx, yp, n_out);
-            *p = v - eps;
+            st = elem_set(x, j, v + eps);
+            if (st == IG_OK) st = eval_into(fn, inputs, n, ctx, yp, n_out);
+            if (st == IG_OK) st = elem_set(x, j, v - eps);
             if (st == IG_OK) st = eval_into(fn, inputs, n, ctx, ym, n_out);
-            *p = v;
+            ig_status restore = elem_set(x, j, v);
+            if (st == IG_OK) st = restore;
             ig_scope_end(s);
             for (int64_t o = 0; o < n_out && st == IG_OK; o++) num[j * n_out + o] = (yp[o] - ym[o]) / (2 * eps);
         }
@@ -119,14 +130,13 @@ ig_status ig_gradcheck(ig_gradcheck_fn fn, ig_tensor *const *inputs, int n, void
             bool connected = igi_needs_grad(y);
             if (connected) {
                 ig_tensor *seed = ig_zeros(y->ndim, y->shape, IG_F64);
+                if (seed) ((double *)igi_data(seed))[o] = 1.0;
+                if (seed && y->device != IG_CPU) seed = ig_to(seed, y->device);
                 if (!seed) st = ig_last_status();
-                else {
-                    ((double *)igi_data(seed))[o] = 1.0;
-                    st = ig_backward(y, seed);
-                }
+                else st = ig_backward(y, seed);
             }
             for (int64_t j = 0; j < nx && st == IG_OK; j++) {
-                double a = (connected && x->grad) ? *elem_ptr(x->grad, j) : 0.0;
+                double a = (connected && x->grad) ? elem_get(x->grad, j) : 0.0;
                 double nu = num[j * n_out + o];
                 if (!(fabs(a - nu) <= atol + rtol * fabs(nu))) {
                     st = igi_error(IG_ERR_GRADCHECK,

@@ -8,13 +8,18 @@
  * list links live inside the freed blocks themselves. One mutex guards the lists (loader
  * threads allocate too); live and cached byte counters are kept per device.
  *
- * Only the CPU device is served here; a device backend (cuda/) brings its own.
+ * Device memory (IG_CUDA) uses the same size classes and counters, but its blocks come from
+ * the backend's raw_alloc (cudaMalloc) and the free lists are host-side records, since a
+ * device block cannot hold a link the host can read. A device request that fails releases
+ * that device's cache and tries once more before reporting out of memory. Device storage
+ * keeps its record (igi_storage) in host memory; its data points at the device block.
  */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "backend_impl.h"
 #include "tensor_impl.h"
 
 #define IGI_ALIGN 64
@@ -27,6 +32,16 @@ typedef struct free_block {
 static pthread_mutex_t alloc_lock = PTHREAD_MUTEX_INITIALIZER;
 static free_block *free_lists[IGI_NUM_CLASSES];
 static ig_mem_stats cpu_stats;
+
+/* Device caches: per device and class, a list of host records of free device blocks.
+ * Records are recycled through spare_records, so the steady state allocates nothing. */
+typedef struct dev_block {
+    void *p;
+    struct dev_block *next;
+} dev_block;
+static dev_block *dev_lists[IG_DEVICE_COUNT][IGI_NUM_CLASSES];
+static dev_block *spare_records;
+static ig_mem_stats dev_stats[IG_DEVICE_COUNT];
 
 /* Class index and rounded size for n bytes (n >= 1). */
 static int size_class(size_t n, size_t *rounded) {
@@ -59,8 +74,83 @@ static size_t physical_memory(void) {
     return v;
 }
 
+/* Frees dev's cached blocks back to the backend (lock held). */
+static void dev_release_cached_locked(ig_device dev, const igi_backend *be) {
+    for (int c = 0; c < IGI_NUM_CLASSES; c++) {
+        while (dev_lists[dev][c]) {
+            dev_block *b = dev_lists[dev][c];
+            dev_lists[dev][c] = b->next;
+            be->raw_free(b->p);
+            dev_stats[dev].os_frees++;
+            b->next = spare_records;
+            spare_records = b;
+        }
+    }
+    dev_stats[dev].cached_bytes = 0;
+}
+
+static void *dev_alloc(ig_device dev, size_t nbytes) {
+    const igi_backend *be = igi_backend_peek(dev);
+    if (!be || nbytes > ((size_t)1 << 60)) return NULL;
+    if (nbytes == 0) nbytes = 1;
+    size_t rounded;
+    int cls = size_class(nbytes, &rounded);
+    pthread_mutex_lock(&alloc_lock);
+    void *p = NULL;
+    if (cls >= 0 && dev_lists[dev][cls]) {
+        dev_block *b = dev_lists[dev][cls];
+        dev_lists[dev][cls] = b->next;
+        p = b->p;
+        b->next = spare_records;
+        spare_records = b;
+        dev_stats[dev].cached_bytes -= (int64_t)rounded;
+    }
+    if (!p) {
+        p = be->raw_alloc(rounded);
+        if (!p) {
+            /* Blocks of other classes may be what the device lacks: give them back, retry. */
+            dev_release_cached_locked(dev, be);
+            p = be->raw_alloc(rounded);
+        }
+        if (!p) {
+            pthread_mutex_unlock(&alloc_lock);
+            return NULL;
+        }
+        dev_stats[dev].os_allocs++;
+    }
+    dev_stats[dev].live_bytes += (int64_t)rounded;
+    pthread_mutex_unlock(&alloc_lock);
+    return p;
+}
+
+static void dev_free(ig_device dev, void *p, size_t nbytes) {
+    const igi_backend *be = igi_backend_peek(dev);
+    IG_ASSERT(be); /* a block exists, so its backend was registered */
+    if (nbytes == 0) nbytes = 1;
+    size_t rounded;
+    int cls = size_class(nbytes, &rounded);
+    pthread_mutex_lock(&alloc_lock);
+    dev_stats[dev].live_bytes -= (int64_t)rounded;
+    dev_block *b = NULL;
+    if (cls >= 0) {
+        b = spare_records;
+        if (b) spare_records = b->next;
+        else b = malloc(sizeof *b);
+    }
+    if (b) {
+        b->p = p;
+        b->next = dev_lists[dev][cls];
+        dev_lists[dev][cls] = b;
+        dev_stats[dev].cached_bytes += (int64_t)rounded;
+    } else {
+        be->raw_free(p);
+        dev_stats[dev].os_frees++;
+    }
+    pthread_mutex_unlock(&alloc_lock);
+}
+
 void *igi_alloc(ig_device dev, size_t nbytes) {
-    if (dev != IG_CPU) return NULL;
+    if (dev != IG_CPU) return dev > IG_CPU && dev < IG_DEVICE_COUNT ? dev_alloc(dev, nbytes) : NULL;
     if (nbytes == 0) nbytes = 1;
     if (nbytes > ((size_t)1 << 60) || nbytes > physical_memory()) return NULL;
     size_t rounded;
@@ -85,7 +175,11 @@ void *igi_alloc(ig_device dev, size_t nbytes) {
 }
 
 void igi_free(ig_device dev, void *p, size_t nbytes) {
-    if (!p || dev != IG_CPU) return;
+    if (!p) return;
+    if (dev != IG_CPU) {
+        if (dev > IG_CPU && dev < IG_DEVICE_COUNT) dev_free(dev, p, nbytes);
+        return;
+    }
     if (nbytes == 0) nbytes = 1;
     size_t rounded;
     int cls = size_class(nbytes, &rounded);
@@ -107,14 +201,21 @@ void igi_free(ig_device dev, void *p, size_t nbytes) {
 void ig_mem_get_stats(ig_device dev, ig_mem_stats *out) {
     if (!out) return;
     memset(out, 0, sizeof *out);
-    if (dev != IG_CPU) return;
+    if ((unsigned)dev >= IG_DEVICE_COUNT) return;
     pthread_mutex_lock(&alloc_lock);
-    *out = cpu_stats;
+    *out = dev == IG_CPU ? cpu_stats : dev_stats[dev];
     pthread_mutex_unlock(&alloc_lock);
 }
 
 void ig_mem_release_cached(ig_device dev) {
-    if (dev != IG_CPU) return;
+    if (dev != IG_CPU) {
+        const igi_backend *be = igi_backend_peek(dev);
+        if (!be) return;
+        pthread_mutex_lock(&alloc_lock);
+        dev_release_cached_locked(dev, be);
+        pthread_mutex_unlock(&alloc_lock);
+        return;
+    }
     pthread_mutex_lock(&alloc_lock);
     for (int c = 0; c < IGI_NUM_CLASSES; c++) {
         while (free_lists[c]) {
@@ -144,8 +245,19 @@ igi_storage *igi_storage_new(const char *op, ig_device dev, size_t nbytes) {
         }
         s->data = (char *)s + head;
     } else {
-        igi_error(IG_ERR_DEVICE, "%s: device %d is not available in this build", op, (int)dev);
-        return NULL;
+        if (!igi_backend_get(op, dev)) return NULL;
+        s = malloc(sizeof *s);
+        if (!s) {
+            igi_error(IG_ERR_NOMEM, "%s: out of memory", op);
+            return NULL;
+        }
+        s->data = igi_alloc(dev, nbytes);
+        if (!s->data) {
+            free(s);
+            igi_error(IG_ERR_NOMEM, "%s: out of device memory (%zu bytes requested on %s)", op, nbytes,
+                      igi_device_name(dev));
+            return NULL;
+        }
     }
     atomic_init(&s->refcount, 1);
     s->device = dev;
@@ -160,6 +272,11 @@ void igi_storage_retain(igi_storage *s) {
 void igi_storage_release(igi_storage *s) {
     if (!s) return;
     if (atomic_fetch_sub_explicit(&s->refcount, 1, memory_order_acq_rel) != 1) return;
+    if (s->device != IG_CPU) {
+        igi_free(s->device, s->data, s->nbytes);
+        free(s);
+        return;
+    }
     size_t head = (sizeof(igi_storage) + IGI_ALIGN - 1) / IGI_ALIGN * IGI_ALIGN;
     igi_free(s->device, s, head + s->nbytes);
 }

@@ -15,6 +15,7 @@ static const char *const op_names[] = {
     [IGI_OP_EXPAND] = "ig_expand",
     [IGI_OP_CONTIGUOUS] = "ig_contiguous",
     [IGI_OP_TO_DTYPE] = "ig_to_dtype",
+    [IGI_OP_TO_DEVICE] = "ig_to",
     [IGI_OP_SELECT] = "ig_select",
     [IGI_OP_ADD] = "ig_add",
     [IGI_OP_SUB] = "ig_sub",

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "backend_impl.h"
 #include "tensor_impl.h"
 
 /* ---- dtypes ---------------------------------------------------------------------------- */
@@ -321,12 +322,25 @@ ig_tensor *ig_full(int ndim, const int64_t *shape, ig_dtype dt, double value) {
 }
 ig_tensor *ig_scalar(double value, ig_dtype dt) { return full_named("ig_scalar", 0, NULL, dt, value); }
 
+ig_tensor *igi_full_on(const char *op, int ndim, const int64_t *shape, ig_dtype dt, double v,
+                       ig_device dev) {
+    if (dev == IG_CPU) return full_named(op, ndim, shape, dt, v);
+    ig_tensor *t = igi_tensor_new(op, ndim, shape, dt, dev);
+    if (!t) return NULL;
+    if (ig_fill_(t, v) != IG_OK) {
+        ig_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* The _like functions make the tensor on t's device. */
 ig_tensor *ig_zeros_like(const ig_tensor *t) {
     if (!t) {
         igi_error_null("ig_zeros_like", "t");
         return NULL;
     }
-    return full_named("ig_zeros_like", t->ndim, t->shape, t->dtype, 0.0);
+    return igi_full_on("ig_zeros_like", t->ndim, t->shape, t->dtype, 0.0, t->device);
 }
 
 ig_tensor *ig_ones_like(const ig_tensor *t) {
@@ -334,7 +348,7 @@ ig_tensor *ig_ones_like(const ig_tensor *t) {
         igi_error_null("ig_ones_like", "t");
         return NULL;
     }
-    return full_named("ig_ones_like", t->ndim, t->shape, t->dtype, 1.0);
+    return igi_full_on("ig_ones_like", t->ndim, t->shape, t->dtype, 1.0, t->device);
 }
 
 ig_tensor *ig_arange(double start, double end, double step, ig_dtype dt) {
@@ -432,12 +446,33 @@ double ig_tensor_get(const ig_tensor *t, int64_t flat_index) {
                   flat_index, n);
         return NAN;
     }
-    if (t->device != IG_CPU) {
-        igi_error(IG_ERR_DEVICE, "ig_tensor_get: tensor is not on the CPU");
-        return NAN;
-    }
     size_t es = ig_dtype_size(t->dtype);
-    return igi_load(t->dtype, (char *)t->storage->data + (size_t)flat_to_offset(t, flat_index) * es);
+    const char *p = (const char *)t->storage->data + (size_t)flat_to_offset(t, flat_index) * es;
+    if (t->device != IG_CPU) {
+        /* One element through the host (waits for the device's queued work). */
+        const igi_backend *be = igi_backend_get("ig_tensor_get", t->device);
+        char one[8];
+        if (!be || be->memcpy_d2h(one, p, es) != IG_OK) return NAN;
+        return igi_load(t->dtype, one);
+    }
+    return igi_load(t->dtype, p);
+}
+
+ig_status igi_tensor_set(ig_tensor *t, int64_t flat_index, double v) {
+    int64_t n = igi_numel(t->ndim, t->shape);
+    if (flat_index < 0 || flat_index >= n)
+        return igi_error(IG_ERR_ARG, "igi_tensor_set: index %" PRId64 " out of range for %" PRId64 " elements",
+                         flat_index, n);
+    size_t es = ig_dtype_size(t->dtype);
+    char *p = (char *)t->storage->data + (size_t)flat_to_offset(t, flat_index) * es;
+    char one[8];
+    igi_store(t->dtype, one, v);
+    if (t->device == IG_CPU) {
+        memcpy(p, one, es);
+        return IG_OK;
+    }
+    const igi_backend *be = igi_backend_get("igi_tensor_set", t->device);
+    return be ? be->memcpy_h2d(p, one, es) : ig_last_status();
 }
 
 double ig_item(const ig_tensor *t) {
@@ -498,11 +533,26 @@ static bool storage_overlaps(const ig_tensor *a, const ig_tensor *b) {
     return a->storage == b->storage;
 }
 
+/* ig_copy_ on a device (shapes already checked): the backend's copy kernel, through a
+ * temporary when dst and src share storage (so overlapping views read before writing). */
+static ig_status device_copy(ig_tensor *dst, const ig_tensor *src) {
+    const igi_backend *be = IGI_BACKEND_WITH("ig_copy_", dst->device, copy);
+    if (!be) return ig_last_status();
+    ig_tensor *tmp = NULL;
+    if (storage_overlaps(dst, src) && dst != src) {
+        if (!(tmp = igi_to_device_copy("ig_copy_", src, src->device))) return ig_last_status();
+        src = tmp;
+    }
+    igi_ew e;
+    ig_tensor *ops[2] = {dst, (ig_tensor *)src};
+    ig_status st = igi_ew_make(ops, 2, &e) ? be->copy("ig_copy_", &e) : IG_OK;
+    ig_tensor_free(tmp);
+    return st;
+}
+
 ig_status ig_copy_(ig_tensor *dst, const ig_tensor *src) {
     if (!dst) return igi_error_null("ig_copy_", "dst");
     if (!src) return igi_error_null("ig_copy_", "src");
-    if (dst->device != IG_CPU || src->device != IG_CPU)
-        return igi_error(IG_ERR_DEVICE, "ig_copy_: only CPU tensors are supported here");
     int nd;
     int64_t bs[IG_MAX_DIMS];
     if (!igi_broadcast_shape("ig_copy_", dst->ndim, dst->shape, src->ndim, src->shape, &nd, bs))
@@ -512,6 +562,16 @@ ig_status ig_copy_(ig_tensor *dst, const ig_tensor *src) {
         return igi_error(IG_ERR_SHAPE, "ig_copy_: source %s does not broadcast to destination %s",
                          ig_shape_str(src, b1, sizeof b1), ig_shape_str(dst, b2, sizeof b2));
     }
+    if (dst->device != src->device) {
+        /* Across devices: src's bytes move as they are (contiguous, on dst's device), then
+         * the same-device copy broadcasts and converts. */
+        ig_tensor *moved = igi_to_device_copy("ig_copy_", src, dst->device);
+        if (!moved) return ig_last_status();
+        ig_status st = ig_copy_(dst, moved);
+        ig_tensor_free(moved);
+        return st;
+    }
+    if (dst->device != IG_CPU) return device_copy(dst, src);
     convert_ctx c = {dst->dtype, src->dtype, 0};
     ig_tensor *srcv = (ig_tensor *)src;
     if (storage_overlaps(dst, src) && dst != src) {
@@ -533,7 +593,12 @@ ig_status ig_copy_(ig_tensor *dst, const ig_tensor *src) {
 
 ig_status ig_fill_(ig_tensor *t, double value) {
     if (!t) return igi_error_null("ig_fill_", "t");
-    if (t->device != IG_CPU) return igi_error(IG_ERR_DEVICE, "ig_fill_: only CPU tensors are supported here");
+    if (t->device != IG_CPU) {
+        const igi_backend *be = IGI_BACKEND_WITH("ig_fill_", t->device, fill);
+        if (!be) return ig_last_status();
+        igi_ew e;
+        return igi_ew_make(&t, 1, &e) ? be->fill("ig_fill_", &e, value) : IG_OK;
+    }
     convert_ctx c = {t->dtype, t->dtype, value};
     ig_tensor *ops[1] = {t};
     igi_iter_run_parallel(ops, 1, fill_loop, &c);
@@ -548,6 +613,13 @@ ig_status ig_tensor_to_buffer(const ig_tensor *t, ig_dtype dt, void *buf, int64_
         return igi_error(IG_ERR_ARG, "ig_tensor_to_buffer: buffer holds %" PRId64 " elements, tensor has %" PRId64,
                          n, numel);
     if ((unsigned)dt >= IG_DTYPE_COUNT) return igi_error(IG_ERR_DTYPE, "ig_tensor_to_buffer: invalid dtype");
+    if (t->device != IG_CPU) {
+        ig_tensor *host = igi_to_device_copy("ig_tensor_to_buffer", t, IG_CPU);
+        if (!host) return ig_last_status();
+        ig_status st = ig_tensor_to_buffer(host, dt, buf, n);
+        ig_tensor_free(host);
+        return st;
+    }
     /* Wrap buf in a temporary heap header (no storage ownership) to reuse the iterator. */
     igi_storage st;
     atomic_init(&st.refcount, 1);
@@ -601,12 +673,16 @@ static void print_rec(const ig_tensor *t, FILE *f, int dim, int64_t off, int ind
 ig_status ig_print(const ig_tensor *t, FILE *f) {
     if (!t) return igi_error_null("ig_print", "t");
     if (!f) return igi_error_null("ig_print", "f");
-    if (t->device != IG_CPU) return igi_error(IG_ERR_DEVICE, "ig_print: tensor is not on the CPU");
+    /* A device tensor is printed from a host copy. */
+    ig_tensor *host = t->device != IG_CPU ? igi_to_device_copy("ig_print", t, IG_CPU) : NULL;
+    if (t->device != IG_CPU && !host) return ig_last_status();
     char b[160];
     fputs("tensor(", f);
-    print_rec(t, f, 0, t->offset, 7);
-    fprintf(f, ", shape=%s, dtype=%s%s)\n", ig_shape_str(t, b, sizeof b), ig_dtype_name(t->dtype),
+    print_rec(host ? host : t, f, 0, host ? host->offset : t->offset, 7);
+    fprintf(f, ", shape=%s, dtype=%s%s%s%s)\n", ig_shape_str(t, b, sizeof b), ig_dtype_name(t->dtype),
+            t->device != IG_CPU ? ", device=" : "", t->device != IG_CPU ? igi_device_name(t->device) : "",
             t->requires_grad ? ", requires_grad" : "");
+    ig_tensor_free(host);
     return IG_OK;
 }
 
@@ -630,12 +706,13 @@ bool igi_check_same_dtype(const char *op, const ig_tensor *a, const ig_tensor *b
 }
 
 bool igi_check_same_device(const char *op, const ig_tensor *a, const ig_tensor *b) {
-    if (a->device != b->device) {
-        igi_error(IG_ERR_DEVICE, "%s: tensors are on different devices", op);
-        return false;
-    }
-    if (a->device != IG_CPU) {
-        igi_error(IG_ERR_DEVICE, "%s: device not supported in this build", op);
+    if (!igi_check_same_device_any(op, a, b)) return false;
+    return igi_check_cpu(op, a);
+}
+
+bool igi_check_cpu(const char *op, const ig_tensor *t) {
+    if (t->device != IG_CPU) {
+        igi_error_not_implemented(op, t->device);
         return false;
     }
     return true;

@@ -105,9 +105,34 @@ typedef struct ig_mem_stats {
     int64_t os_frees;     /* blocks ever returned to the OS */
 } ig_mem_stats;
 
+/* Counters of dev's caching allocator (IG_CPU or IG_CUDA; all zero for a device never used). */
 IG_API void ig_mem_get_stats(ig_device dev, ig_mem_stats *out);
-/* Returns cached blocks to the OS. */
+/* Returns cached blocks to the OS (for IG_CUDA: to the driver, cudaFree). */
 IG_API void ig_mem_release_cached(ig_device dev);
+
+/* ---- devices ----------------------------------------------------------------------- */
+/* Tensors live on IG_CPU (the default for every creation function) or IG_CUDA. Ops need
+ * all their tensor arguments on one device and run there; ops without a CUDA kernel fail
+ * with IG_ERR_DEVICE ("ig_conv2d: not implemented on cuda") instead of computing
+ * elsewhere. CUDA work is queued on one stream shared by all threads of the process;
+ * anything that hands data to the host (ig_to to the CPU, ig_item, ig_tensor_get,
+ * ig_tensor_to_buffer, ig_print) waits for it. ig_tensor_data refuses CUDA tensors. */
+
+/* True when ignis was built with CUDA and a CUDA device can be used. When false,
+ * ig_last_error() says why ("... ignis was built without CUDA", "... no CUDA device
+ * (cudaGetDeviceCount: ...)"). The first call initialises the CUDA backend. */
+IG_API bool ig_cuda_is_available(void);
+/* Lets float32 GEMMs on CUDA use TF32 tensor cores (faster, about 10 mantissa bits).
+ * Off by default: f32 results then match the CPU to f32 rounding. IG_ERR_DEVICE without
+ * CUDA. */
+IG_API ig_status ig_cuda_set_tf32(bool on);
+/* t on device dev: a contiguous copy when dev differs from t's device (differentiable: the
+ * gradient goes back to t's device); when t is already on dev, t's data without copying,
+ * as ig_contiguous does for a contiguous tensor (t itself when scoped, a scoped alias of a
+ * heap t inside a scope, a new reference to free when no scope is open). NULL with
+ * IG_ERR_DEVICE when dev is unavailable: "ig_to: ignis was built without CUDA" or
+ * "ig_to: no CUDA device (cudaGetDeviceCount: ...)". */
+IG_API ig_tensor *ig_to(ig_tensor *t, ig_device dev);
 
 /* ---- lifetime ---------------------------------------------------------------------- */
 

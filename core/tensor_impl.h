@@ -216,7 +216,7 @@ enum igi_op {
     IGI_OP_NONE = 0,
     /* views and copies */
     IGI_OP_VIEW, IGI_OP_PERMUTE, IGI_OP_SLICE, IGI_OP_EXPAND, IGI_OP_CONTIGUOUS,
-    IGI_OP_TO_DTYPE, IGI_OP_SELECT,
+    IGI_OP_TO_DTYPE, IGI_OP_SELECT, IGI_OP_TO_DEVICE,
     /* binary */
     IGI_OP_ADD, IGI_OP_SUB, IGI_OP_MUL, IGI_OP_DIV, IGI_OP_ADD_SCALAR, IGI_OP_MUL_SCALAR,
     IGI_OP_WHERE,
@@ -271,7 +271,24 @@ void igi_store(ig_dtype dt, void *p, double v);
 /* Common argument checks: non-NULL, CPU (for now), dtype sets. Set an error naming op. */
 bool igi_check_float(const char *op, const ig_tensor *t);
 bool igi_check_same_dtype(const char *op, const ig_tensor *a, const ig_tensor *b);
+/* Same device, and that device is the CPU: for ops with no device kernels. Errors:
+ * "op: tensors are on different devices (cpu and cuda)", "op: not implemented on cuda". */
 bool igi_check_same_device(const char *op, const ig_tensor *a, const ig_tensor *b);
+/* t is on the CPU, else "op: not implemented on <device>". */
+bool igi_check_cpu(const char *op, const ig_tensor *t);
+
+/* ---- devices (core/device.c, core/backend.c, core/backend_impl.h) ------------------------ */
+/* A contiguous heap copy of t (same shape and dtype, no autograd) on dev: the caller frees
+ * it. Any pair of devices, the same one included. NULL + error naming op. */
+ig_tensor *igi_to_device_copy(const char *op, const ig_tensor *t, ig_device dev);
+/* Sets the element at a flat row-major index of t's logical shape, on any device (slow:
+ * gradcheck's perturbations). */
+ig_status igi_tensor_set(ig_tensor *t, int64_t flat_index, double v);
+/* ig_full on any device. */
+ig_tensor *igi_full_on(const char *op, int ndim, const int64_t *shape, ig_dtype dt, double v,
+                       ig_device dev);
+/* dst += src (src broadcastable to dst; same dtype and device; float dtypes). No autograd. */
+ig_status igi_add_into(const char *op, ig_tensor *dst, ig_tensor *src);
 
 /* ---- random numbers (core/rng.c) -------------------------------------------------------- */
 /* Reserves the default generator's counters for nwords 32-bit words (ceil(nwords/4)

@@ -28,7 +28,7 @@ static ig_status permute_backward(igi_node *n, ig_tensor *g, ig_tensor **gin) {
 /* Slice/select: scatter g into zeros of the input's shape through the same view. */
 static ig_status scatter_view_backward(igi_node *n, ig_tensor *g, ig_tensor **gin) {
     ig_tensor *in = n->inputs[0];
-    ig_tensor *z = ig_zeros(in->ndim, in->shape, g->dtype);
+    ig_tensor *z = igi_full_on(igi_op_name(n->op), in->ndim, in->shape, g->dtype, 0.0, g->device);
     if (!z) return ig_last_status();
     ig_tensor *v;
     if (n->op == IGI_OP_SLICE)

@@ -9,9 +9,12 @@
 #include <math.h>
 #include <string.h>
 
+#include "../backend_impl.h"
 #include "../tensor_impl.h"
 
-enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_EQ, BIN_GT, BIN_LT };
+/* The kinds are the backend's (a CUDA kernel gets the same number). */
+enum { BIN_ADD = IGI_BIN_ADD, BIN_SUB = IGI_BIN_SUB, BIN_MUL = IGI_BIN_MUL, BIN_DIV = IGI_BIN_DIV,
+       BIN_EQ = IGI_BIN_EQ, BIN_GT = IGI_BIN_GT, BIN_LT = IGI_BIN_LT };
 
 /* Arithmetic loops: out = a OP b for one dtype T. */
 #define ARITH_LOOP(NAME, T, EXPR)                                                         \
@@ -97,13 +100,23 @@ static ig_tensor *binary_forward(const char *op, int kind, ig_tensor *a, ig_tens
         igi_error_null(op, "b");
         return NULL;
     }
-    if (!igi_check_same_dtype(op, a, b) || !igi_check_same_device(op, a, b)) return NULL;
+    if (!igi_check_same_dtype(op, a, b) || !igi_check_same_device_any(op, a, b)) return NULL;
+    const igi_backend *be = NULL;
+    if (a->device != IG_CPU && !(be = IGI_BACKEND_WITH(op, a->device, binary))) return NULL;
     int nd;
     int64_t shape[IG_MAX_DIMS];
     if (!igi_broadcast_shape(op, a->ndim, a->shape, b->ndim, b->shape, &nd, shape)) return NULL;
     ig_tensor *out = igi_tensor_new(op, nd, shape, mask_out ? IG_U8 : a->dtype, a->device);
     if (!out) return NULL;
     ig_tensor *ops[3] = {out, a, b};
+    if (be) {
+        igi_ew e;
+        if (igi_ew_make(ops, 3, &e) && be->binary(op, kind, &e) != IG_OK) {
+            ig_tensor_free(out);
+            return NULL;
+        }
+        return out;
+    }
     igi_iter_run_parallel(ops, 3, binary_loops[kind][a->dtype], NULL);
     return out;
 }
@@ -216,18 +229,24 @@ static ig_tensor *scalar_op(const char *op, int opid, igi_backward_fn bw, ig_ten
         igi_error_null(op, "a");
         return NULL;
     }
-    if (a->device != IG_CPU) {
-        igi_error(IG_ERR_DEVICE, "%s: device not supported in this build", op);
-        return NULL;
-    }
+    const igi_backend *be = NULL;
+    if (a->device != IG_CPU && !(be = IGI_BACKEND_WITH(op, a->device, scalar))) return NULL;
     ig_tensor *out = igi_tensor_new(op, a->ndim, a->shape, a->dtype, a->device);
     if (!out) return NULL;
-    /* int64 range as doubles: [-2^63, 2^63) */
-    bool s_int = !ig_dtype_is_float(a->dtype) && s >= -9223372036854775808.0 && s < 9223372036854775808.0 &&
-                 s == floor(s);
-    scalar_ctx ctx = {s, s_int ? (int64_t)s : 0, s_int, mul, a->dtype};
     ig_tensor *ops[2] = {out, a};
-    igi_iter_run_parallel(ops, 2, scalar_loop, &ctx);
+    if (be) {
+        igi_ew e;
+        if (igi_ew_make(ops, 2, &e) && be->scalar(op, &e, s, mul) != IG_OK) {
+            ig_tensor_free(out);
+            return NULL;
+        }
+    } else {
+        /* int64 range as doubles: [-2^63, 2^63) */
+        bool s_int = !ig_dtype_is_float(a->dtype) && s >= -9223372036854775808.0 &&
+                     s < 9223372036854775808.0 && s == floor(s);
+        scalar_ctx ctx = {s, s_int ? (int64_t)s : 0, s_int, mul, a->dtype};
+        igi_iter_run_parallel(ops, 2, scalar_loop, &ctx);
+    }
     out = igi_finish(opid, bw, out, &a, 1);
     if (out && out->node) out->node->dattr[0] = s;
     return out;
@@ -253,7 +272,7 @@ static void where_loop(char **p, const int64_t *s, int64_t n, void *ctx) {
 
 static ig_status where_backward(igi_node *n, ig_tensor *g, ig_tensor **gin) {
     ig_tensor *cond = n->inputs[0], *a = n->inputs[1], *b = n->inputs[2];
-    ig_tensor *z = ig_zeros(0, NULL, g->dtype);
+    ig_tensor *z = igi_full_on("ig_where", 0, NULL, g->dtype, 0.0, g->device);
     if (!z) return ig_last_status();
     if (igi_needs_grad(a) && !(gin[1] = igi_sum_to(ig_where(cond, g, z), a->ndim, a->shape))) return ig_last_status();
     if (igi_needs_grad(b) && !(gin[2] = igi_sum_to(ig_where(cond, z, g), b->ndim, b->shape))) return ig_last_status();
@@ -274,9 +293,11 @@ ig_tensor *ig_where(ig_tensor *cond, ig_tensor *a, ig_tensor *b) {
         igi_error_null(op, "b");
         return NULL;
     }
-    if (!igi_check_same_dtype(op, a, b) || !igi_check_same_device(op, a, b) ||
-        !igi_check_same_device(op, cond, a))
+    if (!igi_check_same_dtype(op, a, b) || !igi_check_same_device_any(op, a, b) ||
+        !igi_check_same_device_any(op, cond, a))
         return NULL;
+    const igi_backend *be = NULL;
+    if (a->device != IG_CPU && !(be = IGI_BACKEND_WITH(op, a->device, where))) return NULL;
     int nd, nd2;
     int64_t s1[IG_MAX_DIMS], s2[IG_MAX_DIMS];
     if (!igi_broadcast_shape(op, a->ndim, a->shape, b->ndim, b->shape, &nd, s1)) return NULL;
@@ -285,7 +306,15 @@ ig_tensor *ig_where(ig_tensor *cond, ig_tensor *a, ig_tensor *b) {
     if (!out) return NULL;
     ig_dtype dts[2] = {a->dtype, cond->dtype};
     ig_tensor *ops[4] = {out, cond, a, b};
-    igi_iter_run_parallel(ops, 4, where_loop, dts);
+    if (be) {
+        igi_ew e;
+        if (igi_ew_make(ops, 4, &e) && be->where(op, &e) != IG_OK) {
+            ig_tensor_free(out);
+            return NULL;
+        }
+    } else {
+        igi_iter_run_parallel(ops, 4, where_loop, dts);
+    }
     ig_tensor *in[3] = {cond, a, b};
     return igi_finish(IGI_OP_WHERE, where_backward, out, in, 3);
 }

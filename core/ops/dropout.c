@@ -59,7 +59,7 @@ ig_tensor *ig_dropout(ig_tensor *x, double p, bool training) {
         return NULL;
     }
     if (x->device != IG_CPU) {
-        igi_error(IG_ERR_DEVICE, "%s: device not supported in this build", op);
+        igi_check_cpu(op, x); /* sets "not implemented on cuda" */
         return NULL;
     }
     if (!igi_check_float(op, x)) return NULL;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../backend_impl.h"
 #include "../tensor_impl.h"
 
 /* A stack view of t: len elements along dim starting at start. */
@@ -60,7 +61,7 @@ static bool check_index_dtype(const char *op, const ig_tensor *ix) {
 
 static bool check_cpu(const char *op, const ig_tensor *t) {
     if (t->device != IG_CPU) {
-        igi_error(IG_ERR_DEVICE, "%s: device not supported in this build", op);
+        igi_check_cpu(op, t); /* sets "not implemented on cuda" */
         return false;
     }
     return true;
@@ -96,7 +97,7 @@ static ig_status cat_backward(igi_node *node, ig_tensor *g, ig_tensor **gin) {
     for (int i = 0; i < node->n_inputs; i++) {
         ig_tensor *in = node->inputs[i];
         if (cat_skipped(in, g)) {
-            if (igi_needs_grad(in) && !(gin[i] = ig_zeros(in->ndim, in->shape, in->dtype)))
+            if (igi_needs_grad(in) && !(gin[i] = igi_full_on("ig_cat", in->ndim, in->shape, in->dtype, 0.0, g->device)))
                 return ig_last_status();
             continue;
         }
@@ -162,15 +163,19 @@ ig_tensor *ig_cat(ig_tensor *const *ts, int n, int dim) {
         }
         oshape[d] += t->shape[d];
     }
-    if (!check_cpu(op, ref)) return NULL;
+    /* On a device the pieces are placed by its strided copy kernel (ig_copy_). */
+    if (ref->device != IG_CPU && !IGI_BACKEND_WITH(op, ref->device, copy)) return NULL;
     ig_tensor *out = igi_tensor_new(op, ref->ndim, oshape, ref->dtype, ref->device);
     if (!out) return NULL;
     int64_t off = 0;
     for (int i = 0; i < n; i++) {
         if (cat_skipped(ts[i], ref)) continue;
         ig_tensor dst = slab(out, d, off, ts[i]->shape[d]);
-        ig_status st = ig_copy_(&dst, ts[i]);
-        IG_ASSERT(st == IG_OK); /* shapes and devices were checked above */
+        /* Shapes and devices were checked above: only a device failure gets here. */
+        if (ig_copy_(&dst, ts[i]) != IG_OK) {
+            ig_tensor_free(out);
+            return NULL;
+        }
         off += ts[i]->shape[d];
     }
     out = igi_finish(IGI_OP_CAT, cat_backward, out, ts, n);

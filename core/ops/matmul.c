@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "../backend_impl.h"
 #include "../tensor_impl.h"
 
 static const char *const OP = "ig_matmul";
@@ -80,10 +81,13 @@ static bool layout_operand(ig_tensor *t, mat_layout *L) {
     return true;
 }
 
-/* One GEMM: C[M,N] (row-major, ldc = N) = op(A)[M,K] @ op(B)[K,N]. M, N, K >= 1. */
-static void gemm(ig_dtype dt, const mat_layout *A, const char *pa, const mat_layout *B,
-                 const char *pb, char *pc, int64_t M, int64_t N, int64_t K) {
+/* One GEMM: C[M,N] (row-major, ldc = N) = op(A)[M,K] @ op(B)[K,N]. M, N, K >= 1. On a
+ * device, be is its backend (the same conventions as igi_gemm). */
+static ig_status gemm(const igi_backend *be, ig_dtype dt, const mat_layout *A, const char *pa,
+                      const mat_layout *B, const char *pb, char *pc, int64_t M, int64_t N, int64_t K) {
+    if (be) return be->gemm(OP, dt, A->tr == CblasTrans, B->tr == CblasTrans, M, N, K, pa, A->ld, pb, B->ld, 0.0, pc, N);
     igi_gemm(dt, A->tr == CblasTrans, B->tr == CblasTrans, M, N, K, pa, A->ld, pb, B->ld, 0.0, pc, N);
+    return IG_OK;
 }
 
 /* If the dims [0, n-1) of t (batch dims and rows) merge into one evenly strided dim,
@@ -160,11 +164,9 @@ ig_tensor *ig_matmul(ig_tensor *a, ig_tensor *b) {
         igi_error_null(OP, "b");
         return NULL;
     }
-    if (!igi_check_same_dtype(OP, a, b) || !igi_check_same_device(OP, a, b)) return NULL;
-    if (a->device != IG_CPU) {
-        igi_error(IG_ERR_DEVICE, "%s: device not supported in this build", OP);
-        return NULL;
-    }
+    if (!igi_check_same_dtype(OP, a, b) || !igi_check_same_device_any(OP, a, b)) return NULL;
+    const igi_backend *be = NULL;
+    if (a->device != IG_CPU && !(be = IGI_BACKEND_WITH(OP, a->device, gemm))) return NULL;
     if (a->dtype != IG_F32 && a->dtype != IG_F64) {
         igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported (float32 and float64 only)", OP,
                   ig_dtype_name(a->dtype));
@@ -234,7 +236,13 @@ ig_tensor *ig_matmul(ig_tensor *a, ig_tensor *b) {
     if (nbatch > 0 && M > 0 && N > 0) {
         if (K == 0) {
             /* An empty sum: zeros, and no BLAS call with degenerate sizes. */
-            memset(igi_data(out), 0, (size_t)(nbatch * M * N) * ig_dtype_size(out->dtype));
+            size_t nbytes = (size_t)(nbatch * M * N) * ig_dtype_size(out->dtype);
+            if (!be) {
+                memset(igi_data(out), 0, nbytes);
+            } else if (be->memset_zero(igi_data(out), nbytes) != IG_OK) {
+                ig_tensor_free(out);
+                return NULL;
+            }
         } else {
             mat_layout LA, LB;
             if (!layout_operand(&av, &LA)) {
@@ -275,18 +283,19 @@ ig_tensor *ig_matmul(ig_tensor *a, ig_tensor *b) {
             size_t es = ig_dtype_size(out->dtype);
             const char *pa = igi_data(LA.t), *pb = igi_data(LB.t);
             char *pc = igi_data(out);
+            ig_status st = IG_OK;
             if (fold) {
-                gemm(out->dtype, &LA, pa, &LB, pb, pc, rows, N, K);
+                st = gemm(be, out->dtype, &LA, pa, &LB, pb, pc, rows, N, K);
             } else {
                 int64_t idx[IG_MAX_DIMS] = {0};
-                for (int64_t bi = 0; bi < nbatch; bi++) {
+                for (int64_t bi = 0; bi < nbatch && st == IG_OK; bi++) {
                     int64_t oa = 0, ob = 0;
                     for (int d = 0; d < nbat; d++) {
                         oa += idx[d] * sa[d];
                         ob += idx[d] * sb[d];
                     }
-                    gemm(out->dtype, &LA, pa + (size_t)oa * es, &LB, pb + (size_t)ob * es,
-                         pc + (size_t)(bi * M * N) * es, M, N, K);
+                    st = gemm(be, out->dtype, &LA, pa + (size_t)oa * es, &LB, pb + (size_t)ob * es,
+                              pc + (size_t)(bi * M * N) * es, M, N, K);
                     for (int d = nbat - 1; d >= 0; d--) {
                         if (++idx[d] < bshape[d]) break;
                         idx[d] = 0;
@@ -295,6 +304,10 @@ ig_tensor *ig_matmul(ig_tensor *a, ig_tensor *b) {
             }
             ig_tensor_free(LA.tmp);
             ig_tensor_free(LB.tmp);
+            if (st != IG_OK) {
+                ig_tensor_free(out);
+                return NULL;
+            }
         }
     }
     ig_tensor *in[2] = {a, b};

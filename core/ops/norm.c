@@ -475,7 +475,7 @@ ig_tensor *igi_batch_norm_sync(ig_tensor *x, ig_tensor *running_mean, ig_tensor 
     }
     char b1[160];
     if (x->device != IG_CPU) {
-        igi_error(IG_ERR_DEVICE, "%s: device not supported in this build", op);
+        igi_check_cpu(op, x); /* sets "not implemented on cuda" */
         return NULL;
     }
     if (!igi_check_float(op, x)) return NULL;
@@ -633,7 +633,7 @@ ig_tensor *ig_layer_norm(ig_tensor *x, int n_dims, const int64_t *normalized_sha
     }
     char b1[160], b2[160];
     if (x->device != IG_CPU) {
-        igi_error(IG_ERR_DEVICE, "%s: device not supported in this build", op);
+        igi_check_cpu(op, x); /* sets "not implemented on cuda" */
         return NULL;
     }
     if (!igi_check_float(op, x)) return NULL;

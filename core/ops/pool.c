@@ -286,7 +286,7 @@ enum { POOL_MAX, POOL_AVG, POOL_ADAPTIVE };
 static bool pool_input(const char *op, ig_tensor *x, pool_geom *g) {
     char b[160];
     if (x->device != IG_CPU) {
-        igi_error(IG_ERR_DEVICE, "%s: device not supported in this build", op);
+        igi_check_cpu(op, x); /* sets "not implemented on cuda" */
         return false;
     }
     if (x->dtype != IG_F32 && x->dtype != IG_F64) {

@@ -21,6 +21,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../backend_impl.h"
 #include "../tensor_impl.h"
 
 /* Parses (ndims, dims) into a reduce mask over t's dims; ndims == 0 means all dims. */
@@ -270,6 +271,42 @@ static void extreme_dispatch(const reduce_plan *p, const ig_tensor *t, ig_tensor
     }
 }
 
+/* ---- device dispatch ------------------------------------------------------------------- */
+
+/* The backend's description of plan p over t's storage, writing out / index. */
+static void red_from_plan(const reduce_plan *p, const ig_tensor *t, ig_tensor *out, ig_tensor *index,
+                          igi_red *r) {
+    memset(r, 0, sizeof *r);
+    r->nk = p->nk;
+    r->nr = p->nr;
+    for (int i = 0; i < p->nk; i++) {
+        r->kshape[i] = p->kshape[i];
+        r->kstride[i] = p->kstride[i];
+    }
+    for (int i = 0; i < p->nr; i++) {
+        r->rshape[i] = p->rshape[i];
+        r->rstride[i] = p->rstride[i];
+    }
+    r->n_out = p->n_out;
+    r->n_red = p->n_red;
+    r->in = igi_data(t);
+    r->in_dtype = t->dtype;
+    r->out = out ? igi_data(out) : NULL;
+    r->out_dtype = out ? out->dtype : IG_I64;
+    r->index = index ? (int64_t *)(void *)igi_data(index) : NULL;
+}
+
+/* Runs reduction kind on t's device into out (and index); frees out on failure. */
+static bool device_reduce(const char *op, int kind, const reduce_plan *p, const ig_tensor *t, ig_tensor *out,
+                          ig_tensor *index, double div) {
+    const igi_backend *be = IGI_BACKEND_WITH(op, t->device, reduce);
+    if (!be) return false;
+    if (p->n_out == 0) return true;
+    igi_red r;
+    red_from_plan(p, t, out, index, &r);
+    return be->reduce(op, kind, &r, div) == IG_OK;
+}
+
 /* ---- shared front end ------------------------------------------------------------------ */
 
 /* Validates t and dims, and gives the mask and output shape. */
@@ -279,10 +316,7 @@ static bool reduce_setup(const char *op, ig_tensor *t, int ndims, const int *dim
         igi_error_null(op, "t");
         return false;
     }
-    if (t->device != IG_CPU) {
-        igi_error(IG_ERR_DEVICE, "%s: device not supported in this build", op);
-        return false;
-    }
+    if (t->device != IG_CPU && !IGI_BACKEND_WITH(op, t->device, reduce)) return false;
     if (float_only && !igi_check_float(op, t)) return false;
     if (!reduce_mask(op, t, ndims, dims, mask)) return false;
     *ond = reduced_shape(t, mask, keepdim, os);
@@ -321,7 +355,12 @@ ig_tensor *ig_sum(ig_tensor *t, int ndims, const int *dims, bool keepdim) {
     if (!out) return NULL;
     reduce_plan p;
     make_plan(t->ndim, t->shape, t->strides, mask, &p);
-    if (t->dtype == IG_F32) sum_kernel_f32(&p, (const float *)igi_data(t), (void *)igi_data(out), 1.0);
+    if (t->device != IG_CPU) {
+        if (!device_reduce(op, IGI_RED_SUM, &p, t, out, NULL, 1.0)) {
+            ig_tensor_free(out);
+            return NULL;
+        }
+    } else if (t->dtype == IG_F32) sum_kernel_f32(&p, (const float *)igi_data(t), (void *)igi_data(out), 1.0);
     else if (t->dtype == IG_F64) sum_kernel_f64(&p, (const double *)igi_data(t), (void *)igi_data(out), 1.0);
     else sum_kernel_int(&p, t->dtype, igi_data(t), (int64_t *)(void *)igi_data(out));
     out = igi_finish(IGI_OP_SUM, sum_backward, out, &t, 1);
@@ -350,7 +389,12 @@ ig_tensor *ig_mean(ig_tensor *t, int ndims, const int *dims, bool keepdim) {
     make_plan(t->ndim, t->shape, t->strides, mask, &p);
     /* Over zero elements this is 0/0 = NaN, as torch. */
     double count = (double)p.n_red;
-    if (t->dtype == IG_F32) sum_kernel_f32(&p, (const float *)igi_data(t), (void *)igi_data(out), count);
+    if (t->device != IG_CPU) {
+        if (!device_reduce(op, IGI_RED_MEAN, &p, t, out, NULL, count)) {
+            ig_tensor_free(out);
+            return NULL;
+        }
+    } else if (t->dtype == IG_F32) sum_kernel_f32(&p, (const float *)igi_data(t), (void *)igi_data(out), count);
     else sum_kernel_f64(&p, (const double *)igi_data(t), (void *)igi_data(out), count);
     out = igi_finish(IGI_OP_MEAN, mean_backward, out, &t, 1);
     store_mask(out, t, mask);
@@ -388,7 +432,12 @@ ig_tensor *ig_var(ig_tensor *t, int ndims, const int *dims, int64_t correction, 
      * extreme corrections cannot overflow. */
     double divisor = (double)p.n_red - (double)correction;
     if (divisor < 0) divisor = 0;
-    if (t->dtype == IG_F32) var_kernel_f32(&p, (const float *)igi_data(t), (void *)igi_data(out), divisor);
+    if (t->device != IG_CPU) {
+        if (!device_reduce(op, IGI_RED_VAR, &p, t, out, NULL, divisor)) {
+            ig_tensor_free(out);
+            return NULL;
+        }
+    } else if (t->dtype == IG_F32) var_kernel_f32(&p, (const float *)igi_data(t), (void *)igi_data(out), divisor);
     else var_kernel_f64(&p, (const double *)igi_data(t), (void *)igi_data(out), divisor);
     out = igi_finish(IGI_OP_VAR, var_backward, out, &t, 1);
     store_mask(out, t, mask);
@@ -414,14 +463,26 @@ static bool check_nonempty(const char *op, const ig_tensor *t, const bool *mask)
 /* Scatters g into zeros of the input's shape at the saved index of each slice's extreme. */
 static ig_status extreme_backward(igi_node *n, ig_tensor *g, ig_tensor **gin) {
     ig_tensor *in = n->inputs[0];
+    const char *op = igi_op_name(n->op);
+    const igi_backend *be = NULL;
+    if (in->device != IG_CPU && !(be = IGI_BACKEND_WITH(op, in->device, reduce_scatter))) return ig_last_status();
     const int64_t *idx = (const int64_t *)igi_data(n->saved[0]);
     ig_tensor *gc = ig_contiguous(g); /* gc[i] is the gradient of output element i */
-    ig_tensor *z = ig_zeros(in->ndim, in->shape, g->dtype);
+    ig_tensor *z = igi_full_on(op, in->ndim, in->shape, g->dtype, 0.0, in->device);
     if (!gc || !z) return ig_last_status();
     bool mask[IG_MAX_DIMS] = {false};
     for (int i = 0; i < in->ndim; i++) mask[i] = n->iattr[i] != 0;
     reduce_plan p;
     make_plan(z->ndim, z->shape, z->strides, mask, &p);
+    if (be) {
+        igi_red r;
+        red_from_plan(&p, z, z, n->saved[0], &r); /* out: z, laid out as the plan says */
+        r.in_dtype = g->dtype;
+        ig_status st = p.n_out > 0 ? be->reduce_scatter(op, &r, igi_data(gc)) : IG_OK;
+        if (st != IG_OK) return st;
+        gin[0] = z;
+        return IG_OK;
+    }
     char *zd = igi_data(z);
     const char *gd = igi_data(gc);
     size_t es = ig_dtype_size(g->dtype);
@@ -451,7 +512,15 @@ static ig_tensor *extreme_op(const char *op, int opid, ig_tensor *t, int ndims, 
     }
     reduce_plan p;
     make_plan(t->ndim, t->shape, t->strides, mask, &p);
-    extreme_dispatch(&p, t, out, idx ? (int64_t *)igi_data(idx) : NULL, is_max);
+    if (t->device != IG_CPU) {
+        if (!device_reduce(op, is_max ? IGI_RED_MAX : IGI_RED_MIN, &p, t, out, idx, 0.0)) {
+            ig_tensor_free(idx);
+            ig_tensor_free(out);
+            return NULL;
+        }
+    } else {
+        extreme_dispatch(&p, t, out, idx ? (int64_t *)igi_data(idx) : NULL, is_max);
+    }
     out = igi_finish(opid, extreme_backward, out, &t, 1);
     if (out && out->node) {
         store_mask(out, t, mask);
@@ -482,6 +551,13 @@ static ig_tensor *arg_extreme(const char *op, ig_tensor *t, int dim, bool keepdi
     reduce_plan p;
     make_plan(t->ndim, t->shape, t->strides, mask, &p);
     /* With one reduced dim, the flat index within the slice is the index along dim. */
+    if (t->device != IG_CPU) {
+        if (!device_reduce(op, is_max ? IGI_RED_MAX : IGI_RED_MIN, &p, t, NULL, out, 0.0)) {
+            ig_tensor_free(out);
+            return NULL;
+        }
+        return out;
+    }
     extreme_dispatch(&p, t, NULL, (int64_t *)igi_data(out), is_max);
     return out;
 }

@@ -6,13 +6,16 @@
  * other dim) has its maximum m subtracted before exp, so softmax(1000, 1001) is finite and
  * log_softmax = x - m - log(sum(exp(x - m))) stays finite where the exact value is.
  * Float dtypes only; f32 rows compute exp in float and accumulate the sum in double.
- * Inputs may have any strides; outputs are contiguous. A row with a NaN gives NaN, and a
+ * Inputs may have any strides; outputs are contiguous. On a device the same arithmetic runs
+ * in cuda/softmax.cu (one block per row). A row with a NaN gives NaN, and a
  * row of all -inf gives NaN (as torch). Backward, with y the saved output:
  *   softmax:     gin = y * (g - sum(g * y, dim))
  *   log_softmax: gin = g - exp(y) * sum(g, dim)
  */
 #include <math.h>
+#include <string.h>
 
+#include "../backend_impl.h"
 #include "../tensor_impl.h"
 
 /* Rows of up to three tensors of the same shape along dim: the other dims (an odometer
@@ -50,6 +53,22 @@ static void next_row(const row_plan *p, int64_t *idx, int64_t *off) {
         if (++idx[d] < p->shape[d]) return;
         for (int k = 0; k < p->nt; k++) off[k] -= p->stride[k][d] * p->shape[d];
         idx[d] = 0;
+    }
+}
+
+/* The same rows for a device kernel (core/backend_impl.h). */
+static void rows_for_device(const row_plan *p, ig_tensor *const *ts, igi_rows *r) {
+    memset(r, 0, sizeof *r);
+    r->n = p->n;
+    r->nt = p->nt;
+    r->rows = p->rows;
+    r->len = p->len;
+    r->dtype = ts[0]->dtype;
+    for (int d = 0; d < p->n; d++) r->shape[d] = p->shape[d];
+    for (int k = 0; k < p->nt; k++) {
+        r->step[k] = p->step[k];
+        r->data[k] = igi_data(ts[k]);
+        for (int d = 0; d < p->n; d++) r->stride[k][d] = p->stride[k][d];
     }
 }
 
@@ -113,13 +132,22 @@ SOFTMAX_BWD(softmax_bwd_f64, double, exp)
 static ig_status softmax_backward(igi_node *node, ig_tensor *g, ig_tensor **gin) {
     ig_tensor *y = node->saved[0];
     int dim = (int)node->iattr[0];
-    ig_tensor *gi = igi_tensor_new(igi_op_name(node->op), y->ndim, y->shape, y->dtype, y->device);
+    const char *op = igi_op_name(node->op);
+    const igi_backend *be = NULL;
+    if (y->device != IG_CPU && !(be = IGI_BACKEND_WITH(op, y->device, softmax_backward))) return ig_last_status();
+    if (!igi_check_same_device_any(op, g, y)) return ig_last_status();
+    ig_tensor *gi = igi_tensor_new(op, y->ndim, y->shape, y->dtype, y->device);
     if (!gi) return ig_last_status();
     ig_tensor *ts[3] = {gi, g, y};
     row_plan p;
     make_rows(y->ndim, y->shape, dim, ts, 3, &p);
     bool log_out = node->op == IGI_OP_LOG_SOFTMAX;
-    if (y->dtype == IG_F32)
+    if (be) {
+        igi_rows r;
+        rows_for_device(&p, ts, &r);
+        ig_status st = be->softmax_backward(op, log_out, &r);
+        if (st != IG_OK) return st;
+    } else if (y->dtype == IG_F32)
         softmax_bwd_f32(&p, (void *)igi_data(gi), (const float *)igi_data(g), (const float *)igi_data(y), log_out);
     else
         softmax_bwd_f64(&p, (void *)igi_data(gi), (const double *)igi_data(g), (const double *)igi_data(y), log_out);
@@ -132,10 +160,8 @@ static ig_tensor *softmax_op(const char *op, int opid, ig_tensor *t, int dim) {
         igi_error_null(op, "t");
         return NULL;
     }
-    if (t->device != IG_CPU) {
-        igi_error(IG_ERR_DEVICE, "%s: device not supported in this build", op);
-        return NULL;
-    }
+    const igi_backend *be = NULL;
+    if (t->device != IG_CPU && !(be = IGI_BACKEND_WITH(op, t->device, softmax))) return NULL;
     if (!igi_check_float(op, t)) return NULL;
     int d = igi_wrap_dim(op, dim, t->ndim);
     if (d < 0) return NULL;
@@ -145,7 +171,14 @@ static ig_tensor *softmax_op(const char *op, int opid, ig_tensor *t, int dim) {
     row_plan p;
     make_rows(t->ndim, t->shape, d, ts, 2, &p);
     bool log_out = opid == IGI_OP_LOG_SOFTMAX;
-    if (t->dtype == IG_F32) softmax_fwd_f32(&p, (void *)igi_data(out), (const float *)igi_data(t), log_out);
+    if (be) {
+        igi_rows r;
+        rows_for_device(&p, ts, &r);
+        if (be->softmax(op, log_out, &r) != IG_OK) {
+            ig_tensor_free(out);
+            return NULL;
+        }
+    } else if (t->dtype == IG_F32) softmax_fwd_f32(&p, (void *)igi_data(out), (const float *)igi_data(t), log_out);
     else softmax_fwd_f64(&p, (void *)igi_data(out), (const double *)igi_data(t), log_out);
     out = igi_finish(opid, softmax_backward, out, &t, 1);
     if (out && out->node) {

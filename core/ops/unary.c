@@ -19,15 +19,13 @@
 #include <float.h>
 #include <tgmath.h>
 
+#include "../backend_impl.h"
 #include "../tensor_impl.h"
 
-/* Scalar arguments of an op: a = exponent / lo / negative slope, b = hi; ia, ib = clamp's
- * bounds converted to the (integer) dtype; nan_bound: a clamp bound is NaN (result NaN). */
-typedef struct {
-    double a, b;
-    int64_t ia, ib;
-    bool nan_bound;
-} unary_params;
+/* Scalar arguments of an op (core/backend_impl.h): a = exponent / lo / negative slope,
+ * b = hi; ia, ib = clamp's bounds converted to the (integer) dtype; nan_bound: a clamp
+ * bound is NaN (result NaN). Device kernels get the same struct. */
+typedef igi_unary_params unary_params;
 
 /* ---- loop generators ---------------------------------------------------------------------- */
 /* In EXPR: x is the input element, num its type, prm the unary_params. */
@@ -183,6 +181,10 @@ static const unary_def unary_defs[] = {
 };
 _Static_assert(sizeof unary_defs / sizeof unary_defs[0] == IGI_OP_SILU - IGI_OP_NEG + 1,
                "one unary_defs row per unary op");
+/* A device kernel is told the op as op - IGI_OP_NEG: the backend's kinds follow this order. */
+_Static_assert(IGI_UN_COUNT == IGI_OP_SILU - IGI_OP_NEG + 1 && IGI_UN_RELU == IGI_OP_RELU - IGI_OP_NEG &&
+                   IGI_UN_GELU == IGI_OP_GELU - IGI_OP_NEG && IGI_UN_POW == IGI_OP_POW - IGI_OP_NEG,
+               "enum igi_unary_kind follows the unary ops of enum igi_op");
 
 static const unary_def *unary_def_of(int op) {
     IG_ASSERT(op >= IGI_OP_NEG && op <= IGI_OP_SILU);
@@ -197,10 +199,22 @@ static ig_status unary_backward(igi_node *n, ig_tensor *g, ig_tensor **gin) {
     ig_tensor *x = n->inputs[0];
     if (!igi_needs_grad(x)) return IG_OK;
     IG_ASSERT(g->dtype == x->dtype && ig_dtype_is_float(x->dtype));
+    const igi_backend *be = NULL;
+    if (x->device != IG_CPU && !(be = IGI_BACKEND_WITH(igi_op_name(n->op), x->device, unary_backward)))
+        return ig_last_status();
+    if (!igi_check_same_device_any(igi_op_name(n->op), g, x)) return ig_last_status();
     ig_tensor *r = igi_tensor_new(igi_op_name(n->op), x->ndim, x->shape, x->dtype, x->device);
     if (!r) return ig_last_status();
     unary_params prm = {.a = n->dattr[0], .b = n->dattr[1]};
     ig_tensor *ops[3] = {r, g, n->saved[0] ? n->saved[0] : g};
+    if (be) {
+        igi_ew e;
+        ig_status st = igi_ew_make(ops, 3, &e) ? be->unary_backward(igi_op_name(n->op), n->op - IGI_OP_NEG, &e, &prm)
+                                               : IG_OK;
+        if (st != IG_OK) return st;
+        gin[0] = r;
+        return IG_OK;
+    }
     igi_iter_run_parallel(ops, 3, d->bwd[x->dtype == IG_F64], &prm);
     gin[0] = r;
     return IG_OK;
@@ -213,16 +227,22 @@ static ig_tensor *unary_run(int op, ig_tensor *t, const unary_params *prm) {
         igi_error_null(name, "t");
         return NULL;
     }
-    if (t->device != IG_CPU) {
-        igi_error(IG_ERR_DEVICE, "%s: device not supported in this build", name);
-        return NULL;
-    }
+    const igi_backend *be = NULL;
+    if (t->device != IG_CPU && !(be = IGI_BACKEND_WITH(name, t->device, unary))) return NULL;
     if (d->float_only && !igi_check_float(name, t)) return NULL;
     IG_ASSERT((unsigned)t->dtype < IG_DTYPE_COUNT && d->fwd[t->dtype]);
     ig_tensor *out = igi_tensor_new(name, t->ndim, t->shape, t->dtype, t->device);
     if (!out) return NULL;
     ig_tensor *ops[2] = {out, t};
-    igi_iter_run_parallel(ops, 2, d->fwd[t->dtype], (void *)prm);
+    if (be) {
+        igi_ew e;
+        if (igi_ew_make(ops, 2, &e) && be->unary(name, op - IGI_OP_NEG, &e, prm) != IG_OK) {
+            ig_tensor_free(out);
+            return NULL;
+        }
+    } else {
+        igi_iter_run_parallel(ops, 2, d->fwd[t->dtype], (void *)prm);
+    }
     out = igi_finish(op, unary_backward, out, &t, 1);
     if (!out || !out->node) return out;
     out->node->dattr[0] = prm->a;

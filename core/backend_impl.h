@@ -1,0 +1,201 @@
+/*
+ * core/backend_impl.h — the backend table: what a device backend (cuda/) gives core.
+ *
+ * core/ owns every public function: an op validates its arguments, infers the output
+ * shape and allocates the output exactly as on the CPU; then, for a tensor that is not on
+ * the CPU, it describes the work as plain geometry (igi_ew for elementwise work, igi_red for
+ * reductions, raw GEMM arguments) and calls the device's entry in this table. A backend
+ * only ever sees device pointers, element strides and dtypes: no tensors, no scopes, no
+ * autograd. Autograd needs nothing from a backend, since backward functions are written
+ * with ops that dispatch the same way.
+ *
+ * Dispatch rules (core/backend.c):
+ *  - igi_backend_get(op, dev) returns the table of dev, initialising the backend on first
+ *    use (for IG_CUDA: cuda/'s igi_cuda_init, present only in a build with -DIGNIS_CUDA);
+ *    NULL with an IG_ERR_DEVICE error naming op when the build or the machine has none.
+ *  - An entry left NULL means "not implemented on this device": the op fails with
+ *    "<op>: not implemented on cuda" (IG_ERR_DEVICE); it never falls back to the CPU.
+ *  - Every entry returns IG_OK or an error status with the message set (naming op, the
+ *    failing call, file:line and the runtime's own description).
+ *
+ * This header is also compiled as C++ by nvcc: it includes only the public tensor.h and
+ * standard headers, never tensor_impl.h (whose C11 atomics are not C++).
+ */
+#ifndef IGNIS_CORE_BACKEND_IMPL_H
+#define IGNIS_CORE_BACKEND_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- geometry ------------------------------------------------------------------------ */
+
+#define IGI_EW_MAX 4
+
+/* Elementwise work over the output's shape: operand 0 is the output, the others are read
+ * with their strides broadcast to the output's shape (0 on broadcast dims). Dims are
+ * coalesced (size-1 dims dropped, neighbours merged when every operand allows), listed
+ * outermost first; ndim may be 0 (one element). Strides count elements. numel >= 1. */
+typedef struct igi_ew {
+    int ndim, nops;
+    int64_t numel;
+    int64_t shape[IG_MAX_DIMS];
+    int64_t strides[IGI_EW_MAX][IG_MAX_DIMS];
+    char *data[IGI_EW_MAX];      /* each operand's first element (device addresses) */
+    ig_dtype dtype[IGI_EW_MAX];
+} igi_ew;
+
+/* A reduction: for each output element i (row-major over the kept dims kshape, written to
+ * out[i], contiguous), the n_red input elements at in + koffset(i) + roffset(j), j in
+ * row-major order over rshape. kstride / rstride count input elements. n_out >= 1. */
+typedef struct igi_red {
+    int nk, nr;
+    int64_t kshape[IG_MAX_DIMS], kstride[IG_MAX_DIMS];
+    int64_t rshape[IG_MAX_DIMS], rstride[IG_MAX_DIMS];
+    int64_t n_out, n_red;
+    const char *in;
+    ig_dtype in_dtype;
+    char *out;                   /* n_out elements of out_dtype, or NULL (argmax-like use) */
+    ig_dtype out_dtype;
+    int64_t *index;              /* NULL, or n_out int64: flat index j of each extreme */
+} igi_red;
+
+/* Rows along one dim of up to three tensors of one shape (softmax): for row i (row-major
+ * over the other dims, shape[0..n)), tensor k's row starts at data[k] + offset of i over
+ * stride[k] and has len elements step[k] apart. rows >= 1, len >= 1. */
+typedef struct igi_rows {
+    int n, nt;
+    int64_t shape[IG_MAX_DIMS];
+    int64_t stride[3][IG_MAX_DIMS];
+    int64_t step[3];
+    int64_t rows, len;
+    char *data[3];
+    ig_dtype dtype;
+} igi_rows;
+
+/* Binary kinds (core/ops/binary.c). EQ/GT/LT write u8 masks. */
+enum igi_binary_kind { IGI_BIN_ADD, IGI_BIN_SUB, IGI_BIN_MUL, IGI_BIN_DIV, IGI_BIN_EQ, IGI_BIN_GT,
+                       IGI_BIN_LT, IGI_BIN_COUNT };
+
+/* Unary kinds in the order of the unary ops in enum igi_op (core/ops/unary.c checks). */
+enum igi_unary_kind { IGI_UN_NEG, IGI_UN_POW, IGI_UN_EXP, IGI_UN_LOG, IGI_UN_SQRT, IGI_UN_ABS,
+                      IGI_UN_CLAMP, IGI_UN_RELU, IGI_UN_LEAKY_RELU, IGI_UN_SIGMOID, IGI_UN_TANH,
+                      IGI_UN_GELU, IGI_UN_SILU, IGI_UN_COUNT };
+
+/* Scalar arguments of a unary op: a = exponent / lo / negative slope, b = hi; ia, ib =
+ * clamp's bounds converted to an integer dtype; nan_bound: a clamp bound is NaN. */
+typedef struct igi_unary_params {
+    double a, b;
+    int64_t ia, ib;
+    bool nan_bound;
+} igi_unary_params;
+
+/* Reduction kinds. SUM of an integer input writes int64 (wrapping); MEAN divides the sum
+ * by div; VAR writes (sum of squared deviations from the mean) / div; MAX/MIN take the
+ * first extreme element, NaN counting as more extreme than any number. */
+enum igi_reduce_kind { IGI_RED_SUM, IGI_RED_MEAN, IGI_RED_VAR, IGI_RED_MAX, IGI_RED_MIN };
+
+/* ---- the table ----------------------------------------------------------------------- */
+
+typedef struct igi_backend {
+    const char *name; /* "cuda", as in messages */
+
+    /* Memory. raw_alloc returns NULL (no error set) when the device is out of memory; the
+     * caching allocator (core/alloc.c) sits on top. Copies and memset return when the
+     * bytes are in place as far as later work on the backend's stream can tell; copies to
+     * the host return when the host bytes are written. */
+    void *(*raw_alloc)(size_t nbytes);
+    void (*raw_free)(void *p);
+    ig_status (*memcpy_h2d)(void *dst, const void *src, size_t nbytes);
+    ig_status (*memcpy_d2h)(void *dst, const void *src, size_t nbytes);
+    ig_status (*memcpy_d2d)(void *dst, const void *src, size_t nbytes);
+    ig_status (*memset_zero)(void *dst, size_t nbytes);
+    ig_status (*synchronize)(void);
+
+    /* Kernels (NULL: not implemented on this device). */
+    /* data[0] = data[1] converted to dtype[0] (2 operands). */
+    ig_status (*copy)(const char *op, const igi_ew *e);
+    /* data[0] = value converted to dtype[0] (1 operand). */
+    ig_status (*fill)(const char *op, const igi_ew *e, double value);
+    /* data[0] = data[1] KIND data[2] (3 operands of one dtype; u8 output for comparisons).
+     * data[0] may equal data[1] with the same strides (in-place accumulation). */
+    ig_status (*binary)(const char *op, int kind, const igi_ew *e);
+    /* data[0] = data[1] * s (mul) or + s, with ig_add_scalar/ig_mul_scalar's integer rules. */
+    ig_status (*scalar)(const char *op, const igi_ew *e, double s, bool mul);
+    /* data[0] = data[1] != 0 ? data[2] : data[3] (4 operands; cond of any dtype). */
+    ig_status (*where)(const char *op, const igi_ew *e);
+    /* data[0] = f(data[1]). */
+    ig_status (*unary)(const char *op, int kind, const igi_ew *e, const igi_unary_params *p);
+    /* data[0] = f'(saved) * gout: operands (gin, gout, saved), float dtypes. saved is the
+     * input or the output as the op's row in core/ops/unary.c says. */
+    ig_status (*unary_backward)(const char *op, int kind, const igi_ew *e, const igi_unary_params *p);
+    /* One of enum igi_reduce_kind over r. div as above (unused by SUM/MAX/MIN). */
+    ig_status (*reduce)(const char *op, int kind, const igi_red *r, double div);
+    /* Max/min backward: for each output element i, writes g[i] (contiguous, r->n_out
+     * elements of r->in_dtype) to the input-geometry tensor at r->out (the zeroed
+     * gradient, same strides as the input plan) at the element r->index[i] of slice i. */
+    ig_status (*reduce_scatter)(const char *op, const igi_red *r, const void *g);
+    /* Softmax (log_out: log_softmax) of each row as core/ops/softmax.c computes it: tensor
+     * 0 the output, 1 the input. Float dtypes. */
+    ig_status (*softmax)(const char *op, bool log_out, const igi_rows *r);
+    /* Its gradient: tensor 0 gin, 1 the output gradient g, 2 the saved output y. */
+    ig_status (*softmax_backward)(const char *op, bool log_out, const igi_rows *r);
+    /* C[M,N] (row-major, ldc) = op(A)[M,K] @ op(B)[K,N] + beta*C, with igi_gemm's
+     * conventions (core/tensor_impl.h); f32 or f64. */
+    ig_status (*gemm)(const char *op, ig_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                      const void *A, int64_t lda, const void *B, int64_t ldb, double beta, void *C,
+                      int64_t ldc);
+} igi_backend;
+
+/* Installs dev's table (called by the backend at init; tests may install a stand-in).
+ * dev must not be IG_CPU. Replaces any earlier table. */
+void igi_backend_register(ig_device dev, const igi_backend *table);
+/* dev's table, initialising its backend on first use; NULL with an IG_ERR_DEVICE error
+ * naming op when the build or the machine has no such device. Not for IG_CPU. */
+const igi_backend *igi_backend_get(const char *op, ig_device dev);
+/* The registered table or NULL, without initialising anything or setting an error (for
+ * paths that only run once a tensor of dev exists, such as freeing). */
+const igi_backend *igi_backend_peek(ig_device dev);
+/* Lower-case device name, for messages: "cpu", "cuda". */
+const char *igi_device_name(ig_device dev);
+/* Sets "<op>: not implemented on <device>" (IG_ERR_DEVICE) and returns the status. */
+ig_status igi_error_not_implemented(const char *op, ig_device dev);
+
+/* Fills e for the operands ops[0..nops) (ops[0] the output, the others broadcastable to
+ * it), as igi_iter_run would walk them. False when the output is empty (nothing to do). */
+bool igi_ew_make(ig_tensor *const *ops, int nops, igi_ew *e);
+/* For ops with a device kernel: fails (naming op and both devices) if a and b are on
+ * different devices. Unlike igi_check_same_device, a shared non-CPU device is fine. */
+bool igi_check_same_device_any(const char *op, const ig_tensor *a, const ig_tensor *b);
+/* dev's table when it has the kernel entry FIELD, else NULL with the error set (no such
+ * device, or "<op>: not implemented on cuda"). E.g. IGI_BACKEND_WITH(op, dev, binary). */
+#define IGI_BACKEND_WITH(op, dev, FIELD) igi_backend_with((op), (dev), offsetof(igi_backend, FIELD))
+const igi_backend *igi_backend_with(const char *op, ig_device dev, size_t entry_offset);
+
+/* Errors, for backends compiled without tensor_impl.h (the same function). */
+ig_status igi_error(ig_status st, const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+#ifdef IGNIS_CUDA
+/* cuda/backend.cu: checks for a device and registers the CUDA table. On failure returns
+ * an error status with the cause in msg ("cudaGetDeviceCount: ...") and registers
+ * nothing. Called once, by igi_backend_get. */
+ig_status igi_cuda_init(char *msg, size_t cap);
+/* TF32 for f32 GEMMs (cuBLAS math mode); off by default for exact fp32. */
+void igi_cuda_set_tf32(bool on);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,119 @@
+/*
+ * cuda/backend.cu — the CUDA backend's table, its initialisation, and its memory functions
+ * (raw device allocation under core's caching allocator, copies, memset, synchronize).
+ *
+ * core/backend.c calls igi_cuda_init once, on the first use of IG_CUDA: it checks for a
+ * device, creates the process-wide stream and the cuBLAS handle, and registers the table.
+ * Device 0 of the process is used (a launcher selects the GPU with CUDA_VISIBLE_DEVICES;
+ * multi-GPU per process comes with NCCL in a later phase).
+ */
+#include <stdio.h>
+
+#include "cuda_impl.h"
+
+cudaStream_t igc_stream;
+
+ig_status igc_fail(const char *op, const char *call, const char *file, int line, cudaError_t e) {
+    /* Clears the error if it is not sticky, so a later call is not blamed for it. */
+    (void)cudaGetLastError();
+    ig_status st = e == cudaErrorMemoryAllocation ? IG_ERR_NOMEM : IG_ERR_DEVICE;
+    return igi_error(st, "%s: %s failed (%s:%d): %s: %s", op, call, file, line, cudaGetErrorName(e),
+                     cudaGetErrorString(e));
+}
+
+/* ---- memory --------------------------------------------------------------------------- */
+
+static void *raw_alloc(size_t nbytes) {
+    void *p = NULL;
+    if (cudaMalloc(&p, nbytes) != cudaSuccess) {
+        (void)cudaGetLastError(); /* out of memory is not sticky: clear it */
+        return NULL;
+    }
+    return p;
+}
+
+static void raw_free(void *p) {
+    /* cudaFree waits for work using p; an error here (a device already failed) has no one
+     * to report to and the block is gone either way. */
+    if (cudaFree(p) != cudaSuccess) (void)cudaGetLastError();
+}
+
+static ig_status memcpy_h2d(void *dst, const void *src, size_t n) {
+    IGC_CHECK("ig_to", cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, igc_stream));
+    IGC_CHECK("ig_to", cudaStreamSynchronize(igc_stream));
+    return IG_OK;
+}
+
+static ig_status memcpy_d2h(void *dst, const void *src, size_t n) {
+    IGC_CHECK("ig_to", cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, igc_stream));
+    IGC_CHECK("ig_to", cudaStreamSynchronize(igc_stream));
+    return IG_OK;
+}
+
+static ig_status memcpy_d2d(void *dst, const void *src, size_t n) {
+    IGC_CHECK("ig_to", cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, igc_stream));
+    return IG_OK;
+}
+
+static ig_status memset_zero(void *dst, size_t n) {
+    IGC_CHECK("ig_cuda", cudaMemsetAsync(dst, 0, n, igc_stream));
+    return IG_OK;
+}
+
+static ig_status synchronize(void) {
+    IGC_CHECK("ig_cuda", cudaStreamSynchronize(igc_stream));
+    return IG_OK;
+}
+
+/* ---- the table ------------------------------------------------------------------------ */
+
+static const igi_backend cuda_table = {
+    "cuda",
+    raw_alloc,
+    raw_free,
+    memcpy_h2d,
+    memcpy_d2h,
+    memcpy_d2d,
+    memset_zero,
+    synchronize,
+    igc_copy,
+    igc_fill,
+    igc_binary,
+    igc_scalar,
+    igc_where,
+    igc_unary,
+    igc_unary_backward,
+    igc_reduce,
+    igc_reduce_scatter,
+    igc_softmax,
+    igc_softmax_backward,
+    igc_gemm,
+};
+
+extern "C" ig_status igi_cuda_init(char *msg, size_t cap) {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        snprintf(msg, cap, "cudaGetDeviceCount: %s", cudaGetErrorString(e));
+        return IG_ERR_DEVICE;
+    }
+    if (n < 1) {
+        snprintf(msg, cap, "cudaGetDeviceCount: 0 devices");
+        return IG_ERR_DEVICE;
+    }
+    e = cudaStreamCreateWithFlags(&igc_stream, cudaStreamNonBlocking);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        snprintf(msg, cap, "cudaStreamCreateWithFlags: %s", cudaGetErrorString(e));
+        return IG_ERR_DEVICE;
+    }
+    if (igc_gemm_init(msg, cap) != IG_OK) {
+        cudaStreamDestroy(igc_stream);
+        return IG_ERR_DEVICE;
+    }
+    igi_backend_register(IG_CUDA, &cuda_table);
+    return IG_OK;
+}
+
+extern "C" void igi_cuda_set_tf32(bool on) { igc_gemm_set_tf32(on); }

@@ -1,0 +1,147 @@
+/*
+ * cuda/cuda_impl.h — what the CUDA backend's files share: the stream, error checking, the
+ * launch shape, element offsets from igi_ew / igi_red geometry, and dtype conversions that
+ * match the CPU's (core/tensor.c) bit for bit.
+ *
+ * Threading: one stream for the whole process (igc_stream), created at init; every kernel,
+ * copy and memset goes on it, so work is ordered as it was issued by any thread, and the
+ * caching allocator may hand a freed block to the next op without waiting. Copies to the
+ * host synchronise the stream; copies from the host also synchronise (pageable memory),
+ * so the host buffer can be reused as soon as the call returns.
+ *
+ * Errors: every runtime and cuBLAS call goes through IGC_CHECK / IGC_CUBLAS, and every
+ * launch is followed by IGC_LAUNCHED; a failure sets the ignis error (IG_ERR_DEVICE, or
+ * IG_ERR_NOMEM for an allocation) naming the op, the call, file:line and CUDA's message,
+ * and returns its status. Nothing here aborts or exits. A kernel that faults reports at the
+ * next synchronising call (a copy to the host, ig_cuda_synchronize-like paths).
+ */
+#ifndef IGNIS_CUDA_CUDA_IMPL_H
+#define IGNIS_CUDA_CUDA_IMPL_H
+
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "../core/backend_impl.h"
+
+extern "C" {
+/* core/tensor.c: stores v into one element of dtype dt with ignis's conversion rules. */
+void igi_store(ig_dtype dt, void *p, double v);
+}
+
+/* The process-wide stream (cuda/backend.cu). */
+extern cudaStream_t igc_stream;
+
+/* Sets the error for a failed CUDA runtime call and returns its status. */
+ig_status igc_fail(const char *op, const char *call, const char *file, int line, cudaError_t e);
+
+#define IGC_CHECK(op, call)                                                       \
+    do {                                                                          \
+        cudaError_t igc_e_ = (call);                                              \
+        if (igc_e_ != cudaSuccess) return igc_fail((op), #call, __FILE__, __LINE__, igc_e_); \
+    } while (0)
+/* After a <<<...>>> launch: reports a launch failure (bad configuration, no kernel image
+ * for this GPU, an earlier asynchronous fault). */
+#define IGC_LAUNCHED(op) IGC_CHECK(op, cudaGetLastError())
+
+/* Launch shape: 256 threads, a grid-stride loop over n items with at most 65535 blocks. */
+#define IGC_THREADS 256
+static inline unsigned igc_blocks(int64_t n) {
+    int64_t b = (n + IGC_THREADS - 1) / IGC_THREADS;
+    if (b < 1) b = 1;
+    if (b > 65535) b = 65535;
+    return (unsigned)b;
+}
+
+#define IGC_GRID_STRIDE(i, n)                                                                 \
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                 \
+         i += (int64_t)gridDim.x * blockDim.x)
+
+/* Element offsets of the linear index i (row-major over e.shape) for operands 0..nops-1. */
+template <int NOPS>
+__device__ __forceinline__ void igc_ew_offsets(const igi_ew &e, int64_t i, int64_t *off) {
+#pragma unroll
+    for (int k = 0; k < NOPS; k++) off[k] = 0;
+    for (int d = e.ndim - 1; d >= 0; d--) {
+        int64_t sz = e.shape[d];
+        int64_t idx = i % sz;
+        i /= sz;
+#pragma unroll
+        for (int k = 0; k < NOPS; k++) off[k] += idx * e.strides[k][d];
+    }
+}
+
+/* Offset of the row-major index i over (n, shape, stride). */
+__device__ __forceinline__ int64_t igc_offset(int n, const int64_t *shape, const int64_t *stride, int64_t i) {
+    int64_t off = 0;
+    for (int d = n - 1; d >= 0; d--) {
+        off += (i % shape[d]) * stride[d];
+        i /= shape[d];
+    }
+    return off;
+}
+
+/* ---- conversions, as core/tensor.c's igi_load / igi_store ------------------------------- */
+
+template <typename T> __device__ __forceinline__ double igc_load(T x) { return (double)x; }
+
+/* Float to integer saturates and maps NaN to 0. */
+__device__ __forceinline__ int64_t igc_sat(double v, double lo, double hi) {
+    if (v != v) return 0;
+    if (v <= lo) return (int64_t)lo;
+    if (v >= hi) return (int64_t)hi;
+    return (int64_t)v;
+}
+
+template <typename T> struct igc_store;
+template <> struct igc_store<float> {
+    __device__ static float of(double v) { return (float)v; }
+};
+template <> struct igc_store<double> {
+    __device__ static double of(double v) { return v; }
+};
+template <> struct igc_store<int32_t> {
+    __device__ static int32_t of(double v) { return (int32_t)igc_sat(v, -2147483648.0, 2147483647.0); }
+};
+template <> struct igc_store<int64_t> {
+    __device__ static int64_t of(double v) {
+        if (v != v) return 0;
+        if (v >= 9223372036854775808.0) return INT64_MAX;
+        if (v < -9223372036854775808.0) return INT64_MIN;
+        return (int64_t)v;
+    }
+};
+template <> struct igc_store<uint8_t> {
+    __device__ static uint8_t of(double v) { return (uint8_t)igc_sat(v, 0.0, 255.0); }
+};
+
+/* Calls F::template run<T>(args...) for the C type T of dtype dt. */
+#define IGC_DISPATCH_ALL(dt, CALL)                              \
+    switch (dt) {                                               \
+    case IG_F32: { typedef float T; CALL; } break;              \
+    case IG_F64: { typedef double T; CALL; } break;             \
+    case IG_I32: { typedef int32_t T; CALL; } break;            \
+    case IG_I64: { typedef int64_t T; CALL; } break;            \
+    case IG_U8: { typedef uint8_t T; CALL; } break;             \
+    default: return igi_error(IG_ERR_DTYPE, "%s: invalid dtype %d on cuda", op, (int)(dt)); \
+    }
+
+/* Kernel entry points of the table (cuda/elementwise.cu, reduce.cu, softmax.cu, gemm.cu). */
+ig_status igc_copy(const char *op, const igi_ew *e);
+ig_status igc_fill(const char *op, const igi_ew *e, double value);
+ig_status igc_binary(const char *op, int kind, const igi_ew *e);
+ig_status igc_scalar(const char *op, const igi_ew *e, double s, bool mul);
+ig_status igc_where(const char *op, const igi_ew *e);
+ig_status igc_unary(const char *op, int kind, const igi_ew *e, const igi_unary_params *p);
+ig_status igc_unary_backward(const char *op, int kind, const igi_ew *e, const igi_unary_params *p);
+ig_status igc_reduce(const char *op, int kind, const igi_red *r, double div);
+ig_status igc_reduce_scatter(const char *op, const igi_red *r, const void *g);
+ig_status igc_softmax(const char *op, bool log_out, const igi_rows *r);
+ig_status igc_softmax_backward(const char *op, bool log_out, const igi_rows *r);
+ig_status igc_gemm(const char *op, ig_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                   const void *A, int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc);
+/* cuda/gemm.cu: cuBLAS handle on igc_stream; IG_OK or the error in msg. */
+ig_status igc_gemm_init(char *msg, size_t cap);
+void igc_gemm_set_tf32(bool on);
+
+#endif

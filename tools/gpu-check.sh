@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# tools/gpu-check.sh — the CUDA backend's checks on a machine with an NVIDIA GPU, in one go.
+#
+#   tools/gpu-check.sh            build (CUDA=1, release), run the CUDA test suite, run it
+#                                 again under compute-sanitizer memcheck, print a summary
+#
+# Stages (each timed, each printing PASS or FAIL):
+#   1. environment   nvidia-smi, nvcc, compute-sanitizer, the build dependencies
+#   2. build         make CUDA=1 of the library, the CLI and the test binary
+#   3. cuda tests    the Criterion suite `cuda` (CUDA vs CPU parity, backward, gradcheck,
+#                    allocator, errors): every test must pass and none may skip, since a
+#                    skip on a GPU machine means the device was not found
+#   4. self tests    the suites cuda_harness and cuda_fake (and cuda_nodev, which skips here)
+#   5. memcheck      the `cuda` suite under compute-sanitizer --tool memcheck (skipped, and
+#                    said so, when compute-sanitizer is not installed)
+# Exit status: 0 when every stage that ran passed, 1 otherwise.
+#
+# Dependencies: OpenBLAS, libpng, zlib and Criterion. When the system lacks one and
+# build/gpu-deps/ignis-gpu-deps.tar.gz exists (made by tools/gpu-deps-bundle.sh on a Debian
+# machine that has them, and carried along), the bundle is unpacked into $BUILD/gpu-deps,
+# every library the system has itself is taken from the system, and the build and the
+# tests use the rest from there.
+#
+# Environment: JOBS (make -j, default nproc), STAGE_TIMEOUT (seconds per test stage, default
+# 300), IGNIS_DEPS (a folder with include/ and lib/ holding dependencies missing from the
+# system: added to CFLAGS/LDFLAGS with an rpath and to LD_LIBRARY_PATH for the tests),
+# BUILD (default build/gpu). Later phases add training and benchmark stages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
+STAGE_TIMEOUT=${STAGE_TIMEOUT:-300}
+BUILD=${BUILD:-build/gpu}
+LOG_DIR=$BUILD/gpu-check
+mkdir -p "$LOG_DIR"
+
+declare -a SUMMARY=()
+failed=0
+stage_start=0
+
+begin() {
+    printf '\n===== %s =====\n' "$1"
+    stage_start=$(date +%s)
+}
+# end NAME STATUS(PASS|FAIL|SKIP) [detail]
+end() {
+    local secs=$(( $(date +%s) - stage_start ))
+    local line
+    line=$(printf '%-4s %-12s %4ss  %s' "$2" "$1" "$secs" "${3:-}")
+    echo "$line"
+    SUMMARY+=("$line")
+    [ "$2" = FAIL ] && failed=1
+    return 0
+}
+
+summary() {
+    local rc=$?
+    printf '\n===== summary =====\n'
+    for l in "${SUMMARY[@]}"; do echo "$l"; done
+    if [ "$failed" -eq 0 ] && [ "$rc" -eq 0 ]; then
+        echo "gpu-check: PASS"
+    elif [ "$failed" -eq 0 ]; then
+        echo "gpu-check: FAIL (the script stopped early with status $rc; run it with bash -x to see where)"
+    else
+        echo "gpu-check: FAIL"
+    fi
+}
+trap summary EXIT
+
+# ---- 1. environment ----------------------------------------------------------------------
+begin environment
+if command -v nvidia-smi >/dev/null 2>&1; then
+    nvidia-smi || true
+    nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv || true
+else
+    echo "nvidia-smi: not found"
+fi
+NVCC=""
+for c in "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" /usr/local/cuda*/bin/nvcc "$(command -v nvcc 2>/dev/null || true)"; do
+    if [ -n "$c" ] && [ -x "$c" ]; then NVCC=$c; break; fi
+done
+SANITIZER=""
+for c in "$(command -v compute-sanitizer 2>/dev/null || true)" "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer" \
+         /usr/local/cuda*/bin/compute-sanitizer /usr/local/cuda*/compute-sanitizer/compute-sanitizer; do
+    if [ -n "$c" ] && [ -x "$c" ]; then SANITIZER=$c; break; fi
+done
+echo "nvcc: ${NVCC:-not found}"
+[ -n "$NVCC" ] && "$NVCC" --version | tail -n 2
+echo "compute-sanitizer: ${SANITIZER:-not found (the memcheck stage will be skipped)}"
+# What the build needs and the system (or IGNIS_DEPS) lacks.
+find_missing() {
+    missing=()
+    local h d found
+    for h in criterion/criterion.h png.h zlib.h cblas.h; do
+        found=0
+        for d in /usr/include /usr/local/include ${IGNIS_DEPS:+$IGNIS_DEPS/include}; do [ -e "$d/$h" ] && found=1; done
+        [ "$h" = cblas.h ] && pkg-config --exists openblas 2>/dev/null && found=1
+        [ $found -eq 1 ] || missing+=("$h")
+    done
+}
+# Unpacks the carried bundle; libraries the system has are linked to the system's copy.
+use_bundle() {
+    local tarball=build/gpu-deps/ignis-gpu-deps.tar.gz root=$BUILD/gpu-deps f so sys
+    rm -rf "$root"
+    mkdir -p "$root"
+    tar -C "$root" -xzf "$tarball"
+    for f in "$root"/lib/*.so.*; do
+        so=$(basename "$f")
+        # (awk reads to the end: an early exit would fail the pipe under pipefail)
+        sys=$(ldconfig -p 2>/dev/null | awk -v s="$so" '$1 == s && /x86-64/ && !done {print $NF; done = 1}')
+        if [ -n "$sys" ] && [ -e "$sys" ]; then ln -sf "$sys" "$f"; fi
+    done
+    IGNIS_DEPS=$(cd "$root" && pwd)
+    echo "dependencies: unpacked $tarball into $IGNIS_DEPS (bundled: $(cd "$IGNIS_DEPS/lib" && find . -name '*.so.*' -type f | sed 's|./||' | tr '\n' ' '))"
+}
+find_missing
+# IGNIS_FORCE_BUNDLE=1 uses the bundle even when nothing is missing (to test it).
+if { [ ${#missing[@]} -gt 0 ] || [ "${IGNIS_FORCE_BUNDLE:-0}" = 1 ]; } && [ -z "${IGNIS_DEPS:-}" ] &&
+    [ -e build/gpu-deps/ignis-gpu-deps.tar.gz ]; then
+    echo "dependencies missing from the system: ${missing[*]}"
+    use_bundle
+    find_missing
+fi
+# MPI=0: the CUDA checks need no MPI, and a partial MPI on the GPU image must not break them.
+make_vars=(CUDA=1 MPI=0 BUILD="$BUILD")
+if [ -n "$NVCC" ]; then make_vars+=(CUDA_HOME="$(dirname "$(dirname "$NVCC")")"); fi
+if [ -n "${IGNIS_DEPS:-}" ]; then
+    echo "IGNIS_DEPS: $IGNIS_DEPS"
+    make_vars+=(CFLAGS="-I$IGNIS_DEPS/include" LDFLAGS="-L$IGNIS_DEPS/lib -Wl,-rpath,$IGNIS_DEPS/lib")
+    export PKG_CONFIG_PATH="$IGNIS_DEPS/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+    # Criterion's own dependencies are found through this, not through the rpath.
+    TEST_ENV=(env "LD_LIBRARY_PATH=$IGNIS_DEPS/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+else
+    TEST_ENV=()
+fi
+if [ -z "$NVCC" ]; then
+    end environment FAIL "nvcc not found (set CUDA_HOME)"
+    exit 1
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+    end environment FAIL "missing build dependencies: ${missing[*]} (install them, or carry build/gpu-deps from tools/gpu-deps-bundle.sh, or set IGNIS_DEPS)"
+    exit 1
+fi
+if ! command -v nvidia-smi >/dev/null 2>&1; then
+    end environment PASS "no nvidia-smi; the tests will say whether a device is usable"
+else
+    end environment PASS
+fi
+
+# ---- 2. build ------------------------------------------------------------------------------
+begin build
+if make -j"$JOBS" "${make_vars[@]}" all "$BUILD/tests/ignis_tests" >"$LOG_DIR/build.log" 2>&1; then
+    grep -E '^(CUDA|MPI):' "$LOG_DIR/build.log" || true
+    end build PASS "$BUILD/tests/ignis_tests"
+else
+    tail -n 60 "$LOG_DIR/build.log"
+    end build FAIL "see $LOG_DIR/build.log"
+    exit 1
+fi
+TEST_BIN=$BUILD/tests/ignis_tests
+
+# Runs the test binary with a filter; output in $LOG_DIR/$1.log. Fails on any failure,
+# crash or timeout; with require_no_skip, also when a test of the filter skipped.
+run_suite() {
+    local name=$1 filter=$2 require_no_skip=$3
+    shift 3
+    local log=$LOG_DIR/$name.log status=0
+    timeout "$STAGE_TIMEOUT" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$@" "$TEST_BIN" --filter="$filter" --verbose --jobs=1 \
+        >"$log" 2>&1 || status=$?
+    grep -E '^\[(PASS|FAIL|SKIP|----)\]|Synthesis|ERROR SUMMARY|========= ' "$log" | grep -v 'Test is disabled' | tail -n 200 || true
+    local skips fails
+    skips=$(grep -E '^\[SKIP\]' "$log" | grep -vc 'Test is disabled' || true)
+    fails=$(grep -cE '^\[FAIL\]|CRASH|Crashing: [1-9]' "$log" || true)
+    if [ "$status" -eq 124 ]; then
+        end "$name" FAIL "timed out after ${STAGE_TIMEOUT}s (log: $log)"
+    elif [ "$status" -ne 0 ] || [ "$fails" -ne 0 ]; then
+        end "$name" FAIL "exit status $status, $fails failing (log: $log)"
+    elif [ "$require_no_skip" = yes ] && [ "$skips" -ne 0 ]; then
+        end "$name" FAIL "$skips test(s) skipped on a GPU machine: the device was not usable (log: $log)"
+    else
+        end "$name" PASS "$(grep -E 'Synthesis' "$log" | tail -n 1 | sed 's/.*Synthesis: //')${skips:+, $skips skipped}"
+    fi
+}
+
+# ---- 3. cuda tests -------------------------------------------------------------------------
+begin "cuda tests"
+run_suite cuda-tests 'cuda/*' yes
+
+# ---- 4. self tests ---------------------------------------------------------------------------
+begin "self tests"
+run_suite self-tests 'cuda_*/*' no
+
+# ---- 5. memcheck -----------------------------------------------------------------------------
+begin memcheck
+if [ -z "$SANITIZER" ]; then
+    end memcheck SKIP "compute-sanitizer not found"
+else
+    # Criterion runs each test in a child process: follow them all; any memcheck error
+    # makes the child, and so the run, fail.
+    # First: can the sanitizer use this GPU at all? (Under some container runtimes it
+    # answers "Device not supported".)
+    probe=$LOG_DIR/memcheck-probe.log
+    timeout 120 ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$SANITIZER" --tool memcheck --target-processes all \
+        "$TEST_BIN" --filter='cuda/roundtrip_bit_exact' --jobs=1 >"$probe" 2>&1 || true
+    if grep -qiE 'device not supported|error 999|not supported on this' "$probe"; then
+        tail -n 20 "$probe"
+        end memcheck SKIP "compute-sanitizer cannot run on this machine (see $probe)"
+    else
+        run_suite memcheck 'cuda/*' yes "$SANITIZER" --tool memcheck --target-processes all --error-exitcode 86 \
+            --print-limit 20
+        if grep -qE 'ERROR SUMMARY: [1-9]' "$LOG_DIR/memcheck.log"; then
+            SUMMARY+=("FAIL memcheck      reported errors (see $LOG_DIR/memcheck.log)")
+            failed=1
+        fi
+    fi
+fi
+
+[ "$failed" -eq 0 ]
