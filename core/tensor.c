@@ -266,6 +266,7 @@ ig_tensor *ig_keep(ig_tensor *t) {
     }
     *h = *t;
     h->scoped = false;
+    h->grad_temp = false;
     h->refcount = 1;
     h->node = NULL;
     h->grad = NULL;

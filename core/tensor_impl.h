@@ -108,7 +108,10 @@ struct ig_tensor {
     ig_device device;
     bool requires_grad;
     bool scoped;
-    int refcount;               /* heap tensors only */
+    bool grad_temp;             /* made inside ig_backward for a gradient (autograd/engine.c):
+                                 * refcount then counts the engine's references, and the
+                                 * storage is dropped early when it reaches 0 */
+    int refcount;               /* heap tensors; scoped grad_temp ones: see grad_temp */
     ig_tensor *grad;            /* heap tensor owned by this leaf, or NULL */
     igi_node *node;             /* producer, NULL for leaves */
     ig_tensor *next;            /* scoped: the scope's list; heap: the release worklist */
@@ -148,6 +151,9 @@ void *igi_scope_alloc(size_t nbytes);
 bool igi_scope_active(void);
 /* Registers a scoped tensor with the innermost scope so it is released at scope end. */
 void igi_scope_track(ig_tensor *t);
+/* The innermost scope's newest tensor (its list runs newest first, through ->next), or
+ * NULL; tensors made after a call are the list entries before the one it returned. */
+ig_tensor *igi_scope_newest(void);
 /* Releases what a tensor holds (storage, node references, grad); used by scope end and by
  * the last ig_tensor_free. Does not free the header. */
 void igi_tensor_finalize(ig_tensor *t);
