@@ -79,8 +79,22 @@ void ig_zero_grad(ig_tensor *t) {
 
 /* ---- accumulation ----------------------------------------------------------------------- */
 
-static void add_into_loop(char **p, const int64_t *s, int64_t n, void *ctx) {
+IGI_HOT static void add_into_loop(char **p, const int64_t *s, int64_t n, void *ctx) {
     ig_dtype dt = *(ig_dtype *)ctx;
+    size_t es = ig_dtype_size(dt);
+    if (s[0] == (int64_t)es && s[1] == (int64_t)es) {
+        /* contiguous runs (the common case): a loop the compiler vectorises */
+        if (dt == IG_F32) {
+            float *d = (float *)p[0];
+            const float *g = (const float *)p[1];
+            for (int64_t i = 0; i < n; i++) d[i] += g[i];
+        } else {
+            double *d = (double *)p[0];
+            const double *g = (const double *)p[1];
+            for (int64_t i = 0; i < n; i++) d[i] += g[i];
+        }
+        return;
+    }
     if (dt == IG_F32) {
         for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * s[0]) += *(const float *)(p[1] + i * s[1]);
     } else {

@@ -51,6 +51,21 @@ ig_status igi_error_null(const char *op, const char *argname);
         }                                   \
     } while (0)
 
+/* ---- hot loops: an AVX2 clone picked at load time ----------------------------------------
+ * The build targets baseline x86-64 (SSE2), so compiler-vectorised loops use 128-bit
+ * vectors. IGI_HOT marks a kernel to be compiled twice, for AVX2 and for the baseline,
+ * and chosen once by the loader (GCC/clang function multiversioning, an ifunc) on what the
+ * CPU supports. The AVX2 clone may not use FMA (the "avx2" target does not include it; GCC
+ * in ISO C mode does not contract a*b+c anyway), and no reduction is reassociated without
+ * -ffast-math, so both clones compute bitwise the same results. IGI_NO_CLONES (or a target
+ * other than x86-64 with glibc) gives the plain function. */
+#if defined(__x86_64__) && defined(__GLIBC__) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(IGI_NO_CLONES)
+#define IGI_HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define IGI_HOT
+#endif
+
 /* ---- storage and allocator ------------------------------------------------------------ */
 typedef struct igi_storage {
     atomic_int refcount;

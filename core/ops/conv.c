@@ -78,7 +78,7 @@ static void plane_tap(const conv_geom *g, int64_t ki, int64_t kj, int64_t *ylo, 
 }
 
 #define DEFINE_PLANE_KERNELS(SUF, T)                                                       \
-    static void im2col_plane_##SUF(const conv_geom *g, const T *x, int64_t sc, T *col,     \
+    IGI_HOT static void im2col_plane_##SUF(const conv_geom *g, const T *x, int64_t sc, T *col,     \
                                    int64_t ld) {                                           \
         int64_t Wo = g->Wo, P = g->P;                                                      \
         for (int64_t c = 0; c < g->Cg; c++)                                                \
@@ -103,7 +103,7 @@ static void plane_tap(const conv_geom *g, int64_t ki, int64_t kj, int64_t *ylo, 
                         }                                                                  \
                 }                                                                          \
     }                                                                                      \
-    static void col2im_plane_##SUF(const conv_geom *g, T *col, int64_t ld, T *dx) {        \
+    IGI_HOT static void col2im_plane_##SUF(const conv_geom *g, T *col, int64_t ld, T *dx) {        \
         int64_t Wo = g->Wo, plane = g->H * g->W;                                           \
         for (int64_t c = 0; c < g->Cg; c++)                                                \
             for (int64_t ki = 0; ki < g->kh; ki++)                                         \
@@ -133,7 +133,7 @@ DEFINE_PLANE_KERNELS(f64, double)
  * start of each row) holds x[c, oy*stride+ki*dil-pad, ...] over all output positions.
  * col2im is its adjoint: it adds col back into one contiguous image of dx. */
 #define DEFINE_COL_KERNELS(SUF, T)                                                         \
-    static void im2col_##SUF(const conv_geom *g, const T *x, int64_t sc, int64_t sh,       \
+    IGI_HOT static void im2col_##SUF(const conv_geom *g, const T *x, int64_t sc, int64_t sh,       \
                              int64_t sw, T *col, int64_t ld) {                             \
         if (plane_path(g, sh, sw)) {                                                       \
             im2col_plane_##SUF(g, x, sc, col, ld);                                         \
@@ -168,7 +168,7 @@ DEFINE_PLANE_KERNELS(f64, double)
                     }                                                                      \
                 }                                                                          \
     }                                                                                      \
-    static void col2im_##SUF(const conv_geom *g, T *col, int64_t ld, T *dx) {              \
+    IGI_HOT static void col2im_##SUF(const conv_geom *g, T *col, int64_t ld, T *dx) {              \
         int64_t plane = g->H * g->W;                                                       \
         if (plane_path(g, g->W, 1)) {                                                      \
             col2im_plane_##SUF(g, col, ld, dx);                                            \
@@ -278,7 +278,7 @@ static const char *image_col(const conv_job *j, int64_t n, int64_t grp, char *co
 }
 
 /* rows [Og, P] of y (row stride P) = bias of channels ch0.. (zeros without bias). */
-static void fill_bias(const conv_job *j, int64_t ch0, char *y) {
+IGI_HOT static void fill_bias(const conv_job *j, int64_t ch0, char *y) {
     const conv_geom *g = j->g;
     for (int64_t o = 0; o < g->Og; o++) {
         double v = j->b ? igi_load(j->dt, (const char *)igi_data(j->b) +
@@ -297,7 +297,7 @@ static void fill_bias(const conv_job *j, int64_t ch0, char *y) {
 /* Sum of a row, in double, eight interleaved partial sums (vectorisable); the order depends
  * on n only. */
 #define DEFINE_ROW_SUM(SUF, T)                                                   \
-    static double row_sum_##SUF(const T *r, int64_t n) {                        \
+    IGI_HOT static double row_sum_##SUF(const T *r, int64_t n) {                        \
         double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                  \
         int64_t i = 0;                                                           \
         for (; i + 8 <= n; i += 8)                                               \
