@@ -5,28 +5,23 @@
  * Ho = (H + 2*pad_h - dil_h*(kh-1) - 1) / stride_h + 1 (same for W). With groups g, input
  * channels [gi*Cg, (gi+1)*Cg) feed output channels [gi*Og, (gi+1)*Og) (Cg = C/g, Og = O/g).
  *
- * Forward, per chunk of nc images (the whole batch unless the scratch would exceed
- * CHUNK_BUDGET) and group: im2col gathers the receptive fields of the chunk into a scratch
- * matrix col [K, nc*P] (K = Cg*kh*kw rows, P = Ho*Wo columns per image; padded positions are
- * zeros), then ONE GEMM res [Og, nc*P] = W_g [Og, K] @ col, and res + bias is copied row by
- * row into y (NCHW). One GEMM per chunk instead of one per image: each BLAS call
- * synchronises its threads, and per-image calls on small images spent most of their time
- * there. A one-image chunk GEMMs straight into y (bias first, beta = 1), and then a 1x1
- * kernel with stride 1 and no padding needs no im2col: a contiguous image already is col.
+ * Forward, per image and group: im2col gathers the image's receptive fields into a scratch
+ * matrix col [K, P] (K = Cg*kh*kw rows, P = Ho*Wo columns; padded positions are zeros), and
+ * ONE single-threaded GEMM y_g [Og, P] = W_g [Og, K] @ col writes the image's NCHW block
+ * directly, onto the bias (beta = 1). A 1x1 kernel with stride 1 and no padding needs no
+ * im2col: a contiguous image already is col.
  *
- * Backward has its own kernels, also one GEMM per chunk and group: dX_g = col2im(W_g^T @
- * dY_g) (col2im accumulates, since receptive fields overlap), dW_g += dY_g @ col^T summed
- * over the chunks, db = dY summed over N, Ho, Wo. Backward is not itself differentiable
- * (no double backward).
+ * Backward, per image and group: db += row sums of dY_g, dW_g += dY_g [Og, P] @ col^T,
+ * dX_g = col2im(W_g^T @ dY_g) (col2im accumulates, since receptive fields overlap).
+ * Backward is not itself differentiable (no double backward).
  *
- * im2col, col2im and the row copies run on the thread pool (igi_parallel_for), split by
- * images or rows, never while a GEMM runs.
+ * Images are grouped into shape-fixed slots run on the thread pool (see "per-image
+ * pipeline on slots" below): results do not depend on the thread count.
  *
  * x may have any strides (im2col reads through them); w and dY are copied to contiguous
- * heap temporaries when they are not contiguous. The col scratch comes from the caching
+ * heap temporaries when they are not contiguous. The slots' scratch comes from the caching
  * allocator (igi_alloc), so steady-state training allocates nothing from the OS.
  */
-#include <cblas.h>
 #include <limits.h>
 #include <string.h>
 
