@@ -83,8 +83,22 @@ void ig_zero_grad(ig_tensor *t) {
 
 /* ---- accumulation ----------------------------------------------------------------------- */
 
-static void add_into_loop(char **p, const int64_t *s, int64_t n, void *ctx) {
+IGI_HOT static void add_into_loop(char **p, const int64_t *s, int64_t n, void *ctx) {
     ig_dtype dt = *(ig_dtype *)ctx;
+    size_t es = ig_dtype_size(dt);
+    if (s[0] == (int64_t)es && s[1] == (int64_t)es) {
+        /* contiguous runs (the common case): a loop the compiler vectorises */
+        if (dt == IG_F32) {
+            float *d = (float *)p[0];
+            const float *g = (const float *)p[1];
+            for (int64_t i = 0; i < n; i++) d[i] += g[i];
+        } else {
+            double *d = (double *)p[0];
+            const double *g = (const double *)p[1];
+            for (int64_t i = 0; i < n; i++) d[i] += g[i];
+        }
+        return;
+    }
     if (dt == IG_F32) {
         for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * s[0]) += *(const float *)(p[1] + i * s[1]);
     } else {
@@ -217,6 +231,41 @@ static ig_status collect(igi_node *root, size_t *count) {
     return IG_OK;
 }
 
+/* ---- early release of consumed gradients ---------------------------------------------------
+ *
+ * Every tensor made during ig_backward lives in its scope until it returns, so without
+ * help the pass would hold all gradients at once (as much memory again as the saved
+ * activations: for resnet20 at batch 256, hundreds of MiB). Tensors made by a node's
+ * backward (and the sums of gradients) are marked grad_temp; refcount then counts the
+ * grad_accum slots that hold them. A node's incoming gradient is released once its
+ * backward has run, an input gradient once it has been added where it goes; when no slot
+ * holds a grad_temp tensor any more its storage goes back to the caching allocator (views
+ * of it keep the bytes alive through the storage's own refcount), and the next gradient of
+ * that size reuses it. The header stays in the scope, without storage, until scope end.
+ * Tensors not made here (a caller's seed, forward tensors passed through) are never
+ * touched. */
+
+/* Marks the tensors made since `head` (the scope's newest tensor then) as grad_temp. */
+static void mark_grad_temps(ig_tensor *head) {
+    for (ig_tensor *t = igi_scope_newest(); t && t != head; t = t->next) {
+        t->grad_temp = true;
+        t->refcount = 0;
+    }
+}
+
+static void grad_hold(ig_tensor *t) {
+    if (t && t->grad_temp) t->refcount++;
+}
+
+/* Drops one hold (if any) and the storage once nothing holds t. */
+static void grad_drop(ig_tensor *t, bool held) {
+    if (!t || !t->grad_temp) return;
+    if (held) t->refcount--;
+    if (t->refcount > 0) return;
+    igi_storage_release(t->storage);
+    t->storage = NULL;
+}
+
 static ig_status run_backward(ig_tensor *t, ig_tensor *seed) {
     uint64_t pass = ++backward_pass;
     if (!t->node) {
@@ -243,7 +292,9 @@ static ig_status run_backward(ig_tensor *t, ig_tensor *seed) {
             break;
         }
         memset(gin, 0, sizeof(ig_tensor *) * (size_t)node->n_inputs);
+        ig_tensor *head = igi_scope_newest();
         st = node->backward(node, g, gin);
+        mark_grad_temps(head);
         if (st != IG_OK) break;
         for (int i = 0; i < node->n_inputs && st == IG_OK; i++) {
             ig_tensor *in = node->inputs[i];
@@ -252,13 +303,28 @@ static ig_status run_backward(ig_tensor *t, ig_tensor *seed) {
                       memcmp(gin[i]->shape, in->shape, sizeof(int64_t) * (size_t)in->ndim) == 0);
             if (in->node) {
                 igi_node *dst = in->node;
-                if (!dst->grad_accum) dst->grad_accum = gin[i];
-                else if (!(dst->grad_accum = ig_add(dst->grad_accum, gin[i]))) st = ig_last_status();
+                if (!dst->grad_accum) {
+                    dst->grad_accum = gin[i];
+                    grad_hold(gin[i]);
+                } else {
+                    ig_tensor *old = dst->grad_accum, *h = igi_scope_newest();
+                    if (!(dst->grad_accum = ig_add(old, gin[i]))) {
+                        st = ig_last_status();
+                    } else {
+                        mark_grad_temps(h);
+                        grad_hold(dst->grad_accum);
+                    }
+                    grad_drop(old, true);
+                }
             } else if (in->requires_grad) {
                 st = accumulate_leaf(in, gin[i]);
             }
         }
         if (hooks && st == IG_OK) retire_hook_edges(node, pass);
+        /* This node's gradient and the input gradients no slot took are consumed. */
+        node->grad_accum = NULL;
+        grad_drop(g, true);
+        for (int i = 0; i < node->n_inputs; i++) grad_drop(gin[i], false);
     }
     for (size_t k = 0; k < count; k++) work_buf[k]->grad_accum = NULL;
     return st;

@@ -82,6 +82,8 @@ void igi_scope_track(ig_tensor *t) {
     scope_top->tensors = t;
 }
 
+ig_tensor *igi_scope_newest(void) { return scope_top ? scope_top->tensors : NULL; }
+
 ig_scope *ig_scope_begin(void) {
     arena_chunk *mark_chunk = arena_cur;
     size_t mark_used = arena_cur ? arena_cur->used : 0;

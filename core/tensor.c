@@ -267,6 +267,7 @@ ig_tensor *ig_keep(ig_tensor *t) {
     }
     *h = *t;
     h->scoped = false;
+    h->grad_temp = false;
     h->refcount = 1;
     h->node = NULL;
     h->grad = NULL;
@@ -525,6 +526,31 @@ static void fill_loop(char **p, const int64_t *s, int64_t n, void *vctx) {
     char one[8];
     size_t es = ig_dtype_size(c->dst);
     igi_store(c->dst, one, c->value);
+    if (s[0] == (int64_t)es) {
+        /* A contiguous run: memset for an all-zero pattern (ig_zero_grad every step, +0.0
+         * of every dtype), else a typed store loop; not a memcpy call per element. */
+        static const char zero[8];
+        if (memcmp(one, zero, es) == 0) {
+            memset(p[0], 0, (size_t)n * es);
+            return;
+        }
+#define FILL_AS(T)                                                                         \
+    do {                                                                                   \
+        T v, *d = (T *)(void *)p[0];                                                       \
+        memcpy(&v, one, sizeof v);                                                         \
+        for (int64_t i = 0; i < n; i++) d[i] = v;                                          \
+        return;                                                                            \
+    } while (0)
+        /* stores of the element's own type (no aliasing through other types) */
+        switch (c->dst) {
+        case IG_F32: FILL_AS(float);
+        case IG_F64: FILL_AS(double);
+        case IG_I32: FILL_AS(int32_t);
+        case IG_I64: FILL_AS(int64_t);
+        default: break;
+        }
+#undef FILL_AS
+    }
     for (int64_t i = 0; i < n; i++) memcpy(p[0] + i * s[0], one, es);
 }
 

@@ -51,6 +51,21 @@ ig_status igi_error_null(const char *op, const char *argname);
         }                                   \
     } while (0)
 
+/* ---- hot loops: an AVX2 clone picked at load time ----------------------------------------
+ * The build targets baseline x86-64 (SSE2), so compiler-vectorised loops use 128-bit
+ * vectors. IGI_HOT marks a kernel to be compiled twice, for AVX2 and for the baseline,
+ * and chosen once by the loader (GCC/clang function multiversioning, an ifunc) on what the
+ * CPU supports. The AVX2 clone may not use FMA (the "avx2" target does not include it; GCC
+ * in ISO C mode does not contract a*b+c anyway), and no reduction is reassociated without
+ * -ffast-math, so both clones compute bitwise the same results. IGI_NO_CLONES (or a target
+ * other than x86-64 with glibc) gives the plain function. */
+#if defined(__x86_64__) && defined(__GLIBC__) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(IGI_NO_CLONES)
+#define IGI_HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define IGI_HOT
+#endif
+
 /* ---- storage and allocator ------------------------------------------------------------ */
 typedef struct igi_storage {
     atomic_int refcount;
@@ -108,7 +123,10 @@ struct ig_tensor {
     ig_device device;
     bool requires_grad;
     bool scoped;
-    int refcount;               /* heap tensors only */
+    bool grad_temp;             /* made inside ig_backward for a gradient (autograd/engine.c):
+                                 * refcount then counts the engine's references, and the
+                                 * storage is dropped early when it reaches 0 */
+    int refcount;               /* heap tensors; scoped grad_temp ones: see grad_temp */
     ig_tensor *grad;            /* heap tensor owned by this leaf, or NULL */
     igi_node *node;             /* producer, NULL for leaves */
     ig_tensor *next;            /* scoped: the scope's list; heap: the release worklist */
@@ -148,6 +166,9 @@ void *igi_scope_alloc(size_t nbytes);
 bool igi_scope_active(void);
 /* Registers a scoped tensor with the innermost scope so it is released at scope end. */
 void igi_scope_track(ig_tensor *t);
+/* The innermost scope's newest tensor (its list runs newest first, through ->next), or
+ * NULL; tensors made after a call are the list entries before the one it returned. */
+ig_tensor *igi_scope_newest(void);
 /* Releases what a tensor holds (storage, node references, grad); used by scope end and by
  * the last ig_tensor_free. Does not free the header. */
 void igi_tensor_finalize(ig_tensor *t);

@@ -18,7 +18,7 @@ enum { BIN_ADD = IGI_BIN_ADD, BIN_SUB = IGI_BIN_SUB, BIN_MUL = IGI_BIN_MUL, BIN_
 
 /* Arithmetic loops: out = a OP b for one dtype T. */
 #define ARITH_LOOP(NAME, T, EXPR)                                                         \
-    static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {                  \
+    IGI_HOT static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {                  \
         (void)ctx;                                                                        \
         if (s[0] == (int64_t)sizeof(T) && s[1] == (int64_t)sizeof(T) && s[2] == (int64_t)sizeof(T)) {                \
             T *o = (T *)p[0];                                                             \

@@ -5,28 +5,23 @@
  * Ho = (H + 2*pad_h - dil_h*(kh-1) - 1) / stride_h + 1 (same for W). With groups g, input
  * channels [gi*Cg, (gi+1)*Cg) feed output channels [gi*Og, (gi+1)*Og) (Cg = C/g, Og = O/g).
  *
- * Forward, per chunk of nc images (the whole batch unless the scratch would exceed
- * CHUNK_BUDGET) and group: im2col gathers the receptive fields of the chunk into a scratch
- * matrix col [K, nc*P] (K = Cg*kh*kw rows, P = Ho*Wo columns per image; padded positions are
- * zeros), then ONE GEMM res [Og, nc*P] = W_g [Og, K] @ col, and res + bias is copied row by
- * row into y (NCHW). One GEMM per chunk instead of one per image: each BLAS call
- * synchronises its threads, and per-image calls on small images spent most of their time
- * there. A one-image chunk GEMMs straight into y (bias first, beta = 1), and then a 1x1
- * kernel with stride 1 and no padding needs no im2col: a contiguous image already is col.
+ * Forward, per image and group: im2col gathers the image's receptive fields into a scratch
+ * matrix col [K, P] (K = Cg*kh*kw rows, P = Ho*Wo columns; padded positions are zeros), and
+ * ONE single-threaded GEMM y_g [Og, P] = W_g [Og, K] @ col writes the image's NCHW block
+ * directly, onto the bias (beta = 1). A 1x1 kernel with stride 1 and no padding needs no
+ * im2col: a contiguous image already is col.
  *
- * Backward has its own kernels, also one GEMM per chunk and group: dX_g = col2im(W_g^T @
- * dY_g) (col2im accumulates, since receptive fields overlap), dW_g += dY_g @ col^T summed
- * over the chunks, db = dY summed over N, Ho, Wo. Backward is not itself differentiable
- * (no double backward).
+ * Backward, per image and group: db += row sums of dY_g, dW_g += dY_g [Og, P] @ col^T,
+ * dX_g = col2im(W_g^T @ dY_g) (col2im accumulates, since receptive fields overlap).
+ * Backward is not itself differentiable (no double backward).
  *
- * im2col, col2im and the row copies run on the thread pool (igi_parallel_for), split by
- * images or rows, never while a GEMM runs.
+ * Images are grouped into shape-fixed slots run on the thread pool (see "per-image
+ * pipeline on slots" below): results do not depend on the thread count.
  *
  * x may have any strides (im2col reads through them); w and dY are copied to contiguous
- * heap temporaries when they are not contiguous. The col scratch comes from the caching
+ * heap temporaries when they are not contiguous. The slots' scratch comes from the caching
  * allocator (igi_alloc), so steady-state training allocates nothing from the OS.
  */
-#include <cblas.h>
 #include <limits.h>
 #include <string.h>
 
@@ -57,18 +52,88 @@ static void valid_range(int64_t off, int64_t s, int64_t W, int64_t Wo, int64_t *
     *hi = h;
 }
 
-/* Items per thread-pool range: enough elements (~32K) that waking a worker pays off. */
-static int64_t grain_for(int64_t elems_per_item) {
-    return elems_per_item >= 32768 ? 1 : 32768 / (elems_per_item > 0 ? elems_per_item : 1);
+/* Unit strides with Wo == W (e.g. 3x3, padding 1) and input rows back to back: the col row
+ * of a tap is then the input plane shifted by a constant offset, so it is one contiguous
+ * copy over the valid output rows, after which the columns that fall outside the input
+ * (read from the neighbouring row) are zeroed; col2im is one contiguous add, after zeroing
+ * those columns in col (col is scratch: the caller does not read it afterwards). Per tap
+ * this replaces Ho short row copies by one long one. */
+static bool plane_path(const conv_geom *g, int64_t sh, int64_t sw) {
+    return g->stride_h == 1 && g->stride_w == 1 && g->Wo == g->W && sw == 1 && sh == g->W;
 }
+
+/* For tap (ki, kj): valid output rows [*ylo, *yhi), valid columns [*lo, *hi), and the
+ * offset delta with input element = col element q + delta (plane_path geometry). */
+static void plane_tap(const conv_geom *g, int64_t ki, int64_t kj, int64_t *ylo, int64_t *yhi,
+                      int64_t *lo, int64_t *hi, int64_t *delta) {
+    int64_t dy = ki * g->dil_h - g->pad_h, xoff = kj * g->dil_w - g->pad_w;
+    valid_range(dy, 1, g->H, g->Ho, ylo, yhi);
+    valid_range(xoff, 1, g->W, g->Wo, lo, hi);
+    *delta = dy * g->W + xoff;
+}
+
+#define DEFINE_PLANE_KERNELS(SUF, T)                                                       \
+    IGI_HOT static void im2col_plane_##SUF(const conv_geom *g, const T *x, int64_t sc, T *col,     \
+                                   int64_t ld) {                                           \
+        int64_t Wo = g->Wo, P = g->P;                                                      \
+        for (int64_t c = 0; c < g->Cg; c++)                                                \
+            for (int64_t ki = 0; ki < g->kh; ki++)                                         \
+                for (int64_t kj = 0; kj < g->kw; kj++) {                                   \
+                    T *row = col + ((c * g->kh + ki) * g->kw + kj) * ld;                   \
+                    int64_t ylo, yhi, lo, hi, delta;                                       \
+                    plane_tap(g, ki, kj, &ylo, &yhi, &lo, &hi, &delta);                    \
+                    if (yhi <= ylo || hi <= lo) {                                          \
+                        memset(row, 0, (size_t)P * sizeof(T));                             \
+                        continue;                                                          \
+                    }                                                                      \
+                    int64_t s = ylo * Wo + lo, e = (yhi - 1) * Wo + hi;                    \
+                    memset(row, 0, (size_t)s * sizeof(T));                                 \
+                    memcpy(row + s, x + c * sc + s + delta, (size_t)(e - s) * sizeof(T)); \
+                    memset(row + e, 0, (size_t)(P - e) * sizeof(T));                       \
+                    if (lo > 0 || hi < Wo)                                                 \
+                        for (int64_t oy = ylo; oy < yhi; oy++) {                           \
+                            T *r = row + oy * Wo;                                          \
+                            for (int64_t ox = 0; ox < lo; ox++) r[ox] = 0;                 \
+                            for (int64_t ox = hi; ox < Wo; ox++) r[ox] = 0;                \
+                        }                                                                  \
+                }                                                                          \
+    }                                                                                      \
+    IGI_HOT static void col2im_plane_##SUF(const conv_geom *g, T *col, int64_t ld, T *dx) {        \
+        int64_t Wo = g->Wo, plane = g->H * g->W;                                           \
+        for (int64_t c = 0; c < g->Cg; c++)                                                \
+            for (int64_t ki = 0; ki < g->kh; ki++)                                         \
+                for (int64_t kj = 0; kj < g->kw; kj++) {                                   \
+                    T *row = col + ((c * g->kh + ki) * g->kw + kj) * ld;                   \
+                    int64_t ylo, yhi, lo, hi, delta;                                       \
+                    plane_tap(g, ki, kj, &ylo, &yhi, &lo, &hi, &delta);                    \
+                    if (yhi <= ylo || hi <= lo) continue;                                  \
+                    if (lo > 0 || hi < Wo)                                                 \
+                        for (int64_t oy = ylo; oy < yhi; oy++) {                           \
+                            T *r = row + oy * Wo;                                          \
+                            for (int64_t ox = 0; ox < lo; ox++) r[ox] = 0;                 \
+                            for (int64_t ox = hi; ox < Wo; ox++) r[ox] = 0;                \
+                        }                                                                  \
+                    int64_t s = ylo * Wo + lo, e = (yhi - 1) * Wo + hi;                    \
+                    T *d = dx + c * plane + s + delta;                                     \
+                    const T *r = row + s;                                                  \
+                    for (int64_t q = 0; q < e - s; q++) d[q] += r[q];                      \
+                }                                                                          \
+    }
+
+DEFINE_PLANE_KERNELS(f32, float)
+DEFINE_PLANE_KERNELS(f64, double)
 
 /* im2col: x points at channel 0 of the group in one image, with element strides (sc, sh,
  * sw); col row r = (c*kh + ki)*kw + kj (row stride ld >= P, the image's P columns at the
  * start of each row) holds x[c, oy*stride+ki*dil-pad, ...] over all output positions.
  * col2im is its adjoint: it adds col back into one contiguous image of dx. */
 #define DEFINE_COL_KERNELS(SUF, T)                                                         \
-    static void im2col_##SUF(const conv_geom *g, const T *x, int64_t sc, int64_t sh,       \
+    IGI_HOT static void im2col_##SUF(const conv_geom *g, const T *x, int64_t sc, int64_t sh,       \
                              int64_t sw, T *col, int64_t ld) {                             \
+        if (plane_path(g, sh, sw)) {                                                       \
+            im2col_plane_##SUF(g, x, sc, col, ld);                                         \
+            return;                                                                        \
+        }                                                                                  \
         for (int64_t c = 0; c < g->Cg; c++)                                                \
             for (int64_t ki = 0; ki < g->kh; ki++)                                         \
                 for (int64_t kj = 0; kj < g->kw; kj++) {                                   \
@@ -98,8 +163,12 @@ static int64_t grain_for(int64_t elems_per_item) {
                     }                                                                      \
                 }                                                                          \
     }                                                                                      \
-    static void col2im_##SUF(const conv_geom *g, const T *col, int64_t ld, T *dx) {        \
+    IGI_HOT static void col2im_##SUF(const conv_geom *g, T *col, int64_t ld, T *dx) {              \
         int64_t plane = g->H * g->W;                                                       \
+        if (plane_path(g, g->W, 1)) {                                                      \
+            col2im_plane_##SUF(g, col, ld, dx);                                            \
+            return;                                                                        \
+        }                                                                                  \
         for (int64_t c = 0; c < g->Cg; c++)                                                \
             for (int64_t ki = 0; ki < g->kh; ki++)                                         \
                 for (int64_t kj = 0; kj < g->kw; kj++) {                                   \
@@ -129,104 +198,179 @@ static int64_t grain_for(int64_t elems_per_item) {
 DEFINE_COL_KERNELS(f32, float)
 DEFINE_COL_KERNELS(f64, double)
 
-/* ---- batched im2col / col2im and the row shuffles around the GEMMs --------------------------
+/* ---- per-image pipeline on slots -----------------------------------------------------------
  *
- * A chunk is nc consecutive images n0 .. n0+nc-1 of one group; its GEMM operands put image
- * i in columns [i*P, (i+1)*P) of every row, so the row stride (ld) is nc*P. Each helper
- * below works on a range [begin, end) of independent items (images or rows), so the ranges
- * can be split across threads without changing any result. */
+ * Both passes work image by image: for one image and group, W_g [Og, K] @ col [K, P] is
+ * already the image's NCHW output block [Og, P], and dY's block [Og, P] is already the GEMM
+ * operand of the backward, so nothing is gathered or scattered; col [K, P] is small enough
+ * (225 KB for the cnn's second conv) to stay in L2 between im2col, the GEMM and col2im.
+ * Measured single-threaded, OpenBLAS runs these per-image GEMMs as fast as or faster than
+ * one GEMM over a whole chunk of images (bench/NOTES.md, item 12).
+ *
+ * The batch is cut into S slots of consecutive images (image range of slot s: [s*N/S,
+ * (s+1)*N/S)), S a function of the shapes only (conv_slots); one pool loop runs the slots,
+ * each with its own scratch: col [K, P] and, in the backward of slots 1..S-1, a partial
+ * dW [O, K] (slot 0 writes dW itself) and partial bias sums [O] (doubles). The partials are
+ * added in slot order afterwards, so every result is the same for any thread count. With
+ * S = 1 the loop runs in the caller's thread and each GEMM may split over the pool
+ * (igi_gemm); with S > 1 the GEMMs inside the slots run single-threaded. */
 
-typedef struct chunk_job {
+/* Scratch per slot is capped so S slots fit SLOT_BUDGET; at most MAX_SLOTS slots (enough
+ * for the pool's threads on the machines this runs on, few enough that the partial sums are
+ * cheap). A single image whose col exceeds the budget gets one slot of its own size. */
+#define SLOT_BUDGET ((size_t)8 << 20)
+#define MAX_SLOTS 16
+
+/* Elements of one slot's scratch: col [K, P] (none for the direct 1x1 case), plus a
+ * partial dW [O, K] when the backward needs it. */
+static int64_t slot_elems(const conv_geom *g, bool col, bool dw) {
+    return (col ? g->K * g->P : 0) + (dw ? g->O * g->K : 0);
+}
+
+/* S for a pass whose slots need `elems` elements of es bytes each. */
+static int64_t conv_slots(const conv_geom *g, int64_t elems, size_t es) {
+    int64_t s = g->N < MAX_SLOTS ? g->N : MAX_SLOTS;
+    size_t per = (size_t)(elems > 0 ? elems : 1) * es;
+    if ((size_t)s * per > SLOT_BUDGET) s = (int64_t)(SLOT_BUDGET / per);
+    return s < 1 ? 1 : s;
+}
+
+/* The images [*n0, *n1) of slot s of S. */
+static void slot_images(int64_t N, int64_t S, int64_t s, int64_t *n0, int64_t *n1) {
+    *n0 = s * N / S;
+    *n1 = (s + 1) * N / S;
+}
+
+typedef struct conv_job {
     const conv_geom *g;
     ig_dtype dt;
-    const ig_tensor *x;   /* im2col source (any strides) */
-    const ig_tensor *b;   /* bias or NULL (out_rows) */
-    const char *src;      /* out_rows: GEMM result [Og, ld] or NULL; dy_rows: dY [N, O, P] */
-    char *dst;            /* out_rows: out [N, O, P]; dy_rows: [Og, ld]; col2im: dx [N, C, H, W] */
-    void *col;            /* [K, ld] */
-    int64_t n0, grp, ld;
-} chunk_job;
+    size_t es;
+    const ig_tensor *x;   /* input (any strides) */
+    const ig_tensor *b;   /* forward: bias or NULL */
+    const char *w;        /* contiguous weight [O, K] */
+    const char *dy;       /* backward: contiguous dY [N, O, P] */
+    char *y;              /* forward: output [N, O, P] */
+    char *dx, *dw;        /* backward: dX [N, C, H, W] and dW [O, K], or NULL if not needed */
+    double *db;           /* backward: bias sums [S, O] or NULL */
+    char *scratch;        /* [S, slot] elements */
+    int64_t S, slot;      /* slots, elements of scratch per slot */
+    bool x_direct;        /* 1x1/stride 1/no padding and x contiguous: x is col */
+} conv_job;
 
-/* col [K, ld] from images [begin, end) of the chunk. */
-static void im2col_range(int64_t begin, int64_t end, void *ctx) {
-    const chunk_job *j = ctx;
+/* col [K, P] of image n, group grp (or x itself when direct). */
+static const char *image_col(const conv_job *j, int64_t n, int64_t grp, char *col) {
     const conv_geom *g = j->g;
     const ig_tensor *x = j->x;
-    for (int64_t i = begin; i < end; i++) {
-        int64_t off = (j->n0 + i) * x->strides[0] + j->grp * g->Cg * x->strides[1];
-        if (j->dt == IG_F32)
-            im2col_f32(g, (const float *)igi_data(x) + off, x->strides[1], x->strides[2],
-                       x->strides[3], (float *)j->col + i * g->P, j->ld);
-        else
-            im2col_f64(g, (const double *)igi_data(x) + off, x->strides[1], x->strides[2],
-                       x->strides[3], (double *)j->col + i * g->P, j->ld);
-    }
+    int64_t off = n * x->strides[0] + grp * g->Cg * x->strides[1];
+    if (j->x_direct) return (const char *)igi_data(x) + (size_t)off * j->es;
+    if (j->dt == IG_F32)
+        im2col_f32(g, (const float *)igi_data(x) + off, x->strides[1], x->strides[2], x->strides[3],
+                   (float *)col, g->P);
+    else
+        im2col_f64(g, (const double *)igi_data(x) + off, x->strides[1], x->strides[2], x->strides[3],
+                   (double *)col, g->P);
+    return col;
 }
 
-/* dx images [begin, end) of the chunk += col2im(col [K, ld]). */
-static void col2im_range(int64_t begin, int64_t end, void *ctx) {
-    const chunk_job *j = ctx;
+/* rows [Og, P] of y (row stride P) = bias of channels ch0.. (zeros without bias). */
+IGI_HOT static void fill_bias(const conv_job *j, int64_t ch0, char *y) {
     const conv_geom *g = j->g;
-    for (int64_t i = begin; i < end; i++) {
-        int64_t off = ((j->n0 + i) * g->C + j->grp * g->Cg) * g->H * g->W;
-        if (j->dt == IG_F32)
-            col2im_f32(g, (const float *)j->col + i * g->P, j->ld, (float *)j->dst + off);
-        else
-            col2im_f64(g, (const double *)j->col + i * g->P, j->ld, (double *)j->dst + off);
-    }
-}
-
-/* Output rows r = i*Og + o in [begin, end), i.e. out[n0+i, grp*Og+o, :] = bias (0 without)
- * plus, when src is set, the GEMM result src[o, i*P .. (i+1)*P). */
-static void out_rows(int64_t begin, int64_t end, void *ctx) {
-    const chunk_job *j = ctx;
-    const conv_geom *g = j->g;
-    for (int64_t r = begin; r < end; r++) {
-        int64_t i = r / g->Og, o = r % g->Og, ch = j->grp * g->Og + o;
-        int64_t orow = ((j->n0 + i) * g->O + ch) * g->P, srow = o * j->ld + i * g->P;
+    for (int64_t o = 0; o < g->Og; o++) {
+        double v = j->b ? igi_load(j->dt, (const char *)igi_data(j->b) +
+                                              (size_t)((ch0 + o) * j->b->strides[0]) * j->es)
+                        : 0.0;
         if (j->dt == IG_F32) {
-            float v = j->b ? ((const float *)igi_data(j->b))[ch * j->b->strides[0]] : 0.0f;
-            float *d = (float *)j->dst + orow;
-            if (j->src) {
-                const float *s = (const float *)j->src + srow;
-                for (int64_t q = 0; q < g->P; q++) d[q] = s[q] + v;
-            } else {
-                for (int64_t q = 0; q < g->P; q++) d[q] = v;
-            }
+            float *d = (float *)y + o * g->P, fv = (float)v;
+            for (int64_t q = 0; q < g->P; q++) d[q] = fv;
         } else {
-            double v = j->b ? ((const double *)igi_data(j->b))[ch * j->b->strides[0]] : 0.0;
-            double *d = (double *)j->dst + orow;
-            if (j->src) {
-                const double *s = (const double *)j->src + srow;
-                for (int64_t q = 0; q < g->P; q++) d[q] = s[q] + v;
-            } else {
-                for (int64_t q = 0; q < g->P; q++) d[q] = v;
+            double *d = (double *)y + o * g->P;
+            for (int64_t q = 0; q < g->P; q++) d[q] = v;
+        }
+    }
+}
+
+/* Sum of a row, in double, eight interleaved partial sums (vectorisable); the order depends
+ * on n only. */
+#define DEFINE_ROW_SUM(SUF, T)                                                   \
+    IGI_HOT static double row_sum_##SUF(const T *r, int64_t n) {                        \
+        double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                  \
+        int64_t i = 0;                                                           \
+        for (; i + 8 <= n; i += 8)                                               \
+            for (int k = 0; k < 8; k++) a[k] += (double)r[i + k];                \
+        for (int k = 0; i < n; i++, k++) a[k] += (double)r[i];                   \
+        return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])); \
+    }
+DEFINE_ROW_SUM(f32, float)
+DEFINE_ROW_SUM(f64, double)
+
+static void conv_forward_slots(int64_t s0, int64_t s1, void *ctx) {
+    const conv_job *j = ctx;
+    const conv_geom *g = j->g;
+    size_t es = j->es;
+    for (int64_t s = s0; s < s1; s++) {
+        char *col = j->scratch + (size_t)(s * j->slot) * es;
+        int64_t n0, n1;
+        slot_images(g->N, j->S, s, &n0, &n1);
+        for (int64_t n = n0; n < n1; n++)
+            for (int64_t grp = 0; grp < g->groups; grp++) {
+                char *yg = j->y + (size_t)((n * g->O + grp * g->Og) * g->P) * es;
+                const char *B = image_col(j, n, grp, col);
+                const char *wg = j->w + (size_t)(grp * g->Og * g->K) * es;
+                if (j->b) fill_bias(j, grp * g->Og, yg);
+                igi_gemm(j->dt, false, false, g->Og, g->P, g->K, wg, g->K, B, g->P, j->b ? 1.0 : 0.0,
+                         yg, g->P);
+            }
+    }
+}
+
+static void conv_backward_slots(int64_t s0, int64_t s1, void *ctx) {
+    const conv_job *j = ctx;
+    const conv_geom *g = j->g;
+    size_t es = j->es;
+    int64_t colsz = j->x_direct ? 0 : g->K * g->P;
+    for (int64_t s = s0; s < s1; s++) {
+        char *col = j->scratch + (size_t)(s * j->slot) * es;
+        /* slot 0 accumulates into dW itself, the others into their partial after col */
+        char *dwp = j->dw ? (s == 0 ? j->dw : col + (size_t)colsz * es) : NULL;
+        double *dbp = j->db ? j->db + s * g->O : NULL;
+        int64_t n0, n1;
+        slot_images(g->N, j->S, s, &n0, &n1);
+        for (int64_t n = n0; n < n1; n++) {
+            char *dxn = j->dx ? j->dx + (size_t)(n * g->C * g->H * g->W) * es : NULL;
+            bool dx_direct = g->direct; /* the GEMM writes dX's block itself (beta 0) */
+            if (dxn && !dx_direct) memset(dxn, 0, (size_t)(g->C * g->H * g->W) * es);
+            for (int64_t grp = 0; grp < g->groups; grp++) {
+                const char *dyg = j->dy + (size_t)((n * g->O + grp * g->Og) * g->P) * es;
+                if (dbp)
+                    for (int64_t o = 0; o < g->Og; o++)
+                        dbp[grp * g->Og + o] +=
+                            j->dt == IG_F32 ? row_sum_f32((const float *)dyg + o * g->P, g->P)
+                                            : row_sum_f64((const double *)dyg + o * g->P, g->P);
+                if (dwp) {
+                    /* dW_g [Og, K] (+)= dY_g [Og, P] @ col^T [P, K] */
+                    const char *B = image_col(j, n, grp, col);
+                    igi_gemm(j->dt, false, true, g->Og, g->K, g->P, dyg, g->P, B, g->P, n == n0 ? 0.0 : 1.0,
+                             dwp + (size_t)(grp * g->Og * g->K) * es, g->K);
+                }
+                if (dxn) {
+                    /* dcol [K, P] = W_g^T [K, Og] @ dY_g, then added into dX's image */
+                    const char *wg = j->w + (size_t)(grp * g->Og * g->K) * es;
+                    char *dxg = dxn + (size_t)(grp * g->Cg * g->H * g->W) * es;
+                    igi_gemm(j->dt, true, false, g->K, g->P, g->Og, wg, g->K, dyg, g->P, 0.0,
+                             dx_direct ? dxg : col, g->P);
+                    if (!dx_direct) {
+                        if (j->dt == IG_F32)
+                            col2im_f32(g, (float *)col, g->P, (float *)dxg);
+                        else
+                            col2im_f64(g, (double *)col, g->P, (double *)dxg);
+                    }
+                }
             }
         }
     }
 }
 
-/* Rows r = i*Og + o in [begin, end) of the chunk's dY operand [Og, ld] from dY [N, O, P]. */
-static void dy_rows(int64_t begin, int64_t end, void *ctx) {
-    const chunk_job *j = ctx;
-    const conv_geom *g = j->g;
-    size_t es = ig_dtype_size(j->dt);
-    for (int64_t r = begin; r < end; r++) {
-        int64_t i = r / g->Og, o = r % g->Og;
-        memcpy(j->dst + (size_t)(o * j->ld + i * g->P) * es,
-               j->src + (size_t)(((j->n0 + i) * g->O + j->grp * g->Og + o) * g->P) * es,
-               (size_t)g->P * es);
-    }
-}
-
-/* ---- GEMM -------------------------------------------------------------------------------- */
-
-/* C[M,N] (row-major, ldc) = op(A)[M,K] @ op(B)[K,N] + beta*C. Sizes >= 1 and < 2^31. */
-static void gemm(ig_dtype dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N,
-                 int64_t K, const void *A, int64_t lda, const void *B, int64_t ldb, double beta,
-                 void *C, int64_t ldc) {
-    igi_gemm(dt, ta == CblasTrans, tb == CblasTrans, M, N, K, A, lda, B, ldb, beta, C, ldc);
-}
+/* ---- GEMM helpers -------------------------------------------------------------------------- */
 
 /* t itself if contiguous, else a contiguous heap copy stored in *tmp (free it after). No
  * autograd node: the copy is internal. NULL with an error on OOM. */
@@ -244,40 +388,17 @@ static ig_tensor *contiguous_tmp(ig_tensor *t, ig_tensor **tmp) {
     return *tmp = c;
 }
 
-/* The scratch of a chunk (col plus the GEMM result or gathered dY) is capped at 8 MiB.
- * Fewer, larger GEMMs mean fewer OpenBLAS thread synchronisations (which cost most when the
- * cores are shared), but a chunk much larger than the cache makes each GEMM slower: on the
- * 2-core dev machine (1 MiB L2 per core, 32 MiB L3) one thread trains the cnn 12% slower
- * with 64 MiB chunks than with 8 MiB ones (bench/NOTES.md). The cap also keeps an
- * evaluation batch of 1000 large images from allocating gigabytes. */
-#define CHUNK_BUDGET ((size_t)8 << 20)
-
-/* Images per chunk: all N if the chunk's scratch (K + Og rows of nc*P elements: col plus the
- * GEMM result or the gathered dY) fits CHUNK_BUDGET, else equal chunks that fit (at least 1
- * image). nc*P then stays far below 2^31, as BLAS needs. */
-static int64_t chunk_images(const conv_geom *g, size_t es) {
-    size_t per;
-    if (__builtin_mul_overflow((size_t)(g->K + g->Og), (size_t)g->P, &per) ||
-        __builtin_mul_overflow(per, es, &per))
-        return 1;
-    int64_t nb = per ? (int64_t)(CHUNK_BUDGET / per) : g->N;
-    if (nb < 1) nb = 1;
-    if (nb >= g->N) return g->N > 1 ? g->N : 1;
-    int64_t nchunks = (g->N + nb - 1) / nb;
-    return (g->N + nchunks - 1) / nchunks;
-}
-
-/* Scratch of rows x cols elements from the caching allocator (NULL + error on OOM); free
- * with scratch_free and the same sizes. */
-static void *scratch_alloc(int64_t rows, int64_t cols, ig_dtype dt) {
-    size_t bytes = (size_t)(rows * cols) * ig_dtype_size(dt);
+/* Scratch of n elements from the caching allocator (NULL + error on OOM); free with
+ * scratch_free and the same size. */
+static void *scratch_alloc(int64_t n, size_t es) {
+    size_t bytes = (size_t)(n > 0 ? n : 1) * es;
     void *p = igi_alloc(IG_CPU, bytes);
     if (!p) igi_error(IG_ERR_NOMEM, "%s: out of memory for a %zu-byte scratch buffer", OP, bytes);
     return p;
 }
 
-static void scratch_free(void *p, int64_t rows, int64_t cols, ig_dtype dt) {
-    if (p) igi_free(IG_CPU, p, (size_t)(rows * cols) * ig_dtype_size(dt));
+static void scratch_free(void *p, int64_t n, size_t es) {
+    if (p) igi_free(IG_CPU, p, (size_t)(n > 0 ? n : 1) * es);
 }
 
 /* The geometry from the shapes and the node's (or params') attributes. */
@@ -308,11 +429,8 @@ static void geom_fill(conv_geom *g, const ig_tensor *x, const ig_tensor *w, cons
 
 /* ---- backward ---------------------------------------------------------------------------- */
 
-/* Per chunk of nc images and per group (ld = nc*P):
- *   dY_g [Og, ld]  gathered from dY [N, O, P] (used in place when nc == 1)
- *   dW_g [Og, K] += dY_g @ col^T [ld, K]        (col = im2col of the chunk of x)
- *   dcol [K, ld]  = W_g^T [K, Og] @ dY_g, then col2im into the chunk's images of dX
- * dW is done before dcol so the col buffer can hold both, one after the other. */
+/* Per image n and group (conv_backward_slots): db += row sums of dY_g; dW_g += dY_g @
+ * col^T; dX_g = col2im(W_g^T @ dY_g). Slot partials of dW and db are added in slot order. */
 static ig_status conv2d_backward(igi_node *node, ig_tensor *gout, ig_tensor **gin) {
     ig_tensor *x = node->inputs[0], *w = node->inputs[1];
     ig_tensor *b = node->n_inputs > 2 ? node->inputs[2] : NULL;
@@ -322,88 +440,86 @@ static ig_status conv2d_backward(igi_node *node, ig_tensor *gout, ig_tensor **gi
     size_t es = ig_dtype_size(dt);
     bool need_x = igi_needs_grad(x), need_w = igi_needs_grad(w), need_b = igi_needs_grad(b);
     ig_status st = IG_OK;
-    int64_t nb = chunk_images(&g, es);
+    bool gemm_ok = g.N > 0 && g.Og > 0 && g.K > 0;
 
-    ig_tensor *gtmp = NULL, *wtmp = NULL, *wc = NULL, *dx = NULL, *dw = NULL;
-    void *col = NULL, *dyb = NULL;
+    ig_tensor *gtmp = NULL, *wtmp = NULL, *wc = NULL, *dx = NULL, *dw = NULL, *db = NULL;
+    void *scratch = NULL;
+    double *dbs = NULL;
     ig_tensor *gc = contiguous_tmp(gout, &gtmp); /* dY [N, O, P] */
     if (!gc) return ig_last_status();
-    const char *gd = igi_data(gc);
 
+    conv_job j = {.g = &g, .dt = dt, .es = es, .x = x, .dy = igi_data(gc),
+                  .x_direct = g.direct && igi_is_contiguous(x)};
+    bool need_col = gemm_ok && ((need_w && !j.x_direct) || (need_x && !g.direct));
+    j.slot = slot_elems(&g, need_col, gemm_ok && need_w);
+    j.S = conv_slots(&g, j.slot, es);
     if (need_b) {
-        ig_tensor *db = igi_tensor_new(OP, 1, b->shape, dt, b->device);
-        if (!db) {
-            st = ig_last_status();
-            goto done;
+        if (!(db = igi_tensor_new(OP, 1, b->shape, dt, b->device))) goto fail;
+        if (!(dbs = scratch_alloc(j.S * g.O, sizeof(double)))) goto fail;
+        memset(dbs, 0, (size_t)(j.S * g.O) * sizeof(double));
+        j.db = dbs;
+    }
+    if (need_x) {
+        dx = gemm_ok ? igi_tensor_new(OP, 4, x->shape, dt, x->device) : ig_zeros(4, x->shape, dt);
+        if (!dx || !(wc = contiguous_tmp(w, &wtmp))) goto fail;
+        j.dx = igi_data(dx);
+        j.w = igi_data(wc);
+    }
+    if (need_w) {
+        dw = gemm_ok ? igi_tensor_new(OP, 4, w->shape, dt, w->device) : ig_zeros(4, w->shape, dt);
+        if (!dw) goto fail;
+        j.dw = igi_data(dw);
+    }
+    if (gemm_ok && (need_x || need_w || need_b)) {
+        if (!(scratch = scratch_alloc(j.S * j.slot, es))) goto fail;
+        j.scratch = scratch;
+        if (!need_x) j.dx = NULL;
+        if (!need_w) j.dw = NULL;
+        igi_parallel_for(j.S, 1, conv_backward_slots, &j);
+        /* dW = slot 0's sums (in dW) + the other slots' partials, in slot order */
+        for (int64_t s = 1; need_w && s < j.S; s++) {
+            const char *part = (const char *)scratch + (size_t)(s * j.slot + (need_col ? g.K * g.P : 0)) * es;
+            int64_t n = g.O * g.K;
+            if (dt == IG_F32) {
+                float *d = (float *)j.dw;
+                const float *p = (const float *)part;
+                for (int64_t i = 0; i < n; i++) d[i] += p[i];
+            } else {
+                double *d = (double *)j.dw;
+                const double *p = (const double *)part;
+                for (int64_t i = 0; i < n; i++) d[i] += p[i];
+            }
         }
+    } else if (need_b) {
+        /* no products (no input channels or no images): db is still the sum of dY */
+        for (int64_t n = 0; n < g.N; n++)
+            for (int64_t o = 0; o < g.O; o++) {
+                const char *r = j.dy + (size_t)((n * g.O + o) * g.P) * es;
+                dbs[o] += dt == IG_F32 ? row_sum_f32((const float *)r, g.P) : row_sum_f64((const double *)r, g.P);
+            }
+    }
+    if (need_b) {
         for (int64_t o = 0; o < g.O; o++) {
             double acc = 0;
-            for (int64_t n = 0; n < g.N; n++) {
-                int64_t base = (n * g.O + o) * g.P;
-                if (dt == IG_F32)
-                    for (int64_t p = 0; p < g.P; p++) acc += ((const float *)gd)[base + p];
-                else
-                    for (int64_t p = 0; p < g.P; p++) acc += ((const double *)gd)[base + p];
-            }
+            int64_t S = gemm_ok ? j.S : 1;
+            for (int64_t s = 0; s < S; s++) acc += dbs[s * g.O + o];
             igi_store(dt, (char *)igi_data(db) + (size_t)o * es, acc);
         }
         gin[2] = db;
+        db = NULL;
     }
-    if (!need_x && !need_w) goto done;
-
-    bool gemm_ok = g.N > 0 && g.Og > 0 && g.K > 0;
-    /* With one image per chunk a 1x1 conv needs no col: x (if contiguous) is col, and dcol is
-     * the image of dX itself. */
-    bool x_direct = g.direct && nb == 1 && igi_is_contiguous(x);
-    bool dx_direct = g.direct && nb == 1;
-    bool need_col = gemm_ok && ((need_w && !x_direct) || (need_x && !dx_direct));
-    if (need_col && !(col = scratch_alloc(g.K, nb * g.P, dt))) goto fail;
-    if (gemm_ok && nb > 1 && !(dyb = scratch_alloc(g.Og, nb * g.P, dt))) goto fail;
-    if (need_x && (!(dx = ig_zeros(4, x->shape, dt)) || !(wc = contiguous_tmp(w, &wtmp)))) goto fail;
-    if (need_w && !(dw = ig_zeros(4, w->shape, dt))) goto fail;
-
-    for (int64_t n0 = 0; gemm_ok && n0 < g.N; n0 += nb) {
-        int64_t nc = g.N - n0 < nb ? g.N - n0 : nb, ld = nc * g.P;
-        for (int64_t grp = 0; grp < g.groups; grp++) {
-            chunk_job j = {.g = &g, .dt = dt, .x = x, .col = col, .n0 = n0, .grp = grp, .ld = ld};
-            const char *dy = gd + (size_t)((n0 * g.O + grp * g.Og) * g.P) * es;
-            if (nc > 1) {
-                j.src = gd;
-                j.dst = dyb;
-                igi_parallel_for(nc * g.Og, grain_for(g.P), dy_rows, &j);
-                dy = dyb;
-            }
-            if (need_w) {
-                const void *B = col;
-                if (x_direct)
-                    B = (const char *)igi_data(x) + (size_t)((n0 * g.C + grp * g.Cg) * g.P) * es;
-                else
-                    igi_parallel_for(nc, grain_for(g.K * g.P), im2col_range, &j);
-                gemm(dt, CblasNoTrans, CblasTrans, g.Og, g.K, ld, dy, ld, B, ld, 1.0,
-                     (char *)igi_data(dw) + (size_t)(grp * g.Og * g.K) * es, g.K);
-            }
-            if (need_x) {
-                const char *wg = (const char *)igi_data(wc) + (size_t)(grp * g.Og * g.K) * es;
-                if (dx_direct) {
-                    gemm(dt, CblasTrans, CblasNoTrans, g.K, g.P, g.Og, wg, g.K, dy, g.P, 0.0,
-                         (char *)igi_data(dx) + (size_t)((n0 * g.C + grp * g.Cg) * g.P) * es, g.P);
-                } else {
-                    gemm(dt, CblasTrans, CblasNoTrans, g.K, ld, g.Og, wg, g.K, dy, ld, 0.0, col, ld);
-                    j.dst = igi_data(dx);
-                    igi_parallel_for(nc, grain_for(g.K * g.P), col2im_range, &j);
-                }
-            }
-        }
-    }
-    if (need_x) gin[0] = dx;
-    if (need_w) gin[1] = dw;
+    if (need_x) gin[0] = dx, dx = NULL;
+    if (need_w) gin[1] = dw, dw = NULL;
     goto done;
 
 fail:
     st = ig_last_status();
 done:
-    scratch_free(col, g.K, nb * g.P, dt);
-    scratch_free(dyb, g.Og, nb * g.P, dt);
+    scratch_free(scratch, j.S * j.slot, es);
+    scratch_free(dbs, j.S * g.O, sizeof(double));
+    ig_tensor_free(dx);
+    ig_tensor_free(dw);
+    ig_tensor_free(db);
     ig_tensor_free(wtmp);
     ig_tensor_free(gtmp);
     return st;
@@ -532,56 +648,30 @@ ig_tensor *ig_conv2d(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv2d_p
 
     ig_tensor *out = igi_tensor_new(OP, 4, (const int64_t[]){g.N, g.O, g.Ho, g.Wo}, dt, x->device);
     if (!out) return NULL;
-    char *od = igi_data(out);
-    ig_tensor *wtmp = NULL, *wc = NULL;
-    void *col = NULL, *res = NULL;
+    conv_job j = {.g = &g, .dt = dt, .es = es, .x = x, .b = b, .y = igi_data(out),
+                  .x_direct = g.direct && igi_is_contiguous(x)};
     bool gemm_ok = g.N > 0 && g.Og > 0 && g.K > 0;
-    int64_t nb = chunk_images(&g, es);
-    bool x_direct = g.direct && nb == 1 && igi_is_contiguous(x);
-    if (gemm_ok && (!(wc = contiguous_tmp(w, &wtmp)) ||
-                    (!x_direct && !(col = scratch_alloc(g.K, nb * g.P, dt))) ||
-                    (nb > 1 && !(res = scratch_alloc(g.Og, nb * g.P, dt))))) {
-        scratch_free(col, g.K, nb * g.P, dt);
-        ig_tensor_free(wtmp);
-        ig_tensor_free(out);
-        return NULL;
-    }
-
     if (!gemm_ok) {
         /* No products to add (no input channels): every output is its bias. */
-        for (int64_t grp = 0; grp < g.groups; grp++) {
-            chunk_job j = {.g = &g, .dt = dt, .b = b, .dst = od, .grp = grp};
-            for (j.n0 = 0; j.n0 < g.N; j.n0++) out_rows(0, g.Og, &j);
+        for (int64_t n = 0; n < g.N; n++)
+            for (int64_t grp = 0; grp < g.groups; grp++)
+                fill_bias(&j, grp * g.Og, j.y + (size_t)((n * g.O + grp * g.Og) * g.P) * es);
+    } else {
+        ig_tensor *wtmp = NULL, *wc = contiguous_tmp(w, &wtmp);
+        j.slot = slot_elems(&g, !j.x_direct, false);
+        j.S = conv_slots(&g, j.slot, es);
+        void *scratch = wc ? scratch_alloc(j.S * j.slot, es) : NULL;
+        if (!scratch) {
+            ig_tensor_free(wtmp);
+            ig_tensor_free(out);
+            return NULL;
         }
+        j.w = igi_data(wc);
+        j.scratch = scratch;
+        igi_parallel_for(j.S, 1, conv_forward_slots, &j);
+        scratch_free(scratch, j.S * j.slot, es);
+        ig_tensor_free(wtmp);
     }
-    /* Per chunk and group: res [Og, ld] = W_g [Og, K] @ col [K, ld], then out = res + bias,
-     * row by row. A one-image chunk skips res: the bias goes into y first and the GEMM adds
-     * onto it (beta = 1). */
-    for (int64_t n0 = 0; gemm_ok && n0 < g.N; n0 += nb) {
-        int64_t nc = g.N - n0 < nb ? g.N - n0 : nb, ld = nc * g.P;
-        for (int64_t grp = 0; grp < g.groups; grp++) {
-            chunk_job j = {.g = &g, .dt = dt, .x = x, .b = b, .dst = od, .col = col, .n0 = n0,
-                           .grp = grp, .ld = ld};
-            const void *B = col;
-            if (x_direct)
-                B = (const char *)igi_data(x) + (size_t)((n0 * g.C + grp * g.Cg) * g.P) * es;
-            else
-                igi_parallel_for(nc, grain_for(g.K * g.P), im2col_range, &j);
-            const char *wg = (const char *)igi_data(wc) + (size_t)(grp * g.Og * g.K) * es;
-            if (nc == 1) {
-                out_rows(0, g.Og, &j);
-                gemm(dt, CblasNoTrans, CblasNoTrans, g.Og, g.P, g.K, wg, g.K, B, g.P, 1.0,
-                     od + (size_t)((n0 * g.O + grp * g.Og) * g.P) * es, g.P);
-            } else {
-                gemm(dt, CblasNoTrans, CblasNoTrans, g.Og, ld, g.K, wg, g.K, B, ld, 0.0, res, ld);
-                j.src = res;
-                igi_parallel_for(nc * g.Og, grain_for(g.P), out_rows, &j);
-            }
-        }
-    }
-    scratch_free(col, g.K, nb * g.P, dt);
-    scratch_free(res, g.Og, nb * g.P, dt);
-    ig_tensor_free(wtmp);
 
     ig_tensor *in[3] = {x, w, b};
     out = igi_finish(IGI_OP_CONV2D, conv2d_backward, out, in, b ? 3 : 2);

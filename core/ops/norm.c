@@ -209,7 +209,7 @@ static int64_t bn_grain(int64_t elems_per_item) {
 }
 
 /* s1[c] = sum of x over channel c, for channels [c0, c1). */
-static void bn_sums_range(int64_t c0, int64_t c1, void *ctx) {
+IGI_HOT static void bn_sums_range(int64_t c0, int64_t c1, void *ctx) {
     const bn_job *j = ctx;
     int64_t N = j->N, C = j->C, S = j->S;
     DISPATCH_FLOAT(j->x->dtype, const T *xp = (const T *)igi_data(j->x);
@@ -225,7 +225,7 @@ static void bn_sums_range(int64_t c0, int64_t c1, void *ctx) {
 }
 
 /* s1[c] = sum of (x - a[c])^2 over channel c, for channels [c0, c1). */
-static void bn_sqdev_range(int64_t c0, int64_t c1, void *ctx) {
+IGI_HOT static void bn_sqdev_range(int64_t c0, int64_t c1, void *ctx) {
     const bn_job *j = ctx;
     int64_t N = j->N, C = j->C, S = j->S;
     DISPATCH_FLOAT(j->x->dtype, const T *xp = (const T *)igi_data(j->x);
@@ -273,7 +273,7 @@ static ig_status bn_stats_sync(const ig_tensor *x, int64_t N, int64_t C, int64_t
 }
 
 /* Rows [r0, r1) of y = x * a[c] + b[c] (row r = n*C + c). */
-static void bn_apply_range(int64_t r0, int64_t r1, void *ctx) {
+IGI_HOT static void bn_apply_range(int64_t r0, int64_t r1, void *ctx) {
     const bn_job *j = ctx;
     int64_t C = j->C, S = j->S;
     DISPATCH_FLOAT(j->x->dtype, const T *xp = (const T *)igi_data(j->x); T *yp = (T *)igi_data(j->y);
@@ -293,7 +293,7 @@ static void bn_apply(const ig_tensor *x, ig_tensor *y, int64_t N, int64_t C, int
 
 /* Backward sums for channels [c0, c1): s1[c] = sum(g), s2[c] = sum(g * xhat), with a =
  * mean, b = invstd; image by image as the serial loop did. */
-static void bn_bsums_range(int64_t c0, int64_t c1, void *ctx) {
+IGI_HOT static void bn_bsums_range(int64_t c0, int64_t c1, void *ctx) {
     const bn_job *j = ctx;
     int64_t N = j->N, C = j->C, S = j->S;
     DISPATCH_FLOAT(j->x->dtype, const T *xp = (const T *)igi_data(j->x); const T *gp = (const T *)igi_data(j->g);
@@ -313,7 +313,7 @@ static void bn_bsums_range(int64_t c0, int64_t c1, void *ctx) {
 
 /* dx rows [r0, r1) (row r = n*C + c): a = mean, b = invstd, c1 = weight, c2 / c3 = the
  * sums of g and g * xhat that dx uses (this process's or the group's). */
-static void bn_dx_range(int64_t r0, int64_t r1, void *ctx) {
+IGI_HOT static void bn_dx_range(int64_t r0, int64_t r1, void *ctx) {
     const bn_job *j = ctx;
     int64_t C = j->C, S = j->S;
     DISPATCH_FLOAT(j->x->dtype, const T *xp = (const T *)igi_data(j->x); const T *gp = (const T *)igi_data(j->g);
@@ -339,7 +339,7 @@ static void bn_dx_range(int64_t r0, int64_t r1, void *ctx) {
  * a / b hold the running mean / variance. c1 / c2 hold weight / bias; c3 receives invstd
  * (declared const in bn_job, written only here, each channel by its own thread); then
  * y = x * scale + shift with scale = weight * invstd, shift = bias - mean * scale. */
-static void bn_forward_range(int64_t c0, int64_t c1, void *ctx) {
+IGI_HOT static void bn_forward_range(int64_t c0, int64_t c1, void *ctx) {
     const bn_job *j = ctx;
     int64_t N = j->N, C = j->C, S = j->S;
     double *invstd = (double *)j->c3;
@@ -379,7 +379,7 @@ static void bn_forward_range(int64_t c0, int64_t c1, void *ctx) {
 
 /* The whole backward of channels [c0, c1) (no process-group reduction between the sums and
  * dx): bn_bsums_range then, when j->y is set, bn_dx_range for the channel's rows. */
-static void bn_backward_range(int64_t c0, int64_t c1, void *ctx) {
+IGI_HOT static void bn_backward_range(int64_t c0, int64_t c1, void *ctx) {
     const bn_job *j = ctx;
     bn_bsums_range(c0, c1, ctx);
     if (!j->y) return;

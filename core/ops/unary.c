@@ -30,7 +30,7 @@ typedef igi_unary_params unary_params;
 /* ---- loop generators ---------------------------------------------------------------------- */
 /* In EXPR: x is the input element, num its type, prm the unary_params. */
 #define FWD_LOOP(NAME, T, EXPR)                                                           \
-    static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {                  \
+    IGI_HOT static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {                  \
         typedef T num;                                                                    \
         const unary_params *prm = ctx;                                                    \
         (void)prm;                                                                        \
@@ -52,7 +52,7 @@ typedef igi_unary_params unary_params;
 /* Gradient loops: operands (gin, gout, saved). In EXPR: g is the output gradient, v the
  * saved element (x or y, or g again for ops that save nothing). */
 #define BWD_LOOP(NAME, T, EXPR)                                                           \
-    static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {                  \
+    IGI_HOT static void NAME(char **p, const int64_t *s, int64_t n, void *ctx) {                  \
         typedef T num;                                                                    \
         const unary_params *prm = ctx;                                                    \
         (void)prm;                                                                        \

@@ -589,3 +589,30 @@ Test(core, out_of_memory_is_an_error_not_an_abort) {
     ig_mem_get_stats(IG_CPU, &ms);
     cr_assert_eq(ms.live_bytes, 0);
 }
+
+/* ig_fill_ over every dtype, contiguous (the memset and typed-store paths) and strided, with
+ * zero, negative zero (not all-zero bytes: must keep its sign), a fraction and NaN. */
+Test(core, fill_every_dtype_contiguous_and_strided) {
+    ig_scope *s = ig_scope_begin();
+    const double vals[4] = {0.0, -0.0, 2.5, NAN};
+    for (int k = 0; k < N_DTYPES; k++) {
+        ig_dtype dt = all_dtypes[k];
+        bool flt = dt == IG_F32 || dt == IG_F64;
+        for (int v = 0; v < (flt ? 4 : 3); v++) {
+            ig_tensor *t = ig_ones(IG_DIMS(7, 9), dt);
+            cr_assert_eq(ig_fill_(t, vals[v]), IG_OK, "%s", ig_last_error());
+            ig_tensor *u = ig_ones(IG_DIMS(7, 9), dt);
+            cr_assert_eq(ig_fill_(ig_slice(u, 1, 1, 9, 3), vals[v]), IG_OK, "%s", ig_last_error());
+            for (int64_t i = 0; i < 63; i++) {
+                double want = flt ? vals[v] : (v == 2 ? 2.0 : 0.0), got = ig_tensor_get(t, i);
+                if (isnan(want)) cr_assert(isnan(got), "dtype %d element %lld", k, (long long)i);
+                else cr_assert(got == want && signbit(got) == signbit(want), "dtype %d value %d element %lld: %g",
+                               k, v, (long long)i, got);
+                double ug = ig_tensor_get(u, i), uw = (i % 9 >= 1 && (i % 9 - 1) % 3 == 0) ? want : 1.0;
+                if (isnan(uw)) cr_assert(isnan(ug));
+                else cr_assert(ug == uw, "strided: dtype %d value %d element %lld: %g", k, v, (long long)i, ug);
+            }
+        }
+    }
+    ig_scope_end(s);
+}
