@@ -123,7 +123,9 @@ ifneq ($(NVCC),)
   CUDA_GENCODE := $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
                   -gencode arch=compute_$(lastword $(CUDA_ARCHS)),code=compute_$(lastword $(CUDA_ARCHS))
   CUDA_DEFS := -DIGNIS_CUDA
-  CUDA_LIBS := -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart -lstdc++
+  # cuBLAS is dlopen'ed by cuda/gemm.cu on first CUDA use (linking it costs every process
+  # ~150 MB of RSS at start-up); its directory is passed so no LD_LIBRARY_PATH is needed.
+  CUDA_LIBS := -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -ldl -lstdc++
   CUDA_SUMMARY := on (nvcc $(NVCC_VERSION) at $(NVCC), $(foreach a,$(CUDA_ARCHS),sm_$(a)) + PTX; libs in $(CUDA_LIBDIR))
 else ifeq ($(CUDA),0)
   CUDA_SUMMARY := off (CUDA=0$(if $(filter 1,$(SANITIZE) $(FUZZ)), default under SANITIZE/FUZZ))
@@ -271,6 +273,7 @@ NVCC_OPT := $(if $(filter 1,$(DEBUG)),-O0 -g -G,-O3 -lineinfo)
 NVCC_WERROR := $(if $(filter -Werror,$(CFLAGS)),-Werror all-warnings -Xcompiler -Werror)
 NVCC_FLAGS := -ccbin $(NVCC_CCBIN) -std=c++17 $(NVCC_OPT) $(CUDA_GENCODE) -I. -D_POSIX_C_SOURCE=200809L \
     $(CUDA_DEFS) -Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra $(NVCC_WERROR)
+$(BUILD)/obj/cuda/gemm.o: NVCC_FLAGS += -DIGNIS_CUDA_LIBDIR='"$(CUDA_LIBDIR)"'
 $(BUILD)/obj/%.o: %.cu $(BUILD)/cuda-config.txt
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCC_FLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@

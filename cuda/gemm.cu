@@ -10,13 +10,75 @@
  * TF32: off by default (CUBLAS_DEFAULT_MATH computes f32 GEMMs in full fp32), on with
  * ig_cuda_set_tf32(true) (CUBLAS_TF32_TENSOR_OP_MATH). One handle on igc_stream; a mutex
  * keeps calls from several host threads from interleaving on it.
+ *
+ * cuBLAS is loaded with dlopen when the CUDA backend initialises, not linked: its
+ * libraries (libcublas + libcublasLt, ~600 MB) cost every process that merely links them
+ * ~150 MB of resident memory at start-up (relocations), CPU-only runs included. The
+ * handful of entry points used here are looked up by name; the library is tried first in
+ * the CUDA directory the build used (IGNIS_CUDA_LIBDIR), then by soname on the loader's path.
  */
 #include <cublas_v2.h>
+#include <dlfcn.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 
 #include "cuda_impl.h"
+
+/* The cuBLAS entry points ignis uses, resolved from the dlopen'ed library. */
+static struct {
+    decltype(&cublasCreate_v2) create;
+    decltype(&cublasDestroy_v2) destroy;
+    decltype(&cublasSetStream_v2) set_stream;
+    decltype(&cublasSetMathMode) set_math_mode;
+    decltype(&cublasSgemm_v2) sgemm;
+    decltype(&cublasDgemm_v2) dgemm;
+    decltype(&cublasGetStatusString) status_string;
+} cb;
+
+#define IGC_STR_(x) #x
+#define IGC_STR(x) IGC_STR_(x)
+#define IGC_CUBLAS_SONAME "libcublas.so." IGC_STR(CUBLAS_VER_MAJOR)
+
+/* Opens cuBLAS and resolves cb; on failure a message in msg and IG_ERR_DEVICE. */
+static ig_status load_cublas(char *msg, size_t cap) {
+    const char *names[] = {
+#ifdef IGNIS_CUDA_LIBDIR
+        IGNIS_CUDA_LIBDIR "/" IGC_CUBLAS_SONAME,
+#endif
+        IGC_CUBLAS_SONAME,
+        "libcublas.so",
+    };
+    void *lib = NULL;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !lib; i++)
+        lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        const char *why = dlerror();
+        snprintf(msg, cap, "cannot load cuBLAS (%s): %s", IGC_CUBLAS_SONAME, why ? why : "not found");
+        return IG_ERR_DEVICE;
+    }
+    struct {
+        void **slot;
+        const char *name;
+    } syms[] = {
+        {(void **)&cb.create, "cublasCreate_v2"},
+        {(void **)&cb.destroy, "cublasDestroy_v2"},
+        {(void **)&cb.set_stream, "cublasSetStream_v2"},
+        {(void **)&cb.set_math_mode, "cublasSetMathMode"},
+        {(void **)&cb.sgemm, "cublasSgemm_v2"},
+        {(void **)&cb.dgemm, "cublasDgemm_v2"},
+        {(void **)&cb.status_string, "cublasGetStatusString"},
+    };
+    for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
+        *syms[i].slot = dlsym(lib, syms[i].name);
+        if (!*syms[i].slot) {
+            snprintf(msg, cap, "cuBLAS (%s) lacks %s", IGC_CUBLAS_SONAME, syms[i].name);
+            dlclose(lib);
+            return IG_ERR_DEVICE;
+        }
+    }
+    return IG_OK; /* the library stays loaded for the life of the process */
+}
 
 static cublasHandle_t handle;
 static pthread_mutex_t gemm_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -30,20 +92,22 @@ static bool tf32_applied;
             pthread_mutex_unlock(&gemm_lock);                                                    \
             return igi_error(igc_s_ == CUBLAS_STATUS_ALLOC_FAILED ? IG_ERR_NOMEM : IG_ERR_DEVICE, \
                              "%s: %s failed (%s:%d): %s", (op), #call, __FILE__, __LINE__,       \
-                             cublasGetStatusString(igc_s_));                                     \
+                             cb.status_string(igc_s_));                                     \
         }                                                                                        \
     } while (0)
 
 ig_status igc_gemm_init(char *msg, size_t cap) {
-    cublasStatus_t s = cublasCreate(&handle);
+    ig_status st = load_cublas(msg, cap);
+    if (st != IG_OK) return st;
+    cublasStatus_t s = cb.create(&handle);
     if (s != CUBLAS_STATUS_SUCCESS) {
-        snprintf(msg, cap, "cublasCreate: %s", cublasGetStatusString(s));
+        snprintf(msg, cap, "cublasCreate: %s", cb.status_string(s));
         return IG_ERR_DEVICE;
     }
-    if ((s = cublasSetStream(handle, igc_stream)) != CUBLAS_STATUS_SUCCESS ||
-        (s = cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH)) != CUBLAS_STATUS_SUCCESS) {
-        snprintf(msg, cap, "cublasSetStream/cublasSetMathMode: %s", cublasGetStatusString(s));
-        cublasDestroy(handle);
+    if ((s = cb.set_stream(handle, igc_stream)) != CUBLAS_STATUS_SUCCESS ||
+        (s = cb.set_math_mode(handle, CUBLAS_DEFAULT_MATH)) != CUBLAS_STATUS_SUCCESS) {
+        snprintf(msg, cap, "cublasSetStream/cublasSetMathMode: %s", cb.status_string(s));
+        cb.destroy(handle);
         return IG_ERR_DEVICE;
     }
     return IG_OK;
@@ -64,16 +128,16 @@ ig_status igc_gemm(const char *op, ig_dtype dt, bool ta, bool tb, int64_t M, int
     cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
     pthread_mutex_lock(&gemm_lock);
     if (tf32_applied != tf32_on) {
-        IGC_CUBLAS(op, cublasSetMathMode(handle, tf32_on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+        IGC_CUBLAS(op, cb.set_math_mode(handle, tf32_on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
         tf32_applied = tf32_on;
     }
     if (dt == IG_F32) {
         const float one = 1.0f, b = (float)beta;
-        IGC_CUBLAS(op, cublasSgemm(handle, opb, opa, (int)N, (int)M, (int)K, &one, (const float *)B, (int)ldb,
+        IGC_CUBLAS(op, cb.sgemm(handle, opb, opa, (int)N, (int)M, (int)K, &one, (const float *)B, (int)ldb,
                                    (const float *)A, (int)lda, &b, (float *)C, (int)ldc));
     } else {
         const double one = 1.0;
-        IGC_CUBLAS(op, cublasDgemm(handle, opb, opa, (int)N, (int)M, (int)K, &one, (const double *)B, (int)ldb,
+        IGC_CUBLAS(op, cb.dgemm(handle, opb, opa, (int)N, (int)M, (int)K, &one, (const double *)B, (int)ldb,
                                    (const double *)A, (int)lda, &beta, (double *)C, (int)ldc));
     }
     pthread_mutex_unlock(&gemm_lock);

@@ -988,3 +988,27 @@ Test(cuda_nodev, to_fails_with_the_reason) {
     ig_tensor_free(y);
     ig_tensor_free(x);
 }
+
+/* True if a library whose path contains name is mapped into this process. */
+static bool library_mapped(const char *name) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    cr_assert_not_null(f);
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) found = strstr(line, name) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* cuBLAS (~600 MB of libraries, ~150 MB resident once relocated) is loaded on the first
+ * use of a CUDA device, never by linking libignis: a CPU-only process must not carry it. */
+Test(cuda_nodev, cublas_is_not_loaded_by_linking_ignis) {
+    cr_assert_not(library_mapped("libcublas"), "libcublas is mapped before any CUDA use");
+    ig_tensor *x = ig_zeros(1, (const int64_t[]){3}, IG_F32);
+    ig_tensor *y = ig_add(x, x);
+    cr_assert_not_null(y);
+    cr_assert_not(library_mapped("libcublas"), "libcublas is mapped after CPU work");
+    if (!ig_cuda_is_available()) cr_assert_not(library_mapped("libcublas"), "libcublas is mapped without a device");
+    ig_tensor_free(y);
+    ig_tensor_free(x);
+}
