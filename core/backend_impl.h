@@ -178,6 +178,26 @@ typedef struct igi_ce {
     ig_dtype dt, tdt;
 } igi_ce;
 
+/* One fused optimizer update over n contiguous elements of a parameter p, its gradient g
+ * and its state buffers (optim/kernels_impl.h's loops, same operation order, no fused
+ * multiply-adds, so results equal the CPU's bit for bit). kind: IGI_OPT_SGD (b0 the
+ * momentum buffer or NULL), IGI_OPT_ADAM (b0 m, b1 v, b2 vmax or NULL; AdamW through
+ * shrink), IGI_OPT_RMSPROP (b0 square average, b1 grad average or NULL, b2 momentum
+ * buffer or NULL). Scalars in double, rounded to dt once as the CPU does. */
+enum igi_optim_kernel { IGI_OPT_SGD, IGI_OPT_ADAM, IGI_OPT_RMSPROP };
+typedef struct igi_optim_step {
+    int kind;
+    ig_dtype dt;
+    int64_t n;
+    void *p;
+    const void *g;
+    void *b0, *b1, *b2;
+    double lr, weight_decay, momentum, dampening;          /* SGD; RMSprop: lr, wd, momentum */
+    bool nesterov, first;                                  /* SGD */
+    double beta1, beta2, eps, l2, shrink, step_size, bc2_sqrt; /* Adam; RMSprop: eps */
+    double alpha;                                          /* RMSprop */
+} igi_optim_step;
+
 /* ---- the table ----------------------------------------------------------------------- */
 
 typedef struct igi_backend {
@@ -260,6 +280,7 @@ typedef struct igi_backend {
      * mean, else 1); lse as saved (fused). */
     ig_status (*class_loss_backward)(const char *op, const igi_ce *c, const void *x, const void *target,
                                      const void *g, const double *lse, void *gin, double scale);
+    ig_status (*optim_step)(const char *op, const igi_optim_step *s);
 } igi_backend;
 
 /* Installs dev's table (called by the backend at init; tests may install a stand-in).

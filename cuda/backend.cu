@@ -96,6 +96,7 @@ static const igi_backend cuda_table = {
     igc_batch_norm_backward,
     igc_class_loss,
     igc_class_loss_backward,
+    igc_optim_step,
 };
 
 extern "C" ig_status igi_cuda_init(char *msg, size_t cap) {

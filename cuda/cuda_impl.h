@@ -127,7 +127,7 @@ template <> struct igc_store<uint8_t> {
     }
 
 /* Kernel entry points of the table (cuda/elementwise.cu, reduce.cu, softmax.cu, gemm.cu,
- * conv.cu, pool.cu, norm.cu, loss.cu). */
+ * conv.cu, pool.cu, norm.cu, loss.cu, optim.cu). */
 ig_status igc_copy(const char *op, const igi_ew *e);
 ig_status igc_fill(const char *op, const igi_ew *e, double value);
 ig_status igc_binary(const char *op, int kind, const igi_ew *e);
@@ -155,6 +155,7 @@ ig_status igc_class_loss(const char *op, const igi_ce *c, const void *x, const v
                          double *lse, double *pos, void *total, double div);
 ig_status igc_class_loss_backward(const char *op, const igi_ce *c, const void *x, const void *target, const void *g,
                                   const double *lse, void *gin, double scale);
+ig_status igc_optim_step(const char *op, const igi_optim_step *s);
 /* cuda/gemm.cu: cuBLAS handle on igc_stream; IG_OK or the error in msg. */
 ig_status igc_gemm_init(char *msg, size_t cap);
 void igc_gemm_set_tf32(bool on);

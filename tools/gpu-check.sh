@@ -24,7 +24,7 @@
 # Environment: JOBS (make -j, default nproc), STAGE_TIMEOUT (seconds per test stage, default
 # 300), IGNIS_DEPS (a folder with include/ and lib/ holding dependencies missing from the
 # system: added to CFLAGS/LDFLAGS with an rpath and to LD_LIBRARY_PATH for the tests),
-# BUILD (default build/gpu). Later phases add training and benchmark stages.
+# BUILD (default build/gpu), MEMCHECK (0 skips the memcheck stage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -192,7 +192,9 @@ run_suite self-tests 'cuda_*/*' no
 
 # ---- 5. memcheck -----------------------------------------------------------------------------
 begin memcheck
-if [ -z "$SANITIZER" ]; then
+if [ "${MEMCHECK:-1}" = 0 ]; then
+    end memcheck SKIP "MEMCHECK=0"
+elif [ -z "$SANITIZER" ]; then
     end memcheck SKIP "compute-sanitizer not found"
 else
     # Criterion runs each test in a child process: follow them all; any memcheck error

@@ -936,6 +936,131 @@ static void check_batch_norm(ig_device d, bool grad_check) {
     }
 }
 
+/* ---- training: optimizers and a model on the device ------------------------------------------- */
+
+/* Like expect_match for float tensors, with a relative tolerance of tol (of max |cpu|). */
+static void expect_close(ig_tensor *got, ig_tensor *want, double tol, const char *what) {
+    cr_assert(got && want, "%s: %s", what, ig_last_error());
+    int64_t n = ig_tensor_numel(want);
+    cr_assert_eq(ig_tensor_numel(got), n, "%s: sizes differ", what);
+    double *g = malloc(sizeof(double) * (size_t)(n + 1)), *w = malloc(sizeof(double) * (size_t)(n + 1));
+    cr_assert(g && w);
+    cr_assert_eq(ig_tensor_to_buffer(got, IG_F64, g, n), IG_OK, "%s: %s", what, ig_last_error());
+    cr_assert_eq(ig_tensor_to_buffer(want, IG_F64, w, n), IG_OK, "%s: %s", what, ig_last_error());
+    double maxd = 0, maxa = 0;
+    for (int64_t i = 0; i < n; i++) {
+        cr_assert(isfinite(g[i]) && isfinite(w[i]), "%s: element %lld: %g vs cpu %g", what, (long long)i, g[i], w[i]);
+        maxd = fmax(maxd, fabs(g[i] - w[i]));
+        maxa = fmax(maxa, fabs(w[i]));
+    }
+    cr_assert(maxd <= tol * maxa, "%s: max |got - cpu| = %g, max |cpu| = %g: relative error %g > %g", what, maxd, maxa,
+              maxa > 0 ? maxd / maxa : INFINITY, tol);
+    free(g);
+    free(w);
+}
+
+/* Each optimizer (and option set) on d vs the CPU over four steps with fresh gradients:
+ * the parameters and every state tensor must match (the device kernels repeat the CPU's
+ * operations in order, so they agree to the last bit; the usual tolerances are asserted). */
+static ig_optimizer *make_opt(int k, ig_tensor *p) {
+    switch (k) {
+    case 0: return ig_optim_sgd(&p, 1, &(ig_sgd_opts){.lr = 0.1});
+    case 1: return ig_optim_sgd(&p, 1, &(ig_sgd_opts){.lr = 0.05, .momentum = 0.9, .dampening = 0.1, .weight_decay = 0.01});
+    case 2: return ig_optim_sgd(&p, 1, &(ig_sgd_opts){.lr = 0.05, .momentum = 0.9, .nesterov = true, .weight_decay = 1e-3});
+    case 3: return ig_optim_adam(&p, 1, &(ig_adam_opts){.lr = 1e-2, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01});
+    case 4: return ig_optim_adamw(&p, 1, &(ig_adam_opts){.lr = 1e-2, .beta1 = 0.8, .beta2 = 0.99, .eps = 1e-6, .weight_decay = 0.1, .amsgrad = true});
+    case 5: return ig_optim_rmsprop(&p, 1, &(ig_rmsprop_opts){.lr = 1e-2, .alpha = 0.9, .eps = 1e-8, .weight_decay = 0.01, .momentum = 0.5, .centered = true});
+    default: return ig_optim_rmsprop(&p, 1, &(ig_rmsprop_opts){.lr = 1e-2, .alpha = 0.99, .eps = 1e-8});
+    }
+}
+
+static void check_optim(ig_device d) {
+    ig_manual_seed(21);
+    for (int k = 0; k < 7; k++) {
+        for (size_t t = 0; t < 2; t++) {
+            ig_dtype dt = float_dtypes[t];
+            ig_tensor *v = data(dt, 2, (const int64_t[]){13, 7}, false);
+            ig_tensor *pc = ig_clone(v), *pd = heap_on(ig_clone(v), d);
+            ig_tensor_free(v);
+            cr_assert_eq(ig_set_requires_grad(pc, true), IG_OK);
+            cr_assert_eq(ig_set_requires_grad(pd, true), IG_OK, "%s", ig_last_error());
+            ig_optimizer *oc = make_opt(k, pc), *od = make_opt(k, pd);
+            cr_assert(oc && od, "optimizer %d: %s", k, ig_last_error());
+            for (int step = 0; step < 4; step++) {
+                ig_tensor *g = data(dt, 2, (const int64_t[]){13, 7}, false);
+                ig_tensor *gd = heap_on(ig_clone(g), d);
+                cr_assert_eq(ig_set_grad(pc, g), IG_OK, "%s", ig_last_error());
+                cr_assert_eq(ig_set_grad(pd, gd), IG_OK, "%s", ig_last_error());
+                ig_tensor_free(g);
+                ig_tensor_free(gd);
+                cr_assert_eq(ig_optim_step(oc), IG_OK, "%s", ig_last_error());
+                cr_assert_eq(ig_optim_step(od), IG_OK, "optimizer %d step on %s: %s", k, d == IG_CPU ? "cpu" : "cuda",
+                             ig_last_error());
+            }
+            char what[120];
+            snprintf(what, sizeof what, "optimizer %d (%s) %s parameter", k, ig_optim_name(oc), ig_dtype_name(dt));
+            expect_match(pd, pc, d, what);
+            for (int i = 0;; i++) {
+                const char *nc, *nd;
+                ig_tensor *sc, *sd;
+                if (ig_optim_state_get(oc, i, &nc, &sc) != IG_OK) break;
+                cr_assert_eq(ig_optim_state_get(od, i, &nd, &sd), IG_OK, "%s", ig_last_error());
+                cr_assert_str_eq(nd, nc);
+                snprintf(what, sizeof what, "optimizer %d %s state %s", k, ig_dtype_name(dt), nc);
+                expect_match(sd, sc, ig_tensor_device(sd), what);
+            }
+            ig_optim_free(oc);
+            ig_optim_free(od);
+            ig_tensor_free(pc);
+            ig_tensor_free(pd);
+        }
+    }
+}
+
+/* A zoo model trained for a few SGD steps (momentum, flat buffers) on d and on the CPU from
+ * the same initialisation and batches: losses and parameters agree within tol (the
+ * convolution GEMMs add in another order, and training amplifies that a little). */
+static void check_train(ig_device d, const char *model, double tol) {
+    ig_manual_seed(31);
+    ig_module *mc = ig_model_create(model, 1, 28, 28, 10);
+    ig_manual_seed(31);
+    ig_module *md = ig_model_create(model, 1, 28, 28, 10);
+    cr_assert(mc && md, "%s", ig_last_error());
+    if (d != IG_CPU) cr_assert_eq(ig_module_to(md, d), IG_OK, "ig_module_to: %s", ig_last_error());
+    cr_assert_eq(ig_module_flatten(mc), IG_OK, "%s", ig_last_error());
+    cr_assert_eq(ig_module_flatten(md), IG_OK, "%s", ig_last_error());
+    ig_tensor *fc = ig_module_flat_params(mc), *fd = ig_module_flat_params(md);
+    cr_assert_eq(ig_tensor_device(fd), d);
+    expect_match(fd, fc, d, "initial parameters");
+    ig_sgd_opts so = {.lr = 0.05, .momentum = 0.9, .weight_decay = 5e-4};
+    ig_optimizer *oc = ig_optim_sgd(&fc, 1, &so), *od = ig_optim_sgd(&fd, 1, &so);
+    cr_assert(oc && od, "%s", ig_last_error());
+    for (int step = 0; step < 3; step++) {
+        ig_scope *s = ig_scope_begin();
+        ig_tensor *x = ig_randn(4, (const int64_t[]){8, 1, 28, 28}, IG_F32);
+        ig_tensor *y = ig_randint(0, 10, 1, (const int64_t[]){8}, IG_I64);
+        ig_module_zero_grad(mc);
+        ig_module_zero_grad(md);
+        ig_tensor *lc = ig_cross_entropy(ig_module_forward(mc, x), y, NULL);
+        ig_tensor *ld = ig_cross_entropy(ig_module_forward(md, on(x, d)), on(y, d), NULL);
+        cr_assert(lc && ld, "%s forward: %s", model, ig_last_error());
+        cr_assert_eq(ig_backward(lc, NULL), IG_OK, "%s", ig_last_error());
+        cr_assert_eq(ig_backward(ld, NULL), IG_OK, "%s backward on the device: %s", model, ig_last_error());
+        cr_assert_eq(ig_optim_step(oc), IG_OK, "%s", ig_last_error());
+        cr_assert_eq(ig_optim_step(od), IG_OK, "%s step on the device: %s", model, ig_last_error());
+        char what[80];
+        snprintf(what, sizeof what, "%s loss at step %d", model, step);
+        expect_close(ld, lc, tol, what);
+        ig_scope_end(s);
+    }
+    expect_close(fd, fc, tol, "parameters after 3 steps");
+    expect_close(ig_module_flat_grads(md), ig_module_flat_grads(mc), 10 * tol, "last gradients");
+    ig_optim_free(oc);
+    ig_optim_free(od);
+    ig_module_free(mc);
+    ig_module_free(md);
+}
+
 /* ---- allocator ---------------------------------------------------------------------------------- */
 
 static void check_allocator(ig_device d) {
@@ -1029,6 +1154,9 @@ Test(cuda, conv2d) { need_cuda(); check_conv(IG_CUDA, true); }
 Test(cuda, pool2d) { need_cuda(); check_pool(IG_CUDA, true); }
 Test(cuda, class_loss) { need_cuda(); check_class_loss(IG_CUDA, true); }
 Test(cuda, batch_norm) { need_cuda(); check_batch_norm(IG_CUDA, true); }
+Test(cuda, optimizers) { need_cuda(); check_optim(IG_CUDA); }
+Test(cuda, train_cnn_sgd) { need_cuda(); check_train(IG_CUDA, "cnn", 1e-4); }
+Test(cuda, train_resnet8_sgd) { need_cuda(); check_train(IG_CUDA, "resnet8", 1e-4); }
 
 Test(cuda, tf32_switch) {
     need_cuda();
@@ -1064,13 +1192,16 @@ Test(cuda, errors) {
     cr_assert_str_eq(ig_last_error(), "ig_matmul: tensors are on different devices (cuda and cpu)");
     ig_tensor *x4 = on(ig_ones(4, (const int64_t[]){1, 1, 4, 4}, IG_F32), IG_CUDA);
     ig_tensor *w4 = on(ig_ones(4, (const int64_t[]){1, 1, 3, 3}, IG_F32), IG_CUDA);
-    cr_assert_null(ig_conv2d(x4, w4, NULL, NULL));
+    cr_assert_null(ig_conv2d(x4, ig_ones(4, (const int64_t[]){1, 1, 3, 3}, IG_F32), NULL, NULL));
     cr_assert_eq(ig_last_status(), IG_ERR_DEVICE);
-    cr_assert_str_eq(ig_last_error(), "ig_conv2d: not implemented on cuda");
-    cr_assert_null(ig_max_pool2d(x4, &(ig_pool2d_params){.kernel = {2, 2}}));
-    cr_assert_str_eq(ig_last_error(), "ig_max_pool2d: not implemented on cuda");
-    cr_assert_null(ig_cross_entropy(g, on(ig_zeros(1, (const int64_t[]){2}, IG_I64), IG_CUDA), NULL));
-    cr_assert_str_eq(ig_last_error(), "ig_cross_entropy: not implemented on cuda");
+    cr_assert_str_eq(ig_last_error(), "ig_conv2d: tensors are on different devices (cuda and cpu)");
+    cr_assert_not_null(ig_conv2d(x4, w4, NULL, NULL), "%s", ig_last_error());
+    cr_assert_null(ig_cross_entropy(g, ig_zeros(1, (const int64_t[]){2}, IG_I64), NULL));
+    cr_assert_str_eq(ig_last_error(), "ig_cross_entropy: tensors are on different devices (cuda and cpu)");
+    cr_assert_null(ig_batch_norm(x4, ig_zeros(1, (const int64_t[]){1}, IG_F32), NULL, NULL, NULL, true, 0.1, 1e-5));
+    cr_assert_str_eq(ig_last_error(), "ig_batch_norm: tensors are on different devices (cpu and cuda)");
+    cr_assert_null(ig_layer_norm(g, 1, (const int64_t[]){3}, NULL, NULL, 1e-5));
+    cr_assert_str_eq(ig_last_error(), "ig_layer_norm: not implemented on cuda");
     cr_assert_null(ig_tensor_data(g));
     cr_assert_eq(ig_last_status(), IG_ERR_DEVICE);
     cr_assert_float_eq(ig_item(ig_sum(g, 0, NULL, false)), 6.0, 0);
@@ -1093,6 +1224,8 @@ Test(cuda_harness, conv2d) { check_conv(IG_CPU, true); }
 Test(cuda_harness, pool2d) { check_pool(IG_CPU, true); }
 Test(cuda_harness, class_loss) { check_class_loss(IG_CPU, true); }
 Test(cuda_harness, batch_norm) { check_batch_norm(IG_CPU, true); }
+Test(cuda_harness, optimizers) { check_optim(IG_CPU); }
+Test(cuda_harness, train_cnn_sgd) { check_train(IG_CPU, "cnn", 1e-4); }
 
 /* ---- a stand-in device: host memory, no kernels ------------------------------------------------ */
 
@@ -1280,6 +1413,31 @@ Test(cuda_fake, not_implemented_and_mixed_devices, .init = fake_setup) {
     cr_assert_eq(ig_copy_(g, c), IG_ERR_DEVICE); /* the move works; the strided copy has no kernel */
     cr_assert_str_eq(ig_last_error(), "ig_copy_: not implemented on cuda");
     ig_scope_end(s);
+}
+
+Test(cuda_fake, module_to_and_back, .init = fake_setup) {
+    ig_manual_seed(5);
+    ig_module *m = ig_model_create("resnet8", 1, 8, 8, 3), *ref = NULL;
+    ig_manual_seed(5);
+    ref = ig_model_create("resnet8", 1, 8, 8, 3);
+    cr_assert(m && ref, "%s", ig_last_error());
+    ig_named_tensor a[64], b[64];
+    int n = ig_module_state_dict(m, a, 64);
+    cr_assert(n > 0 && n <= 64);
+    ig_tensor *first = a[0].tensor;
+    cr_assert_eq(ig_module_to(m, IG_CUDA), IG_OK, "%s", ig_last_error());
+    cr_assert_eq(ig_module_state_dict(m, b, 64), n);
+    cr_assert_eq(b[0].tensor, first, "the tensor headers are kept");
+    for (int i = 0; i < n; i++) cr_assert_eq(ig_tensor_device(b[i].tensor), IG_CUDA, "%s", b[i].name);
+    cr_assert_eq(ig_module_to(m, IG_CPU), IG_OK, "%s", ig_last_error());
+    ig_named_tensor r[64];
+    cr_assert_eq(ig_module_state_dict(ref, r, 64), n);
+    for (int i = 0; i < n; i++) expect_match(b[i].tensor, r[i].tensor, IG_CPU, b[i].name);
+    cr_assert_eq(ig_module_flatten(m), IG_OK, "%s", ig_last_error());
+    cr_assert_eq(ig_module_to(m, IG_CUDA), IG_ERR_STATE);
+    cr_assert(strstr(ig_last_error(), "ig_module_to: module 'Sequential' is flattened"), "%s", ig_last_error());
+    ig_module_free(m);
+    ig_module_free(ref);
 }
 
 /* ---- without a device ------------------------------------------------------------------------ */
