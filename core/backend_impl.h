@@ -198,6 +198,10 @@ typedef struct igi_optim_step {
     double alpha;                                          /* RMSprop */
 } igi_optim_step;
 
+/* Pointwise losses (core/ops/loss.c): l = (x-y)^2, |x-y|, smooth L1 with beta, and
+ * max(x,0) - x*y + log1p(exp(-|x|)) (binary cross-entropy on logits). */
+enum igi_pw_kind { IGI_PW_MSE, IGI_PW_L1, IGI_PW_SMOOTH_L1, IGI_PW_BCE_LOGITS };
+
 /* ---- the table ----------------------------------------------------------------------- */
 
 typedef struct igi_backend {
@@ -281,6 +285,11 @@ typedef struct igi_backend {
     ig_status (*class_loss_backward)(const char *op, const igi_ce *c, const void *x, const void *target,
                                      const void *g, const double *lse, void *gin, double scale);
     ig_status (*optim_step)(const char *op, const igi_optim_step *s);
+    /* Pointwise losses (enum igi_pw_kind) elementwise, no reduction: operands (loss, x, y)
+     * of one float dtype; beta: smooth_l1's. */
+    ig_status (*pointwise_loss)(const char *op, int kind, const igi_ew *e, double beta);
+    /* Their gradient with respect to x (wrt_target false) or y: operands (gin, g, x, y). */
+    ig_status (*pointwise_loss_backward)(const char *op, int kind, const igi_ew *e, double beta, bool wrt_target);
 } igi_backend;
 
 /* Installs dev's table (called by the backend at init; tests may install a stand-in).

@@ -8,7 +8,9 @@
  * in double, in a fixed tree order, and divided by div (the counted positions for a mean,
  * counted on the host while the targets were validated). Backward rebuilds softmax from
  * the saved log-sum-exp exactly as the CPU does. Targets were validated by core (copied to
- * the host), so every non-ignored target is in [0, C).
+ * the host), so every non-ignored target is in [0, C). The pointwise losses (mse, l1,
+ * smooth_l1, bce_with_logits) are elementwise kernels over igi_ew geometry with their own
+ * gradient for input and target, as loss.c's.
  */
 #include "cuda_impl.h"
 
@@ -135,6 +137,78 @@ ig_status igc_class_loss_backward(const char *op, const igi_ce *c, const void *x
                                                                   lse, (double *)gin, scale);
     else
         return igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported on cuda", op, ig_dtype_name(c->dt));
+    IGC_LAUNCHED(op);
+    return IG_OK;
+}
+
+/* ---- pointwise losses (core/ops/loss.c's PW_FWD / PW_BWD, in T) --------------------------- */
+
+template <typename T> __device__ __forceinline__ T pw_abs(T v);
+template <> __device__ __forceinline__ float pw_abs<float>(float v) { return fabsf(v); }
+template <> __device__ __forceinline__ double pw_abs<double>(double v) { return fabs(v); }
+template <typename T> __device__ __forceinline__ T pw_log1p(T v);
+template <> __device__ __forceinline__ float pw_log1p<float>(float v) { return log1pf(v); }
+template <> __device__ __forceinline__ double pw_log1p<double>(double v) { return log1p(v); }
+
+template <typename T> __global__ void pw_fwd_kernel(igi_ew e, int kind, double beta_d) {
+    T beta = (T)beta_d;
+    IGC_GRID_STRIDE(i, e.numel) {
+        int64_t off[3];
+        igc_ew_offsets<3>(e, i, off);
+        T x = ((const T *)e.data[1])[off[1]], y = ((const T *)e.data[2])[off[2]], l;
+        T d = x - y;
+        switch (kind) {
+        case IGI_PW_MSE: l = d * d; break;
+        case IGI_PW_L1: l = pw_abs<T>(d); break;
+        case IGI_PW_SMOOTH_L1: l = pw_abs<T>(d) < beta ? (T)0.5 * d * d / beta : pw_abs<T>(d) - (T)0.5 * beta; break;
+        default: l = (x > 0 ? x : (T)0) - x * y + pw_log1p<T>(ce_exp<T>(-pw_abs<T>(x))); break;
+        }
+        ((T *)e.data[0])[off[0]] = l;
+    }
+}
+
+template <typename T> __global__ void pw_bwd_kernel(igi_ew e, int kind, double beta_d, bool wrt_target) {
+    T beta = (T)beta_d;
+    IGC_GRID_STRIDE(i, e.numel) {
+        int64_t off[4];
+        igc_ew_offsets<4>(e, i, off);
+        T g = ((const T *)e.data[1])[off[1]];
+        T x = ((const T *)e.data[2])[off[2]], y = ((const T *)e.data[3])[off[3]], dx;
+        T d = x - y, sgn = d > 0 ? (T)1 : d < 0 ? (T)-1 : d;
+        T *out = (T *)e.data[0] + off[0];
+        switch (kind) {
+        case IGI_PW_MSE: dx = 2 * d; break;
+        case IGI_PW_L1: dx = sgn; break;
+        case IGI_PW_SMOOTH_L1: dx = pw_abs<T>(d) < beta ? d / beta : sgn; break;
+        default:
+            if (wrt_target) {
+                *out = -x * g;
+                continue;
+            } else {
+                T ex = ce_exp<T>(-pw_abs<T>(x));
+                T sig = x >= 0 ? 1 / (1 + ex) : ex / (1 + ex);
+                dx = sig - y;
+            }
+            break;
+        }
+        *out = (wrt_target ? -dx : dx) * g;
+    }
+}
+
+ig_status igc_pointwise_loss(const char *op, int kind, const igi_ew *e, double beta) {
+    unsigned nb = igc_blocks(e->numel);
+    if (e->dtype[0] == IG_F32) pw_fwd_kernel<float><<<nb, IGC_THREADS, 0, igc_stream>>>(*e, kind, beta);
+    else if (e->dtype[0] == IG_F64) pw_fwd_kernel<double><<<nb, IGC_THREADS, 0, igc_stream>>>(*e, kind, beta);
+    else return igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported on cuda", op, ig_dtype_name(e->dtype[0]));
+    IGC_LAUNCHED(op);
+    return IG_OK;
+}
+
+ig_status igc_pointwise_loss_backward(const char *op, int kind, const igi_ew *e, double beta, bool wrt_target) {
+    unsigned nb = igc_blocks(e->numel);
+    if (e->dtype[0] == IG_F32) pw_bwd_kernel<float><<<nb, IGC_THREADS, 0, igc_stream>>>(*e, kind, beta, wrt_target);
+    else if (e->dtype[0] == IG_F64) pw_bwd_kernel<double><<<nb, IGC_THREADS, 0, igc_stream>>>(*e, kind, beta, wrt_target);
+    else return igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported on cuda", op, ig_dtype_name(e->dtype[0]));
     IGC_LAUNCHED(op);
     return IG_OK;
 }

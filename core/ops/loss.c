@@ -476,6 +476,16 @@ PW_FWD(pw_fwd_f64, double, fabs, exp, log1p)
 PW_BWD(pw_bwd_f32, float, fabsf, expf)
 PW_BWD(pw_bwd_f64, double, fabs, exp)
 
+/* The backend's kind of a pointwise loss op. */
+static int pw_kind(int opid) {
+    switch (opid) {
+    case IGI_OP_MSE_LOSS: return IGI_PW_MSE;
+    case IGI_OP_L1_LOSS: return IGI_PW_L1;
+    case IGI_OP_SMOOTH_L1_LOSS: return IGI_PW_SMOOTH_L1;
+    default: return IGI_PW_BCE_LOGITS;
+    }
+}
+
 static ig_status pointwise_backward(igi_node *node, ig_tensor *g, ig_tensor **gin) {
     ig_tensor *x = node->inputs[0], *y = node->inputs[1];
     for (int k = 0; k < 2; k++) {
@@ -485,7 +495,17 @@ static ig_status pointwise_backward(igi_node *node, ig_tensor *g, ig_tensor **gi
         ig_tensor *gi = igi_tensor_new(igi_op_name(node->op), in->ndim, in->shape, in->dtype, in->device);
         if (!gi) return ig_last_status();
         ig_tensor *ops[4] = {gi, g, x, y};
-        igi_iter_run(ops, 4, x->dtype == IG_F32 ? pw_bwd_f32 : pw_bwd_f64, &c);
+        if (x->device != IG_CPU) {
+            const char *op = igi_op_name(node->op);
+            const igi_backend *be = IGI_BACKEND_WITH(op, x->device, pointwise_loss_backward);
+            if (!be || !igi_check_same_device_any(op, g, x)) return ig_last_status();
+            igi_ew e;
+            ig_status st = igi_ew_make(ops, 4, &e) ? be->pointwise_loss_backward(op, pw_kind(node->op), &e, c.beta, c.wrt_target)
+                                                    : IG_OK;
+            if (st != IG_OK) return st;
+        } else {
+            igi_iter_run(ops, 4, x->dtype == IG_F32 ? pw_bwd_f32 : pw_bwd_f64, &c);
+        }
         gin[k] = gi;
     }
     return IG_OK;
@@ -501,8 +521,10 @@ static ig_tensor *pointwise_loss(const char *op, int opid, const char *xname, ig
         igi_error_null(op, "target");
         return NULL;
     }
-    if (!igi_check_same_device(op, x, y) || !igi_check_float(op, x) || !igi_check_same_dtype(op, x, y))
+    if (!igi_check_same_device_any(op, x, y) || !igi_check_float(op, x) || !igi_check_same_dtype(op, x, y))
         return NULL;
+    const igi_backend *be = NULL;
+    if (x->device != IG_CPU && !(be = IGI_BACKEND_WITH(op, x->device, pointwise_loss))) return NULL;
     char b1[160], b2[160];
     bool same = x->ndim == y->ndim;
     for (int d = 0; same && d < x->ndim; d++) same = x->shape[d] == y->shape[d];
@@ -516,7 +538,16 @@ static ig_tensor *pointwise_loss(const char *op, int opid, const char *xname, ig
     if (!out) return NULL;
     pw_ctx c = {.op = opid, .beta = beta};
     ig_tensor *ops[3] = {out, x, y};
-    igi_iter_run(ops, 3, x->dtype == IG_F32 ? pw_fwd_f32 : pw_fwd_f64, &c);
+    if (be) {
+        igi_ew e;
+        ig_status st = igi_ew_make(ops, 3, &e) ? be->pointwise_loss(op, pw_kind(opid), &e, beta) : IG_OK;
+        if (st != IG_OK) {
+            ig_tensor_free(out);
+            return NULL;
+        }
+    } else {
+        igi_iter_run(ops, 3, x->dtype == IG_F32 ? pw_fwd_f32 : pw_fwd_f64, &c);
+    }
     ig_tensor *in[2] = {x, y};
     out = igi_finish(opid, pointwise_backward, out, in, 2);
     if (!out) return NULL;

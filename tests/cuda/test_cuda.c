@@ -858,6 +858,48 @@ static void check_class_loss(ig_device d, bool grad_check) {
     ig_scope_end(s);
 }
 
+/* Pointwise losses: kind 0 mse, 1 l1, 2 smooth_l1 (beta 0.7), 3 bce_with_logits (targets
+ * in [0, 1)); every reduction; the target is a transposed view in one case. */
+typedef struct {
+    int kind;
+    ig_reduction r;
+    bool strided;
+} pw_case;
+static const pw_case pw_cases[] = {
+    {0, IG_REDUCTION_MEAN, false}, {0, IG_REDUCTION_NONE, true}, {1, IG_REDUCTION_SUM, false},
+    {1, IG_REDUCTION_MEAN, true},  {2, IG_REDUCTION_MEAN, false}, {2, IG_REDUCTION_NONE, true},
+    {3, IG_REDUCTION_MEAN, false}, {3, IG_REDUCTION_SUM, true},
+};
+
+static ig_tensor *f_pw(ig_tensor *const *in, int n, void *cfg) {
+    (void)n;
+    const pw_case *c = cfg;
+    ig_tensor *x = in[0], *y = c->strided ? ig_transpose(in[1], 0, 1) : in[1];
+    switch (c->kind) {
+    case 0: return ig_mse_loss(x, y, c->r);
+    case 1: return ig_l1_loss(x, y, c->r);
+    case 2: return ig_smooth_l1_loss(x, y, c->r, 0.7);
+    default: return ig_bce_with_logits(x, ig_sigmoid(y), c->r);
+    }
+}
+
+static void check_pointwise_loss(ig_device d, bool grad_check) {
+    ig_manual_seed(15);
+    for (size_t k = 0; k < sizeof pw_cases / sizeof pw_cases[0]; k++) {
+        const pw_case *c = &pw_cases[k];
+        for (size_t t = 0; t < 2; t++) {
+            ig_scope *s = ig_scope_begin();
+            ig_tensor *in[2] = {data(float_dtypes[t], 2, (const int64_t[]){5, 6}, false),
+                                data(float_dtypes[t], 2, c->strided ? (const int64_t[]){6, 5} : (const int64_t[]){5, 6}, false)};
+            char what[120];
+            snprintf(what, sizeof what, "pointwise loss case %zu %s", k, ig_dtype_name(float_dtypes[t]));
+            nn_parity(d, what, f_pw, c, 2, in);
+            if (grad_check && t == 1) nn_gradcheck(d, what, f_pw, c, 2, in);
+            ig_scope_end(s);
+        }
+    }
+}
+
 /* Batch norm: x of shape xs; affine or not; running stats or not; training or eval. */
 typedef struct {
     int ndim;
@@ -979,16 +1021,18 @@ static void check_optim(ig_device d) {
     for (int k = 0; k < 7; k++) {
         for (size_t t = 0; t < 2; t++) {
             ig_dtype dt = float_dtypes[t];
+            ig_scope *s = ig_scope_begin();
             ig_tensor *v = data(dt, 2, (const int64_t[]){13, 7}, false);
-            ig_tensor *pc = ig_clone(v), *pd = heap_on(ig_clone(v), d);
-            ig_tensor_free(v);
+            ig_tensor *pc = ig_clone(v), *pd = on(v, d);
+            if (d == IG_CPU) pd = ig_clone(v);
             cr_assert_eq(ig_set_requires_grad(pc, true), IG_OK);
             cr_assert_eq(ig_set_requires_grad(pd, true), IG_OK, "%s", ig_last_error());
             ig_optimizer *oc = make_opt(k, pc), *od = make_opt(k, pd);
             cr_assert(oc && od, "optimizer %d: %s", k, ig_last_error());
             for (int step = 0; step < 4; step++) {
                 ig_tensor *g = data(dt, 2, (const int64_t[]){13, 7}, false);
-                ig_tensor *gd = heap_on(ig_clone(g), d);
+                ig_tensor *gd = ig_keep(d == IG_CPU ? ig_clone(g) : on(g, d));
+                g = ig_keep(g);
                 cr_assert_eq(ig_set_grad(pc, g), IG_OK, "%s", ig_last_error());
                 cr_assert_eq(ig_set_grad(pd, gd), IG_OK, "%s", ig_last_error());
                 ig_tensor_free(g);
@@ -1011,8 +1055,7 @@ static void check_optim(ig_device d) {
             }
             ig_optim_free(oc);
             ig_optim_free(od);
-            ig_tensor_free(pc);
-            ig_tensor_free(pd);
+            ig_scope_end(s);
         }
     }
 }
@@ -1154,6 +1197,7 @@ Test(cuda, conv2d) { need_cuda(); check_conv(IG_CUDA, true); }
 Test(cuda, pool2d) { need_cuda(); check_pool(IG_CUDA, true); }
 Test(cuda, class_loss) { need_cuda(); check_class_loss(IG_CUDA, true); }
 Test(cuda, batch_norm) { need_cuda(); check_batch_norm(IG_CUDA, true); }
+Test(cuda, pointwise_loss) { need_cuda(); check_pointwise_loss(IG_CUDA, true); }
 Test(cuda, optimizers) { need_cuda(); check_optim(IG_CUDA); }
 Test(cuda, train_cnn_sgd) { need_cuda(); check_train(IG_CUDA, "cnn", 1e-4); }
 Test(cuda, train_resnet8_sgd) { need_cuda(); check_train(IG_CUDA, "resnet8", 1e-4); }
@@ -1224,6 +1268,7 @@ Test(cuda_harness, conv2d) { check_conv(IG_CPU, true); }
 Test(cuda_harness, pool2d) { check_pool(IG_CPU, true); }
 Test(cuda_harness, class_loss) { check_class_loss(IG_CPU, true); }
 Test(cuda_harness, batch_norm) { check_batch_norm(IG_CPU, true); }
+Test(cuda_harness, pointwise_loss) { check_pointwise_loss(IG_CPU, true); }
 Test(cuda_harness, optimizers) { check_optim(IG_CPU); }
 Test(cuda_harness, train_cnn_sgd) { check_train(IG_CPU, "cnn", 1e-4); }
 
