@@ -198,6 +198,19 @@ typedef struct igi_optim_step {
     double alpha;                                          /* RMSprop */
 } igi_optim_step;
 
+/* Layer norm over R rows of D elements (x, g, y, dx contiguous [R, D] of dtype dt; w, b
+ * contiguous [D] or NULL): forward writes y and the rows' mean / invstd ([R] f64 on the
+ * device); backward reads them and writes dx, dw, db (each NULL when not wanted), all
+ * accumulated in double as core/ops/norm.c does. */
+typedef struct igi_ln {
+    int64_t R, D;
+    ig_dtype dt;
+    const void *x, *g, *w, *b;
+    void *y, *dx, *dw, *db;
+    double *mean, *invstd;
+    double eps;
+} igi_ln;
+
 /* Pointwise losses (core/ops/loss.c): l = (x-y)^2, |x-y|, smooth L1 with beta, and
  * max(x,0) - x*y + log1p(exp(-|x|)) (binary cross-entropy on logits). */
 enum igi_pw_kind { IGI_PW_MSE, IGI_PW_L1, IGI_PW_SMOOTH_L1, IGI_PW_BCE_LOGITS };
@@ -290,6 +303,8 @@ typedef struct igi_backend {
     ig_status (*pointwise_loss)(const char *op, int kind, const igi_ew *e, double beta);
     /* Their gradient with respect to x (wrt_target false) or y: operands (gin, g, x, y). */
     ig_status (*pointwise_loss_backward)(const char *op, int kind, const igi_ew *e, double beta, bool wrt_target);
+    ig_status (*layer_norm)(const char *op, const igi_ln *p);
+    ig_status (*layer_norm_backward)(const char *op, const igi_ln *p);
 } igi_backend;
 
 /* Installs dev's table (called by the backend at init; tests may install a stand-in).

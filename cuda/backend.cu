@@ -99,6 +99,8 @@ static const igi_backend cuda_table = {
     igc_optim_step,
     igc_pointwise_loss,
     igc_pointwise_loss_backward,
+    igc_layer_norm,
+    igc_layer_norm_backward,
 };
 
 extern "C" ig_status igi_cuda_init(char *msg, size_t cap) {

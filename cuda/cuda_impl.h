@@ -156,6 +156,8 @@ ig_status igc_class_loss(const char *op, const igi_ce *c, const void *x, const v
 ig_status igc_class_loss_backward(const char *op, const igi_ce *c, const void *x, const void *target, const void *g,
                                   const double *lse, void *gin, double scale);
 ig_status igc_optim_step(const char *op, const igi_optim_step *s);
+ig_status igc_layer_norm(const char *op, const igi_ln *p);
+ig_status igc_layer_norm_backward(const char *op, const igi_ln *p);
 ig_status igc_pointwise_loss(const char *op, int kind, const igi_ew *e, double beta);
 ig_status igc_pointwise_loss_backward(const char *op, int kind, const igi_ew *e, double beta, bool wrt_target);
 /* cuda/gemm.cu: cuBLAS handle on igc_stream; IG_OK or the error in msg. */

@@ -7,7 +7,9 @@
  * (deterministic run to run). As on the CPU, statistics and the backward sums accumulate
  * in double, the variance takes two passes (mean, then squared deviations), and y / dx
  * are computed in double and rounded once to T. The CPU adds in another order, so
- * results agree to rounding (f32 well within 1e-5 relative, f64 within 1e-12).
+ * results agree to rounding (f32 well within 1e-5 relative, f64 within 1e-12). Layer norm
+ * runs one block per row the same way; its weight and bias gradients are column sums, one
+ * thread per column adding the rows in the CPU's order.
  */
 #include "cuda_impl.h"
 
@@ -134,5 +136,100 @@ ig_status igc_batch_norm_backward(const char *op, const igi_bn_bwd *p) {
     else if (p->dt == IG_F64) bn_bwd_kernel<double><<<channel_blocks(p->C), BN_THREADS, 0, igc_stream>>>(*p);
     else return igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported on cuda", op, ig_dtype_name(p->dt));
     IGC_LAUNCHED(op);
+    return IG_OK;
+}
+
+/* ---- layer norm ------------------------------------------------------------------------ */
+
+template <typename T> __global__ void ln_fwd_kernel(igi_ln p) {
+    __shared__ double sh[BN_THREADS];
+    const T *x = (const T *)p.x, *w = (const T *)p.w, *b = (const T *)p.b;
+    T *y = (T *)p.y;
+    int64_t D = p.D;
+    for (int64_t r = blockIdx.x; r < p.R; r += gridDim.x) {
+        const T *xr = x + r * D;
+        double acc = 0;
+        for (int64_t k = threadIdx.x; k < D; k += blockDim.x) acc += (double)xr[k];
+        double m = bn_block_sum(acc, sh) / (double)D;
+        acc = 0;
+        for (int64_t k = threadIdx.x; k < D; k += blockDim.x) {
+            double d = (double)xr[k] - m;
+            acc += d * d;
+        }
+        double is = 1.0 / sqrt(bn_block_sum(acc, sh) / (double)D + p.eps);
+        if (threadIdx.x == 0) {
+            p.mean[r] = m;
+            p.invstd[r] = is;
+        }
+        for (int64_t k = threadIdx.x; k < D; k += blockDim.x) {
+            double wv = w ? (double)w[k] : 1.0, bv = b ? (double)b[k] : 0.0;
+            y[r * D + k] = (T)(((double)xr[k] - m) * is * wv + bv);
+        }
+    }
+}
+
+template <typename T> __global__ void ln_dx_kernel(igi_ln p) {
+    __shared__ double sh[BN_THREADS];
+    const T *x = (const T *)p.x, *g = (const T *)p.g, *w = (const T *)p.w;
+    T *dx = (T *)p.dx;
+    int64_t D = p.D;
+    for (int64_t r = blockIdx.x; r < p.R; r += gridDim.x) {
+        const T *xr = x + r * D, *gr = g + r * D;
+        double m = p.mean[r], is = p.invstd[r], a1 = 0, a2 = 0;
+        for (int64_t k = threadIdx.x; k < D; k += blockDim.x) {
+            double xh = ((double)xr[k] - m) * is, dy = (double)gr[k] * (w ? (double)w[k] : 1.0);
+            a1 += dy;
+            a2 += dy * xh;
+        }
+        double s1 = bn_block_sum(a1, sh) / (double)D;
+        double s2 = bn_block_sum(a2, sh) / (double)D;
+        for (int64_t k = threadIdx.x; k < D; k += blockDim.x) {
+            double xh = ((double)xr[k] - m) * is;
+            dx[r * D + k] = (T)(is * ((double)gr[k] * (w ? (double)w[k] : 1.0) - s1 - xh * s2));
+        }
+    }
+}
+
+/* dw[k] = sum_r g*xhat, db[k] = sum_r g, rows in order. */
+template <typename T> __global__ void ln_dwb_kernel(igi_ln p) {
+    const T *x = (const T *)p.x, *g = (const T *)p.g;
+    IGC_GRID_STRIDE(k, p.D) {
+        double sw = 0, sb = 0;
+        for (int64_t r = 0; r < p.R; r++) {
+            double xh = ((double)x[r * p.D + k] - p.mean[r]) * p.invstd[r];
+            sw += (double)g[r * p.D + k] * xh;
+            sb += g[r * p.D + k];
+        }
+        if (p.dw) ((T *)p.dw)[k] = (T)sw;
+        if (p.db) ((T *)p.db)[k] = (T)sb;
+    }
+}
+
+ig_status igc_layer_norm(const char *op, const igi_ln *p) {
+    if (p->R <= 0 || p->D <= 0) return IG_OK;
+    unsigned nb = channel_blocks(p->R);
+    if (p->dt == IG_F32) ln_fwd_kernel<float><<<nb, BN_THREADS, 0, igc_stream>>>(*p);
+    else if (p->dt == IG_F64) ln_fwd_kernel<double><<<nb, BN_THREADS, 0, igc_stream>>>(*p);
+    else return igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported on cuda", op, ig_dtype_name(p->dt));
+    IGC_LAUNCHED(op);
+    return IG_OK;
+}
+
+ig_status igc_layer_norm_backward(const char *op, const igi_ln *p) {
+    if (p->dt != IG_F32 && p->dt != IG_F64)
+        return igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported on cuda", op, ig_dtype_name(p->dt));
+    if (p->D <= 0) return IG_OK;
+    if (p->dx && p->R > 0) {
+        unsigned nb = channel_blocks(p->R);
+        if (p->dt == IG_F32) ln_dx_kernel<float><<<nb, BN_THREADS, 0, igc_stream>>>(*p);
+        else ln_dx_kernel<double><<<nb, BN_THREADS, 0, igc_stream>>>(*p);
+        IGC_LAUNCHED(op);
+    }
+    if (p->dw || p->db) {
+        unsigned nb = igc_blocks(p->D);
+        if (p->dt == IG_F32) ln_dwb_kernel<float><<<nb, IGC_THREADS, 0, igc_stream>>>(*p);
+        else ln_dwb_kernel<double><<<nb, IGC_THREADS, 0, igc_stream>>>(*p);
+        IGC_LAUNCHED(op);
+    }
     return IG_OK;
 }

@@ -1,5 +1,5 @@
 /*
- * core/ops/nn_device.c — conv2d, the 2-D pools and batch norm on a device (see
+ * core/ops/nn_device.c — conv2d, the 2-D pools, batch norm and layer norm on a device (see
  * nn_device.h): geometry for the backend table, scratch from the caching allocator, and
  * the backward functions these ops record on a device.
  *
@@ -311,6 +311,88 @@ ig_tensor *igi_batch_norm_device(ig_tensor *x, ig_tensor *running_mean, ig_tenso
         igi_node_save(out->node, 1, invstd);
     }
     ig_tensor_free(mean); /* the node holds its own references (heap) or the scope does */
+    ig_tensor_free(invstd);
+    return out;
+}
+
+/* ---- layer norm --------------------------------------------------------------------------- */
+
+static const char *const LN_OP = "ig_layer_norm";
+
+/* saved: mean [R], invstd [R] (f64, on the device); iattr[0]: n_dims. */
+static ig_status layer_norm_backward_device(igi_node *node, ig_tensor *g, ig_tensor **gin) {
+    const char *op = LN_OP;
+    ig_tensor *x = node->inputs[0], *w = node->inputs[1], *b = node->inputs[2];
+    ig_device dev = x->device;
+    const igi_backend *be = IGI_BACKEND_WITH(op, dev, layer_norm_backward);
+    if (!be) return ig_last_status();
+    if (!igi_check_same_device_any(op, g, x)) return ig_last_status();
+    int nd = (int)node->iattr[0];
+    ig_tensor *xc = contiguous_nograd(x), *gc = contiguous_nograd(g), *wc = w ? contiguous_nograd(w) : NULL;
+    ig_tensor *dx = NULL, *dw = NULL, *db = NULL;
+    ig_status st = IG_OK;
+    if (!xc || !gc || (w && !wc) || (igi_needs_grad(x) && !(dx = igi_tensor_new(op, x->ndim, x->shape, x->dtype, dev))) ||
+        (igi_needs_grad(w) && !(dw = igi_tensor_new(op, w->ndim, w->shape, x->dtype, dev))) ||
+        (igi_needs_grad(b) && !(db = igi_tensor_new(op, b->ndim, b->shape, x->dtype, dev)))) {
+        st = ig_last_status();
+        goto done;
+    }
+    igi_ln p = {.R = igi_numel(x->ndim - nd, x->shape), .D = igi_numel(nd, x->shape + x->ndim - nd), .dt = x->dtype,
+                .x = igi_data(xc), .g = igi_data(gc), .w = data_or_null(wc),
+                .dx = dx ? igi_data(dx) : NULL, .dw = dw ? igi_data(dw) : NULL, .db = db ? igi_data(db) : NULL,
+                .mean = (double *)(void *)igi_data(node->saved[0]), .invstd = (double *)(void *)igi_data(node->saved[1])};
+    st = be->layer_norm_backward(op, &p);
+    if (st == IG_OK) {
+        gin[0] = dx;
+        gin[1] = dw;
+        gin[2] = db;
+        dx = dw = db = NULL;
+    }
+done:
+    ig_tensor_free(dx);
+    ig_tensor_free(dw);
+    ig_tensor_free(db);
+    ig_tensor_free(xc);
+    ig_tensor_free(gc);
+    ig_tensor_free(wc);
+    return st;
+}
+
+ig_tensor *igi_layer_norm_device(ig_tensor *x, int n_dims, ig_tensor *weight, ig_tensor *bias, double eps) {
+    const char *op = LN_OP;
+    ig_device dev = x->device;
+    const igi_backend *be = IGI_BACKEND_WITH(op, dev, layer_norm);
+    if (!be) return NULL;
+    int64_t D = igi_numel(n_dims, x->shape + x->ndim - n_dims), R = igi_numel(x->ndim - n_dims, x->shape);
+    ig_tensor *xc = contiguous_nograd(x);
+    ig_tensor *wc = weight ? contiguous_nograd(weight) : NULL, *bc = bias ? contiguous_nograd(bias) : NULL;
+    ig_tensor *out = xc && (!weight || wc) && (!bias || bc) ? igi_tensor_new(op, x->ndim, x->shape, x->dtype, dev) : NULL;
+    ig_tensor *mean = out ? igi_tensor_new(op, 1, &R, IG_F64, dev) : NULL;
+    ig_tensor *invstd = mean ? igi_tensor_new(op, 1, &R, IG_F64, dev) : NULL;
+    ig_status st = invstd ? IG_OK : ig_last_status();
+    if (st == IG_OK) {
+        igi_ln p = {.R = R, .D = D, .dt = x->dtype, .x = igi_data(xc), .w = data_or_null(wc), .b = data_or_null(bc),
+                    .y = igi_data(out), .mean = (double *)(void *)igi_data(mean),
+                    .invstd = (double *)(void *)igi_data(invstd), .eps = eps};
+        st = be->layer_norm(op, &p);
+    }
+    ig_tensor_free(xc);
+    ig_tensor_free(wc);
+    ig_tensor_free(bc);
+    if (st != IG_OK) {
+        ig_tensor_free(mean);
+        ig_tensor_free(invstd);
+        ig_tensor_free(out);
+        return NULL;
+    }
+    ig_tensor *in[3] = {x, weight, bias};
+    out = igi_finish(IGI_OP_LAYER_NORM, layer_norm_backward_device, out, in, 3);
+    if (out && out->node) {
+        out->node->iattr[0] = n_dims;
+        igi_node_save(out->node, 0, mean);
+        igi_node_save(out->node, 1, invstd);
+    }
+    ig_tensor_free(mean);
     ig_tensor_free(invstd);
     return out;
 }

@@ -22,4 +22,7 @@ ig_tensor *igi_pool2d_device(const char *op, int opid, ig_tensor *x, const igi_p
 ig_tensor *igi_batch_norm_device(ig_tensor *x, ig_tensor *running_mean, ig_tensor *running_var, ig_tensor *weight,
                                  ig_tensor *bias, bool training, double momentum, double eps);
 
+/* ig_layer_norm on x's device, arguments validated. */
+ig_tensor *igi_layer_norm_device(ig_tensor *x, int n_dims, ig_tensor *weight, ig_tensor *bias, double eps);
+
 #endif

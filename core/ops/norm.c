@@ -634,10 +634,6 @@ ig_tensor *ig_layer_norm(ig_tensor *x, int n_dims, const int64_t *normalized_sha
         return NULL;
     }
     char b1[160], b2[160];
-    if (x->device != IG_CPU) {
-        igi_check_cpu(op, x); /* sets "not implemented on cuda" */
-        return NULL;
-    }
     if (!igi_check_float(op, x)) return NULL;
     if (n_dims < 1 || n_dims > x->ndim) {
         igi_error(IG_ERR_ARG, "%s: n_dims must be in [1, %d] for x %s, got %d", op, x->ndim,
@@ -653,6 +649,7 @@ ig_tensor *ig_layer_norm(ig_tensor *x, int n_dims, const int64_t *normalized_sha
     if (!check_param(op, "weight", weight, x, n_dims, normalized_shape) ||
         !check_param(op, "bias", bias, x, n_dims, normalized_shape))
         return NULL;
+    if (x->device != IG_CPU) return igi_layer_norm_device(x, n_dims, weight, bias, eps); /* nn_device.c */
     int64_t D = igi_numel(n_dims, tail), R = igi_numel(x->ndim - n_dims, x->shape);
     double *buf = alloc_doubles(op, D, 2);
     double *stats = buf ? alloc_doubles(op, R, 2) : NULL;

@@ -900,6 +900,55 @@ static void check_pointwise_loss(ig_device d, bool grad_check) {
     }
 }
 
+/* Layer norm over the last n dims; affine or not; x strided (its last two dims swapped). */
+typedef struct {
+    int ndim, n;
+    int64_t xs[4];
+    bool affine, strided;
+} ln_case;
+static const ln_case ln_cases[] = {
+    {2, 1, {4, 6}, true, false},
+    {4, 2, {2, 3, 4, 5}, false, false},
+    {3, 1, {3, 5, 7}, true, true},
+    {3, 2, {2, 4, 3}, true, false},
+};
+
+static ig_tensor *f_ln(ig_tensor *const *in, int n, void *cfg) {
+    const ln_case *c = cfg;
+    ig_tensor *x = c->strided ? ig_transpose(in[0], c->ndim - 2, c->ndim - 1) : in[0];
+    return ig_layer_norm(x, c->n, ig_tensor_shape(x) + c->ndim - c->n, n > 1 ? in[1] : NULL, n > 2 ? in[2] : NULL,
+                         1e-5);
+}
+
+static void check_layer_norm(ig_device d, bool grad_check) {
+    ig_manual_seed(16);
+    for (size_t k = 0; k < sizeof ln_cases / sizeof ln_cases[0]; k++) {
+        const ln_case *c = &ln_cases[k];
+        for (size_t t = 0; t < 2; t++) {
+            ig_scope *s = ig_scope_begin();
+            int64_t xs[4];
+            memcpy(xs, c->xs, sizeof xs);
+            if (c->strided) {
+                int64_t tmp = xs[c->ndim - 1];
+                xs[c->ndim - 1] = xs[c->ndim - 2];
+                xs[c->ndim - 2] = tmp;
+            }
+            ig_tensor *in[3] = {data(float_dtypes[t], c->ndim, xs, false), NULL, NULL};
+            int n = 1;
+            if (c->affine) {
+                in[1] = data(float_dtypes[t], c->n, c->xs + c->ndim - c->n, true);
+                in[2] = data(float_dtypes[t], c->n, c->xs + c->ndim - c->n, false);
+                n = 3;
+            }
+            char what[120];
+            snprintf(what, sizeof what, "layer norm case %zu %s", k, ig_dtype_name(float_dtypes[t]));
+            nn_parity(d, what, f_ln, c, n, in);
+            if (grad_check && t == 1) nn_gradcheck(d, what, f_ln, c, n, in);
+            ig_scope_end(s);
+        }
+    }
+}
+
 /* Batch norm: x of shape xs; affine or not; running stats or not; training or eval. */
 typedef struct {
     int ndim;
@@ -1198,6 +1247,7 @@ Test(cuda, pool2d) { need_cuda(); check_pool(IG_CUDA, true); }
 Test(cuda, class_loss) { need_cuda(); check_class_loss(IG_CUDA, true); }
 Test(cuda, batch_norm) { need_cuda(); check_batch_norm(IG_CUDA, true); }
 Test(cuda, pointwise_loss) { need_cuda(); check_pointwise_loss(IG_CUDA, true); }
+Test(cuda, layer_norm) { need_cuda(); check_layer_norm(IG_CUDA, true); }
 Test(cuda, optimizers) { need_cuda(); check_optim(IG_CUDA); }
 Test(cuda, train_cnn_sgd) { need_cuda(); check_train(IG_CUDA, "cnn", 1e-4); }
 Test(cuda, train_resnet8_sgd) { need_cuda(); check_train(IG_CUDA, "resnet8", 1e-4); }
@@ -1244,8 +1294,8 @@ Test(cuda, errors) {
     cr_assert_str_eq(ig_last_error(), "ig_cross_entropy: tensors are on different devices (cuda and cpu)");
     cr_assert_null(ig_batch_norm(x4, ig_zeros(1, (const int64_t[]){1}, IG_F32), NULL, NULL, NULL, true, 0.1, 1e-5));
     cr_assert_str_eq(ig_last_error(), "ig_batch_norm: tensors are on different devices (cpu and cuda)");
-    cr_assert_null(ig_layer_norm(g, 1, (const int64_t[]){3}, NULL, NULL, 1e-5));
-    cr_assert_str_eq(ig_last_error(), "ig_layer_norm: not implemented on cuda");
+    cr_assert_null(ig_dropout(g, 0.5, true));
+    cr_assert_str_eq(ig_last_error(), "ig_dropout: not implemented on cuda");
     cr_assert_null(ig_tensor_data(g));
     cr_assert_eq(ig_last_status(), IG_ERR_DEVICE);
     cr_assert_float_eq(ig_item(ig_sum(g, 0, NULL, false)), 6.0, 0);
@@ -1269,6 +1319,7 @@ Test(cuda_harness, pool2d) { check_pool(IG_CPU, true); }
 Test(cuda_harness, class_loss) { check_class_loss(IG_CPU, true); }
 Test(cuda_harness, batch_norm) { check_batch_norm(IG_CPU, true); }
 Test(cuda_harness, pointwise_loss) { check_pointwise_loss(IG_CPU, true); }
+Test(cuda_harness, layer_norm) { check_layer_norm(IG_CPU, true); }
 Test(cuda_harness, optimizers) { check_optim(IG_CPU); }
 Test(cuda_harness, train_cnn_sgd) { check_train(IG_CPU, "cnn", 1e-4); }
 
