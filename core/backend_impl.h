@@ -305,6 +305,13 @@ typedef struct igi_backend {
     ig_status (*pointwise_loss_backward)(const char *op, int kind, const igi_ew *e, double beta, bool wrt_target);
     ig_status (*layer_norm)(const char *op, const igi_ln *p);
     ig_status (*layer_norm_backward)(const char *op, const igi_ln *p);
+    /* Dropout's keep mask (n u8, contiguous): element i is kept (1) when word i of the
+     * Philox4x32-10 reservation (key seed, counter start + i/4, word i%4; core/rng.c) is
+     * >= threshold: the CPU's mask bit for bit. */
+    ig_status (*dropout_mask)(const char *op, int64_t n, uint64_t seed, uint64_t start, double threshold,
+                              uint8_t *mask);
+    /* data[0] = data[1] * (data[2] != 0 ? scale : 0): operands (out, a, u8 mask). */
+    ig_status (*mask_apply)(const char *op, const igi_ew *e, double scale);
 } igi_backend;
 
 /* Installs dev's table (called by the backend at init; tests may install a stand-in).

@@ -101,6 +101,8 @@ static const igi_backend cuda_table = {
     igc_pointwise_loss_backward,
     igc_layer_norm,
     igc_layer_norm_backward,
+    igc_dropout_mask,
+    igc_mask_apply,
 };
 
 extern "C" ig_status igi_cuda_init(char *msg, size_t cap) {

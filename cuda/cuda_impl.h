@@ -127,7 +127,7 @@ template <> struct igc_store<uint8_t> {
     }
 
 /* Kernel entry points of the table (cuda/elementwise.cu, reduce.cu, softmax.cu, gemm.cu,
- * conv.cu, pool.cu, norm.cu, loss.cu, optim.cu). */
+ * conv.cu, pool.cu, norm.cu, loss.cu, optim.cu, dropout.cu). */
 ig_status igc_copy(const char *op, const igi_ew *e);
 ig_status igc_fill(const char *op, const igi_ew *e, double value);
 ig_status igc_binary(const char *op, int kind, const igi_ew *e);
@@ -157,6 +157,8 @@ ig_status igc_class_loss_backward(const char *op, const igi_ce *c, const void *x
                                   const double *lse, void *gin, double scale);
 ig_status igc_optim_step(const char *op, const igi_optim_step *s);
 ig_status igc_layer_norm(const char *op, const igi_ln *p);
+ig_status igc_dropout_mask(const char *op, int64_t n, uint64_t seed, uint64_t start, double threshold, uint8_t *mask);
+ig_status igc_mask_apply(const char *op, const igi_ew *e, double scale);
 ig_status igc_layer_norm_backward(const char *op, const igi_ln *p);
 ig_status igc_pointwise_loss(const char *op, int kind, const igi_ew *e, double beta);
 ig_status igc_pointwise_loss_backward(const char *op, int kind, const igi_ew *e, double beta, bool wrt_target);

@@ -949,6 +949,36 @@ static void check_layer_norm(ig_device d, bool grad_check) {
     }
 }
 
+/* Dropout: the seed is set before each call, so the device and the CPU draw the same
+ * Philox words and must drop the same elements (and gradcheck sees one fixed mask). */
+typedef struct {
+    double p;
+    bool strided;
+} dropout_case;
+static const dropout_case dropout_cases[] = {{0.3, false}, {0.5, true}, {1.0, false}, {0.0, false}};
+
+static ig_tensor *f_dropout(ig_tensor *const *in, int n, void *cfg) {
+    (void)n;
+    const dropout_case *c = cfg;
+    ig_manual_seed(77);
+    return ig_dropout(c->strided ? ig_transpose(in[0], 0, 1) : in[0], c->p, true);
+}
+
+static void check_dropout(ig_device d, bool grad_check) {
+    for (size_t k = 0; k < sizeof dropout_cases / sizeof dropout_cases[0]; k++) {
+        for (size_t t = 0; t < 2; t++) {
+            ig_scope *s = ig_scope_begin();
+            ig_manual_seed(17);
+            ig_tensor *in[1] = {data(float_dtypes[t], 2, (const int64_t[]){7, 9}, true)};
+            char what[120];
+            snprintf(what, sizeof what, "dropout case %zu %s", k, ig_dtype_name(float_dtypes[t]));
+            nn_parity(d, what, f_dropout, &dropout_cases[k], 1, in);
+            if (grad_check && t == 1) nn_gradcheck(d, what, f_dropout, &dropout_cases[k], 1, in);
+            ig_scope_end(s);
+        }
+    }
+}
+
 /* Batch norm: x of shape xs; affine or not; running stats or not; training or eval. */
 typedef struct {
     int ndim;
@@ -1248,6 +1278,7 @@ Test(cuda, class_loss) { need_cuda(); check_class_loss(IG_CUDA, true); }
 Test(cuda, batch_norm) { need_cuda(); check_batch_norm(IG_CUDA, true); }
 Test(cuda, pointwise_loss) { need_cuda(); check_pointwise_loss(IG_CUDA, true); }
 Test(cuda, layer_norm) { need_cuda(); check_layer_norm(IG_CUDA, true); }
+Test(cuda, dropout) { need_cuda(); check_dropout(IG_CUDA, true); }
 Test(cuda, optimizers) { need_cuda(); check_optim(IG_CUDA); }
 Test(cuda, train_cnn_sgd) { need_cuda(); check_train(IG_CUDA, "cnn", 1e-4); }
 Test(cuda, train_resnet8_sgd) { need_cuda(); check_train(IG_CUDA, "resnet8", 1e-4); }
@@ -1294,8 +1325,8 @@ Test(cuda, errors) {
     cr_assert_str_eq(ig_last_error(), "ig_cross_entropy: tensors are on different devices (cuda and cpu)");
     cr_assert_null(ig_batch_norm(x4, ig_zeros(1, (const int64_t[]){1}, IG_F32), NULL, NULL, NULL, true, 0.1, 1e-5));
     cr_assert_str_eq(ig_last_error(), "ig_batch_norm: tensors are on different devices (cpu and cuda)");
-    cr_assert_null(ig_dropout(g, 0.5, true));
-    cr_assert_str_eq(ig_last_error(), "ig_dropout: not implemented on cuda");
+    cr_assert_null(ig_embedding(on(ig_zeros(1, (const int64_t[]){2}, IG_I64), IG_CUDA), g));
+    cr_assert_str_eq(ig_last_error(), "ig_embedding: not implemented on cuda");
     cr_assert_null(ig_tensor_data(g));
     cr_assert_eq(ig_last_status(), IG_ERR_DEVICE);
     cr_assert_float_eq(ig_item(ig_sum(g, 0, NULL, false)), 6.0, 0);
@@ -1320,6 +1351,7 @@ Test(cuda_harness, class_loss) { check_class_loss(IG_CPU, true); }
 Test(cuda_harness, batch_norm) { check_batch_norm(IG_CPU, true); }
 Test(cuda_harness, pointwise_loss) { check_pointwise_loss(IG_CPU, true); }
 Test(cuda_harness, layer_norm) { check_layer_norm(IG_CPU, true); }
+Test(cuda_harness, dropout) { check_dropout(IG_CPU, true); }
 Test(cuda_harness, optimizers) { check_optim(IG_CPU); }
 Test(cuda_harness, train_cnn_sgd) { check_train(IG_CPU, "cnn", 1e-4); }
 
