@@ -979,6 +979,60 @@ static void check_dropout(ig_device d, bool grad_check) {
     }
 }
 
+/* index_select along each dim (repeated indices, int32 and int64, a strided source) and
+ * embedding (2-D indices); the index lives on the same device as the data. */
+typedef struct {
+    int kind; /* 0 index_select, 1 embedding */
+    int dim;
+    bool i32, strided;
+} isel_case;
+static const isel_case isel_cases[] = {{0, 0, false, false}, {0, 1, true, true}, {0, 2, false, false}, {1, 0, false, false},
+                                       {1, 0, true, false}};
+typedef struct {
+    const isel_case *c;
+    ig_tensor *index; /* on the CPU */
+} isel_ctx;
+
+static ig_tensor *f_isel(ig_tensor *const *in, int n, void *cfg) {
+    (void)n;
+    const isel_ctx *cx = cfg;
+    ig_tensor *ix = ig_to(cx->index, ig_tensor_device(in[0]));
+    if (cx->c->kind == 1) return ig_embedding(ix, in[0]);
+    return ig_index_select(cx->c->strided ? ig_transpose(in[0], 0, 2) : in[0], cx->c->dim, ix);
+}
+
+static void check_index_select(ig_device d, bool grad_check) {
+    ig_manual_seed(18);
+    for (size_t k = 0; k < sizeof isel_cases / sizeof isel_cases[0]; k++) {
+        const isel_case *c = &isel_cases[k];
+        for (size_t t = 0; t < 2; t++) {
+            ig_scope *s = ig_scope_begin();
+            ig_tensor *in[1];
+            ig_tensor *ix;
+            if (c->kind == 1) {
+                in[0] = data(float_dtypes[t], 2, (const int64_t[]){6, 4}, false);
+                ix = ig_from_data(2, (const int64_t[]){2, 3}, IG_I64, (const int64_t[]){5, 0, 5, 2, 2, 1});
+            } else {
+                in[0] = data(float_dtypes[t], 3, (const int64_t[]){4, 3, 5}, false);
+                ix = ig_from_data(1, (const int64_t[]){4}, IG_I64, (const int64_t[]){2, 0, 2, 1});
+            }
+            if (c->i32) ix = ig_to_dtype(ix, IG_I32);
+            isel_ctx cx = {c, ix};
+            char what[120];
+            snprintf(what, sizeof what, "index_select/embedding case %zu %s", k, ig_dtype_name(float_dtypes[t]));
+            nn_parity(d, what, f_isel, &cx, 1, in);
+            if (grad_check && t == 1) nn_gradcheck(d, what, f_isel, &cx, 1, in);
+            ig_scope_end(s);
+        }
+    }
+    /* Out-of-range indices are reported as on the CPU. */
+    ig_scope *s = ig_scope_begin();
+    ig_tensor *w = on(data(IG_F32, 2, (const int64_t[]){3, 2}, false), d);
+    cr_assert_null(ig_embedding(on(ig_from_data(1, (const int64_t[]){2}, IG_I64, (const int64_t[]){1, 3}), d), w));
+    cr_assert(strstr(ig_last_error(), "ig_embedding: index 3 (at flat position 1) is out of range"), "%s", ig_last_error());
+    ig_scope_end(s);
+}
+
 /* Batch norm: x of shape xs; affine or not; running stats or not; training or eval. */
 typedef struct {
     int ndim;
@@ -1279,6 +1333,7 @@ Test(cuda, batch_norm) { need_cuda(); check_batch_norm(IG_CUDA, true); }
 Test(cuda, pointwise_loss) { need_cuda(); check_pointwise_loss(IG_CUDA, true); }
 Test(cuda, layer_norm) { need_cuda(); check_layer_norm(IG_CUDA, true); }
 Test(cuda, dropout) { need_cuda(); check_dropout(IG_CUDA, true); }
+Test(cuda, index_select_embedding) { need_cuda(); check_index_select(IG_CUDA, true); }
 Test(cuda, optimizers) { need_cuda(); check_optim(IG_CUDA); }
 Test(cuda, train_cnn_sgd) { need_cuda(); check_train(IG_CUDA, "cnn", 1e-4); }
 Test(cuda, train_resnet8_sgd) { need_cuda(); check_train(IG_CUDA, "resnet8", 1e-4); }
@@ -1325,8 +1380,8 @@ Test(cuda, errors) {
     cr_assert_str_eq(ig_last_error(), "ig_cross_entropy: tensors are on different devices (cuda and cpu)");
     cr_assert_null(ig_batch_norm(x4, ig_zeros(1, (const int64_t[]){1}, IG_F32), NULL, NULL, NULL, true, 0.1, 1e-5));
     cr_assert_str_eq(ig_last_error(), "ig_batch_norm: tensors are on different devices (cpu and cuda)");
-    cr_assert_null(ig_embedding(on(ig_zeros(1, (const int64_t[]){2}, IG_I64), IG_CUDA), g));
-    cr_assert_str_eq(ig_last_error(), "ig_embedding: not implemented on cuda");
+    cr_assert_null(ig_gather(g, 0, on(ig_zeros(2, (const int64_t[]){1, 3}, IG_I64), IG_CUDA)));
+    cr_assert_str_eq(ig_last_error(), "ig_gather: not implemented on cuda");
     cr_assert_null(ig_tensor_data(g));
     cr_assert_eq(ig_last_status(), IG_ERR_DEVICE);
     cr_assert_float_eq(ig_item(ig_sum(g, 0, NULL, false)), 6.0, 0);
@@ -1352,6 +1407,7 @@ Test(cuda_harness, batch_norm) { check_batch_norm(IG_CPU, true); }
 Test(cuda_harness, pointwise_loss) { check_pointwise_loss(IG_CPU, true); }
 Test(cuda_harness, layer_norm) { check_layer_norm(IG_CPU, true); }
 Test(cuda_harness, dropout) { check_dropout(IG_CPU, true); }
+Test(cuda_harness, index_select_embedding) { check_index_select(IG_CPU, true); }
 Test(cuda_harness, optimizers) { check_optim(IG_CPU); }
 Test(cuda_harness, train_cnn_sgd) { check_train(IG_CPU, "cnn", 1e-4); }
 
