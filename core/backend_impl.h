@@ -101,6 +101,120 @@ typedef struct igi_unary_params {
  * first extreme element, NaN counting as more extreme than any number. */
 enum igi_reduce_kind { IGI_RED_SUM, IGI_RED_MEAN, IGI_RED_VAR, IGI_RED_MAX, IGI_RED_MIN };
 
+/* A 2-D convolution (core/ops/conv.c's geometry): x [N,C,H,W] with element strides xs, w
+ * [O,Cg,kh,kw] contiguous, y [N,O,Ho,Wo] contiguous; Cg = C/groups, Og = O/groups, K =
+ * Cg*kh*kw, P = Ho*Wo. Work goes in chunks of nb images: the col scratch holds K*nb*P
+ * elements, the res / dyb scratch Og*nb*P (nb*P < 2^31). */
+typedef struct igi_conv {
+    int64_t N, C, H, W, O, kh, kw, Ho, Wo;
+    int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
+    int64_t Cg, Og, K, P;
+    int64_t xs[4];
+    int64_t nb;
+} igi_conv;
+
+/* A 2-D pool (core/ops/pool.c): N*C planes; xs the strides (n, c, h, w) of the input
+ * (forward) or of the output gradient (backward); per axis (rows, columns) the input and
+ * output sizes, kernel, stride and padding (fixed windows) or adaptive windows; exclude:
+ * avg divides by the in-input count. */
+typedef struct igi_pool {
+    int64_t N, C;
+    int64_t xs[4];
+    int64_t in[2], out[2], k[2], s[2], p[2];
+    bool adaptive, exclude;
+} igi_pool;
+
+/* Batch norm over x viewed as [N, C, S] (contiguous, dtype dt): per channel c, mean and
+ * biased variance over N*S elements (training) or the running stats rm / rv (eval); y =
+ * (x - mean) * invstd * w + b with invstd = 1/sqrt(var + eps). w, b, rm, rv are of dtype
+ * dt with element strides ws, bs, rms, rvs, or NULL (w = 1, b = 0; no running stats).
+ * Training with N*S > 0 updates rm / rv in place: r = (1 - momentum) * r + momentum * v,
+ * v the mean or the unbiased variance. mean / invstd ([C] f64 on the device) receive the
+ * statistics backward uses. */
+typedef struct igi_bn {
+    int64_t N, C, S;
+    ig_dtype dt;
+    const void *x;
+    void *y;
+    const void *w, *b;
+    int64_t ws, bs;
+    void *rm, *rv;
+    int64_t rms, rvs;
+    double *mean, *invstd;
+    double eps, momentum;
+    bool training;
+} igi_bn;
+
+/* Batch norm backward: per channel sg = sum(g), sgx = sum(g * xhat), xhat = (x - mean) *
+ * invstd; dx (NULL: not wanted) = w * invstd * (g - sg/cnt - xhat * sgx/cnt) in training,
+ * w * invstd * g in eval; dw = sgx, db = sg (each [C] contiguous of dtype dt, or NULL).
+ * x and g contiguous [N, C, S]. */
+typedef struct igi_bn_bwd {
+    int64_t N, C, S;
+    ig_dtype dt;
+    const void *x, *g;
+    const void *w;
+    int64_t ws;
+    const double *mean, *invstd;
+    void *dx, *dw, *db;
+    double cnt;
+    bool training;
+} igi_bn_bwd;
+
+/* Cross-entropy / NLL (core/ops/loss.c) over npos positions (row-major over the target
+ * shape, n dims): per position, tensor k's element offset from stride[k] (0 scores x with
+ * the class dim removed, 1 target, 2 per-position loss (forward, reduction none) or the
+ * output gradient g (backward; all 0 for a reduced loss), 3 the saved log-sum-exp (f64), 4
+ * the input gradient gin with the class dim removed). C classes at stride cs in x (gis in
+ * gin). Targets (int64 or int32, tdt) are valid: in [0, C) unless ignored. */
+typedef struct igi_ce {
+    int n;
+    int64_t shape[IG_MAX_DIMS];
+    int64_t stride[5][IG_MAX_DIMS];
+    int64_t npos, C, cs, gis;
+    bool fused, use_ignore;
+    int64_t ignore_index;
+    double eps;
+    ig_dtype dt, tdt;
+} igi_ce;
+
+/* One fused optimizer update over n contiguous elements of a parameter p, its gradient g
+ * and its state buffers (optim/kernels_impl.h's loops, same operation order, no fused
+ * multiply-adds, so results equal the CPU's bit for bit). kind: IGI_OPT_SGD (b0 the
+ * momentum buffer or NULL), IGI_OPT_ADAM (b0 m, b1 v, b2 vmax or NULL; AdamW through
+ * shrink), IGI_OPT_RMSPROP (b0 square average, b1 grad average or NULL, b2 momentum
+ * buffer or NULL). Scalars in double, rounded to dt once as the CPU does. */
+enum igi_optim_kernel { IGI_OPT_SGD, IGI_OPT_ADAM, IGI_OPT_RMSPROP };
+typedef struct igi_optim_step {
+    int kind;
+    ig_dtype dt;
+    int64_t n;
+    void *p;
+    const void *g;
+    void *b0, *b1, *b2;
+    double lr, weight_decay, momentum, dampening;          /* SGD; RMSprop: lr, wd, momentum */
+    bool nesterov, first;                                  /* SGD */
+    double beta1, beta2, eps, l2, shrink, step_size, bc2_sqrt; /* Adam; RMSprop: eps */
+    double alpha;                                          /* RMSprop */
+} igi_optim_step;
+
+/* Layer norm over R rows of D elements (x, g, y, dx contiguous [R, D] of dtype dt; w, b
+ * contiguous [D] or NULL): forward writes y and the rows' mean / invstd ([R] f64 on the
+ * device); backward reads them and writes dx, dw, db (each NULL when not wanted), all
+ * accumulated in double as core/ops/norm.c does. */
+typedef struct igi_ln {
+    int64_t R, D;
+    ig_dtype dt;
+    const void *x, *g, *w, *b;
+    void *y, *dx, *dw, *db;
+    double *mean, *invstd;
+    double eps;
+} igi_ln;
+
+/* Pointwise losses (core/ops/loss.c): l = (x-y)^2, |x-y|, smooth L1 with beta, and
+ * max(x,0) - x*y + log1p(exp(-|x|)) (binary cross-entropy on logits). */
+enum igi_pw_kind { IGI_PW_MSE, IGI_PW_L1, IGI_PW_SMOOTH_L1, IGI_PW_BCE_LOGITS };
+
 /* ---- the table ----------------------------------------------------------------------- */
 
 typedef struct igi_backend {
@@ -151,6 +265,53 @@ typedef struct igi_backend {
     ig_status (*gemm)(const char *op, ig_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                       const void *A, int64_t lda, const void *B, int64_t ldb, double beta, void *C,
                       int64_t ldc);
+
+    /* Convolution: y = conv(x, w) + b (b: NULL or [O] at element stride bs); scratch col
+     * and res as igi_conv says. f32 / f64. */
+    ig_status (*conv2d)(const char *op, ig_dtype dt, const igi_conv *g, const void *x, const void *w,
+                        const void *b, int64_t bs, void *y, void *col, void *res);
+    /* Its gradients from dy (contiguous [N,O,Ho,Wo]): dx (contiguous [N,C,H,W]), dw
+     * (contiguous [O,Cg,kh,kw]), db ([O]), each NULL when not wanted and otherwise fully
+     * written; scratch col (K*nb*P) and dyb (Og*nb*P). */
+    ig_status (*conv2d_backward)(const char *op, ig_dtype dt, const igi_conv *g, const void *x, const void *w,
+                                 const void *dy, void *dx, void *dw, void *db, void *col, void *dyb);
+    /* Pooling (max: max_pool2d with the argmax of each window into idx, NULL when not
+     * wanted, as an index into its H*W plane; else the average) into out (contiguous
+     * [N*C, Ho, Wo]). */
+    ig_status (*pool2d)(const char *op, bool max, ig_dtype dt, const igi_pool *g, const void *x, void *out,
+                        int64_t *idx);
+    /* Its gradient: dx (contiguous [N*C, H, W], fully written) from gout (strides g->xs)
+     * and, for max, the saved argmax idx (contiguous). */
+    ig_status (*pool2d_backward)(const char *op, bool max, ig_dtype dt, const igi_pool *g, const void *gout,
+                                 const int64_t *idx, void *dx);
+    ig_status (*batch_norm)(const char *op, const igi_bn *p);
+    ig_status (*batch_norm_backward)(const char *op, const igi_bn_bwd *p);
+    /* Class loss forward: per-position loss into loss (dtype c->dt, stride 2; NULL for a
+     * reduced loss), log-sum-exp into lse (f64, stride 3; NULL when not saved); for a
+     * reduced loss (total non-NULL: one element of c->dt) total = sum of the positions'
+     * losses (ignored ones 0) / div, accumulated in double through pos (npos doubles of
+     * device scratch). */
+    ig_status (*class_loss)(const char *op, const igi_ce *c, const void *x, const void *target, void *loss,
+                            double *lse, double *pos, void *total, double div);
+    /* Class loss backward: gin (stride 4, gis) from g (stride 2) times scale (1/count for a
+     * mean, else 1); lse as saved (fused). */
+    ig_status (*class_loss_backward)(const char *op, const igi_ce *c, const void *x, const void *target,
+                                     const void *g, const double *lse, void *gin, double scale);
+    ig_status (*optim_step)(const char *op, const igi_optim_step *s);
+    /* Pointwise losses (enum igi_pw_kind) elementwise, no reduction: operands (loss, x, y)
+     * of one float dtype; beta: smooth_l1's. */
+    ig_status (*pointwise_loss)(const char *op, int kind, const igi_ew *e, double beta);
+    /* Their gradient with respect to x (wrt_target false) or y: operands (gin, g, x, y). */
+    ig_status (*pointwise_loss_backward)(const char *op, int kind, const igi_ew *e, double beta, bool wrt_target);
+    ig_status (*layer_norm)(const char *op, const igi_ln *p);
+    ig_status (*layer_norm_backward)(const char *op, const igi_ln *p);
+    /* Dropout's keep mask (n u8, contiguous): element i is kept (1) when word i of the
+     * Philox4x32-10 reservation (key seed, counter start + i/4, word i%4; core/rng.c) is
+     * >= threshold: the CPU's mask bit for bit. */
+    ig_status (*dropout_mask)(const char *op, int64_t n, uint64_t seed, uint64_t start, double threshold,
+                              uint8_t *mask);
+    /* data[0] = data[1] * (data[2] != 0 ? scale : 0): operands (out, a, u8 mask). */
+    ig_status (*mask_apply)(const char *op, const igi_ew *e, double scale);
 } igi_backend;
 
 /* Installs dev's table (called by the backend at init; tests may install a stand-in).

@@ -88,6 +88,21 @@ static const igi_backend cuda_table = {
     igc_softmax,
     igc_softmax_backward,
     igc_gemm,
+    igc_conv2d,
+    igc_conv2d_backward,
+    igc_pool2d,
+    igc_pool2d_backward,
+    igc_batch_norm,
+    igc_batch_norm_backward,
+    igc_class_loss,
+    igc_class_loss_backward,
+    igc_optim_step,
+    igc_pointwise_loss,
+    igc_pointwise_loss_backward,
+    igc_layer_norm,
+    igc_layer_norm_backward,
+    igc_dropout_mask,
+    igc_mask_apply,
 };
 
 extern "C" ig_status igi_cuda_init(char *msg, size_t cap) {

@@ -126,7 +126,8 @@ template <> struct igc_store<uint8_t> {
     default: return igi_error(IG_ERR_DTYPE, "%s: invalid dtype %d on cuda", op, (int)(dt)); \
     }
 
-/* Kernel entry points of the table (cuda/elementwise.cu, reduce.cu, softmax.cu, gemm.cu). */
+/* Kernel entry points of the table (cuda/elementwise.cu, reduce.cu, softmax.cu, gemm.cu,
+ * conv.cu, pool.cu, norm.cu, loss.cu, optim.cu, dropout.cu). */
 ig_status igc_copy(const char *op, const igi_ew *e);
 ig_status igc_fill(const char *op, const igi_ew *e, double value);
 ig_status igc_binary(const char *op, int kind, const igi_ew *e);
@@ -140,6 +141,27 @@ ig_status igc_softmax(const char *op, bool log_out, const igi_rows *r);
 ig_status igc_softmax_backward(const char *op, bool log_out, const igi_rows *r);
 ig_status igc_gemm(const char *op, ig_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                    const void *A, int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc);
+ig_status igc_conv2d(const char *op, ig_dtype dt, const igi_conv *g, const void *x, const void *w, const void *b,
+                     int64_t bs, void *y, void *col, void *res);
+ig_status igc_conv2d_backward(const char *op, ig_dtype dt, const igi_conv *g, const void *x, const void *w,
+                              const void *dy, void *dx, void *dw, void *db, void *col, void *dyb);
+ig_status igc_pool2d(const char *op, bool max, ig_dtype dt, const igi_pool *g, const void *x, void *out,
+                     int64_t *idx);
+ig_status igc_pool2d_backward(const char *op, bool max, ig_dtype dt, const igi_pool *g, const void *gout,
+                              const int64_t *idx, void *dx);
+ig_status igc_batch_norm(const char *op, const igi_bn *p);
+ig_status igc_batch_norm_backward(const char *op, const igi_bn_bwd *p);
+ig_status igc_class_loss(const char *op, const igi_ce *c, const void *x, const void *target, void *loss,
+                         double *lse, double *pos, void *total, double div);
+ig_status igc_class_loss_backward(const char *op, const igi_ce *c, const void *x, const void *target, const void *g,
+                                  const double *lse, void *gin, double scale);
+ig_status igc_optim_step(const char *op, const igi_optim_step *s);
+ig_status igc_layer_norm(const char *op, const igi_ln *p);
+ig_status igc_dropout_mask(const char *op, int64_t n, uint64_t seed, uint64_t start, double threshold, uint8_t *mask);
+ig_status igc_mask_apply(const char *op, const igi_ew *e, double scale);
+ig_status igc_layer_norm_backward(const char *op, const igi_ln *p);
+ig_status igc_pointwise_loss(const char *op, int kind, const igi_ew *e, double beta);
+ig_status igc_pointwise_loss_backward(const char *op, int kind, const igi_ew *e, double beta, bool wrt_target);
 /* cuda/gemm.cu: cuBLAS handle on igc_stream; IG_OK or the error in msg. */
 ig_status igc_gemm_init(char *msg, size_t cap);
 void igc_gemm_set_tf32(bool on);

@@ -13,6 +13,7 @@
  */
 #include <string.h>
 
+#include "../core/backend_impl.h"
 #include "module_impl.h"
 
 typedef struct param_list {
@@ -74,21 +75,23 @@ ig_status ig_module_flatten(ig_module *m) {
     if (l.oom) st = igi_error(IG_ERR_NOMEM, "%s: out of memory", op);
     else if (st != IG_OK) st = ig_last_status();
     ig_dtype dt = l.n ? l.t[0]->dtype : IG_F32;
+    ig_device dev = l.n ? l.t[0]->device : IG_CPU;
     int64_t total = 0;
     for (int i = 0; i < l.n && st == IG_OK; i++) {
         ig_tensor *p = l.t[i];
         if (p->dtype != dt)
             st = igi_error(IG_ERR_DTYPE, "%s: parameters of different dtypes (%s and %s); convert with ig_module_to_dtype",
                            op, ig_dtype_name(dt), ig_dtype_name(p->dtype));
-        else if (p->device != IG_CPU)
-            st = igi_error(IG_ERR_DEVICE, "%s: only CPU parameters are supported", op);
+        else if (p->device != l.t[0]->device)
+            st = igi_error(IG_ERR_DEVICE, "%s: parameters on different devices (%s and %s); move them with ig_module_to",
+                           op, igi_device_name(l.t[0]->device), igi_device_name(p->device));
         else total += igi_numel(p->ndim, p->shape);
     }
     ig_tensor *fp = NULL, *fg = NULL, **gviews = NULL;
     if (st == IG_OK) {
         igi_heap_mode(1);
-        fp = igi_tensor_new(op, 1, &total, dt, IG_CPU);
-        fg = fp ? ig_zeros(1, &total, dt) : NULL;
+        fp = igi_tensor_new(op, 1, &total, dt, dev);
+        fg = fp ? igi_full_on(op, 1, &total, dt, 0.0, dev) : NULL;
         igi_heap_mode(-1);
         gviews = calloc((size_t)(l.n ? l.n : 1), sizeof *gviews);
         if (!fp || !fg) st = ig_last_status();

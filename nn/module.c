@@ -11,6 +11,7 @@
  */
 #include <string.h>
 
+#include "../core/backend_impl.h"
 #include "module_impl.h"
 
 /* ---- small helpers ------------------------------------------------------------------- */
@@ -648,6 +649,31 @@ static bool retype_visit(void *ctx, const char *name, ig_tensor *t, bool is_para
     return retype(t, *(ig_dtype *)ctx) == IG_OK;
 }
 
+/* Moves t to dev in place (header kept): a contiguous copy on dev takes over. */
+static ig_status move(ig_tensor *t, ig_device dev) {
+    if (t->device == dev) return IG_OK;
+    ig_tensor *c = igi_to_device_copy("ig_module_to", t, dev);
+    if (!c) return ig_last_status();
+    igi_storage *old = t->storage;
+    t->storage = c->storage;
+    c->storage = old; /* c's release frees the old bytes */
+    c->device = t->device;
+    t->offset = 0;
+    t->device = dev;
+    igi_contiguous_strides(t->ndim, t->shape, t->strides);
+    ig_tensor_free(t->grad);
+    t->grad = NULL;
+    ig_tensor_free(c);
+    return IG_OK;
+}
+
+static bool move_visit(void *ctx, const char *name, ig_tensor *t, bool is_param, ig_module *owner) {
+    (void)name;
+    (void)is_param;
+    (void)owner;
+    return move(t, *(ig_device *)ctx) == IG_OK;
+}
+
 static bool any_flat(ig_module *m) {
     if (m->flat_locked) return true;
     for (int i = 0; i < m->n_children; i++)
@@ -664,5 +690,16 @@ ig_status ig_module_to_dtype(ig_module *m, ig_dtype dt) {
         return igi_error(IG_ERR_STATE, "ig_module_to_dtype: module '%s' is flattened; convert before ig_module_flatten",
                          m->type);
     ig_status st = igi_module_walk(m, false, true, retype_visit, &dt);
+    return st == IG_OK ? IG_OK : ig_last_status();
+}
+
+ig_status ig_module_to(ig_module *m, ig_device dev) {
+    const char *op = "ig_module_to";
+    if (!m) return igi_error_null(op, "m");
+    if ((unsigned)dev >= IG_DEVICE_COUNT) return igi_error(IG_ERR_DEVICE, "%s: invalid device %d", op, (int)dev);
+    if (dev != IG_CPU && !igi_backend_get(op, dev)) return ig_last_status();
+    if (any_flat(m))
+        return igi_error(IG_ERR_STATE, "%s: module '%s' is flattened; move it before ig_module_flatten", op, m->type);
+    ig_status st = igi_module_walk(m, false, true, move_visit, &dev);
     return st == IG_OK ? IG_OK : ig_last_status();
 }

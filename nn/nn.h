@@ -70,6 +70,12 @@ IG_API int64_t ig_module_num_params(const ig_module *m);
  * such as num_batches_tracked keep theirs; gradients are dropped), as torch's .double() /
  * .float(). dt must be a float dtype; m must not be flattened yet. */
 IG_API ig_status ig_module_to_dtype(ig_module *m, ig_dtype dt);
+/* Moves every parameter and buffer of m's tree to device dev in place (each tensor header,
+ * and so every pointer to it, is kept; values are copied bit for bit; gradients are
+ * dropped), as torch's .to(device). m must not be flattened yet (flatten after moving: the
+ * flat buffers are made on the parameters' device). On error (no such device, out of
+ * memory) the tensors already moved stay moved; move the module back or free it. */
+IG_API ig_status ig_module_to(ig_module *m, ig_device dev);
 
 /* ---- state dict ----------------------------------------------------------------------- */
 

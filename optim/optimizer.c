@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "../autograd/autograd.h"
+#include "../core/backend_impl.h"
+#include "device_impl.h"
 #include "optim_impl.h"
 
 /* ---- kernel arguments (scalars in double; kernels round them to their element type) ---- */
@@ -109,7 +111,9 @@ static ig_status create_slot(ig_optimizer *o, int i, int k, const char *op) {
     if (!name) return igi_error(IG_ERR_NOMEM, "%s: out of memory for optimizer state", op);
     snprintf(name, len, "%d.%s", i, sname);
     igi_heap_mode(1);
-    ig_tensor *t = slot_is_step(o, k) ? ig_scalar(0.0, IG_F64) : ig_zeros(p->ndim, p->shape, p->dtype);
+    ig_tensor *t = slot_is_step(o, k)       ? ig_scalar(0.0, IG_F64)
+                   : p->device == IG_CPU ? ig_zeros(p->ndim, p->shape, p->dtype)
+                                         : igi_full_on(op, p->ndim, p->shape, p->dtype, 0.0, p->device);
     igi_heap_mode(-1);
     if (!t) {
         free(name);
@@ -164,10 +168,6 @@ static bool check_params(const char *op, ig_tensor *const *params, int n) {
         }
         if (!p->requires_grad) {
             igi_error(IG_ERR_ARG, "%s: %s does not require grad (call ig_set_requires_grad)", op, argname);
-            return false;
-        }
-        if (p->device != IG_CPU) {
-            igi_error(IG_ERR_DEVICE, "%s: %s is not on the CPU; only CPU parameters are supported", op, argname);
             return false;
         }
         if (!igi_is_contiguous(p)) {
@@ -359,14 +359,24 @@ ig_status ig_optim_step(ig_optimizer *o) {
     for (int i = 0; i < o->n; i++) {
         ig_tensor *p = o->params[i], *g = p->grad;
         if (!g) continue; /* as torch: a parameter without a gradient is skipped */
-        if (g->dtype != p->dtype || g->device != IG_CPU || igi_numel(g->ndim, g->shape) != igi_numel(p->ndim, p->shape))
-            return igi_error(IG_ERR_STATE, "%s: the gradient of parameter %d does not match it (dtype %s vs %s)",
-                             op, i, ig_dtype_name(g->dtype), ig_dtype_name(p->dtype));
+        if (g->dtype != p->dtype || g->device != p->device ||
+            igi_numel(g->ndim, g->shape) != igi_numel(p->ndim, p->shape))
+            return igi_error(IG_ERR_STATE, "%s: the gradient of parameter %d does not match it (dtype %s vs %s, on %s vs %s)",
+                             op, i, ig_dtype_name(g->dtype), ig_dtype_name(p->dtype), igi_device_name(g->device),
+                             igi_device_name(p->device));
+        if (p->device != IG_CPU && !IGI_BACKEND_WITH(op, p->device, optim_step)) return ig_last_status();
         unsigned created;
         ig_status st = ensure_slots(o, i, &created, op);
         if (st != IG_OK) return st;
         int64_t n = igi_numel(p->ndim, p->shape);
-        if (igi_is_contiguous(g)) {
+        if (p->device != IG_CPU) {
+            /* On a device: the backend's fused kernel (a strided gradient gathered first). */
+            ig_tensor *gc = igi_is_contiguous(g) ? g : igi_to_device_copy(op, g, g->device);
+            if (!gc) return ig_last_status();
+            st = igi_optim_update_device(o, i, igi_data(gc), created); /* device.c */
+            if (gc != g) ig_tensor_free(gc);
+            if (st != IG_OK) return st;
+        } else if (igi_is_contiguous(g)) {
             update_param(o, i, igi_data(g), created);
         } else {
             /* A strided gradient (e.g. a view set with ig_set_grad): gather it first. */

@@ -179,6 +179,15 @@ static char *json_strings(char *const *v, int64_t n) {
     return b.data;
 }
 
+/* Replaces the tensors on a device by host copies in the current scope (files are written
+ * from host memory). */
+static ig_status host_copies(ig_named_tensor *ts, int n) {
+    for (int i = 0; i < n; i++)
+        if (ig_tensor_device(ts[i].tensor) != IG_CPU && !(ts[i].tensor = ig_to(ts[i].tensor, IG_CPU)))
+            return ig_last_status();
+    return IG_OK;
+}
+
 ig_status ckpt_save_model(const char *path, ig_module *m, const ckpt_run *r) {
     int n = ig_module_state_dict(m, NULL, 0);
     if (n < 0) return ig_last_status();
@@ -224,8 +233,10 @@ ig_status ckpt_save_model(const char *path, ig_module *m, const ckpt_run *r) {
     meta_add(&md, "optimizer_state", "%s", r->optim_file ? r->optim_file : "");
     meta_add(&md, "best_optimizer_state", "%s", r->best_optim_file ? r->best_optim_file : "");
     meta_add_owned(&md, "history", metrics_csv(r->history, r->nhistory, r->val_split > 0));
-    ig_status st = md.failed ? igi_error(IG_ERR_NOMEM, "out of memory")
-                             : ig_safetensors_save(path, sd, n, md.keys, (const char *const *)md.vals, md.n);
+    ig_scope *sc = ig_scope_begin();
+    ig_status st = md.failed ? igi_error(IG_ERR_NOMEM, "out of memory") : host_copies(sd, n);
+    if (st == IG_OK) st = ig_safetensors_save(path, sd, n, md.keys, (const char *const *)md.vals, md.n);
+    ig_scope_end(sc);
     meta_clear(&md);
     free(sd);
     return st;
@@ -247,8 +258,10 @@ ig_status ckpt_save_optim(const char *path, ig_optimizer *o, int64_t sched_step)
     meta_add(&md, "format", "ignis-optimizer");
     meta_add(&md, "optimizer", "%s", ig_optim_name(o));
     meta_add(&md, "sched_step", "%lld", (long long)sched_step);
-    ig_status st = md.failed ? igi_error(IG_ERR_NOMEM, "out of memory")
-                             : ig_safetensors_save(path, ts, n, md.keys, (const char *const *)md.vals, md.n);
+    ig_scope *sc = ig_scope_begin();
+    ig_status st = md.failed ? igi_error(IG_ERR_NOMEM, "out of memory") : host_copies(ts, n);
+    if (st == IG_OK) st = ig_safetensors_save(path, ts, n, md.keys, (const char *const *)md.vals, md.n);
+    ig_scope_end(sc);
     meta_clear(&md);
     free(ts);
     return st;

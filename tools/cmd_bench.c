@@ -27,6 +27,7 @@
 
 #include "bench_impl.h"
 #include "cli_impl.h"
+#include "train_impl.h"
 
 #define FMNIST_MEAN 0.2860f
 #define FMNIST_STD 0.3530f
@@ -92,6 +93,7 @@ typedef struct run_state {
     ig_module *net;
     ig_optimizer *opt;
     ig_tensor *x, *y;
+    ig_device dev; /* --device: the batch is uploaded each step (in the data phase) */
     source *src;
     double phase[N_PHASES]; /* seconds spent in each phase over the timed steps */
     double last_loss;
@@ -102,10 +104,11 @@ static ig_status step(run_state *r, int64_t start, int64_t b, bool timed) {
     double t0 = now_s(CLOCK_MONOTONIC);
     ig_status st = fill_batch(r->src, start, b, r->x, r->y);
     if (st != IG_OK) return st;
-    double t1 = now_s(CLOCK_MONOTONIC);
     ig_scope *sc = ig_scope_begin();
     if (!sc) return ig_last_status();
-    ig_tensor *loss = ig_cross_entropy(ig_module_forward(r->net, r->x), r->y, NULL);
+    ig_tensor *x = r->dev == IG_CPU ? r->x : ig_to(r->x, r->dev), *y = r->dev == IG_CPU ? r->y : ig_to(r->y, r->dev);
+    double t1 = now_s(CLOCK_MONOTONIC);
+    ig_tensor *loss = ig_cross_entropy(ig_module_forward(r->net, x), y, NULL);
     double t2 = now_s(CLOCK_MONOTONIC);
     if (!loss || ig_backward(loss, NULL) != IG_OK) {
         ig_scope_end(sc);
@@ -163,7 +166,7 @@ static void close_source(source *s) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *model = "cnn", *data = "/usr/share/datasets/fashion-mnist";
+    const char *model = "cnn", *data = "/usr/share/datasets/fashion-mnist", *device = "cpu";
     int64_t batch = 64, threads = 0, steps = 100, warmup = 10, sgemm_n = 1024;
     bool synthetic = false, data_seen = false;
     const cli_option opts[] = {
@@ -176,12 +179,14 @@ int cmd_bench(int argc, char **argv) {
         {"data", CLI_STRING, &data, "DIR",
          "dataset folder, train split (default /usr/share/datasets/fashion-mnist)", &data_seen},
         {"synthetic", CLI_FLAG, &synthetic, NULL, "random N(0,1) 1x28x28 images and 10 classes instead", NULL},
+        {"device", CLI_STRING, &device, "NAME", "cpu (default) or cuda (phase times on cuda are only indicative: "
+                                                "kernels run asynchronously until the loss is read)", NULL},
         {"sgemm-size", CLI_INT, &sgemm_n, "N", "N^3 sgemm for the machine's reference GFLOP/s (default 1024; 0 skips)",
          NULL},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     int rc = cli_parse("bench", "[--model NAME|FILE] [--batch B] [--threads T] [--steps S] [--warmup W] "
-                                "[--data DIR | --synthetic]",
+                                "[--data DIR | --synthetic] [--device cpu|cuda]",
                        "Trains a model for S steps after W warm-up steps (SGD lr 0.05, momentum 0.9, weight\n"
                        "decay 5e-4, contiguous slices of the train set, images normalised with mean 0.2860\n"
                        "and std 0.3530, no augmentation: as bench/torch_ref.py) and prints, one 'key: value'\n"
@@ -203,6 +208,8 @@ int cmd_bench(int argc, char **argv) {
     if (sgemm_n < 0 || sgemm_n > 8192)
         return cli_error(EXIT_USAGE, "bench: --sgemm-size: %lld is not in 0..8192", (long long)sgemm_n);
     if (synthetic && data_seen) return cli_error(EXIT_USAGE, "bench: --data and --synthetic exclude each other");
+    ig_device dev = IG_CPU;
+    if ((rc = parse_device("bench", device, &dev))) return rc;
 
     ig_set_num_threads((int)threads);
     ig_manual_seed(0);
@@ -213,8 +220,9 @@ int cmd_bench(int argc, char **argv) {
     r.src = &src;
     r.net = ig_model_build(model, src.c, src.h, src.w, src.classes);
     ig_model_stats ms = {0};
+    r.dev = dev;
     if (!r.net || ig_model_summary(r.net, src.c, src.h, src.w, NULL, &ms) != IG_OK ||
-        ig_module_flatten(r.net) != IG_OK) {
+        (dev != IG_CPU && ig_module_to(r.net, dev) != IG_OK) || ig_module_flatten(r.net) != IG_OK) {
         ret = cli_error(EXIT_FAILED, "bench: %s", ig_last_error());
         goto out;
     }
@@ -264,6 +272,7 @@ int cmd_bench(int argc, char **argv) {
     printf("steps: %lld\n", (long long)steps);
     printf("warmup: %lld\n", (long long)warmup);
     printf("data: %s\n", synthetic ? "synthetic" : data);
+    printf("device: %s\n", dev == IG_CPU ? "cpu" : "cuda");
     printf("train_images_per_s: %.1f\n", imgs / wall);
     printf("step_ms: %.3f\n", 1e3 * step_s);
     for (int p = 0; p < N_PHASES; p++) {

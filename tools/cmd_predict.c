@@ -79,16 +79,17 @@ static ig_status load_image(const char *path, const ckpt_run *r, ig_tensor *x) {
 }
 
 int cmd_predict(int argc, char **argv) {
-    const char *ckpt = NULL;
+    const char *ckpt = NULL, *device = "cpu";
     int64_t top = 5;
     const cli_option opts[] = {
         {"checkpoint", CLI_STRING, &ckpt, "FILE", "a model file written by ignis train (required)", NULL},
         {"top", CLI_INT, &top, "K", "classes shown per image (default 5)", NULL},
+        {"device", CLI_STRING, &device, "NAME", "cpu (default) or cuda", NULL},
     };
     char **pos = malloc(sizeof(char *) * MAX_IMAGES);
     if (!pos) return cli_error(EXIT_FAILED, "out of memory");
     int npos = 0;
-    int rc = cli_parse("predict", "--checkpoint FILE [--top K] IMAGE.png...",
+    int rc = cli_parse("predict", "--checkpoint FILE [--top K] [--device cpu|cuda] IMAGE.png...",
                        "Prints the k most likely classes of each PNG image with their probabilities. Images\n"
                        "are converted to the checkpoint's channels, resized to its input size (bilinear)\n"
                        "and normalised as in training.",
@@ -100,6 +101,8 @@ int cmd_predict(int argc, char **argv) {
     if (!ckpt) rc = cli_error(EXIT_USAGE, "predict: --checkpoint FILE is required");
     else if (npos == 0) rc = cli_error(EXIT_USAGE, "predict: no images given");
     else if (top < 1) rc = cli_error(EXIT_USAGE, "predict: --top must be >= 1");
+    ig_device dev = IG_CPU;
+    if (!rc) rc = parse_device("predict", device, &dev);
     if (rc) {
         free(pos);
         return rc;
@@ -110,7 +113,8 @@ int cmd_predict(int argc, char **argv) {
         free(pos);
         return cli_error(EXIT_FAILED, "%s", ig_last_error());
     }
-    if (r.channels != 1 && r.channels != 3) {
+    if (dev != IG_CPU && ig_module_to(m, dev) != IG_OK) rc = cli_error(EXIT_FAILED, "predict: --device: %s", ig_last_error());
+    if (!rc && r.channels != 1 && r.channels != 3) {
         rc = cli_error(EXIT_FAILED, "%s: the model takes %lld-channel images; PNG input needs 1 or 3", ckpt,
                        (long long)r.channels);
     }
@@ -130,7 +134,7 @@ int cmd_predict(int argc, char **argv) {
         }
         ig_no_grad_begin();
         ig_scope *sc = ig_scope_begin();
-        ig_tensor *logits = ig_contiguous(ig_module_forward(m, x));
+        ig_tensor *logits = on_host(ig_contiguous(ig_module_forward(m, dev == IG_CPU ? x : ig_to(x, dev))));
         bool ok = logits && ig_tensor_numel(logits) == k;
         if (ok) {
             const float *z = ig_tensor_data(logits);

@@ -121,6 +121,7 @@ typedef struct trainer {
     ig_dataset *val_shard, *test_shard; /* this rank's items of val / test (world > 1) */
     ig_transform *train_tf, *eval_tf;
     ig_module *model;
+    ig_device dev;            /* --device: where the model, the batches and the optimizer run */
     ig_optimizer *opt;
     ig_scheduler *sched;
     ig_loader *loader;
@@ -228,6 +229,8 @@ static int open_data(trainer *t) {
 
 static int make_optimizer(trainer *t) {
     ckpt_run *r = &t->r;
+    /* The model moves before flattening: the flat buffers are made where it is. */
+    if (t->dev != IG_CPU && ig_module_to(t->model, t->dev) != IG_OK) return fail("--device");
     if (ig_module_flatten(t->model) != IG_OK) return fail(NULL);
     ig_tensor *flat = ig_module_flat_params(t->model);
     if (!strcmp(r->optimizer, "sgd")) {
@@ -366,8 +369,10 @@ static int train_epoch(trainer *t, int64_t epoch, metrics_row *row) {
         if (got < 0) return fail("reading the training data");
         int64_t b = ig_tensor_size(y, 0);
         ig_scope *sc = ig_scope_begin();
-        ig_tensor *logits = ig_module_forward(t->model, x);
-        ig_tensor *loss = ig_cross_entropy(logits, y, &ce);
+        /* On a device: the batch is uploaded, the logits come back for the hit counts. */
+        ig_tensor *xd = t->dev == IG_CPU ? x : ig_to(x, t->dev), *yd = t->dev == IG_CPU ? y : ig_to(y, t->dev);
+        ig_tensor *logits = ig_module_forward(t->model, xd);
+        ig_tensor *loss = ig_cross_entropy(logits, yd, &ce);
         /* ig_ddp_step averages the gradients over the ranks, then steps the optimizer */
         if (!loss || ig_backward(loss, NULL) != IG_OK || ig_ddp_step(t->ddp) != IG_OK) {
             ig_scope_end(sc);
@@ -379,7 +384,7 @@ static int train_epoch(trainer *t, int64_t epoch, metrics_row *row) {
             return fail("schedule");
         }
         double lv = ig_item(loss);
-        ig_tensor *lc = ig_contiguous(logits);
+        ig_tensor *lc = on_host(ig_contiguous(logits));
         if (lc) count_hits(ig_tensor_data(lc), ig_tensor_data(y), b, r->num_classes, &hits, &top5, NULL);
         ig_scope_end(sc);
         r->step++;
@@ -750,9 +755,14 @@ static int train_main(ig_dist *d, int argc, char **argv) {
     int world = ig_dist_world_size(d);
     if (!o.seen_batch && world > 1) o.batch = 128 / world > 0 ? 128 / world : 1;
     if ((rc = check_opts(&o))) return rc;
-    if (!strcmp(o.device, "cuda")) return cli_error(EXIT_FAILED, "train: --device cuda: ignis was not built with CUDA");
+    ig_device dev = IG_CPU;
+    if ((rc = parse_device("train", o.device, &dev))) return rc;
+    if (dev != IG_CPU && world > 1)
+        return cli_error(EXIT_USAGE, "train: --device cuda with several processes needs NCCL (not supported yet)");
+    if (dev != IG_CPU && o.resume)
+        return cli_error(EXIT_USAGE, "train: --resume with --device cuda is not supported yet (resume on the CPU)");
 
-    trainer t = {.o = &o, .dist = d, .rank = ig_dist_rank(d), .world = ig_dist_world_size(d)};
+    trainer t = {.o = &o, .dist = d, .rank = ig_dist_rank(d), .world = ig_dist_world_size(d), .dev = dev};
     t.lead = t.rank == 0;
     rc = setup(&t);
     if (!rc) rc = train(&t);

@@ -24,7 +24,8 @@
 # Environment: JOBS (make -j, default nproc), STAGE_TIMEOUT (seconds per test stage, default
 # 300), IGNIS_DEPS (a folder with include/ and lib/ holding dependencies missing from the
 # system: added to CFLAGS/LDFLAGS with an rpath and to LD_LIBRARY_PATH for the tests),
-# BUILD (default build/gpu). Later phases add training and benchmark stages.
+# BUILD (default build/gpu), MEMCHECK (0 skips the memcheck stage), ACC_TOL, FASHION_DIR,
+# TRAIN_TIMEOUT / CPU_TRAIN_TIMEOUT (150 / 300 s), BENCH_TIMEOUT (90 s), BENCH_STEPS (30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -192,7 +193,9 @@ run_suite self-tests 'cuda_*/*' no
 
 # ---- 5. memcheck -----------------------------------------------------------------------------
 begin memcheck
-if [ -z "$SANITIZER" ]; then
+if [ "${MEMCHECK:-1}" = 0 ]; then
+    end memcheck SKIP "MEMCHECK=0"
+elif [ -z "$SANITIZER" ]; then
     end memcheck SKIP "compute-sanitizer not found"
 else
     # Criterion runs each test in a child process: follow them all; any memcheck error
@@ -214,5 +217,68 @@ else
         fi
     fi
 fi
+
+# ---- 6. training parity ------------------------------------------------------------------------
+# One epoch of cnn on Fashion-MNIST with --device cuda and with --device cpu (same seed and
+# data order): the test accuracies must agree within ACC_TOL points (the GPU sums in another
+# order, so the runs drift apart a little; they do not diverge).
+begin "train parity"
+ACC_TOL=${ACC_TOL:-0.5}
+FASHION=""
+for d in "${FASHION_DIR:-}" /usr/share/datasets/fashion-mnist build/gpu-extra/fashion-mnist; do
+    if [ -n "$d" ] && [ -e "$d/train-images-idx3-ubyte.gz" -o -e "$d/train-images-idx3-ubyte" ]; then FASHION=$d; break; fi
+done
+# Prints the test accuracy of the epoch-1 line of a train log.
+test_acc() { sed -n 's/^epoch 1\/1 .* test loss [0-9.]* acc \([0-9.]*\)%.*/\1/p' "$1" | tail -n 1; }
+if [ -z "$FASHION" ]; then
+    end "train parity" SKIP "Fashion-MNIST not found (set FASHION_DIR, or carry build/gpu-extra/fashion-mnist)"
+else
+    IGNIS=$BUILD/ignis
+    rm -rf "$LOG_DIR/train-cuda" "$LOG_DIR/train-cpu"
+    acc_gpu="" acc_cpu=""
+    s0=$(date +%s)
+    timeout "${TRAIN_TIMEOUT:-150}" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$IGNIS" train --model cnn --epochs 1 --seed 1 \
+        --data "$FASHION" --device cuda --out "$LOG_DIR/train-cuda" >"$LOG_DIR/train-cuda.log" 2>&1 || true
+    s1=$(date +%s)
+    acc_gpu=$(test_acc "$LOG_DIR/train-cuda.log")
+    timeout "${CPU_TRAIN_TIMEOUT:-300}" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$IGNIS" train --model cnn --epochs 1 --seed 1 \
+        --data "$FASHION" --device cpu --out "$LOG_DIR/train-cpu" >"$LOG_DIR/train-cpu.log" 2>&1 || true
+    s2=$(date +%s)
+    acc_cpu=$(test_acc "$LOG_DIR/train-cpu.log")
+    grep -E '^(epoch|ignis: error)' "$LOG_DIR/train-cuda.log" "$LOG_DIR/train-cpu.log" || true
+    echo "cnn, 1 epoch: cuda test accuracy ${acc_gpu:-?}% ($((s1 - s0)) s), cpu ${acc_cpu:-?}% ($((s2 - s1)) s)"
+    if [ -z "$acc_gpu" ] || [ -z "$acc_cpu" ]; then
+        end "train parity" FAIL "a run did not finish (logs: $LOG_DIR/train-cuda.log, train-cpu.log)"
+    elif awk -v a="$acc_gpu" -v b="$acc_cpu" -v t="$ACC_TOL" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }'; then
+        end "train parity" PASS "cuda ${acc_gpu}% vs cpu ${acc_cpu}% (tolerance ${ACC_TOL} points)"
+    else
+        end "train parity" FAIL "cuda ${acc_gpu}% vs cpu ${acc_cpu}%: more than ${ACC_TOL} points apart"
+    fi
+fi
+
+# ---- 7. benchmarks -------------------------------------------------------------------------------
+# ignis bench --device cuda --synthetic for cnn and resnet20 at batch 256, next to PyTorch's
+# bench/torch_ref.py on the same GPU when a copy is in build/gpu-extra/ and python3 has torch
+# with CUDA (else said SKIP). Informational: only a failing ignis run fails the stage.
+begin benchmarks
+bench_status=PASS
+for model in cnn resnet20; do
+    log=$LOG_DIR/bench-$model.log
+    if timeout "${BENCH_TIMEOUT:-90}" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$BUILD/ignis" bench --device cuda --synthetic \
+        --model "$model" --batch 256 --steps "${BENCH_STEPS:-30}" --warmup 5 --sgemm-size 0 >"$log" 2>&1; then
+        echo "ignis $model batch 256 cuda: $(grep -E '^train_images_per_s' "$log")"
+    else
+        tail -n 5 "$log"
+        bench_status=FAIL
+    fi
+    if [ -e build/gpu-extra/torch_ref.py ] && python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+        timeout "${BENCH_TIMEOUT:-90}" python3 build/gpu-extra/torch_ref.py "$model" --device cuda --synthetic --batch 256 \
+            --steps "${BENCH_STEPS:-30}" >"$LOG_DIR/torch-$model.log" 2>&1 || true
+        echo "torch $model: $(grep -E 'train_img_per_s' "$LOG_DIR/torch-$model.log" | tail -n 1 || echo 'no result')"
+    else
+        echo "torch $model: SKIP (no build/gpu-extra/torch_ref.py or no torch with CUDA)"
+    fi
+done
+end benchmarks "$bench_status"
 
 [ "$failed" -eq 0 ]

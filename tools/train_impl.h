@@ -29,6 +29,15 @@ ig_status evaluate(ig_module *m, ig_dataset *d, const ig_transform *tf, int64_t 
 void count_hits(const float *logits, const int64_t *labels, int64_t b, int64_t k, int64_t *top1, int64_t *top5,
                 int64_t *predicted);
 
+/* --device NAME for command cmd: "cpu" or "cuda" into *dev; returns 0, or the exit status
+ * after printing "ignis: error: CMD: --device ...": EXIT_USAGE for an unknown name,
+ * EXIT_FAILED when CUDA is not built or no device is usable (with the reason). */
+int parse_device(const char *cmd, const char *name, ig_device *dev);
+/* The device of m's parameters and buffers (the CPU for a module without any). */
+ig_device model_device(ig_module *m);
+/* t on the CPU (itself when it is there): the scope's copy for reading results. */
+ig_tensor *on_host(ig_tensor *t);
+
 /* The normalisation transform of a checkpoint's mean/std. */
 ig_transform *normalize_transform(const ckpt_run *r);
 

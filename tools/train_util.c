@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_impl.h"
 #include "core/tensor_impl.h"
 #include "train_impl.h"
 
@@ -31,6 +32,28 @@ void count_hits(const float *logits, const int64_t *labels, int64_t b, int64_t k
     }
 }
 
+int parse_device(const char *cmd, const char *name, ig_device *dev) {
+    if (!strcmp(name, "cpu")) {
+        *dev = IG_CPU;
+        return 0;
+    }
+    if (strcmp(name, "cuda") != 0) return cli_error(EXIT_USAGE, "%s: --device: unknown '%s' (cpu, cuda)", cmd, name);
+    if (!ig_cuda_is_available()) {
+        /* "ig_cuda_is_available: no CUDA device (...)" or "...: ignis was built without CUDA" */
+        const char *m = ig_last_error(), *colon = strstr(m, ": ");
+        return cli_error(EXIT_FAILED, "%s: --device cuda: %s", cmd, colon ? colon + 2 : m);
+    }
+    *dev = IG_CUDA;
+    return 0;
+}
+
+ig_device model_device(ig_module *m) {
+    ig_named_tensor first;
+    return ig_module_state_dict(m, &first, 1) > 0 ? ig_tensor_device(first.tensor) : IG_CPU;
+}
+
+ig_tensor *on_host(ig_tensor *t) { return t && ig_tensor_device(t) != IG_CPU ? ig_to(t, IG_CPU) : t; }
+
 ig_status evaluate(ig_module *m, ig_dataset *d, const ig_transform *tf, int64_t batch, int64_t num_classes,
                    eval_result *r) {
     ig_loader_opts lo = {.batch_size = batch, .num_workers = 1, .transform = tf};
@@ -48,6 +71,7 @@ ig_status evaluate(ig_module *m, ig_dataset *d, const ig_transform *tf, int64_t 
     ig_tensor *x, *y;
     int got;
     ig_ce_params ce = {.reduction = IG_REDUCTION_SUM};
+    ig_device dev = model_device(m); /* batches go where the model is; results come back */
     while (st == IG_OK && (got = ig_loader_next(l, &x, &y)) != 0) {
         if (got < 0) {
             st = ig_last_status();
@@ -63,9 +87,10 @@ ig_status evaluate(ig_module *m, ig_dataset *d, const ig_transform *tf, int64_t 
             }
         if (st != IG_OK) break;
         ig_scope *sc = ig_scope_begin();
-        ig_tensor *logits = ig_contiguous(ig_module_forward(m, x));
-        ig_tensor *loss = ig_cross_entropy(logits, y, &ce);
-        if (!loss) {
+        ig_tensor *logits = ig_contiguous(ig_module_forward(m, dev == IG_CPU ? x : ig_to(x, dev)));
+        ig_tensor *loss = ig_cross_entropy(logits, dev == IG_CPU ? y : ig_to(y, dev), &ce);
+        logits = on_host(logits);
+        if (!loss || !logits) {
             st = ig_last_status();
         } else if (ig_tensor_ndim(logits) != 2 || ig_tensor_size(logits, 1) != num_classes) {
             st = igi_error(IG_ERR_SHAPE, "the model gives outputs of the wrong shape");

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "../tensor_impl.h"
+#include "nn_device.h"
 
 static const char *const OP = "ig_conv2d";
 
@@ -532,8 +533,8 @@ done:
 static bool conv2d_check(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv2d_params *p,
                          int64_t *attr) {
     char bx[160], bw[160], bb[160];
-    if (!igi_check_same_dtype(OP, x, w) || !igi_check_same_device(OP, x, w)) return false;
-    if (b && (!igi_check_same_dtype(OP, x, b) || !igi_check_same_device(OP, x, b))) return false;
+    if (!igi_check_same_dtype(OP, x, w) || !igi_check_same_device_any(OP, x, w)) return false;
+    if (b && (!igi_check_same_dtype(OP, x, b) || !igi_check_same_device_any(OP, x, b))) return false;
     if (x->dtype != IG_F32 && x->dtype != IG_F64) {
         igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported (float32 and float64 only)", OP,
                   ig_dtype_name(x->dtype));
@@ -641,6 +642,7 @@ ig_tensor *ig_conv2d(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv2d_p
     }
     int64_t attr[9];
     if (!conv2d_check(x, w, b, p, attr)) return NULL;
+    if (x->device != IG_CPU) return igi_conv2d_device(x, w, b, attr); /* nn_device.c */
     conv_geom g;
     geom_fill(&g, x, w, attr);
     ig_dtype dt = x->dtype;

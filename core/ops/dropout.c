@@ -8,9 +8,12 @@
  * so ig_manual_seed makes a forward reproducible. The keep mask (u8, x's shape) is saved
  * on the node and the backward multiplies the gradient by the same mask * scale.
  * Otherwise (eval, or p == 0) the op is the identity and returns a new reference to x.
+ * On a device the mask comes from the backend's Philox kernel over the same reservation,
+ * so it is the CPU's mask bit for bit (cuda/dropout.cu).
  */
 #include <math.h>
 
+#include "../backend_impl.h"
 #include "../tensor_impl.h"
 
 typedef struct {
@@ -34,10 +37,22 @@ static void mask_loop(char **p, const int64_t *s, int64_t n, void *vctx) {
 
 /* A new tensor a * mask * scale (a: any strides, mask: u8 of a's shape). */
 static ig_tensor *apply_mask(const char *op, ig_tensor *a, ig_tensor *mask, double scale) {
+    const igi_backend *be = NULL;
+    if (a->device != IG_CPU && (!(be = IGI_BACKEND_WITH(op, a->device, mask_apply)) ||
+                                !igi_check_same_device_any(op, a, mask)))
+        return NULL;
     ig_tensor *out = igi_tensor_new(op, a->ndim, a->shape, a->dtype, a->device);
     if (!out) return NULL;
     mask_ctx c = {a->dtype, scale};
     ig_tensor *ops[3] = {out, a, mask};
+    if (be) {
+        igi_ew e;
+        if (igi_ew_make(ops, 3, &e) && be->mask_apply(op, &e, scale) != IG_OK) {
+            ig_tensor_free(out);
+            return NULL;
+        }
+        return out;
+    }
     igi_iter_run_parallel(ops, 3, mask_loop, &c);
     return out;
 }
@@ -58,12 +73,10 @@ ig_tensor *ig_dropout(ig_tensor *x, double p, bool training) {
         igi_error(IG_ERR_ARG, "%s: p must be in [0, 1], got %g", op, p);
         return NULL;
     }
-    if (x->device != IG_CPU) {
-        igi_check_cpu(op, x); /* sets "not implemented on cuda" */
-        return NULL;
-    }
     if (!igi_check_float(op, x)) return NULL;
     if (!training || p == 0.0) return ig_tensor_retain(x);
+    const igi_backend *be = NULL;
+    if (x->device != IG_CPU && !(be = IGI_BACKEND_WITH(op, x->device, dropout_mask))) return NULL;
 
     ig_tensor *mask = igi_tensor_new(op, x->ndim, x->shape, IG_U8, x->device);
     if (!mask) return NULL;
@@ -71,7 +84,11 @@ ig_tensor *ig_dropout(ig_tensor *x, double p, bool training) {
     uint64_t seed, start = igi_rng_reserve(n, &seed);
     uint8_t *m = (uint8_t *)igi_data(mask);
     double threshold = p * 4294967296.0; /* drop when word < p * 2^32, i.e. u < p */
-    for (int64_t blk = 0; blk * 4 < n; blk++) {
+    if (be && be->dropout_mask(op, n, seed, start, threshold, m) != IG_OK) {
+        ig_tensor_free(mask);
+        return NULL;
+    }
+    for (int64_t blk = 0; !be && blk * 4 < n; blk++) {
         uint32_t w[4];
         ig_philox4x32(seed, 0, start + (uint64_t)blk, w);
         for (int64_t j = 0; j < 4 && blk * 4 + j < n; j++) m[blk * 4 + j] = (double)w[j] >= threshold;

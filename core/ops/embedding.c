@@ -10,6 +10,7 @@
  */
 #include <string.h>
 
+#include "../backend_impl.h"
 #include "../tensor_impl.h"
 
 ig_tensor *ig_embedding(ig_tensor *indices, ig_tensor *weight) {
@@ -27,7 +28,8 @@ ig_tensor *ig_embedding(ig_tensor *indices, ig_tensor *weight) {
         igi_error(IG_ERR_DTYPE, "%s: indices must be int64 or int32, got %s", op, ig_dtype_name(indices->dtype));
         return NULL;
     }
-    if (!igi_check_same_device(op, indices, weight)) return NULL;
+    if (!igi_check_same_device_any(op, indices, weight)) return NULL;
+    if (weight->device != IG_CPU && !IGI_BACKEND_WITH(op, weight->device, copy)) return NULL;
     if (weight->ndim != 2) {
         igi_error(IG_ERR_SHAPE, "%s: weight must be 2-D [num, dim], got %s", op, ig_shape_str(weight, b1, sizeof b1));
         return NULL;
@@ -41,21 +43,28 @@ ig_tensor *ig_embedding(ig_tensor *indices, ig_tensor *weight) {
     int nd = indices->ndim;
     int64_t n = igi_numel(nd, indices->shape), num = weight->shape[0];
     int64_t idx[IG_MAX_DIMS] = {0}, off = 0;
-    const char *ip = igi_data(indices);
+    /* Indices on a device are validated through a host copy; the rows are then gathered on
+     * the device by ig_index_select. */
+    const ig_tensor *iv = indices;
+    ig_tensor *host = NULL;
+    if (indices->device != IG_CPU && !(iv = host = igi_to_device_copy(op, indices, IG_CPU))) return NULL;
+    const char *ip = igi_data(iv);
     for (int64_t i = 0; i < n; i++) {
         int64_t v = indices->dtype == IG_I64 ? ((const int64_t *)ip)[off] : ((const int32_t *)ip)[off];
         if (v < 0 || v >= num) {
             igi_error(IG_ERR_ARG, "%s: index %lld (at flat position %lld) is out of range for weight %s", op,
                       (long long)v, (long long)i, ig_shape_str(weight, b1, sizeof b1));
+            ig_tensor_free(host);
             return NULL;
         }
         for (int d = nd - 1; d >= 0; d--) {
-            off += indices->strides[d];
-            if (++idx[d] < indices->shape[d]) break;
-            off -= indices->strides[d] * indices->shape[d];
+            off += iv->strides[d];
+            if (++idx[d] < iv->shape[d]) break;
+            off -= iv->strides[d] * iv->shape[d];
             idx[d] = 0;
         }
     }
+    ig_tensor_free(host);
     int64_t oshape[IG_MAX_DIMS];
     memcpy(oshape, indices->shape, sizeof(int64_t) * (size_t)nd);
     oshape[nd] = weight->shape[1];

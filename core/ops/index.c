@@ -237,17 +237,24 @@ ig_tensor *ig_stack(ig_tensor *const *ts, int n, int dim) {
 
 /* ---- index_select ----------------------------------------------------------------------- */
 
+/* saved[0]: the index, always on the CPU (a device index is saved as its host copy). */
 static ig_status index_select_backward(igi_node *node, ig_tensor *g, ig_tensor **gin) {
     ig_tensor *t = node->inputs[0], *ix = node->saved[0];
     int d = (int)node->iattr[0];
     int64_t n = node->iattr[1], ist = node->iattr[2];
-    ig_tensor *z = ig_zeros(t->ndim, t->shape, g->dtype);
+    ig_tensor *z = t->device == IG_CPU ? ig_zeros(t->ndim, t->shape, g->dtype)
+                                       : igi_full_on("ig_index_select", t->ndim, t->shape, g->dtype, 0.0, t->device);
     if (!z) return ig_last_status();
-    /* index_add: repeated indices accumulate. */
+    /* index_add: repeated indices accumulate (on a device, one add kernel per index). */
     for (int64_t k = 0; k < n; k++) {
         ig_tensor dst = slab(z, d, load_index(ix, k * ist), 1);
         ig_tensor src = slab(g, d, k, 1);
-        add_into(&dst, &src);
+        if (t->device == IG_CPU) {
+            add_into(&dst, &src);
+        } else {
+            ig_status st = igi_add_into("ig_index_select", &dst, &src);
+            if (st != IG_OK) return st;
+        }
     }
     gin[0] = z;
     return IG_OK;
@@ -257,8 +264,9 @@ ig_tensor *ig_index_select(ig_tensor *t, int dim, ig_tensor *index) {
     const char *op = "ig_index_select";
     IGI_NULL_CHECK(op, t);
     IGI_NULL_CHECK(op, index);
-    if (!check_index_dtype(op, index) || !igi_check_same_device(op, t, index) || !check_cpu(op, t))
-        return NULL;
+    if (!check_index_dtype(op, index) || !igi_check_same_device_any(op, t, index)) return NULL;
+    /* On a device the rows are moved by its copy kernel; the index is read on the host. */
+    if (t->device != IG_CPU && !IGI_BACKEND_WITH(op, t->device, copy)) return NULL;
     char b1[160];
     if (index->ndim > 1) {
         igi_error(IG_ERR_SHAPE, "%s: index must be 1-D, got shape %s", op, ig_shape_str(index, b1, sizeof b1));
@@ -270,6 +278,9 @@ ig_tensor *ig_index_select(ig_tensor *t, int dim, ig_tensor *index) {
     }
     int d = igi_wrap_dim(op, dim, t->ndim);
     if (d < 0) return NULL;
+    /* A device index is read through a host copy (saved for backward in its place). */
+    ig_tensor *host = NULL;
+    if (index->device != IG_CPU && !(index = host = igi_to_device_copy(op, index, IG_CPU))) return NULL;
     /* A 0-dim index is one index. */
     int64_t n = index->ndim ? index->shape[0] : 1, ist = index->ndim ? index->strides[0] : 0;
     int64_t size = t->shape[d];
@@ -278,6 +289,7 @@ ig_tensor *ig_index_select(ig_tensor *t, int dim, ig_tensor *index) {
         if (v < 0 || v >= size) {
             igi_error(IG_ERR_ARG, "%s: index %lld (at position %lld) is out of range for dim %d of size %lld",
                       op, (long long)v, (long long)k, d, (long long)size);
+            ig_tensor_free(host);
             return NULL;
         }
     }
@@ -285,9 +297,22 @@ ig_tensor *ig_index_select(ig_tensor *t, int dim, ig_tensor *index) {
     memcpy(oshape, t->shape, sizeof oshape);
     oshape[d] = n;
     ig_tensor *out = igi_tensor_new(op, t->ndim, oshape, t->dtype, t->device);
-    if (!out) return NULL;
+    if (!out) {
+        ig_tensor_free(host);
+        return NULL;
+    }
     size_t es = ig_dtype_size(t->dtype);
-    if (d == 0 && igi_is_contiguous(t)) {
+    if (t->device != IG_CPU) {
+        for (int64_t k = 0; k < n; k++) {
+            ig_tensor dst = slab(out, d, k, 1);
+            ig_tensor src = slab(t, d, load_index(index, k * ist), 1);
+            if (ig_copy_(&dst, &src) != IG_OK) {
+                ig_tensor_free(out);
+                ig_tensor_free(host);
+                return NULL;
+            }
+        }
+    } else if (d == 0 && igi_is_contiguous(t)) {
         /* Rows of a contiguous tensor (an embedding table): one memcpy each. */
         size_t row = (size_t)igi_numel(t->ndim - 1, t->shape + 1) * es;
         const char *src = igi_data(t);
@@ -309,6 +334,7 @@ ig_tensor *ig_index_select(ig_tensor *t, int dim, ig_tensor *index) {
         out->node->iattr[2] = ist;
         igi_node_save(out->node, 0, index);
     }
+    ig_tensor_free(host); /* the node holds its own reference */
     return out;
 }
 

@@ -27,6 +27,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../backend_impl.h"
 #include "../tensor_impl.h"
 
 static bool check_reduction(const char *op, ig_reduction r) {
@@ -91,6 +92,7 @@ typedef struct {
     int cd;       /* class dim of the scores */
     int64_t C;    /* number of classes */
     int64_t cs;   /* stride of the scores along the class dim */
+    int64_t counted; /* positions not ignored (set by class_loss_check) */
 } ce_opts;
 
 static bool ignored(const ce_opts *o, int64_t t) { return o->use_ignore && t == o->ignore_index; }
@@ -183,11 +185,35 @@ static void node_opts(const igi_node *node, ce_opts *o) {
     o->cs = x->ndim ? x->strides[o->cd] : 0;
 }
 
+/* The device form of a walk over the target's positions (core/backend_impl.h). */
+static void ce_for_device(const pos_walk *w, int64_t npos, const ce_opts *o, bool fused, const ig_tensor *x,
+                          const ig_tensor *target, int64_t gis, igi_ce *c) {
+    memset(c, 0, sizeof *c);
+    c->n = w->n;
+    memcpy(c->shape, w->shape, sizeof c->shape);
+    memcpy(c->stride, w->stride, sizeof c->stride);
+    c->npos = npos;
+    c->C = o->C;
+    c->cs = o->cs;
+    c->gis = gis;
+    c->fused = fused;
+    c->use_ignore = o->use_ignore;
+    c->ignore_index = o->ignore_index;
+    c->eps = o->eps;
+    c->dt = x->dtype;
+    c->tdt = target->dtype;
+}
+
 static ig_status class_loss_backward(igi_node *node, ig_tensor *g, ig_tensor **gin) {
     ig_tensor *x = node->inputs[0], *target = node->inputs[1];
     bool fused = node->op == IGI_OP_CROSS_ENTROPY;
     ce_opts o;
     node_opts(node, &o);
+    const igi_backend *be = NULL;
+    if (x->device != IG_CPU) {
+        if (!(be = IGI_BACKEND_WITH(igi_op_name(node->op), x->device, class_loss_backward))) return ig_last_status();
+        if (!igi_check_same_device_any(igi_op_name(node->op), g, x)) return ig_last_status();
+    }
     ig_tensor *gi = igi_tensor_new(igi_op_name(node->op), x->ndim, x->shape, x->dtype, x->device);
     if (!gi) return ig_last_status();
     ig_tensor *lse = fused ? node->saved[0] : NULL;
@@ -206,7 +232,13 @@ static ig_status class_loss_backward(igi_node *node, ig_tensor *g, ig_tensor **g
     double scale = o.reduction == IG_REDUCTION_MEAN ? (count > 0 ? 1.0 / count : 0.0) : 1.0;
     int64_t gis = gi->ndim ? gi->strides[o.cd] : 0;
     const double *lsep = lse ? (const double *)(void *)igi_data(lse) : NULL;
-    if (x->dtype == IG_F32)
+    if (be) {
+        igi_ce c;
+        ce_for_device(&w, npos, &o, fused, x, target, gis, &c);
+        ig_status kst = be->class_loss_backward(igi_op_name(node->op), &c, igi_data(x), igi_data(target), igi_data(g),
+                                               lsep, igi_data(gi), scale);
+        if (kst != IG_OK) return kst;
+    } else if (x->dtype == IG_F32)
         ce_bwd_f32(&w, npos, &o, fused, (const float *)(void *)igi_data(x), target,
                    (const float *)(void *)igi_data(g), lsep, (float *)(void *)igi_data(gi), gis, scale);
     else
@@ -227,7 +259,7 @@ static bool class_loss_check(const char *op, const char *xname, ig_tensor *x, ig
         igi_error_null(op, "target");
         return false;
     }
-    if (!igi_check_same_device(op, x, target) || !igi_check_float(op, x)) return false;
+    if (!igi_check_same_device_any(op, x, target) || !igi_check_float(op, x)) return false;
     if (target->dtype != IG_I64 && target->dtype != IG_I32) {
         igi_error(IG_ERR_DTYPE, "%s: target must be int64 or int32 class indices, got %s", op,
                   ig_dtype_name(target->dtype));
@@ -267,20 +299,29 @@ static bool class_loss_check(const char *op, const char *xname, ig_tensor *x, ig
     o->cd = cd;
     o->C = x->shape[cd];
     o->cs = x->strides[cd];
-    /* Every counted target must be a class, checked before any computing. */
+    /* Every counted target must be a class, checked before any computing (on a host copy
+     * when the targets are on a device). */
+    const ig_tensor *tv = target;
+    ig_tensor *host = NULL;
+    if (target->device != IG_CPU && !(tv = host = igi_to_device_copy(op, target, IG_CPU))) return false;
     int64_t st[CE_NT][IG_MAX_DIMS] = {{0}};
-    memcpy(st[1], target->strides, sizeof(int64_t) * (size_t)target->ndim);
+    memcpy(st[1], tv->strides, sizeof(int64_t) * (size_t)tv->ndim);
     pos_walk w;
-    walk_init(&w, target->ndim, target->shape, 2, (const int64_t(*)[IG_MAX_DIMS])st);
-    int64_t npos = igi_numel(target->ndim, target->shape);
+    walk_init(&w, tv->ndim, tv->shape, 2, (const int64_t(*)[IG_MAX_DIMS])st);
+    int64_t npos = igi_numel(tv->ndim, tv->shape);
+    o->counted = 0;
     for (int64_t i = 0; i < npos; i++, walk_next(&w)) {
-        int64_t t = load_target(target, w.off[1]);
-        if (!ignored(o, t) && (t < 0 || t >= o->C)) {
+        int64_t t = load_target(tv, w.off[1]);
+        if (ignored(o, t)) continue;
+        if (t < 0 || t >= o->C) {
             igi_error(IG_ERR_ARG, "%s: target value %lld at position %lld is out of range [0, %lld)", op,
                       (long long)t, (long long)i, (long long)o->C);
+            ig_tensor_free(host);
             return false;
         }
+        o->counted++;
     }
+    ig_tensor_free(host);
     return true;
 }
 
@@ -314,7 +355,30 @@ static ig_tensor *class_loss(const char *op, int opid, const char *xname, ig_ten
     int64_t npos = igi_numel(n, target->shape);
     double total, *lsep = lse ? (double *)(void *)igi_data(lse) : NULL;
     int64_t count;
-    if (x->dtype == IG_F32) {
+    if (x->device != IG_CPU) {
+        /* The positions' losses in device scratch, summed there (reduced losses). */
+        const igi_backend *be = IGI_BACKEND_WITH(op, x->device, class_loss);
+        size_t pos_bytes = sizeof(double) * (size_t)(npos > 0 ? npos : 1);
+        double *pos = be && !none ? igi_alloc(x->device, pos_bytes) : NULL;
+        ig_status kst = !be ? ig_last_status() : IG_OK;
+        if (kst == IG_OK && !none && !pos)
+            kst = igi_error(IG_ERR_NOMEM, "%s: out of %s memory for a %zu-byte scratch buffer", op,
+                           igi_device_name(x->device), pos_bytes);
+        if (kst == IG_OK) {
+            igi_ce c;
+            ce_for_device(&w, npos, &o, fused, x, target, 0, &c);
+            count = o.counted;
+            kst = be->class_loss(op, &c, igi_data(x), igi_data(target), none ? igi_data(out) : NULL, lsep, pos,
+                                none ? NULL : igi_data(out),
+                                o.reduction == IG_REDUCTION_MEAN ? (double)count : 1.0);
+        }
+        if (pos) igi_free(x->device, pos, pos_bytes);
+        if (kst != IG_OK) {
+            ig_tensor_free(lse);
+            ig_tensor_free(out);
+            return NULL;
+        }
+    } else if (x->dtype == IG_F32) {
         float *lp = none ? (float *)(void *)igi_data(out) : NULL;
         ce_fwd_f32(&w, npos, &o, fused, (const float *)(void *)igi_data(x), target, lp, lsep, &total, &count);
         if (!none) *(float *)(void *)igi_data(out) =
@@ -412,6 +476,16 @@ PW_FWD(pw_fwd_f64, double, fabs, exp, log1p)
 PW_BWD(pw_bwd_f32, float, fabsf, expf)
 PW_BWD(pw_bwd_f64, double, fabs, exp)
 
+/* The backend's kind of a pointwise loss op. */
+static int pw_kind(int opid) {
+    switch (opid) {
+    case IGI_OP_MSE_LOSS: return IGI_PW_MSE;
+    case IGI_OP_L1_LOSS: return IGI_PW_L1;
+    case IGI_OP_SMOOTH_L1_LOSS: return IGI_PW_SMOOTH_L1;
+    default: return IGI_PW_BCE_LOGITS;
+    }
+}
+
 static ig_status pointwise_backward(igi_node *node, ig_tensor *g, ig_tensor **gin) {
     ig_tensor *x = node->inputs[0], *y = node->inputs[1];
     for (int k = 0; k < 2; k++) {
@@ -421,7 +495,17 @@ static ig_status pointwise_backward(igi_node *node, ig_tensor *g, ig_tensor **gi
         ig_tensor *gi = igi_tensor_new(igi_op_name(node->op), in->ndim, in->shape, in->dtype, in->device);
         if (!gi) return ig_last_status();
         ig_tensor *ops[4] = {gi, g, x, y};
-        igi_iter_run(ops, 4, x->dtype == IG_F32 ? pw_bwd_f32 : pw_bwd_f64, &c);
+        if (x->device != IG_CPU) {
+            const char *op = igi_op_name(node->op);
+            const igi_backend *be = IGI_BACKEND_WITH(op, x->device, pointwise_loss_backward);
+            if (!be || !igi_check_same_device_any(op, g, x)) return ig_last_status();
+            igi_ew e;
+            ig_status st = igi_ew_make(ops, 4, &e) ? be->pointwise_loss_backward(op, pw_kind(node->op), &e, c.beta, c.wrt_target)
+                                                    : IG_OK;
+            if (st != IG_OK) return st;
+        } else {
+            igi_iter_run(ops, 4, x->dtype == IG_F32 ? pw_bwd_f32 : pw_bwd_f64, &c);
+        }
         gin[k] = gi;
     }
     return IG_OK;
@@ -437,8 +521,10 @@ static ig_tensor *pointwise_loss(const char *op, int opid, const char *xname, ig
         igi_error_null(op, "target");
         return NULL;
     }
-    if (!igi_check_same_device(op, x, y) || !igi_check_float(op, x) || !igi_check_same_dtype(op, x, y))
+    if (!igi_check_same_device_any(op, x, y) || !igi_check_float(op, x) || !igi_check_same_dtype(op, x, y))
         return NULL;
+    const igi_backend *be = NULL;
+    if (x->device != IG_CPU && !(be = IGI_BACKEND_WITH(op, x->device, pointwise_loss))) return NULL;
     char b1[160], b2[160];
     bool same = x->ndim == y->ndim;
     for (int d = 0; same && d < x->ndim; d++) same = x->shape[d] == y->shape[d];
@@ -452,7 +538,16 @@ static ig_tensor *pointwise_loss(const char *op, int opid, const char *xname, ig
     if (!out) return NULL;
     pw_ctx c = {.op = opid, .beta = beta};
     ig_tensor *ops[3] = {out, x, y};
-    igi_iter_run(ops, 3, x->dtype == IG_F32 ? pw_fwd_f32 : pw_fwd_f64, &c);
+    if (be) {
+        igi_ew e;
+        ig_status st = igi_ew_make(ops, 3, &e) ? be->pointwise_loss(op, pw_kind(opid), &e, beta) : IG_OK;
+        if (st != IG_OK) {
+            ig_tensor_free(out);
+            return NULL;
+        }
+    } else {
+        igi_iter_run(ops, 3, x->dtype == IG_F32 ? pw_fwd_f32 : pw_fwd_f64, &c);
+    }
     ig_tensor *in[2] = {x, y};
     out = igi_finish(opid, pointwise_backward, out, in, 2);
     if (!out) return NULL;

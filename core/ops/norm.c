@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "../tensor_impl.h"
+#include "nn_device.h"
 
 /* Runs the statements with T bound to float (f32) or double (f64). */
 #define DISPATCH_FLOAT(dt, ...)          \
@@ -101,7 +102,7 @@ static bool check_param(const char *op, const char *name, const ig_tensor *p, co
                   ig_dtype_name(x->dtype));
         return false;
     }
-    if (!igi_check_same_device(op, p, x)) return false;
+    if (!igi_check_same_device_any(op, p, x)) return false;
     if (p->ndim != ndim || memcmp(p->shape, shape, sizeof(int64_t) * (size_t)ndim) != 0) {
         igi_error(IG_ERR_SHAPE, "%s: %s has shape %s, expected %s", op, name, ig_shape_str(p, b1, sizeof b1),
                   igi_shape_str(ndim, shape, b2, sizeof b2));
@@ -474,10 +475,6 @@ ig_tensor *igi_batch_norm_sync(ig_tensor *x, ig_tensor *running_mean, ig_tensor 
         return NULL;
     }
     char b1[160];
-    if (x->device != IG_CPU) {
-        igi_check_cpu(op, x); /* sets "not implemented on cuda" */
-        return NULL;
-    }
     if (!igi_check_float(op, x)) return NULL;
     if (x->ndim < 2) {
         igi_error(IG_ERR_SHAPE, "%s: x must have at least 2 dims [N,C,...], got %s", op,
@@ -497,6 +494,11 @@ ig_tensor *igi_batch_norm_sync(ig_tensor *x, ig_tensor *running_mean, ig_tensor 
     if (training && cnt == 1 && !sync) {
         igi_error(IG_ERR_ARG, "%s: expected more than 1 value per channel when training, got x %s", op,
                   ig_shape_str(x, b1, sizeof b1));
+        return NULL;
+    }
+    if (x->device != IG_CPU) {
+        if (!sync) return igi_batch_norm_device(x, running_mean, running_var, weight, bias, training, momentum, eps);
+        igi_error(IG_ERR_DEVICE, "%s: synchronised batch norm is not implemented on %s", op, igi_device_name(x->device));
         return NULL;
     }
     bn_scratch scratch;
@@ -632,10 +634,6 @@ ig_tensor *ig_layer_norm(ig_tensor *x, int n_dims, const int64_t *normalized_sha
         return NULL;
     }
     char b1[160], b2[160];
-    if (x->device != IG_CPU) {
-        igi_check_cpu(op, x); /* sets "not implemented on cuda" */
-        return NULL;
-    }
     if (!igi_check_float(op, x)) return NULL;
     if (n_dims < 1 || n_dims > x->ndim) {
         igi_error(IG_ERR_ARG, "%s: n_dims must be in [1, %d] for x %s, got %d", op, x->ndim,
@@ -651,6 +649,7 @@ ig_tensor *ig_layer_norm(ig_tensor *x, int n_dims, const int64_t *normalized_sha
     if (!check_param(op, "weight", weight, x, n_dims, normalized_shape) ||
         !check_param(op, "bias", bias, x, n_dims, normalized_shape))
         return NULL;
+    if (x->device != IG_CPU) return igi_layer_norm_device(x, n_dims, weight, bias, eps); /* nn_device.c */
     int64_t D = igi_numel(n_dims, tail), R = igi_numel(x->ndim - n_dims, x->shape);
     double *buf = alloc_doubles(op, D, 2);
     double *stats = buf ? alloc_doubles(op, R, 2) : NULL;

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "../tensor_impl.h"
+#include "nn_device.h"
 
 /* One axis of the pooling geometry. */
 typedef struct pool_axis {
@@ -282,13 +283,9 @@ static void pool_run(void (*fn)(int64_t, int64_t, void *), pool_job *j) {
 
 enum { POOL_MAX, POOL_AVG, POOL_ADAPTIVE };
 
-/* Checks x (3-D or 4-D float, CPU) and fills the plane part of g (N, C, strides, ax[].in). */
+/* Checks x (3-D or 4-D float, any device) and fills the plane part of g (N, C, strides, ax[].in). */
 static bool pool_input(const char *op, ig_tensor *x, pool_geom *g) {
     char b[160];
-    if (x->device != IG_CPU) {
-        igi_check_cpu(op, x); /* sets "not implemented on cuda" */
-        return false;
-    }
     if (x->dtype != IG_F32 && x->dtype != IG_F64) {
         igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported (float32 and float64 only)", op,
                   ig_dtype_name(x->dtype));
@@ -366,6 +363,20 @@ static bool pool_fixed_setup(const char *op, int kind, ig_tensor *x, const ig_po
     return true;
 }
 
+/* A pool of x on its device (nn_device.c): the geometry as plain fields. */
+static ig_tensor *pool_on_device(const char *op, int opid, ig_tensor *x, const pool_geom *g, const int64_t *attr) {
+    igi_pool d = {.N = g->N, .C = g->C, .xs = {g->sn, g->sc, g->sh, g->sw}, .adaptive = g->ax[0].adaptive,
+                  .exclude = g->ax[0].exclude};
+    for (int i = 0; i < 2; i++) {
+        d.in[i] = g->ax[i].in;
+        d.out[i] = g->ax[i].out;
+        d.k[i] = g->ax[i].k;
+        d.s[i] = g->ax[i].s;
+        d.p[i] = g->ax[i].p;
+    }
+    return igi_pool2d_device(op, opid, x, &d, attr);
+}
+
 /* The output tensor: x's leading dims, then (Ho, Wo). */
 static ig_tensor *pool_output(const char *op, const ig_tensor *x, const pool_geom *g, ig_dtype dt) {
     int64_t shape[4];
@@ -441,6 +452,7 @@ ig_tensor *ig_max_pool2d(ig_tensor *x, const ig_pool2d_params *p) {
     pool_geom g;
     int64_t attr[8];
     if (!pool_fixed_setup(op, POOL_MAX, x, p, &g, attr)) return NULL;
+    if (x->device != IG_CPU) return pool_on_device(op, IGI_OP_MAX_POOL2D, x, &g, attr);
     ig_tensor *out = pool_output(op, x, &g, x->dtype);
     if (!out) return NULL;
     /* The argmax is only needed (and only allocated) for backward. */
@@ -469,6 +481,7 @@ ig_tensor *ig_avg_pool2d(ig_tensor *x, const ig_pool2d_params *p) {
     pool_geom g;
     int64_t attr[8];
     if (!pool_fixed_setup(op, POOL_AVG, x, p, &g, attr)) return NULL;
+    if (x->device != IG_CPU) return pool_on_device(op, IGI_OP_AVG_POOL2D, x, &g, attr);
     ig_tensor *out = pool_output(op, x, &g, x->dtype);
     if (!out) return NULL;
     pool_job j = {.g = &g, .dt = x->dtype, .x = igi_data(x), .out = igi_data(out)};
@@ -506,6 +519,7 @@ ig_tensor *ig_adaptive_avg_pool2d(ig_tensor *x, int64_t oh, int64_t ow) {
         a->out = outs[i];
         a->adaptive = true;
     }
+    if (x->device != IG_CPU) return pool_on_device(op, IGI_OP_ADAPTIVE_AVG_POOL2D, x, &g, NULL);
     ig_tensor *out = pool_output(op, x, &g, x->dtype);
     if (!out) return NULL;
     pool_job j = {.g = &g, .dt = x->dtype, .x = igi_data(x), .out = igi_data(out)};

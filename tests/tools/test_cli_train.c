@@ -36,7 +36,6 @@ Test(tools, cli_argument_errors_and_exit_codes) {
         {{"train", "--augment", "crop:x", NULL}, 2, "crop:x"},
         {{"train", "--augment", "sharpen", NULL}, 2, "unknown transform"},
         {{"train", "--device", "tpu", NULL}, 2, "unknown 'tpu'"},
-        {{"train", "--device", "cuda", NULL}, 1, "not built with CUDA"},
         {{"train", "--model", "transformer", NULL}, 2, "unknown model 'transformer'"},
         {{"train", "--resume", NULL}, 2, "--resume needs --out"},
         {{"train", "--resume", "--out", dir, "--lr", "0.1", NULL}, 2, "--lr cannot be changed"},
@@ -60,6 +59,26 @@ Test(tools, cli_argument_errors_and_exit_codes) {
         cr_expect(strncmp(out, "ignis: error: ", 14) == 0 && strchr(out, '\n') == out + strlen(out) - 1,
                   "case %zu: not one error line:\n%s", i, out);
         free(out);
+    }
+    /* --device cuda without a usable device (or without CUDA in the build): one clear error
+     * line, exit 1, for every command that takes it (on a GPU machine these would run). */
+    if (!ig_cuda_is_available()) {
+        const char *dev_cases[][10] = {
+            {"train", "--device", "cuda", "--data", "/nonexistent-ignis-data", "--out", dir, NULL},
+            {"eval", "--device", "cuda", "--checkpoint", "/nonexistent.safetensors", NULL},
+            {"predict", "--device", "cuda", "--checkpoint", "/nonexistent.safetensors", "a.png", NULL},
+            {"bench", "--device", "cuda", "--synthetic", NULL},
+        };
+        for (size_t i = 0; i < sizeof dev_cases / sizeof dev_cases[0]; i++) {
+            char *out = NULL;
+            int rc = cli_run(&out, dir, dev_cases[i]);
+            char want[64];
+            snprintf(want, sizeof want, "ignis: error: %s: --device cuda: ", dev_cases[i][0]);
+            cr_expect_eq(rc, 1, "%s --device cuda: exit %d; output:\n%s", dev_cases[i][0], rc, out);
+            cr_expect(strncmp(out, want, strlen(want)) == 0 && strchr(out, '\n') == out + strlen(out) - 1,
+                      "%s --device cuda: not one error line '%s...':\n%s", dev_cases[i][0], want, out);
+            free(out);
+        }
     }
     /* help goes to stdout, exit 0, for every command */
     const char *helps[] = {"train", "eval", "predict"};

@@ -1,0 +1,28 @@
+/*
+ * core/ops/nn_device.h — the device paths of the neural-network ops whose CPU kernels live
+ * in conv.c, pool.c and norm.c (core/ops/nn_device.c). Each CPU op validates its arguments
+ * exactly as before, then hands a tensor that is not on the CPU to these functions, which
+ * describe the work for the backend table (core/backend_impl.h) and record their own
+ * backward. Keeping them out of the CPU files keeps those files about CPU kernels.
+ */
+#ifndef IGNIS_CORE_OPS_NN_DEVICE_H
+#define IGNIS_CORE_OPS_NN_DEVICE_H
+
+#include "../backend_impl.h"
+#include "../tensor_impl.h"
+
+/* ig_conv2d on x's device; attr as conv.c's conv2d_check fills it (stride h/w, padding
+ * h/w, dilation h/w, groups, Ho, Wo). */
+ig_tensor *igi_conv2d_device(ig_tensor *x, ig_tensor *w, ig_tensor *b, const int64_t *attr);
+/* A pool on x's device: opid IGI_OP_MAX_POOL2D, IGI_OP_AVG_POOL2D or
+ * IGI_OP_ADAPTIVE_AVG_POOL2D; g the validated geometry (xs = x's strides); attr the
+ * node's 8 attributes (NULL for adaptive). */
+ig_tensor *igi_pool2d_device(const char *op, int opid, ig_tensor *x, const igi_pool *g, const int64_t *attr);
+/* ig_batch_norm on x's device, arguments validated (sync must be NULL: not supported). */
+ig_tensor *igi_batch_norm_device(ig_tensor *x, ig_tensor *running_mean, ig_tensor *running_var, ig_tensor *weight,
+                                 ig_tensor *bias, bool training, double momentum, double eps);
+
+/* ig_layer_norm on x's device, arguments validated. */
+ig_tensor *igi_layer_norm_device(ig_tensor *x, int n_dims, ig_tensor *weight, ig_tensor *bias, double eps);
+
+#endif

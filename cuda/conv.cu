@@ -1,0 +1,197 @@
+/*
+ * cuda/conv.cu — 2-D convolution forward and backward: im2col + cuBLAS GEMM per chunk of
+ * images and group, as core/ops/conv.c does on the CPU.
+ *
+ * Forward, per chunk of nc images (ld = nc*P columns) and group:
+ *   col [K, ld]  = im2col of the chunk (padded positions 0; x read through its strides)
+ *   res [Og, ld] = W_g [Og, K] @ col                     (igc_gemm)
+ *   y[n, grp*Og + o, :] = res[o, i*P ..] + b[grp*Og + o]  (rows kernel)
+ * Backward, per chunk and group (dyb [Og, ld] gathered from dy):
+ *   dW_g [Og, K] += dyb @ col^T      (dW zeroed first; beta = 1 over the chunks)
+ *   col [K, ld]   = W_g^T @ dyb, then col2im into dx
+ *   db[o] = sum of dy over N, Ho, Wo (one block per channel, double accumulation)
+ * col2im gathers: each dx element sums its (ki, kj) contributions in the CPU's order
+ * (ki, then kj, accumulating in T from 0), so no atomics are needed and the result only
+ * differs from the CPU's through the GEMM's summation order.
+ */
+#include "cuda_impl.h"
+
+/* col[r*ld + i*P + p] for r = (c*kh + ki)*kw + kj, image i of the chunk, p = oy*Wo + ox. */
+template <typename T>
+__global__ void im2col_kernel(igi_conv g, const T *x, int64_t n0, int64_t nc, int64_t grp, T *col) {
+    int64_t ld = nc * g.P, total = g.K * ld;
+    IGC_GRID_STRIDE(e, total) {
+        int64_t r = e / ld, q = e % ld;
+        int64_t i = q / g.P, p = q % g.P;
+        int64_t oy = p / g.Wo, ox = p % g.Wo;
+        int64_t kj = r % g.kw, ki = (r / g.kw) % g.kh, c = r / (g.kw * g.kh);
+        int64_t iy = oy * g.stride_h - g.pad_h + ki * g.dil_h;
+        int64_t ix = ox * g.stride_w - g.pad_w + kj * g.dil_w;
+        T v = 0;
+        if (iy >= 0 && iy < g.H && ix >= 0 && ix < g.W)
+            v = x[(n0 + i) * g.xs[0] + (grp * g.Cg + c) * g.xs[1] + iy * g.xs[2] + ix * g.xs[3]];
+        col[e] = v;
+    }
+}
+
+/* dx[n0+i, grp*Cg + c, iy, ix] (contiguous) = sum of the col entries that im2col took from it. */
+template <typename T>
+__global__ void col2im_kernel(igi_conv g, const T *col, int64_t n0, int64_t nc, int64_t grp, T *dx) {
+    int64_t ld = nc * g.P, plane = g.H * g.W, total = nc * g.Cg * plane;
+    IGC_GRID_STRIDE(e, total) {
+        int64_t ix = e % g.W, iy = (e / g.W) % g.H, c = (e / plane) % g.Cg, i = e / (plane * g.Cg);
+        T acc = 0;
+        for (int64_t ki = 0; ki < g.kh; ki++) {
+            int64_t ty = iy + g.pad_h - ki * g.dil_h;
+            if (ty < 0 || ty % g.stride_h != 0) continue;
+            int64_t oy = ty / g.stride_h;
+            if (oy >= g.Ho) continue;
+            for (int64_t kj = 0; kj < g.kw; kj++) {
+                int64_t tx = ix + g.pad_w - kj * g.dil_w;
+                if (tx < 0 || tx % g.stride_w != 0) continue;
+                int64_t ox = tx / g.stride_w;
+                if (ox >= g.Wo) continue;
+                int64_t r = (c * g.kh + ki) * g.kw + kj;
+                acc += col[r * ld + i * g.P + oy * g.Wo + ox];
+            }
+        }
+        dx[(((n0 + i) * g.C) + grp * g.Cg + c) * plane + iy * g.W + ix] = acc;
+    }
+}
+
+/* y rows of the chunk: y[n0+i, grp*Og + o, p] = (res ? res[o*ld + i*P + p] : 0) + bias. */
+template <typename T>
+__global__ void out_rows_kernel(igi_conv g, const T *res, const T *b, int64_t bs, int64_t n0, int64_t nc,
+                                int64_t grp, T *y) {
+    int64_t ld = nc * g.P, total = g.Og * ld;
+    IGC_GRID_STRIDE(e, total) {
+        int64_t o = e / ld, q = e % ld, i = q / g.P, p = q % g.P, ch = grp * g.Og + o;
+        T v = b ? b[ch * bs] : (T)0;
+        if (res) v = res[e] + v;
+        y[((n0 + i) * g.O + ch) * g.P + p] = v;
+    }
+}
+
+/* dyb[o*ld + i*P + p] = dy[n0+i, grp*Og + o, p]. */
+template <typename T>
+__global__ void dy_rows_kernel(igi_conv g, const T *dy, int64_t n0, int64_t nc, int64_t grp, T *dyb) {
+    int64_t ld = nc * g.P, total = g.Og * ld;
+    IGC_GRID_STRIDE(e, total) {
+        int64_t o = e / ld, q = e % ld, i = q / g.P, p = q % g.P;
+        dyb[e] = dy[((n0 + i) * g.O + grp * g.Og + o) * g.P + p];
+    }
+}
+
+#define CONV_THREADS 256
+
+/* db[o] = sum over n, p of dy[n, o, p], one block per channel, double accumulation. */
+template <typename T> __global__ void bias_grad_kernel(igi_conv g, const T *dy, T *db) {
+    __shared__ double sh[CONV_THREADS];
+    int64_t cnt = g.N * g.P;
+    for (int64_t o = blockIdx.x; o < g.O; o += gridDim.x) {
+        double acc = 0;
+        for (int64_t j = threadIdx.x; j < cnt; j += blockDim.x) {
+            int64_t n = j / g.P, p = j % g.P;
+            acc += (double)dy[(n * g.O + o) * g.P + p];
+        }
+        sh[threadIdx.x] = acc;
+        __syncthreads();
+        for (int s = CONV_THREADS / 2; s > 0; s >>= 1) {
+            if ((int)threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
+            __syncthreads();
+        }
+        if (threadIdx.x == 0) db[o] = (T)sh[0];
+        __syncthreads();
+    }
+}
+
+static unsigned blocks_for_rows(int64_t n) { return (unsigned)(n < 65535 ? (n > 0 ? n : 1) : 65535); }
+
+template <typename T>
+static ig_status conv_fwd(const char *op, ig_dtype dt, const igi_conv *gp, const T *x, const T *w, const T *b,
+                          int64_t bs, T *y, T *col, T *res) {
+    const igi_conv g = *gp;
+    bool gemm_ok = g.N > 0 && g.Og > 0 && g.K > 0;
+    for (int64_t n0 = 0; n0 < g.N; n0 += g.nb) {
+        int64_t nc = g.N - n0 < g.nb ? g.N - n0 : g.nb, ld = nc * g.P;
+        for (int64_t grp = 0; grp < g.groups; grp++) {
+            if (g.Og == 0 || ld == 0) continue;
+            if (gemm_ok) {
+                im2col_kernel<T><<<igc_blocks(g.K * ld), IGC_THREADS, 0, igc_stream>>>(g, x, n0, nc, grp, col);
+                IGC_LAUNCHED(op);
+                ig_status st = igc_gemm(op, dt, false, false, g.Og, ld, g.K, w + grp * g.Og * g.K, g.K, col, ld,
+                                        0.0, res, ld);
+                if (st != IG_OK) return st;
+            }
+            out_rows_kernel<T><<<igc_blocks(g.Og * ld), IGC_THREADS, 0, igc_stream>>>(
+                g, gemm_ok ? res : (const T *)NULL, b, bs, n0, nc, grp, y);
+            IGC_LAUNCHED(op);
+        }
+    }
+    return IG_OK;
+}
+
+template <typename T>
+static ig_status conv_bwd(const char *op, ig_dtype dt, const igi_conv *gp, const T *x, const T *w, const T *dy,
+                          T *dx, T *dw, T *db, T *col, T *dyb) {
+    const igi_conv g = *gp;
+    size_t es = sizeof(T);
+    bool gemm_ok = g.N > 0 && g.Og > 0 && g.K > 0;
+    if (db) {
+        if (g.N * g.P == 0) {
+            if (g.O > 0) IGC_CHECK(op, cudaMemsetAsync(db, 0, (size_t)g.O * es, igc_stream));
+        } else if (g.O > 0) {
+            bias_grad_kernel<T><<<blocks_for_rows(g.O), CONV_THREADS, 0, igc_stream>>>(g, dy, db);
+            IGC_LAUNCHED(op);
+        }
+    }
+    if (dw && g.O * g.K > 0) IGC_CHECK(op, cudaMemsetAsync(dw, 0, (size_t)(g.O * g.K) * es, igc_stream));
+    if (dx && !gemm_ok && g.N * g.C * g.H * g.W > 0)
+        IGC_CHECK(op, cudaMemsetAsync(dx, 0, (size_t)(g.N * g.C * g.H * g.W) * es, igc_stream));
+    if (!gemm_ok || (!dx && !dw)) return IG_OK;
+    for (int64_t n0 = 0; n0 < g.N; n0 += g.nb) {
+        int64_t nc = g.N - n0 < g.nb ? g.N - n0 : g.nb, ld = nc * g.P;
+        for (int64_t grp = 0; grp < g.groups; grp++) {
+            dy_rows_kernel<T><<<igc_blocks(g.Og * ld), IGC_THREADS, 0, igc_stream>>>(g, dy, n0, nc, grp, dyb);
+            IGC_LAUNCHED(op);
+            if (dw) {
+                im2col_kernel<T><<<igc_blocks(g.K * ld), IGC_THREADS, 0, igc_stream>>>(g, x, n0, nc, grp, col);
+                IGC_LAUNCHED(op);
+                ig_status st = igc_gemm(op, dt, false, true, g.Og, g.K, ld, dyb, ld, col, ld, 1.0,
+                                        dw + grp * g.Og * g.K, g.K);
+                if (st != IG_OK) return st;
+            }
+            if (dx) {
+                ig_status st = igc_gemm(op, dt, true, false, g.K, ld, g.Og, w + grp * g.Og * g.K, g.K, dyb, ld,
+                                        0.0, col, ld);
+                if (st != IG_OK) return st;
+                col2im_kernel<T><<<igc_blocks(nc * g.Cg * g.H * g.W), IGC_THREADS, 0, igc_stream>>>(g, col, n0, nc,
+                                                                                                  grp, dx);
+                IGC_LAUNCHED(op);
+            }
+        }
+    }
+    return IG_OK;
+}
+
+ig_status igc_conv2d(const char *op, ig_dtype dt, const igi_conv *g, const void *x, const void *w, const void *b,
+                     int64_t bs, void *y, void *col, void *res) {
+    if (dt == IG_F32)
+        return conv_fwd<float>(op, dt, g, (const float *)x, (const float *)w, (const float *)b, bs, (float *)y,
+                               (float *)col, (float *)res);
+    if (dt == IG_F64)
+        return conv_fwd<double>(op, dt, g, (const double *)x, (const double *)w, (const double *)b, bs,
+                                (double *)y, (double *)col, (double *)res);
+    return igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported on cuda", op, ig_dtype_name(dt));
+}
+
+ig_status igc_conv2d_backward(const char *op, ig_dtype dt, const igi_conv *g, const void *x, const void *w,
+                              const void *dy, void *dx, void *dw, void *db, void *col, void *dyb) {
+    if (dt == IG_F32)
+        return conv_bwd<float>(op, dt, g, (const float *)x, (const float *)w, (const float *)dy, (float *)dx,
+                               (float *)dw, (float *)db, (float *)col, (float *)dyb);
+    if (dt == IG_F64)
+        return conv_bwd<double>(op, dt, g, (const double *)x, (const double *)w, (const double *)dy, (double *)dx,
+                                (double *)dw, (double *)db, (double *)col, (double *)dyb);
+    return igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported on cuda", op, ig_dtype_name(dt));
+}
