@@ -38,9 +38,12 @@ static double now_s(clockid_t clock) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* GFLOP/s of an n x n x n single-precision GEMM (2n^3 FLOPs), best of reps, after one
- * untimed call; the BLAS uses the thread count ig_set_num_threads gave it. */
-static double sgemm_gflops(int n, int reps) {
+/* GFLOP/s of an n x n x n single-precision OpenBLAS GEMM (2n^3 FLOPs) on `threads` BLAS
+ * threads, best of reps, after one untimed call. ignis keeps OpenBLAS single-threaded (its
+ * GEMMs are split over ignis's own pool), so the reference sets OpenBLAS's own thread count
+ * for the measurement and puts it back to 1: a one-thread reference would make training on
+ * T threads look up to T times closer to the machine's sgemm than it is. */
+static double sgemm_gflops(int n, int reps, int threads) {
     size_t nn = (size_t)n * (size_t)n;
     float *a = malloc(nn * sizeof(float)), *b = malloc(nn * sizeof(float)), *c = malloc(nn * sizeof(float));
     double best = 0;
@@ -49,6 +52,7 @@ static double sgemm_gflops(int n, int reps) {
             a[i] = (float)(i % 17) * 0.01f;
             b[i] = (float)(i % 13) * 0.02f;
         }
+        openblas_set_num_threads(threads);
         for (int r = 0; r <= reps; r++) {
             double t = now_s(CLOCK_MONOTONIC);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
@@ -56,6 +60,7 @@ static double sgemm_gflops(int n, int reps) {
             double g = 2.0 * (double)n * (double)n * (double)n / dt * 1e-9;
             if (r > 0 && g > best) best = g;
         }
+        openblas_set_num_threads(1);
     }
     free(a), free(b), free(c);
     return best;
@@ -261,7 +266,7 @@ int cmd_bench(int argc, char **argv) {
     ig_mem_get_stats(IG_CPU, &m1);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru); /* before the sgemm's buffers can add to it */
-    double gemm = sgemm_n > 0 ? sgemm_gflops((int)sgemm_n, 5) : 0;
+    double gemm = sgemm_n > 0 ? sgemm_gflops((int)sgemm_n, 5, ig_get_num_threads()) : 0;
 
     double ds = (double)steps, imgs = ds * (double)batch, step_s = wall / ds;
     double train_gflops = 3.0 * (double)ms.flops_per_image * imgs / wall * 1e-9;
