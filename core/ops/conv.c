@@ -30,15 +30,14 @@
 
 static const char *const OP = "ig_conv2d";
 
-/* Everything the kernels need about one convolution. */
-typedef struct conv_geom {
-    int64_t N, C, H, W;      /* input */
-    int64_t O, kh, kw;       /* weight [O, Cg, kh, kw] */
-    int64_t Ho, Wo;          /* output spatial size */
-    int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
-    int64_t Cg, Og, K, P;    /* per-group channels, GEMM sizes K = Cg*kh*kw, P = Ho*Wo */
-    bool direct;             /* 1x1, stride 1, no padding: a contiguous image is col */
-} conv_geom;
+/* Everything the kernels need about one convolution: the geometry shared with the device
+ * path (core/backend_impl.h; nb unused here). */
+typedef igi_conv conv_geom;
+
+/* 1x1, stride 1, no padding: a contiguous image is its own col. */
+static bool conv_direct(const conv_geom *g) {
+    return g->kh == 1 && g->kw == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_h == 0 && g->pad_w == 0;
+}
 
 /* ---- im2col / col2im --------------------------------------------------------------------- */
 
@@ -338,7 +337,7 @@ static void conv_backward_slots(int64_t s0, int64_t s1, void *ctx) {
         slot_images(g->N, j->S, s, &n0, &n1);
         for (int64_t n = n0; n < n1; n++) {
             char *dxn = j->dx ? j->dx + (size_t)(n * g->C * g->H * g->W) * es : NULL;
-            bool dx_direct = g->direct; /* the GEMM writes dX's block itself (beta 0) */
+            bool dx_direct = conv_direct(g); /* the GEMM writes dX's block itself (beta 0) */
             if (dxn && !dx_direct) memset(dxn, 0, (size_t)(g->C * g->H * g->W) * es);
             for (int64_t grp = 0; grp < g->groups; grp++) {
                 const char *dyg = j->dy + (size_t)((n * g->O + grp * g->Og) * g->P) * es;
@@ -403,7 +402,8 @@ static void scratch_free(void *p, int64_t n, size_t es) {
 }
 
 /* The geometry from the shapes and the node's (or params') attributes. */
-static void geom_fill(conv_geom *g, const ig_tensor *x, const ig_tensor *w, const int64_t *attr) {
+void igi_conv_geom(igi_conv *g, const ig_tensor *x, const ig_tensor *w, const int64_t *attr) {
+    memset(g, 0, sizeof *g);
     g->N = x->shape[0];
     g->C = x->shape[1];
     g->H = x->shape[2];
@@ -424,8 +424,7 @@ static void geom_fill(conv_geom *g, const ig_tensor *x, const ig_tensor *w, cons
     g->Og = g->O / g->groups;
     g->K = g->Cg * g->kh * g->kw;
     g->P = g->Ho * g->Wo;
-    g->direct = g->kh == 1 && g->kw == 1 && g->stride_h == 1 && g->stride_w == 1 &&
-                g->pad_h == 0 && g->pad_w == 0;
+    for (int d = 0; d < 4; d++) g->xs[d] = x->strides[d];
 }
 
 /* ---- backward ---------------------------------------------------------------------------- */
@@ -436,7 +435,7 @@ static ig_status conv2d_backward(igi_node *node, ig_tensor *gout, ig_tensor **gi
     ig_tensor *x = node->inputs[0], *w = node->inputs[1];
     ig_tensor *b = node->n_inputs > 2 ? node->inputs[2] : NULL;
     conv_geom g;
-    geom_fill(&g, x, w, node->iattr);
+    igi_conv_geom(&g, x, w, node->iattr);
     ig_dtype dt = x->dtype;
     size_t es = ig_dtype_size(dt);
     bool need_x = igi_needs_grad(x), need_w = igi_needs_grad(w), need_b = igi_needs_grad(b);
@@ -450,8 +449,8 @@ static ig_status conv2d_backward(igi_node *node, ig_tensor *gout, ig_tensor **gi
     if (!gc) return ig_last_status();
 
     conv_job j = {.g = &g, .dt = dt, .es = es, .x = x, .dy = igi_data(gc),
-                  .x_direct = g.direct && igi_is_contiguous(x)};
-    bool need_col = gemm_ok && ((need_w && !j.x_direct) || (need_x && !g.direct));
+                  .x_direct = conv_direct(&g) && igi_is_contiguous(x)};
+    bool need_col = gemm_ok && ((need_w && !j.x_direct) || (need_x && !conv_direct(&g)));
     j.slot = slot_elems(&g, need_col, gemm_ok && need_w);
     j.S = conv_slots(&g, j.slot, es);
     if (need_b) {
@@ -644,14 +643,14 @@ ig_tensor *ig_conv2d(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv2d_p
     if (!conv2d_check(x, w, b, p, attr)) return NULL;
     if (x->device != IG_CPU) return igi_conv2d_device(x, w, b, attr); /* nn_device.c */
     conv_geom g;
-    geom_fill(&g, x, w, attr);
+    igi_conv_geom(&g, x, w, attr);
     ig_dtype dt = x->dtype;
     size_t es = ig_dtype_size(dt);
 
     ig_tensor *out = igi_tensor_new(OP, 4, (const int64_t[]){g.N, g.O, g.Ho, g.Wo}, dt, x->device);
     if (!out) return NULL;
     conv_job j = {.g = &g, .dt = dt, .es = es, .x = x, .b = b, .y = igi_data(out),
-                  .x_direct = g.direct && igi_is_contiguous(x)};
+                  .x_direct = conv_direct(&g) && igi_is_contiguous(x)};
     bool gemm_ok = g.N > 0 && g.Og > 0 && g.K > 0;
     if (!gemm_ok) {
         /* No products to add (no input channels): every output is its bias. */

@@ -40,28 +40,7 @@ static const char *const CONV_OP = "ig_conv2d";
 #define DEV_CONV_BUDGET ((size_t)256 << 20)
 
 static void conv_fill(igi_conv *g, const ig_tensor *x, const ig_tensor *w, const int64_t *attr) {
-    memset(g, 0, sizeof *g);
-    g->N = x->shape[0];
-    g->C = x->shape[1];
-    g->H = x->shape[2];
-    g->W = x->shape[3];
-    g->O = w->shape[0];
-    g->kh = w->shape[2];
-    g->kw = w->shape[3];
-    g->stride_h = attr[0];
-    g->stride_w = attr[1];
-    g->pad_h = attr[2];
-    g->pad_w = attr[3];
-    g->dil_h = attr[4];
-    g->dil_w = attr[5];
-    g->groups = attr[6];
-    g->Ho = attr[7];
-    g->Wo = attr[8];
-    g->Cg = g->C / g->groups;
-    g->Og = g->O / g->groups;
-    g->K = g->Cg * g->kh * g->kw;
-    g->P = g->Ho * g->Wo;
-    for (int d = 0; d < 4; d++) g->xs[d] = x->strides[d];
+    igi_conv_geom(g, x, w, attr);
     size_t per = (size_t)(g->K + g->Og) * (size_t)g->P * ig_dtype_size(x->dtype);
     int64_t nb = per ? (int64_t)(DEV_CONV_BUDGET / per) : g->N;
     if (nb < 1) nb = 1;

@@ -11,6 +11,11 @@
 #include "../backend_impl.h"
 #include "../tensor_impl.h"
 
+/* The geometry of a convolution of x [N,C,H,W] by w [O,Cg,kh,kw] from the attributes
+ * conv.c's conv2d_check fills (and its nodes keep): every igi_conv field but nb, which
+ * only the device path uses. Shared by the CPU kernels (conv.c) and the device path. */
+void igi_conv_geom(igi_conv *g, const ig_tensor *x, const ig_tensor *w, const int64_t *attr);
+
 /* ig_conv2d on x's device; attr as conv.c's conv2d_check fills it (stride h/w, padding
  * h/w, dilation h/w, groups, Ho, Wo). */
 ig_tensor *igi_conv2d_device(ig_tensor *x, ig_tensor *w, ig_tensor *b, const int64_t *attr);
