@@ -50,4 +50,21 @@ struct ig_optimizer {
     ig_rmsprop_opts rmsprop;
 };
 
+/* The data of parameter i's state slot k, or NULL before the slot exists. */
+void *igi_optim_slot_data(ig_optimizer *o, int i, int k);
+/* Advances parameter i's own step count (Adam, RMSprop; slot 0, a host f64 scalar) and
+ * returns the new value. */
+double igi_optim_advance_step(ig_optimizer *o, int i);
+
+/* Adam/AdamW's per-step scalars (in double; kernels round them to their element type). */
+typedef struct igi_adam_args {
+    double beta1, beta2, eps;
+    double l2;        /* Adam's weight decay added to the gradient (0 for AdamW) */
+    double shrink;    /* AdamW's decoupled decay factor 1 - lr*wd (1 for Adam) */
+    double step_size; /* lr / (1 - beta1^t) */
+    double bc2_sqrt;  /* sqrt(1 - beta2^t) */
+} igi_adam_args;
+/* The scalars of an Adam or AdamW optimizer's update at step t, for every device. */
+igi_adam_args igi_optim_adam_args(const ig_optimizer *o, double t);
+
 #endif

@@ -26,14 +26,6 @@ typedef struct igi_sgd_args {
     bool first; /* the momentum buffer was just created: buf = d */
 } igi_sgd_args;
 
-typedef struct igi_adam_args {
-    double beta1, beta2, eps;
-    double l2;        /* Adam's weight decay added to the gradient (0 for AdamW) */
-    double shrink;    /* AdamW's decoupled decay factor 1 - lr*wd (1 for Adam) */
-    double step_size; /* lr / (1 - beta1^t) */
-    double bc2_sqrt;  /* sqrt(1 - beta2^t) */
-} igi_adam_args;
-
 typedef struct igi_rmsprop_args {
     double lr, alpha, eps, weight_decay, momentum;
 } igi_rmsprop_args;
@@ -289,16 +281,29 @@ void ig_optim_free(ig_optimizer *o) {
 
 /* ---- step ------------------------------------------------------------------------------ */
 
-static void *slot_data(ig_optimizer *o, int i, int k) {
+void *igi_optim_slot_data(ig_optimizer *o, int i, int k) {
     ig_tensor *t = o->state[i].slot[k];
     return t ? igi_data(t) : NULL;
 }
 
-/* Advances parameter i's own step count (Adam, RMSprop) and returns the new value. */
-static double advance_param_step(ig_optimizer *o, int i) {
+double igi_optim_advance_step(ig_optimizer *o, int i) {
     double *s = scalar_f64(o->state[i].slot[0]);
     *s += 1.0;
     return *s;
+}
+
+igi_adam_args igi_optim_adam_args(const ig_optimizer *o, double t) {
+    const ig_adam_opts *h = &o->adam;
+    bool decoupled = o->kind == IGI_OPTIM_ADAMW;
+    return (igi_adam_args){
+        .beta1 = h->beta1,
+        .beta2 = h->beta2,
+        .eps = h->eps,
+        .l2 = decoupled ? 0.0 : h->weight_decay,
+        .shrink = decoupled ? 1.0 - o->lr * h->weight_decay : 1.0,
+        .step_size = o->lr / (1.0 - pow(h->beta1, t)),
+        .bc2_sqrt = sqrt(1.0 - pow(h->beta2, t)),
+    };
 }
 
 /* Updates parameter i from g (contiguous, p's dtype and numel). */
@@ -311,35 +316,24 @@ static void update_param(ig_optimizer *o, int i, const void *g, unsigned created
     case IGI_OPTIM_SGD: {
         igi_sgd_args a = {o->lr, o->sgd.weight_decay, o->sgd.momentum, o->sgd.dampening, o->sgd.nesterov,
                           (created & 1u) != 0};
-        void *buf = slot_data(o, i, 0);
+        void *buf = igi_optim_slot_data(o, i, 0);
         if (f32) sgd_update_f32(pd, g, buf, n, &a);
         else sgd_update_f64(pd, g, buf, n, &a);
         break;
     }
     case IGI_OPTIM_ADAM:
     case IGI_OPTIM_ADAMW: {
-        double t = advance_param_step(o, i);
-        const ig_adam_opts *h = &o->adam;
-        bool decoupled = o->kind == IGI_OPTIM_ADAMW;
-        igi_adam_args a = {
-            .beta1 = h->beta1,
-            .beta2 = h->beta2,
-            .eps = h->eps,
-            .l2 = decoupled ? 0.0 : h->weight_decay,
-            .shrink = decoupled ? 1.0 - o->lr * h->weight_decay : 1.0,
-            .step_size = o->lr / (1.0 - pow(h->beta1, t)),
-            .bc2_sqrt = sqrt(1.0 - pow(h->beta2, t)),
-        };
-        void *m = slot_data(o, i, 1), *v = slot_data(o, i, 2), *vmax = slot_data(o, i, 3);
+        igi_adam_args a = igi_optim_adam_args(o, igi_optim_advance_step(o, i));
+        void *m = igi_optim_slot_data(o, i, 1), *v = igi_optim_slot_data(o, i, 2), *vmax = igi_optim_slot_data(o, i, 3);
         if (f32) adam_update_f32(pd, g, m, v, vmax, n, &a);
         else adam_update_f64(pd, g, m, v, vmax, n, &a);
         break;
     }
     case IGI_OPTIM_RMSPROP: {
-        advance_param_step(o, i);
+        igi_optim_advance_step(o, i);
         const ig_rmsprop_opts *h = &o->rmsprop;
         igi_rmsprop_args a = {o->lr, h->alpha, h->eps, h->weight_decay, h->momentum};
-        void *sq = slot_data(o, i, 1), *buf = slot_data(o, i, 2), *ga = slot_data(o, i, 3);
+        void *sq = igi_optim_slot_data(o, i, 1), *buf = igi_optim_slot_data(o, i, 2), *ga = igi_optim_slot_data(o, i, 3);
         if (f32) rmsprop_update_f32(pd, g, sq, ga, buf, n, &a);
         else rmsprop_update_f64(pd, g, sq, ga, buf, n, &a);
         break;
