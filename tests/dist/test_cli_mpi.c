@@ -11,78 +11,17 @@
  * Limits are bounds, not timings (nothing is timed): training jobs get minutes (they take
  * seconds; sanitizer builds are slower); a fault must end the job within 30 s.
  */
-#include <errno.h>
-#include <spawn.h>
-
 #include "../tools/cli_test_util.h"
+#include "mpi_test_util.h"
 #include "tools/checkpoint_impl.h"
 
-extern char **environ;
-
-typedef struct job {
-    int status;      /* exit status; 128 + signal if killed; -1 if it outlived its limit */
-    double seconds;  /* from the start (or from the fault, for kill tests) to its end */
-    char out[32768]; /* stdout and stderr (the start, truncated) */
-} job;
-
-static double mono(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-#ifdef IGNIS_WITH_MPI
-static const char *find_mpirun(char *buf, size_t cap) {
-    const char *path = getenv("PATH");
-    if (!path) path = "/usr/bin:/bin";
-    while (*path) {
-        size_t n = strcspn(path, ":");
-        snprintf(buf, cap, "%.*s/mpirun", (int)n, path);
-        if (n && access(buf, X_OK) == 0) return buf;
-        path += n + (path[n] == ':');
-    }
-    return NULL;
-}
-#endif
-
-static void need_mpi(char *mpirun, size_t cap) {
-#ifndef IGNIS_WITH_MPI
-    (void)mpirun, (void)cap;
-    cr_skip_test("dist: this build has no MPI (install libopenmpi-dev and openmpi-bin, or make deps)");
-#else
-    if (!find_mpirun(mpirun, cap)) cr_skip_test("dist: mpirun not found on PATH (install openmpi-bin)");
-#endif
-}
-
-/* Our environment, except that under AddressSanitizer mallocs record full stacks, so the
- * OpenMPI-only suppressions (tests/dist/lsan-openmpi.supp) match OpenMPI's frames. */
-static char **child_env(char *asan, size_t cap) {
-    static char *env[512];
-    int n = 0;
-    for (char **e = environ; *e && n < 510; e++) {
-        if (strncmp(*e, "ASAN_OPTIONS=", 13) == 0) {
-            snprintf(asan, cap, "%s:fast_unwind_on_malloc=0", *e);
-            env[n++] = asan;
-        } else {
-            env[n++] = *e;
-        }
-    }
-    env[n] = NULL;
-    return env;
-}
-
-/* A running mpirun. */
-typedef struct launch {
-    pid_t pid;
-    int fd; /* its output */
-    double t0;
-} launch;
+typedef mpi_job job;
 
 /* Starts `mpirun --oversubscribe [--allow-run-as-root] args...`; "IGNIS" in args stands
  * for the ignis binary. */
-static launch start(const char *const *args) {
+static mpi_launch start(const char *const *args) {
     static char mpirun[1024];
-    need_mpi(mpirun, sizeof mpirun);
+    mpi_need(mpirun, sizeof mpirun);
     const char *argv[CLI_MAX_ARGS + 4];
     int k = 0;
     argv[k++] = mpirun;
@@ -90,59 +29,15 @@ static launch start(const char *const *args) {
     if (geteuid() == 0) argv[k++] = "--allow-run-as-root";
     for (; *args && k < CLI_MAX_ARGS; args++) argv[k++] = strcmp(*args, "IGNIS") ? *args : IGNIS_CLI;
     argv[k] = NULL;
-    char log[] = "/tmp/ignis-cli-mpi-XXXXXX";
-    launch l;
-    l.fd = mkstemp(log);
-    cr_assert(l.fd >= 0, "mkstemp: %s", strerror(errno));
-    unlink(log);
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, l.fd, 1);
-    posix_spawn_file_actions_adddup2(&fa, l.fd, 2);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawnattr_init(&at);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP); /* its own group: killable as a whole */
-    posix_spawnattr_setpgroup(&at, 0);
-    static char asan[2048];
-    l.t0 = mono();
-    int err = posix_spawn(&l.pid, mpirun, &fa, &at, (char *const *)argv, child_env(asan, sizeof asan));
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    cr_assert(err == 0, "posix_spawn %s: %s", mpirun, strerror(err));
-    return l;
-}
-
-/* Waits for l to end, killing its process group after limit_s from since. */
-static void finish(launch *l, job *j, double since, double limit_s) {
-    int ws = 0;
-    j->status = -1;
-    for (;;) {
-        pid_t w = waitpid(l->pid, &ws, WNOHANG);
-        if (w == l->pid) {
-            j->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-            break;
-        }
-        if (mono() - since > limit_s) {
-            kill(-l->pid, SIGKILL);
-            waitpid(l->pid, &ws, 0);
-            break;
-        }
-        struct timespec nap = {0, 20 * 1000 * 1000};
-        nanosleep(&nap, NULL);
-    }
-    j->seconds = mono() - since;
-    ssize_t n = pread(l->fd, j->out, sizeof j->out - 1, 0);
-    j->out[n > 0 ? n : 0] = '\0';
-    close(l->fd);
+    return mpi_spawn(argv);
 }
 
 #define TRAIN_LIMIT 600.0
 #define FAULT_LIMIT 30.0
 
 static void run_job(job *j, double limit_s, const char *const *args) {
-    launch l = start(args);
-    finish(&l, j, l.t0, limit_s);
+    mpi_launch l = start(args);
+    mpi_finish(&l, j, l.t0, limit_s);
 }
 
 #define MPI_JOB(j, limit, ...) run_job((j), (limit), (const char *const[]){__VA_ARGS__, NULL})
@@ -306,11 +201,11 @@ Test(dist, cli_mpi_killed_rank_ends_the_job) {
     fixture(dir, 1024);
     fmt_path(run, sizeof run, "%s/run", dir);
     fmt_path(csv, sizeof csv, "%s/metrics.csv", run);
-    launch l = start((const char *const[]){"-np", "2", "IGNIS", "train", "--data", dir, "--model", "mlp", "--epochs",
-                                           "100000", "--batch", "8", "--threads", "1", "--quiet", "--out", run, NULL});
+    mpi_launch l = start((const char *const[]){"-np", "2", "IGNIS", "train", "--data", dir, "--model", "mlp",
+                                               "--epochs", "100000", "--batch", "8", "--threads", "1", "--quiet", "--out", run, NULL});
     /* wait (bounded) until training runs: the first epoch's metrics exist */
     pid_t victim = 0;
-    for (double t0 = mono(); mono() - t0 < TRAIN_LIMIT && !victim;) {
+    for (double t0 = mpi_now(); mpi_now() - t0 < TRAIN_LIMIT && !victim;) {
         int ws;
         if (waitpid(l.pid, &ws, WNOHANG) == l.pid) cr_assert_fail("mpirun ended before the fault");
         if (access(csv, F_OK) == 0) victim = find_rank(run, 1);
@@ -319,9 +214,9 @@ Test(dist, cli_mpi_killed_rank_ends_the_job) {
     }
     cr_assert(victim > 0, "rank 1's process was not found");
     cr_assert_eq(kill(victim, SIGKILL), 0);
-    double fault = mono();
+    double fault = mpi_now();
     static job j;
-    finish(&l, &j, fault, FAULT_LIMIT);
+    mpi_finish(&l, &j, fault, FAULT_LIMIT);
     cr_assert_neq(j.status, -1, "the job was still running 30 s after rank 1 was killed\n%s", j.out);
     cr_assert_neq(j.status, 0, "%s", j.out);
     cr_assert(strstr(j.out, "rank 1"), "mpirun names the rank:\n%s", j.out);

@@ -9,49 +9,16 @@
  * The limits are bounds, not timings: a fault must end the job within 30 s; the training
  * checks get minutes (they take seconds; sanitizer builds are slower).
  */
-#include <criterion/criterion.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+#include "mpi_test_util.h"
 
-extern char **environ;
-
-typedef struct mpi_run {
-    int status;      /* exit status; 128 + signal if killed; -1 if it had to be killed */
-    double seconds;  /* until it ended */
-    char out[16384]; /* stdout and stderr (the start, truncated) */
-} mpi_run;
-
-#ifdef IGNIS_WITH_MPI
-/* The mpirun on PATH, or NULL. */
-static const char *find_mpirun(char *buf, size_t cap) {
-    const char *path = getenv("PATH");
-    if (!path) path = "/usr/bin:/bin";
-    while (*path) {
-        size_t n = strcspn(path, ":");
-        snprintf(buf, cap, "%.*s/mpirun", (int)n, path);
-        if (n && access(buf, X_OK) == 0) return buf;
-        path += n + (path[n] == ':');
-    }
-    return NULL;
-}
-#endif
+typedef mpi_job mpi_run;
 
 /* Skips the test unless MPI is built in and mpirun is there; fills the two paths. */
 static void need_mpi(char *mpirun, char *driver, size_t cap) {
+    mpi_need(mpirun, cap);
 #ifndef IGNIS_WITH_MPI
-    (void)mpirun, (void)driver, (void)cap;
-    cr_skip_test("dist: this build has no MPI (install libopenmpi-dev and openmpi-bin, or make deps)");
+    (void)driver;
 #else
-    if (!find_mpirun(mpirun, cap)) cr_skip_test("dist: mpirun not found on PATH (install openmpi-bin)");
     ssize_t n = readlink("/proc/self/exe", driver, cap - 32);
     cr_assert(n > 0, "cannot find the test binary's folder");
     driver[n] = '\0';
@@ -60,30 +27,6 @@ static void need_mpi(char *mpirun, char *driver, size_t cap) {
     strcpy(slash + 1, "ddp_check");
     cr_assert(access(driver, X_OK) == 0, "MPI test driver %s is missing (make builds it with the tests)", driver);
 #endif
-}
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* The environment for mpirun: ours, except that under AddressSanitizer mallocs record
- * full stacks (fast_unwind_on_malloc=0; OpenMPI's libraries have no frame pointers), so
- * the OpenMPI-only suppressions of tests/dist/lsan-openmpi.supp can match their frames. */
-static char **child_env(char *asan, size_t cap) {
-    static char *env[512];
-    int n = 0;
-    for (char **e = environ; *e && n < 510; e++) {
-        if (strncmp(*e, "ASAN_OPTIONS=", 13) == 0) {
-            snprintf(asan, cap, "%s:fast_unwind_on_malloc=0", *e);
-            env[n++] = asan;
-        } else {
-            env[n++] = *e;
-        }
-    }
-    env[n] = NULL;
-    return env;
 }
 
 /* mpirun -np 2 ... driver args... with a time limit. */
@@ -102,46 +45,8 @@ static void run_mpi(mpi_run *r, double limit_s, const char *a1, const char *a2, 
     const char *rest[] = {a1, a2, a3, a4, a5};
     for (int i = 0; i < 5 && rest[i]; i++) argv[k++] = rest[i];
     argv[k] = NULL;
-
-    char log[] = "/tmp/ignis-ddp-test-XXXXXX";
-    int fd = mkstemp(log);
-    cr_assert(fd >= 0, "mkstemp: %s", strerror(errno));
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fd, 1);
-    posix_spawn_file_actions_adddup2(&fa, fd, 2);
-    posix_spawnattr_init(&at);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP); /* its own group: killable as a whole */
-    posix_spawnattr_setpgroup(&at, 0);
-    pid_t pid;
-    double t0 = now();
-    char asan[2048];
-    int err = posix_spawn(&pid, mpirun, &fa, &at, (char *const *)argv, child_env(asan, sizeof asan));
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    cr_assert(err == 0, "posix_spawn %s: %s", mpirun, strerror(err));
-    int ws = 0;
-    r->status = -1;
-    for (;;) {
-        pid_t w = waitpid(pid, &ws, WNOHANG);
-        if (w == pid) {
-            r->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-            break;
-        }
-        if (now() - t0 > limit_s) {
-            kill(-pid, SIGKILL);
-            waitpid(pid, &ws, 0);
-            break;
-        }
-        struct timespec nap = {0, 20 * 1000 * 1000};
-        nanosleep(&nap, NULL);
-    }
-    r->seconds = now() - t0;
-    ssize_t n = pread(fd, r->out, sizeof r->out - 1, 0);
-    r->out[n > 0 ? n : 0] = '\0';
-    close(fd);
-    unlink(log);
+    mpi_launch l = mpi_spawn(argv);
+    mpi_finish(&l, r, l.t0, limit_s);
 }
 
 #define TRAIN_LIMIT 600.0
