@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "../tensor_impl.h"
+#include "conv3x3.h"
 #include "nn_device.h"
 
 static const char *const OP = "ig_conv2d";
@@ -255,6 +256,9 @@ typedef struct conv_job {
     char *scratch;        /* [S, slot] elements */
     int64_t S, slot;      /* slots, elements of scratch per slot */
     bool x_direct;        /* 1x1/stride 1/no padding and x contiguous: x is col */
+    const igi_c3 *c3;     /* the direct 3x3 path (conv3x3.c) or NULL */
+    const float *c3_w;    /* its packed weights: forward [C][9][Op4], backward [O][9][Cp4] */
+    const float *c3_bias; /* forward: the bias as floats, or NULL */
 } conv_job;
 
 /* col [K, P] of image n, group grp (or x itself when direct). */
@@ -303,10 +307,38 @@ IGI_HOT static void fill_bias(const conv_job *j, int64_t ch0, char *y) {
 DEFINE_ROW_SUM(f32, float)
 DEFINE_ROW_SUM(f64, double)
 
+/* The direct 3x3 path's slots: each slot's scratch is zeroed once (the padding of its
+ * planes stays zero), then its images go one by one. */
+static void c3_image_strides(const conv_job *j, int64_t n, const float **x, int64_t xs[3]) {
+    *x = (const float *)igi_data(j->x) + n * j->x->strides[0];
+    for (int d = 0; d < 3; d++) xs[d] = j->x->strides[d + 1];
+}
+
+static void c3_forward_slots(int64_t s0, int64_t s1, void *ctx) {
+    const conv_job *j = ctx;
+    const conv_geom *g = j->g;
+    for (int64_t s = s0; s < s1; s++) {
+        float *scratch = (float *)j->scratch + s * j->slot;
+        memset(scratch, 0, sizeof(float) * (size_t)j->slot);
+        int64_t n0, n1;
+        slot_images(g->N, j->S, s, &n0, &n1);
+        for (int64_t n = n0; n < n1; n++) {
+            const float *x;
+            int64_t xs[3];
+            c3_image_strides(j, n, &x, xs);
+            igi_c3_forward(j->c3, x, xs, j->c3_w, j->c3_bias, (float *)j->y + n * g->O * g->P, scratch);
+        }
+    }
+}
+
 static void conv_forward_slots(int64_t s0, int64_t s1, void *ctx) {
     const conv_job *j = ctx;
     const conv_geom *g = j->g;
     size_t es = j->es;
+    if (j->c3) {
+        c3_forward_slots(s0, s1, ctx);
+        return;
+    }
     for (int64_t s = s0; s < s1; s++) {
         char *col = j->scratch + (size_t)(s * j->slot) * es;
         int64_t n0, n1;
@@ -323,11 +355,44 @@ static void conv_forward_slots(int64_t s0, int64_t s1, void *ctx) {
     }
 }
 
+/* Bias sums of image n into the slot's dbp [O] (both paths). */
+static void bias_sums(const conv_job *j, int64_t n, double *dbp) {
+    const conv_geom *g = j->g;
+    const char *dyn = j->dy + (size_t)(n * g->O * g->P) * j->es;
+    for (int64_t o = 0; o < g->O; o++)
+        dbp[o] += j->dt == IG_F32 ? row_sum_f32((const float *)dyn + o * g->P, g->P)
+                                  : row_sum_f64((const double *)dyn + o * g->P, g->P);
+}
+
+static void c3_backward_slots(int64_t s0, int64_t s1, void *ctx) {
+    const conv_job *j = ctx;
+    const conv_geom *g = j->g;
+    for (int64_t s = s0; s < s1; s++) {
+        float *scratch = (float *)j->scratch + s * j->slot;
+        memset(scratch, 0, sizeof(float) * (size_t)j->slot);
+        int64_t n0, n1;
+        slot_images(g->N, j->S, s, &n0, &n1);
+        for (int64_t n = n0; n < n1; n++) {
+            if (j->db) bias_sums(j, n, j->db + s * g->O);
+            if (!j->dx && !j->dw) continue;
+            const float *x;
+            int64_t xs[3];
+            c3_image_strides(j, n, &x, xs);
+            igi_c3_backward(j->c3, x, xs, (const float *)j->dy + n * g->O * g->P, j->c3_w,
+                            j->dx ? (float *)j->dx + n * g->C * g->H * g->W : NULL, j->dw != NULL, scratch);
+        }
+    }
+}
+
 static void conv_backward_slots(int64_t s0, int64_t s1, void *ctx) {
     const conv_job *j = ctx;
     const conv_geom *g = j->g;
     size_t es = j->es;
     int64_t colsz = j->x_direct ? 0 : g->K * g->P;
+    if (j->c3) {
+        c3_backward_slots(s0, s1, ctx);
+        return;
+    }
     for (int64_t s = s0; s < s1; s++) {
         char *col = j->scratch + (size_t)(s * j->slot) * es;
         /* slot 0 accumulates into dW itself, the others into their partial after col */
@@ -339,13 +404,9 @@ static void conv_backward_slots(int64_t s0, int64_t s1, void *ctx) {
             char *dxn = j->dx ? j->dx + (size_t)(n * g->C * g->H * g->W) * es : NULL;
             bool dx_direct = conv_direct(g); /* the GEMM writes dX's block itself (beta 0) */
             if (dxn && !dx_direct) memset(dxn, 0, (size_t)(g->C * g->H * g->W) * es);
+            if (dbp) bias_sums(j, n, dbp);
             for (int64_t grp = 0; grp < g->groups; grp++) {
                 const char *dyg = j->dy + (size_t)((n * g->O + grp * g->Og) * g->P) * es;
-                if (dbp)
-                    for (int64_t o = 0; o < g->Og; o++)
-                        dbp[grp * g->Og + o] +=
-                            j->dt == IG_F32 ? row_sum_f32((const float *)dyg + o * g->P, g->P)
-                                            : row_sum_f64((const double *)dyg + o * g->P, g->P);
                 if (dwp) {
                     /* dW_g [Og, K] (+)= dY_g [Og, P] @ col^T [P, K] */
                     const char *B = image_col(j, n, grp, col);
@@ -450,9 +511,13 @@ static ig_status conv2d_backward(igi_node *node, ig_tensor *gout, ig_tensor **gi
 
     conv_job j = {.g = &g, .dt = dt, .es = es, .x = x, .dy = igi_data(gc),
                   .x_direct = conv_direct(&g) && igi_is_contiguous(x)};
+    igi_c3 c3;
+    bool direct3 = gemm_ok && igi_c3_plan(&g, dt, &c3);
     bool need_col = gemm_ok && ((need_w && !j.x_direct) || (need_x && !conv_direct(&g)));
-    j.slot = slot_elems(&g, need_col, gemm_ok && need_w);
+    j.slot = direct3 ? igi_c3_bwd_slot_floats(&c3, need_x, need_w) : slot_elems(&g, need_col, gemm_ok && need_w);
+    if (direct3 && j.slot == 0) j.slot = 1; /* bias gradient only */
     j.S = conv_slots(&g, j.slot, es);
+    int64_t npack = direct3 && need_x ? igi_c3_bwd_pack_floats(&c3) : 0;
     if (need_b) {
         if (!(db = igi_tensor_new(OP, 1, b->shape, dt, b->device))) goto fail;
         if (!(dbs = scratch_alloc(j.S * g.O, sizeof(double)))) goto fail;
@@ -471,13 +536,21 @@ static ig_status conv2d_backward(igi_node *node, ig_tensor *gout, ig_tensor **gi
         j.dw = igi_data(dw);
     }
     if (gemm_ok && (need_x || need_w || need_b)) {
-        if (!(scratch = scratch_alloc(j.S * j.slot, es))) goto fail;
+        if (!(scratch = scratch_alloc(j.S * j.slot + npack, es))) goto fail;
         j.scratch = scratch;
         if (!need_x) j.dx = NULL;
         if (!need_w) j.dw = NULL;
+        if (direct3) {
+            float *wb = (float *)scratch + j.S * j.slot;
+            if (need_x) igi_c3_pack_bwd(&c3, (const float *)igi_data(wc), wb);
+            j.c3 = &c3;
+            j.c3_w = wb;
+        }
         igi_parallel_for(j.S, 1, conv_backward_slots, &j);
+        if (direct3 && need_w)
+            igi_c3_dw_finish(&c3, (float *)scratch + igi_c3_bwd_dw_offset(&c3), j.S, j.slot, (float *)j.dw);
         /* dW = slot 0's sums (in dW) + the other slots' partials, in slot order */
-        for (int64_t s = 1; need_w && s < j.S; s++) {
+        for (int64_t s = 1; !direct3 && need_w && s < j.S; s++) {
             const char *part = (const char *)scratch + (size_t)(s * j.slot + (need_col ? g.K * g.P : 0)) * es;
             int64_t n = g.O * g.K;
             if (dt == IG_F32) {
@@ -515,7 +588,7 @@ static ig_status conv2d_backward(igi_node *node, ig_tensor *gout, ig_tensor **gi
 fail:
     st = ig_last_status();
 done:
-    scratch_free(scratch, j.S * j.slot, es);
+    scratch_free(scratch, j.S * j.slot + npack, es);
     scratch_free(dbs, j.S * g.O, sizeof(double));
     ig_tensor_free(dx);
     ig_tensor_free(dw);
@@ -658,10 +731,13 @@ ig_tensor *ig_conv2d(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv2d_p
             for (int64_t grp = 0; grp < g.groups; grp++)
                 fill_bias(&j, grp * g.Og, j.y + (size_t)((n * g.O + grp * g.Og) * g.P) * es);
     } else {
+        igi_c3 c3;
+        bool direct3 = igi_c3_plan(&g, dt, &c3);
         ig_tensor *wtmp = NULL, *wc = contiguous_tmp(w, &wtmp);
-        j.slot = slot_elems(&g, !j.x_direct, false);
+        j.slot = direct3 ? igi_c3_fwd_slot_floats(&c3) : slot_elems(&g, !j.x_direct, false);
         j.S = conv_slots(&g, j.slot, es);
-        void *scratch = wc ? scratch_alloc(j.S * j.slot, es) : NULL;
+        int64_t npack = direct3 ? igi_c3_fwd_pack_floats(&c3) : 0;
+        void *scratch = wc ? scratch_alloc(j.S * j.slot + npack, es) : NULL;
         if (!scratch) {
             ig_tensor_free(wtmp);
             ig_tensor_free(out);
@@ -669,8 +745,18 @@ ig_tensor *ig_conv2d(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv2d_p
         }
         j.w = igi_data(wc);
         j.scratch = scratch;
+        if (direct3) {
+            /* packed weights and the bias as floats after the slots */
+            float *wf = (float *)scratch + j.S * j.slot, *bias = wf + c3.C * 9 * c3.Op4;
+            igi_c3_pack_fwd(&c3, (const float *)igi_data(wc), wf);
+            for (int64_t o = 0; b && o < g.O; o++)
+                bias[o] = (float)igi_load(dt, (const char *)igi_data(b) + (size_t)(o * b->strides[0]) * es);
+            j.c3 = &c3;
+            j.c3_w = wf;
+            j.c3_bias = b ? bias : NULL;
+        }
         igi_parallel_for(j.S, 1, conv_forward_slots, &j);
-        scratch_free(scratch, j.S * j.slot, es);
+        scratch_free(scratch, j.S * j.slot + npack, es);
         ig_tensor_free(wtmp);
     }
 

@@ -12,6 +12,9 @@
 #include <string.h>
 
 #include "ignis.h"
+#include "../../core/ops/conv3x3.h"
+#include "../../core/ops/nn_device.h"
+#include "../../core/tensor_impl.h"
 
 /* Parameters with the defaults resolved, as the reference needs them. */
 typedef struct ref_params {
@@ -639,4 +642,83 @@ Test(core, conv2d_slots_match_reference_for_any_thread_count) {
         check_slots(21, 4, 5, 5, 6, 1, 1, (ig_conv2d_params){0}, dt);
         check_slots(20, 4, 7, 6, 6, 3, 3, (ig_conv2d_params){.padding = {1, 1}, .groups = 2}, dt);
     }
+}
+
+/* The direct 3x3 path (f32, 3x3, stride 1, padding 1: core/ops/conv3x3.c) on channel and
+ * width counts that leave partial register tiles (1 and odd input channels, output
+ * channels not a multiple of 4, 8 or 16, planes of 1x1 up to a width past 24), against
+ * the definition and across thread counts. */
+Test(core, conv2d_direct3x3_partial_tiles_match_reference) {
+    ig_manual_seed(43);
+    ig_conv2d_params p = {.padding = {1, 1}};
+    check_slots(3, 1, 1, 1, 1, 3, 3, p, IG_F32);
+    check_slots(2, 5, 4, 16, 9, 3, 3, p, IG_F32);
+    check_slots(5, 7, 9, 3, 20, 3, 3, p, IG_F32);
+    check_slots(33, 2, 3, 30, 17, 3, 3, p, IG_F32);
+    check_slots(4, 16, 7, 7, 24, 3, 3, p, IG_F32);
+    check_slots(2, 3, 28, 28, 16, 3, 3, p, IG_F32);
+}
+
+/* The conv of a transposed (non-contiguous) input through the direct path equals the im2col
+ * path's on a contiguous copy (the direct path turned off with the test hook), in the
+ * output and all three gradients. */
+Test(core, conv2d_direct3x3_strided_input_matches_im2col_path) {
+    ig_manual_seed(44);
+    int64_t N = 6, C = 5, H = 9, W = 11, O = 12;
+    ig_conv2d_params p = {.padding = {1, 1}};
+    ig_tensor *xl = ig_randn(IG_DIMS(N, C, W, H), IG_F32), *w = ig_randn(IG_DIMS(O, C, 3, 3), IG_F32);
+    ig_tensor *b = ig_randn(IG_DIMS(O), IG_F32), *G = ig_randn(IG_DIMS(N, O, H, W), IG_F32);
+    ig_set_requires_grad(xl, true);
+    ig_set_requires_grad(w, true);
+    ig_set_requires_grad(b, true);
+    double *got[4], *want[4];
+    for (int pass = 0; pass < 2; pass++) {
+        bool was = igi_c3_set_enabled(pass == 0);
+        ig_scope *sc = ig_scope_begin();
+        ig_zero_grad(xl), ig_zero_grad(w), ig_zero_grad(b);
+        ig_tensor *x = ig_transpose(xl, 2, 3);
+        if (pass == 1) x = ig_contiguous(x);
+        ig_tensor *y = ig_conv2d(x, w, b, &p);
+        cr_assert(y, "%s", ig_last_error());
+        cr_assert(ig_backward(ig_sum(ig_mul(y, G), 0, NULL, false), NULL) == IG_OK, "%s", ig_last_error());
+        double **r = pass == 0 ? got : want;
+        r[0] = to_f64(y), r[1] = to_f64(ig_grad(xl)), r[2] = to_f64(ig_grad(w)), r[3] = to_f64(ig_grad(b));
+        ig_scope_end(sc);
+        igi_c3_set_enabled(was);
+    }
+    int64_t n[4] = {N * O * H * W, N * C * W * H, O * C * 9, O};
+    const char *name[4] = {"y", "dx", "dw", "db"};
+    for (int k = 0; k < 4; k++) {
+        double tol = k >= 2 ? 1e-4 : 1e-5;
+        for (int64_t i = 0; i < n[k]; i++)
+            cr_assert(fabs(got[k][i] - want[k][i]) <= tol * (1 + fabs(want[k][i])), "%s[%lld]: %.9g vs %.9g",
+                      name[k], (long long)i, got[k][i], want[k][i]);
+        free(got[k]), free(want[k]);
+    }
+    ig_tensor_free(xl), ig_tensor_free(w), ig_tensor_free(b), ig_tensor_free(G);
+}
+
+/* The ResNets' 3x3 convolutions take the direct path on a CPU with AVX2 and FMA, and only
+ * f32, 3x3, stride 1, padding 1, dilation 1, one group does. */
+Test(core, conv2d_direct3x3_selection) {
+    ig_tensor *x = ig_zeros(IG_DIMS(2, 16, 28, 28), IG_F32), *w = ig_zeros(IG_DIMS(16, 16, 3, 3), IG_F32);
+    int64_t attr[9] = {1, 1, 1, 1, 1, 1, 1, 28, 28};
+    igi_conv g;
+    igi_c3 c;
+    igi_conv_geom(&g, x, w, attr);
+    bool cpu = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    cr_assert_eq(igi_c3_plan(&g, IG_F32, &c), cpu);
+    if (cpu) cr_assert(c.Wp == 29 && c.Q == 28 * 29 && c.Qv == 816 && c.Op4 == 16 && c.O8 == 16);
+    cr_assert(!igi_c3_plan(&g, IG_F64, &c), "f64 keeps the im2col path");
+    int64_t other[4][9] = {{2, 2, 1, 1, 1, 1, 1, 14, 14}, {1, 1, 2, 2, 2, 2, 1, 28, 28},
+                           {1, 1, 0, 0, 1, 1, 1, 26, 26}, {1, 1, 1, 1, 1, 1, 2, 28, 28}};
+    for (int k = 0; k < 4; k++) {
+        igi_conv_geom(&g, x, w, other[k]);
+        cr_assert(!igi_c3_plan(&g, IG_F32, &c), "case %d", k);
+    }
+    bool was = igi_c3_set_enabled(false);
+    igi_conv_geom(&g, x, w, attr);
+    cr_assert(!igi_c3_plan(&g, IG_F32, &c), "the test hook turns it off");
+    igi_c3_set_enabled(was);
+    ig_tensor_free(x), ig_tensor_free(w);
 }
