@@ -65,25 +65,85 @@ static bool cpu_ok(void) {
 #endif
 }
 
+/* Stride 2: row (or column) tap k reads phase A2[k] (0: even input rows, 1: odd) of the
+ * bordered phase plane at row shift R2[k] (input row 2y + k - 1 is phase row y + R2[k] - 1). */
+static const int A2[3] = {1, 0, 1}, R2[3] = {0, 1, 1};
+
 bool igi_c3_plan(const igi_conv *g, ig_dtype dt, igi_c3 *c) {
-    if (!c3_enabled || dt != IG_F32 || g->groups != 1 || g->kh != 3 || g->kw != 3 || g->stride_h != 1 ||
-        g->stride_w != 1 || g->pad_h != 1 || g->pad_w != 1 || g->dil_h != 1 || g->dil_w != 1 || g->N < 1 ||
-        g->C < 1 || g->O < 1 || g->H < 1 || g->W < 1 || !cpu_ok())
+    if (!c3_enabled || dt != IG_F32 || g->groups != 1 || g->kh != 3 || g->kw != 3 || g->stride_h != g->stride_w ||
+        (g->stride_h != 1 && g->stride_h != 2) || g->pad_h != 1 || g->pad_w != 1 || g->dil_h != 1 ||
+        g->dil_w != 1 || g->N < 1 || g->C < 1 || g->O < 1 || g->H < 1 || g->W < 1 || !cpu_ok())
         return false;
     memset(c, 0, sizeof *c);
     c->C = g->C;
     c->O = g->O;
     c->H = g->H;
     c->W = g->W;
-    c->Wp = g->W + 1;
-    c->Q = g->H * c->Wp;
+    c->s = g->stride_h;
+    c->Ho = g->Ho;
+    c->Wo = g->Wo;
+    c->Wp = g->Wo + 1;
+    c->Q = g->Ho * c->Wp;
     c->Qv = round_up(c->Q, 8);
-    /* the widest read: position Qv - 1 at tap offset 2*Wp + 2 */
-    c->cs = round_up(c->Qv + 2 * c->Wp + 2, 8);
     c->Op4 = round_up(c->O, 4);
     c->Cp4 = round_up(c->C, 4);
     c->O8 = round_up(c->O, 8);
+    if (c->s == 1) {
+        /* the widest read: position Qv - 1 at tap offset 2*Wp + 2 */
+        c->ps = round_up(c->Qv + 2 * c->Wp + 2, 8);
+        c->cs = c->ps;
+        for (int t = 0; t < 9; t++) c->off[t] = (t / 3) * c->Wp + t % 3;
+    } else {
+        /* phase planes of Ho + 1 bordered rows; the widest read is Qv - 1 + Wp + 1 */
+        c->ps = round_up(c->Qv + c->Wp + 1, 8);
+        c->cs = 4 * c->ps;
+        for (int t = 0; t < 9; t++) {
+            int ky = t / 3, kx = t % 3;
+            c->off[t] = (A2[ky] * 2 + A2[kx]) * c->ps + R2[ky] * c->Wp + R2[kx];
+        }
+    }
     return true;
+}
+
+/* ---- the input-gradient programs ----------------------------------------------------------- */
+
+/* The input gradient as convolutions of the output gradient's planes: stride 1, one 3x3
+ * program with the taps reversed over the bordered dY; stride 2, one program per phase
+ * (a, b) of dX (rows 2i + a, columns 2j + b), over dY planes with no top or left border:
+ * dX[2i+a][2j+b] = sum of w[ky][kx] * dY[i + sh(ky)][j + sh(kx)] for the taps with
+ * 2y + ky - 1 = 2i + a (ky = 1, shift 0 for a = 0; ky = 0, shift 1 and ky = 2, shift 0
+ * for a = 1). */
+typedef struct c3_prog {
+    int nt;         /* taps */
+    int tap[9];     /* weight tap (ky*3 + kx) of each */
+    int64_t off[9]; /* read offset from the output position in a dY plane */
+    int a, b;       /* stride 2: the phase */
+    int64_t wbase;  /* start of its packed weights [O][nt][Cp4] */
+} c3_prog;
+
+static int dx_programs(const igi_c3 *c, c3_prog pr[4]) {
+    memset(pr, 0, 4 * sizeof *pr);
+    if (c->s == 1) {
+        pr[0].nt = 9;
+        for (int k = 0; k < 9; k++) pr[0].tap[k] = 8 - k, pr[0].off[k] = c->off[k];
+        return 1;
+    }
+    static const int nk[2] = {1, 2}, ks[2][2] = {{1, 0}, {0, 2}}, sh[3] = {1, 0, 0};
+    int64_t base = 0;
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 2; b++) {
+            c3_prog *p = &pr[a * 2 + b];
+            p->a = a, p->b = b, p->wbase = base;
+            for (int u = 0; u < nk[a]; u++)
+                for (int v = 0; v < nk[b]; v++) {
+                    int ky = ks[a][u], kx = ks[b][v];
+                    p->tap[p->nt] = ky * 3 + kx;
+                    p->off[p->nt] = sh[ky] * c->Wp + sh[kx];
+                    p->nt++;
+                }
+            base += c->O * p->nt * c->Cp4;
+        }
+    return 4;
 }
 
 /* ---- packing and layout copies ------------------------------------------------------------ */
@@ -104,10 +164,14 @@ int64_t igi_c3_bwd_pack_floats(const igi_c3 *c) {
 }
 
 void igi_c3_pack_bwd(const igi_c3 *c, const float *w, float *wb) {
+    c3_prog pr[4];
+    int np = dx_programs(c, pr);
     memset(wb, 0, sizeof(float) * (size_t)(c->O * 9 * c->Cp4));
-    for (int64_t o = 0; o < c->O; o++)
-        for (int64_t i = 0; i < c->C; i++)
-            for (int64_t t = 0; t < 9; t++) wb[(o * 9 + t) * c->Cp4 + i] = w[(o * c->C + i) * 9 + (8 - t)];
+    for (int k = 0; k < np; k++)
+        for (int64_t o = 0; o < c->O; o++)
+            for (int t = 0; t < pr[k].nt; t++)
+                for (int64_t i = 0; i < c->C; i++)
+                    wb[pr[k].wbase + (o * pr[k].nt + t) * c->Cp4 + i] = w[(o * c->C + i) * 9 + pr[k].tap[t]];
 }
 
 int64_t igi_c3_fwd_slot_floats(const igi_c3 *c) {
@@ -115,11 +179,11 @@ int64_t igi_c3_fwd_slot_floats(const igi_c3 *c) {
 }
 
 /* Scratch of a backward slot: [xp C*cs][dyT Q*O8][dW C*9*O8] with need_w, then
- * [dyp O*cs][dxo Cp4*Qv] with need_x. */
+ * [dyp O*ps][dxo Cp4*Qv] with need_x. */
 int64_t igi_c3_bwd_slot_floats(const igi_c3 *c, bool need_x, bool need_w) {
     int64_t n = 0;
     if (need_w) n += c->C * c->cs + c->Q * c->O8 + c->C * 9 * c->O8;
-    if (need_x) n += c->O * c->cs + c->Cp4 * c->Qv;
+    if (need_x) n += c->O * c->ps + c->Cp4 * c->Qv;
     return n;
 }
 
@@ -127,19 +191,39 @@ int64_t igi_c3_bwd_dw_offset(const igi_c3 *c) {
     return c->C * c->cs + c->Q * c->O8;
 }
 
-/* The data of n planes (strides cs_, rs, es_ in elements) into the padded planes at p
- * (their borders already zero). */
-static void pad_planes(const igi_c3 *c, int64_t n, const float *src, int64_t sc, int64_t sr, int64_t se,
-                       float *p) {
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t y = 0; y < c->H; y++) {
-            float *d = p + i * c->cs + (y + 1) * c->Wp + 1;
-            const float *s = src + i * sc + y * sr;
-            if (se == 1)
-                memcpy(d, s, sizeof(float) * (size_t)c->W);
-            else
-                for (int64_t x = 0; x < c->W; x++) d[x] = s[x * se];
+/* The input x [C,H,W] (strides sc, sr, se) into its bordered planes at p (borders already
+ * zero): stride 1, element (y, x) at (y+1)*Wp + x + 1 of the channel's plane; stride 2,
+ * element (2i+a, 2j+b) at (i+1)*Wp + j + 1 of phase plane a*2 + b. */
+static void fill_input(const igi_c3 *c, const float *src, int64_t sc, int64_t sr, int64_t se, float *p) {
+    for (int64_t i = 0; i < c->C; i++) {
+        const float *s = src + i * sc;
+        float *d = p + i * c->cs;
+        if (c->s == 1) {
+            for (int64_t y = 0; y < c->H; y++) {
+                float *dr = d + (y + 1) * c->Wp + 1;
+                const float *sr_ = s + y * sr;
+                if (se == 1)
+                    memcpy(dr, sr_, sizeof(float) * (size_t)c->W);
+                else
+                    for (int64_t x = 0; x < c->W; x++) dr[x] = sr_[x * se];
+            }
+            continue;
         }
+        for (int64_t y = 0; y < c->H; y++) {
+            float *dr = d + (y & 1) * 2 * c->ps + (y / 2 + 1) * c->Wp + 1;
+            const float *sr_ = s + y * sr;
+            for (int64_t x = 0; x < c->W; x++) dr[(x & 1) * c->ps + x / 2] = sr_[x * se];
+        }
+    }
+}
+
+/* dY [O,Ho,Wo] (contiguous) into its planes for the input gradient: bordered like the
+ * input for stride 1, element (y, x) at y*Wp + x for stride 2. */
+static void fill_dy(const igi_c3 *c, const float *dy, float *p) {
+    int64_t HW = c->Ho * c->Wo, pre = c->s == 1 ? c->Wp + 1 : 0;
+    for (int64_t o = 0; o < c->O; o++)
+        for (int64_t y = 0; y < c->Ho; y++)
+            memcpy(p + o * c->ps + pre + y * c->Wp, dy + o * HW + y * c->Wo, sizeof(float) * (size_t)c->Wo);
 }
 
 /* ---- kernels ------------------------------------------------------------------------------ */
@@ -147,73 +231,89 @@ static void pad_planes(const igi_c3 *c, int64_t n, const float *src, int64_t sc,
 #if C3_X86
 
 /* out rows o0..o0+3 (row stride Qv), positions q0..q0+8*NV: in points at position q0 of
- * plane 0 (plane stride cs), w at [0][0][o0] of [ni][9][Op]. */
+ * input plane group 0 (stride cs), w at [0][0][o0] of [ni][NT][Op]; tap t reads at
+ * in + off[t]. */
 C3_TARGET C3_INLINE void fwd_tile(const float *in, int64_t cs, int64_t ni, const float *w, int64_t Op,
-                                  int64_t Wp, float *out, int64_t Qv, const int NV) {
+                                  const int64_t *off, float *out, int64_t Qv, const int NT, const int NV) {
     __m256 acc[4][3];
+    int64_t o[9];
+    C3_UNROLL for (int t = 0; t < NT; t++) o[t] = off[t];
     C3_UNROLL for (int r = 0; r < 4; r++)
         C3_UNROLL for (int v = 0; v < NV; v++) acc[r][v] = _mm256_setzero_ps();
     for (int64_t i = 0; i < ni; i++) {
         const float *p = in + i * cs;
-        const float *wi = w + i * 9 * Op;
-        C3_UNROLL for (int ky = 0; ky < 3; ky++)
-            C3_UNROLL for (int kx = 0; kx < 3; kx++) {
-                const float *pt = p + ky * Wp + kx, *wt = wi + (ky * 3 + kx) * Op;
-                __m256 xv[3];
-                C3_UNROLL for (int v = 0; v < NV; v++) xv[v] = _mm256_loadu_ps(pt + 8 * v);
-                C3_UNROLL for (int r = 0; r < 4; r++) {
-                    __m256 wv = _mm256_broadcast_ss(wt + r);
-                    C3_UNROLL for (int v = 0; v < NV; v++) acc[r][v] = _mm256_fmadd_ps(wv, xv[v], acc[r][v]);
-                }
+        const float *wi = w + i * NT * Op;
+        C3_UNROLL for (int t = 0; t < NT; t++) {
+            const float *pt = p + o[t], *wt = wi + t * Op;
+            __m256 xv[3];
+            C3_UNROLL for (int v = 0; v < NV; v++) xv[v] = _mm256_loadu_ps(pt + 8 * v);
+            C3_UNROLL for (int r = 0; r < 4; r++) {
+                __m256 wv = _mm256_broadcast_ss(wt + r);
+                C3_UNROLL for (int v = 0; v < NV; v++) acc[r][v] = _mm256_fmadd_ps(wv, xv[v], acc[r][v]);
             }
+        }
     }
     C3_UNROLL for (int r = 0; r < 4; r++)
         C3_UNROLL for (int v = 0; v < NV; v++) _mm256_storeu_ps(out + r * Qv + 8 * v, acc[r][v]);
 }
 
-C3_TARGET static void fwd_tile3(const float *in, int64_t cs, int64_t ni, const float *w, int64_t Op, int64_t Wp,
-                                float *out, int64_t Qv) {
-    fwd_tile(in, cs, ni, w, Op, Wp, out, Qv, 3);
-}
-C3_TARGET static void fwd_tile2(const float *in, int64_t cs, int64_t ni, const float *w, int64_t Op, int64_t Wp,
-                                float *out, int64_t Qv) {
-    fwd_tile(in, cs, ni, w, Op, Wp, out, Qv, 2);
-}
-C3_TARGET static void fwd_tile1(const float *in, int64_t cs, int64_t ni, const float *w, int64_t Op, int64_t Wp,
-                                float *out, int64_t Qv) {
-    fwd_tile(in, cs, ni, w, Op, Wp, out, Qv, 1);
-}
+/* Vectors of positions per forward tile: 4 x 3 accumulators, 3 plane vectors and a
+ * broadcast weight fill the 16 AVX2 registers (2 measured ~4% slower). */
+#define C3_QB 3
+typedef void (*fwd_tile_fn)(const float *, int64_t, int64_t, const float *, int64_t, const int64_t *, float *,
+                            int64_t);
+#define FWD_TILE(NT, NV)                                                                                         \
+    C3_TARGET static void fwd_tile_##NT##_##NV(const float *in, int64_t cs, int64_t ni, const float *w, int64_t Op, \
+                                                const int64_t *off, float *out, int64_t Qv) {                      \
+        fwd_tile(in, cs, ni, w, Op, off, out, Qv, NT, NV);                                                       \
+    }
+FWD_TILE(9, 1)
+FWD_TILE(9, 2)
+FWD_TILE(9, 3)
+FWD_TILE(4, 1)
+FWD_TILE(4, 2)
+FWD_TILE(4, 3)
+FWD_TILE(2, 1)
+FWD_TILE(2, 2)
+FWD_TILE(2, 3)
+FWD_TILE(1, 1)
+FWD_TILE(1, 2)
+FWD_TILE(1, 3)
 
-/* out [Op][Qv] = the 3x3 convolution of the ni padded planes at in with w [ni][9][Op]. */
-static void conv_planes(const igi_c3 *c, const float *in, int64_t ni, const float *w, int64_t Op, float *out) {
-    for (int64_t q0 = 0; q0 < c->Qv; q0 += 24) {
+/* out [Op][Qv] = sum over the ni plane groups at in (stride cs) and the nt taps of
+ * w [ni][nt][Op] times the plane read at off[t]. nt is 9, 4, 2 or 1. */
+static void conv_planes(const igi_c3 *c, const float *in, int64_t cs, int64_t ni, const float *w, int64_t Op,
+                        const int64_t *off, int nt, float *out) {
+    static const fwd_tile_fn tiles[4][3] = {{fwd_tile_1_1, fwd_tile_1_2, fwd_tile_1_3},
+                                            {fwd_tile_2_1, fwd_tile_2_2, fwd_tile_2_3},
+                                            {fwd_tile_4_1, fwd_tile_4_2, fwd_tile_4_3},
+                                            {fwd_tile_9_1, fwd_tile_9_2, fwd_tile_9_3}};
+    int row = nt == 9 ? 3 : nt == 4 ? 2 : nt == 2 ? 1 : 0;
+    IG_ASSERT(nt == 9 || nt == 4 || nt == 2 || nt == 1);
+    for (int64_t q0 = 0; q0 < c->Qv; q0 += C3_QB * 8) {
         int64_t nv = (c->Qv - q0) / 8;
-        for (int64_t o0 = 0; o0 < Op; o0 += 4) {
-            float *oq = out + o0 * c->Qv + q0;
-            if (nv >= 3)
-                fwd_tile3(in + q0, c->cs, ni, w + o0, Op, c->Wp, oq, c->Qv);
-            else if (nv == 2)
-                fwd_tile2(in + q0, c->cs, ni, w + o0, Op, c->Wp, oq, c->Qv);
-            else
-                fwd_tile1(in + q0, c->cs, ni, w + o0, Op, c->Wp, oq, c->Qv);
-        }
+        fwd_tile_fn f = tiles[row][(nv >= C3_QB ? C3_QB : nv) - 1];
+        for (int64_t o0 = 0; o0 < Op; o0 += 4) f(in + q0, cs, ni, w + o0, Op, off, out + o0 * c->Qv + q0, c->Qv);
     }
 }
 
-/* dw[c][kx][o0..o0+8*NV) (+)= sum_q x[c][q + kx] * dyt[q][o0..] for NC planes x (stride
- * cs, already offset by ky*Wp), kx = 0..2; dw rows: plane stride ldc, tap stride ld. */
-C3_TARGET C3_INLINE void dw_tile(const float *x, int64_t cs, const float *dyt, int64_t ld, int64_t Q, float *dw,
-                                 int64_t ldc, const int NC, const int NV) {
+/* dw[k][t][o0..o0+8*NV) (+)= sum_q x[k][q + o3[t]] * dyt[q][o0..] for NC plane groups x
+ * (stride cs) and three taps; dw rows: group stride ldc, tap stride ld. */
+C3_TARGET C3_INLINE void dw_tile(const float *x, int64_t cs, const int64_t *o3, const float *dyt, int64_t ld,
+                                 int64_t Q, float *dw, int64_t ldc, const int NC, const int NV) {
     __m256 acc[2][3][2];
+    const float *xp[2][3];
     C3_UNROLL for (int k = 0; k < NC; k++)
-        C3_UNROLL for (int t = 0; t < 3; t++)
+        C3_UNROLL for (int t = 0; t < 3; t++) {
+            xp[k][t] = x + k * cs + o3[t];
             C3_UNROLL for (int v = 0; v < NV; v++) acc[k][t][v] = _mm256_loadu_ps(dw + k * ldc + t * ld + 8 * v);
+        }
     for (int64_t q = 0; q < Q; q++) {
         __m256 d[2];
         C3_UNROLL for (int v = 0; v < NV; v++) d[v] = _mm256_loadu_ps(dyt + q * ld + 8 * v);
         C3_UNROLL for (int k = 0; k < NC; k++)
             C3_UNROLL for (int t = 0; t < 3; t++) {
-                __m256 xb = _mm256_broadcast_ss(x + k * cs + q + t);
+                __m256 xb = _mm256_broadcast_ss(xp[k][t] + q);
                 C3_UNROLL for (int v = 0; v < NV; v++) acc[k][t][v] = _mm256_fmadd_ps(xb, d[v], acc[k][t][v]);
             }
     }
@@ -222,35 +322,36 @@ C3_TARGET C3_INLINE void dw_tile(const float *x, int64_t cs, const float *dyt, i
             C3_UNROLL for (int v = 0; v < NV; v++) _mm256_storeu_ps(dw + k * ldc + t * ld + 8 * v, acc[k][t][v]);
 }
 
-#define DW_TILE(NC, NV)                                                                                   \
-    C3_TARGET static void dw_tile_##NC##_##NV(const float *x, int64_t cs, const float *dyt, int64_t ld,     \
-                                               int64_t Q, float *dw, int64_t ldc) {                       \
-        dw_tile(x, cs, dyt, ld, Q, dw, ldc, NC, NV);                                                      \
+#define DW_TILE(NC, NV)                                                                                      \
+    C3_TARGET static void dw_tile_##NC##_##NV(const float *x, int64_t cs, const int64_t *o3, const float *dyt, \
+                                               int64_t ld, int64_t Q, float *dw, int64_t ldc) {              \
+        dw_tile(x, cs, o3, dyt, ld, Q, dw, ldc, NC, NV);                                                     \
     }
 DW_TILE(2, 2)
 DW_TILE(2, 1)
 DW_TILE(1, 2)
 DW_TILE(1, 1)
 
-/* dwp [C][9][O8] += the weight gradient of one image (xp padded planes, dyt [Q][O8]). */
+/* dwp [C][9][O8] += the weight gradient of one image (xp its input planes, dyt [Q][O8]). */
 static void dw_planes(const igi_c3 *c, const float *xp, const float *dyt, float *dwp) {
     int64_t ld = c->O8, ldc = 9 * c->O8;
     for (int64_t i0 = 0; i0 < c->C; i0 += 2) {
         bool two = i0 + 1 < c->C;
         for (int64_t ky = 0; ky < 3; ky++) {
-            const float *x = xp + i0 * c->cs + ky * c->Wp;
+            const float *x = xp + i0 * c->cs;
+            const int64_t *o3 = c->off + 3 * ky;
             for (int64_t o0 = 0; o0 < c->O8; o0 += 16) {
                 bool wide = o0 + 16 <= c->O8;
                 float *dw = dwp + (i0 * 9 + ky * 3) * ld + o0;
                 const float *d = dyt + o0;
                 if (two && wide)
-                    dw_tile_2_2(x, c->cs, d, ld, c->Q, dw, ldc);
+                    dw_tile_2_2(x, c->cs, o3, d, ld, c->Q, dw, ldc);
                 else if (two)
-                    dw_tile_2_1(x, c->cs, d, ld, c->Q, dw, ldc);
+                    dw_tile_2_1(x, c->cs, o3, d, ld, c->Q, dw, ldc);
                 else if (wide)
-                    dw_tile_1_2(x, c->cs, d, ld, c->Q, dw, ldc);
+                    dw_tile_1_2(x, c->cs, o3, d, ld, c->Q, dw, ldc);
                 else
-                    dw_tile_1_1(x, c->cs, d, ld, c->Q, dw, ldc);
+                    dw_tile_1_1(x, c->cs, o3, d, ld, c->Q, dw, ldc);
             }
         }
     }
@@ -258,8 +359,9 @@ static void dw_planes(const igi_c3 *c, const float *xp, const float *dyt, float 
 
 #else /* not x86-64: igi_c3_plan never selects the direct path */
 
-static void conv_planes(const igi_c3 *c, const float *in, int64_t ni, const float *w, int64_t Op, float *out) {
-    (void)c, (void)in, (void)ni, (void)w, (void)Op, (void)out;
+static void conv_planes(const igi_c3 *c, const float *in, int64_t cs, int64_t ni, const float *w, int64_t Op,
+                        const int64_t *off, int nt, float *out) {
+    (void)c, (void)in, (void)cs, (void)ni, (void)w, (void)Op, (void)off, (void)nt, (void)out;
 }
 static void dw_planes(const igi_c3 *c, const float *xp, const float *dyt, float *dwp) {
     (void)c, (void)xp, (void)dyt, (void)dwp;
@@ -272,44 +374,59 @@ static void dw_planes(const igi_c3 *c, const float *xp, const float *dyt, float 
 void igi_c3_forward(const igi_c3 *c, const float *x, const int64_t xs[3], const float *wf, const float *bias,
                     float *y, float *scratch) {
     float *xp = scratch, *out = scratch + c->C * c->cs;
-    pad_planes(c, c->C, x, xs[0], xs[1], xs[2], xp);
-    conv_planes(c, xp, c->C, wf, c->Op4, out);
+    fill_input(c, x, xs[0], xs[1], xs[2], xp);
+    conv_planes(c, xp, c->cs, c->C, wf, c->Op4, c->off, 9, out);
     for (int64_t o = 0; o < c->O; o++) {
         const float *src = out + o * c->Qv;
-        float *dst = y + o * c->H * c->W;
+        float *dst = y + o * c->Ho * c->Wo;
         if (bias) {
             float b = bias[o];
-            for (int64_t r = 0; r < c->H; r++)
-                for (int64_t q = 0; q < c->W; q++) dst[r * c->W + q] = src[r * c->Wp + q] + b;
+            for (int64_t r = 0; r < c->Ho; r++)
+                for (int64_t q = 0; q < c->Wo; q++) dst[r * c->Wo + q] = src[r * c->Wp + q] + b;
         } else {
-            for (int64_t r = 0; r < c->H; r++)
-                memcpy(dst + r * c->W, src + r * c->Wp, sizeof(float) * (size_t)c->W);
+            for (int64_t r = 0; r < c->Ho; r++)
+                memcpy(dst + r * c->Wo, src + r * c->Wp, sizeof(float) * (size_t)c->Wo);
         }
     }
 }
 
 void igi_c3_backward(const igi_c3 *c, const float *x, const int64_t xs[3], const float *dy, const float *wb,
                      float *dx, bool need_w, float *scratch) {
-    int64_t HW = c->H * c->W;
+    int64_t HWo = c->Ho * c->Wo;
     float *next = scratch;
     if (need_w) {
         float *xp = next, *dyt = xp + c->C * c->cs, *dwp = dyt + c->Q * c->O8;
         next = dwp + c->C * 9 * c->O8;
-        pad_planes(c, c->C, x, xs[0], xs[1], xs[2], xp);
+        fill_input(c, x, xs[0], xs[1], xs[2], xp);
         /* dY transposed to [position][channel]; the discarded column and the channels
          * past O stay zero from the slot's start */
         for (int64_t o = 0; o < c->O; o++)
-            for (int64_t r = 0; r < c->H; r++)
-                for (int64_t q = 0; q < c->W; q++) dyt[(r * c->Wp + q) * c->O8 + o] = dy[o * HW + r * c->W + q];
+            for (int64_t r = 0; r < c->Ho; r++)
+                for (int64_t q = 0; q < c->Wo; q++) dyt[(r * c->Wp + q) * c->O8 + o] = dy[o * HWo + r * c->Wo + q];
         dw_planes(c, xp, dyt, dwp);
     }
     if (dx) {
-        float *dyp = next, *dxo = dyp + c->O * c->cs;
-        pad_planes(c, c->O, dy, HW, c->W, 1, dyp);
-        conv_planes(c, dyp, c->O, wb, c->Cp4, dxo);
-        for (int64_t i = 0; i < c->C; i++)
-            for (int64_t r = 0; r < c->H; r++)
-                memcpy(dx + i * HW + r * c->W, dxo + i * c->Qv + r * c->Wp, sizeof(float) * (size_t)c->W);
+        float *dyp = next, *dxo = dyp + c->O * c->ps;
+        c3_prog pr[4];
+        int np = dx_programs(c, pr);
+        fill_dy(c, dy, dyp);
+        for (int k = 0; k < np; k++) {
+            conv_planes(c, dyp, c->ps, c->O, wb + pr[k].wbase, c->Cp4, pr[k].off, pr[k].nt, dxo);
+            if (c->s == 1) {
+                for (int64_t i = 0; i < c->C; i++)
+                    for (int64_t r = 0; r < c->H; r++)
+                        memcpy(dx + (i * c->H + r) * c->W, dxo + i * c->Qv + r * c->Wp, sizeof(float) * (size_t)c->W);
+                continue;
+            }
+            /* phase (a, b): dX rows 2r + a, columns 2q + b */
+            int64_t a = pr[k].a, b = pr[k].b, Ha = (c->H - a + 1) / 2, Wb = (c->W - b + 1) / 2;
+            for (int64_t i = 0; i < c->C; i++)
+                for (int64_t r = 0; r < Ha; r++) {
+                    float *d = dx + (i * c->H + 2 * r + a) * c->W + b;
+                    const float *s = dxo + i * c->Qv + r * c->Wp;
+                    for (int64_t q = 0; q < Wb; q++) d[2 * q] = s[q];
+                }
+        }
     }
 }
 

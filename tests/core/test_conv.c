@@ -644,8 +644,8 @@ Test(core, conv2d_slots_match_reference_for_any_thread_count) {
     }
 }
 
-/* The direct 3x3 path (f32, 3x3, stride 1, padding 1: core/ops/conv3x3.c) on channel and
- * width counts that leave partial register tiles (1 and odd input channels, output
+/* The direct 3x3 path (f32, 3x3, stride 1 or 2, padding 1: core/ops/conv3x3.c) on channel
+ * and width counts that leave partial register tiles (1 and odd input channels, output
  * channels not a multiple of 4, 8 or 16, planes of 1x1 up to a width past 24), against
  * the definition and across thread counts. */
 Test(core, conv2d_direct3x3_partial_tiles_match_reference) {
@@ -657,49 +657,58 @@ Test(core, conv2d_direct3x3_partial_tiles_match_reference) {
     check_slots(33, 2, 3, 30, 17, 3, 3, p, IG_F32);
     check_slots(4, 16, 7, 7, 24, 3, 3, p, IG_F32);
     check_slots(2, 3, 28, 28, 16, 3, 3, p, IG_F32);
+    /* stride 2: even and odd sizes (the odd phases one row or column shorter) */
+    ig_conv2d_params p2 = {.padding = {1, 1}, .stride = {2, 2}};
+    check_slots(3, 1, 1, 1, 1, 3, 3, p2, IG_F32);
+    check_slots(2, 1, 2, 2, 3, 3, 3, p2, IG_F32);
+    check_slots(5, 3, 7, 10, 9, 3, 3, p2, IG_F32);
+    check_slots(4, 16, 28, 28, 32, 3, 3, p2, IG_F32);
+    check_slots(17, 5, 13, 6, 20, 3, 3, p2, IG_F32);
 }
 
 /* The conv of a transposed (non-contiguous) input through the direct path equals the im2col
  * path's on a contiguous copy (the direct path turned off with the test hook), in the
- * output and all three gradients. */
+ * output and all three gradients, for stride 1 and 2. */
 Test(core, conv2d_direct3x3_strided_input_matches_im2col_path) {
     ig_manual_seed(44);
-    int64_t N = 6, C = 5, H = 9, W = 11, O = 12;
-    ig_conv2d_params p = {.padding = {1, 1}};
-    ig_tensor *xl = ig_randn(IG_DIMS(N, C, W, H), IG_F32), *w = ig_randn(IG_DIMS(O, C, 3, 3), IG_F32);
-    ig_tensor *b = ig_randn(IG_DIMS(O), IG_F32), *G = ig_randn(IG_DIMS(N, O, H, W), IG_F32);
-    ig_set_requires_grad(xl, true);
-    ig_set_requires_grad(w, true);
-    ig_set_requires_grad(b, true);
-    double *got[4], *want[4];
-    for (int pass = 0; pass < 2; pass++) {
-        bool was = igi_c3_set_enabled(pass == 0);
-        ig_scope *sc = ig_scope_begin();
-        ig_zero_grad(xl), ig_zero_grad(w), ig_zero_grad(b);
-        ig_tensor *x = ig_transpose(xl, 2, 3);
-        if (pass == 1) x = ig_contiguous(x);
-        ig_tensor *y = ig_conv2d(x, w, b, &p);
-        cr_assert(y, "%s", ig_last_error());
-        cr_assert(ig_backward(ig_sum(ig_mul(y, G), 0, NULL, false), NULL) == IG_OK, "%s", ig_last_error());
-        double **r = pass == 0 ? got : want;
-        r[0] = to_f64(y), r[1] = to_f64(ig_grad(xl)), r[2] = to_f64(ig_grad(w)), r[3] = to_f64(ig_grad(b));
-        ig_scope_end(sc);
-        igi_c3_set_enabled(was);
+    for (int st = 1; st <= 2; st++) {
+        int64_t N = 6, C = 5, H = 9, W = 11, O = 12, Ho = (H - 1) / st + 1, Wo = (W - 1) / st + 1;
+        ig_conv2d_params p = {.padding = {1, 1}, .stride = {st, st}};
+        ig_tensor *xl = ig_randn(IG_DIMS(N, C, W, H), IG_F32), *w = ig_randn(IG_DIMS(O, C, 3, 3), IG_F32);
+        ig_tensor *b = ig_randn(IG_DIMS(O), IG_F32), *G = ig_randn(IG_DIMS(N, O, Ho, Wo), IG_F32);
+        ig_set_requires_grad(xl, true);
+        ig_set_requires_grad(w, true);
+        ig_set_requires_grad(b, true);
+        double *got[4], *want[4];
+        for (int pass = 0; pass < 2; pass++) {
+            bool was = igi_c3_set_enabled(pass == 0);
+            ig_scope *sc = ig_scope_begin();
+            ig_zero_grad(xl), ig_zero_grad(w), ig_zero_grad(b);
+            ig_tensor *x = ig_transpose(xl, 2, 3);
+            if (pass == 1) x = ig_contiguous(x);
+            ig_tensor *y = ig_conv2d(x, w, b, &p);
+            cr_assert(y, "%s", ig_last_error());
+            cr_assert(ig_backward(ig_sum(ig_mul(y, G), 0, NULL, false), NULL) == IG_OK, "%s", ig_last_error());
+            double **r = pass == 0 ? got : want;
+            r[0] = to_f64(y), r[1] = to_f64(ig_grad(xl)), r[2] = to_f64(ig_grad(w)), r[3] = to_f64(ig_grad(b));
+            ig_scope_end(sc);
+            igi_c3_set_enabled(was);
+        }
+        int64_t n[4] = {N * O * Ho * Wo, N * C * W * H, O * C * 9, O};
+        const char *name[4] = {"y", "dx", "dw", "db"};
+        for (int k = 0; k < 4; k++) {
+            double tol = k >= 2 ? 1e-4 : 1e-5;
+            for (int64_t i = 0; i < n[k]; i++)
+                cr_assert(fabs(got[k][i] - want[k][i]) <= tol * (1 + fabs(want[k][i])), "stride %d %s[%lld]: %.9g vs %.9g",
+                          st, name[k], (long long)i, got[k][i], want[k][i]);
+            free(got[k]), free(want[k]);
+        }
+        ig_tensor_free(xl), ig_tensor_free(w), ig_tensor_free(b), ig_tensor_free(G);
     }
-    int64_t n[4] = {N * O * H * W, N * C * W * H, O * C * 9, O};
-    const char *name[4] = {"y", "dx", "dw", "db"};
-    for (int k = 0; k < 4; k++) {
-        double tol = k >= 2 ? 1e-4 : 1e-5;
-        for (int64_t i = 0; i < n[k]; i++)
-            cr_assert(fabs(got[k][i] - want[k][i]) <= tol * (1 + fabs(want[k][i])), "%s[%lld]: %.9g vs %.9g",
-                      name[k], (long long)i, got[k][i], want[k][i]);
-        free(got[k]), free(want[k]);
-    }
-    ig_tensor_free(xl), ig_tensor_free(w), ig_tensor_free(b), ig_tensor_free(G);
 }
 
 /* The ResNets' 3x3 convolutions take the direct path on a CPU with AVX2 and FMA, and only
- * f32, 3x3, stride 1, padding 1, dilation 1, one group does. */
+ * f32, 3x3, stride 1 or 2 (the same both ways), padding 1, dilation 1, one group does. */
 Test(core, conv2d_direct3x3_selection) {
     ig_tensor *x = ig_zeros(IG_DIMS(2, 16, 28, 28), IG_F32), *w = ig_zeros(IG_DIMS(16, 16, 3, 3), IG_F32);
     int64_t attr[9] = {1, 1, 1, 1, 1, 1, 1, 28, 28};
@@ -710,9 +719,13 @@ Test(core, conv2d_direct3x3_selection) {
     cr_assert_eq(igi_c3_plan(&g, IG_F32, &c), cpu);
     if (cpu) cr_assert(c.Wp == 29 && c.Q == 28 * 29 && c.Qv == 816 && c.Op4 == 16 && c.O8 == 16);
     cr_assert(!igi_c3_plan(&g, IG_F64, &c), "f64 keeps the im2col path");
-    int64_t other[4][9] = {{2, 2, 1, 1, 1, 1, 1, 14, 14}, {1, 1, 2, 2, 2, 2, 1, 28, 28},
-                           {1, 1, 0, 0, 1, 1, 1, 26, 26}, {1, 1, 1, 1, 1, 1, 2, 28, 28}};
-    for (int k = 0; k < 4; k++) {
+    int64_t s2[9] = {2, 2, 1, 1, 1, 1, 1, 14, 14};
+    igi_conv_geom(&g, x, w, s2);
+    cr_assert_eq(igi_c3_plan(&g, IG_F32, &c), cpu, "stride 2");
+    if (cpu) cr_assert(c.s == 2 && c.Wp == 15 && c.Q == 14 * 15 && c.cs == 4 * c.ps);
+    int64_t other[5][9] = {{3, 3, 1, 1, 1, 1, 1, 10, 10}, {1, 1, 2, 2, 2, 2, 1, 28, 28}, {1, 1, 0, 0, 1, 1, 1, 26, 26},
+                           {1, 1, 1, 1, 1, 1, 2, 28, 28}, {2, 1, 1, 1, 1, 1, 1, 14, 28}};
+    for (int k = 0; k < 5; k++) {
         igi_conv_geom(&g, x, w, other[k]);
         cr_assert(!igi_c3_plan(&g, IG_F32, &c), "case %d", k);
     }
