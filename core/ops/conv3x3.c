@@ -32,6 +32,7 @@
 #define C3_X86 1
 #include <immintrin.h>
 #define C3_TARGET __attribute__((target("avx2,fma")))
+#define C3_TARGET512 __attribute__((target("avx512f,avx512vl,fma")))
 #define C3_INLINE static inline __attribute__((always_inline))
 /* The tiles' loops over registers must unroll completely, or the accumulators spill. */
 #define C3_UNROLL _Pragma("GCC unroll 16")
@@ -40,6 +41,14 @@
 #endif
 
 static bool c3_enabled = true;
+static int c3_isa = -1; /* 2: AVX-512 tiles, 1: AVX2 tiles, 0: no direct path; -1: not yet known */
+static bool c3_no512;   /* test hook: AVX2 tiles even where AVX-512 is there */
+
+bool igi_c3_force_avx2(bool on) {
+    bool was = c3_no512;
+    c3_no512 = on;
+    return was;
+}
 
 bool igi_c3_set_enabled(bool on) {
     bool was = c3_enabled;
@@ -51,18 +60,26 @@ static int64_t round_up(int64_t v, int64_t m) {
     return (v + m - 1) / m * m;
 }
 
-static bool cpu_ok(void) {
+/* What the CPU offers, read once (benign race: every thread computes the same value). */
+static int cpu_isa(void) {
 #if C3_X86
-    static int ok = -1; /* benign race: every thread computes the same value */
-    if (ok < 0) {
+    if (c3_isa < 0) {
         __builtin_cpu_init();
-        const char *env = getenv("IGNIS_CONV3X3"); /* "0": off, for A/B measurements */
-        ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !(env && strcmp(env, "0") == 0);
+        const char *env = getenv("IGNIS_CONV3X3"); /* "0": off, "avx2": no AVX-512, for A/B timing */
+        bool off = env && strcmp(env, "0") == 0, no512 = env && strcmp(env, "avx2") == 0;
+        int isa = 0;
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !off) isa = 1;
+        if (isa && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && !no512) isa = 2;
+        c3_isa = isa;
     }
-    return ok == 1;
+    return c3_isa;
 #else
-    return false;
+    return 0;
 #endif
+}
+
+static bool cpu_ok(void) {
+    return cpu_isa() > 0;
 }
 
 /* Stride 2: row (or column) tap k reads phase A2[k] (0: even input rows, 1: odd) of the
@@ -87,7 +104,8 @@ bool igi_c3_plan(const igi_conv *g, ig_dtype dt, igi_c3 *c) {
     c->Qv = round_up(c->Q, 8);
     c->Op4 = round_up(c->O, 4);
     c->Cp4 = round_up(c->C, 4);
-    c->O8 = round_up(c->O, 8);
+    c->isa = cpu_isa() == 2 && !c3_no512 ? 2 : 1;
+    c->Ov = round_up(c->O, c->isa == 2 ? 16 : 8);
     if (c->s == 1) {
         /* the widest read: position Qv - 1 at tap offset 2*Wp + 2 */
         c->ps = round_up(c->Qv + 2 * c->Wp + 2, 8);
@@ -178,17 +196,17 @@ int64_t igi_c3_fwd_slot_floats(const igi_c3 *c) {
     return c->C * c->cs + c->Op4 * c->Qv;
 }
 
-/* Scratch of a backward slot: [xp C*cs][dyT Q*O8][dW C*9*O8] with need_w, then
+/* Scratch of a backward slot: [xp C*cs][dyT Q*Ov][dW C*9*Ov] with need_w, then
  * [dyp O*ps][dxo Cp4*Qv] with need_x. */
 int64_t igi_c3_bwd_slot_floats(const igi_c3 *c, bool need_x, bool need_w) {
     int64_t n = 0;
-    if (need_w) n += c->C * c->cs + c->Q * c->O8 + c->C * 9 * c->O8;
+    if (need_w) n += c->C * c->cs + c->Q * c->Ov + c->C * 9 * c->Ov;
     if (need_x) n += c->O * c->ps + c->Cp4 * c->Qv;
     return n;
 }
 
 int64_t igi_c3_bwd_dw_offset(const igi_c3 *c) {
-    return c->C * c->cs + c->Q * c->O8;
+    return c->C * c->cs + c->Q * c->Ov;
 }
 
 /* The input x [C,H,W] (strides sc, sr, se) into its bordered planes at p (borders already
@@ -280,6 +298,66 @@ FWD_TILE(1, 1)
 FWD_TILE(1, 2)
 FWD_TILE(1, 3)
 
+/* The same tile with 16-lane vectors: NZ vectors of 16 positions and NH (0 or 1) of 8.
+ * With 32 registers the plane vectors stay in registers (the AVX2 tile has to reload some
+ * from memory for its FMAs), so a tile is 4 x 64 positions. */
+C3_TARGET512 C3_INLINE void fwd_tile512(const float *in, int64_t cs, int64_t ni, const float *w, int64_t Op,
+                                        const int64_t *off, float *out, int64_t Qv, const int NT, const int NZ,
+                                        const int NH) {
+    __m512 acc[4][4];
+    __m256 acch[4];
+    int64_t o[9];
+    C3_UNROLL for (int t = 0; t < NT; t++) o[t] = off[t];
+    C3_UNROLL for (int r = 0; r < 4; r++) {
+        C3_UNROLL for (int v = 0; v < NZ; v++) acc[r][v] = _mm512_setzero_ps();
+        if (NH) acch[r] = _mm256_setzero_ps();
+    }
+    for (int64_t i = 0; i < ni; i++) {
+        const float *p = in + i * cs;
+        const float *wi = w + i * NT * Op;
+        C3_UNROLL for (int t = 0; t < NT; t++) {
+            const float *pt = p + o[t], *wt = wi + t * Op;
+            __m512 xv[4];
+            __m256 xh = _mm256_setzero_ps();
+            C3_UNROLL for (int v = 0; v < NZ; v++) xv[v] = _mm512_loadu_ps(pt + 16 * v);
+            if (NH) xh = _mm256_loadu_ps(pt + 16 * NZ);
+            C3_UNROLL for (int r = 0; r < 4; r++) {
+                __m512 wv = _mm512_set1_ps(wt[r]);
+                C3_UNROLL for (int v = 0; v < NZ; v++) acc[r][v] = _mm512_fmadd_ps(wv, xv[v], acc[r][v]);
+                if (NH) acch[r] = _mm256_fmadd_ps(_mm512_castps512_ps256(wv), xh, acch[r]);
+            }
+        }
+    }
+    C3_UNROLL for (int r = 0; r < 4; r++) {
+        C3_UNROLL for (int v = 0; v < NZ; v++) _mm512_storeu_ps(out + r * Qv + 16 * v, acc[r][v]);
+        if (NH) _mm256_storeu_ps(out + r * Qv + 16 * NZ, acch[r]);
+    }
+}
+
+#define FWD_TILE512(NT, NZ, NH)                                                                              \
+    C3_TARGET512 static void fwd512_##NT##_##NZ##_##NH(const float *in, int64_t cs, int64_t ni, const float *w, \
+                                                       int64_t Op, const int64_t *off, float *out, int64_t Qv) { \
+        fwd_tile512(in, cs, ni, w, Op, off, out, Qv, NT, NZ, NH);                                            \
+    }
+#define FWD_TILES512(NT)       \
+    FWD_TILE512(NT, 0, 1)      \
+    FWD_TILE512(NT, 1, 0)      \
+    FWD_TILE512(NT, 1, 1)      \
+    FWD_TILE512(NT, 2, 0)      \
+    FWD_TILE512(NT, 2, 1)      \
+    FWD_TILE512(NT, 3, 0)      \
+    FWD_TILE512(NT, 3, 1)      \
+    FWD_TILE512(NT, 4, 0)
+FWD_TILES512(9)
+FWD_TILES512(4)
+FWD_TILES512(2)
+FWD_TILES512(1)
+#define FWD_ROW512(NT)                                                                                           \
+    {                                                                                                            \
+        NULL, fwd512_##NT##_0_1, fwd512_##NT##_1_0, fwd512_##NT##_1_1, fwd512_##NT##_2_0, fwd512_##NT##_2_1,     \
+            fwd512_##NT##_3_0, fwd512_##NT##_3_1, fwd512_##NT##_4_0                                              \
+    }
+
 /* out [Op][Qv] = sum over the ni plane groups at in (stride cs) and the nt taps of
  * w [ni][nt][Op] times the plane read at off[t]. nt is 9, 4, 2 or 1. */
 static void conv_planes(const igi_c3 *c, const float *in, int64_t cs, int64_t ni, const float *w, int64_t Op,
@@ -288,8 +366,18 @@ static void conv_planes(const igi_c3 *c, const float *in, int64_t cs, int64_t ni
                                             {fwd_tile_2_1, fwd_tile_2_2, fwd_tile_2_3},
                                             {fwd_tile_4_1, fwd_tile_4_2, fwd_tile_4_3},
                                             {fwd_tile_9_1, fwd_tile_9_2, fwd_tile_9_3}};
+    /* [taps][eighths of positions] for 8..64 positions */
+    static const fwd_tile_fn tiles512[4][9] = {FWD_ROW512(1), FWD_ROW512(2), FWD_ROW512(4), FWD_ROW512(9)};
     int row = nt == 9 ? 3 : nt == 4 ? 2 : nt == 2 ? 1 : 0;
     IG_ASSERT(nt == 9 || nt == 4 || nt == 2 || nt == 1);
+    if (c->isa == 2) {
+        for (int64_t q0 = 0; q0 < c->Qv; q0 += 64) {
+            int64_t e = (c->Qv - q0) / 8;
+            fwd_tile_fn f = tiles512[row][e >= 8 ? 8 : e];
+            for (int64_t o0 = 0; o0 < Op; o0 += 4) f(in + q0, cs, ni, w + o0, Op, off, out + o0 * c->Qv + q0, c->Qv);
+        }
+        return;
+    }
     for (int64_t q0 = 0; q0 < c->Qv; q0 += C3_QB * 8) {
         int64_t nv = (c->Qv - q0) / 8;
         fwd_tile_fn f = tiles[row][(nv >= C3_QB ? C3_QB : nv) - 1];
@@ -332,16 +420,75 @@ DW_TILE(2, 1)
 DW_TILE(1, 2)
 DW_TILE(1, 1)
 
-/* dwp [C][9][O8] += the weight gradient of one image (xp its input planes, dyt [Q][O8]). */
+/* The weight-gradient tile with 16-lane vectors: NC plane groups x 3 taps x NV vectors of
+ * 16 output channels (up to 24 accumulators). */
+C3_TARGET512 C3_INLINE void dw_tile512(const float *x, int64_t cs, const int64_t *o3, const float *dyt, int64_t ld,
+                                       int64_t Q, float *dw, int64_t ldc, const int NC, const int NV) {
+    __m512 acc[4][3][2];
+    const float *xp[4][3];
+    C3_UNROLL for (int k = 0; k < NC; k++)
+        C3_UNROLL for (int t = 0; t < 3; t++) {
+            xp[k][t] = x + k * cs + o3[t];
+            C3_UNROLL for (int v = 0; v < NV; v++) acc[k][t][v] = _mm512_loadu_ps(dw + k * ldc + t * ld + 16 * v);
+        }
+    for (int64_t q = 0; q < Q; q++) {
+        __m512 d[2];
+        C3_UNROLL for (int v = 0; v < NV; v++) d[v] = _mm512_loadu_ps(dyt + q * ld + 16 * v);
+        C3_UNROLL for (int k = 0; k < NC; k++)
+            C3_UNROLL for (int t = 0; t < 3; t++) {
+                __m512 xb = _mm512_set1_ps(xp[k][t][q]);
+                C3_UNROLL for (int v = 0; v < NV; v++) acc[k][t][v] = _mm512_fmadd_ps(xb, d[v], acc[k][t][v]);
+            }
+    }
+    C3_UNROLL for (int k = 0; k < NC; k++)
+        C3_UNROLL for (int t = 0; t < 3; t++)
+            C3_UNROLL for (int v = 0; v < NV; v++) _mm512_storeu_ps(dw + k * ldc + t * ld + 16 * v, acc[k][t][v]);
+}
+
+typedef void (*dw_tile_fn)(const float *, int64_t, const int64_t *, const float *, int64_t, int64_t, float *, int64_t);
+#define DW_TILE512(NC, NV)                                                                                      \
+    C3_TARGET512 static void dw512_##NC##_##NV(const float *x, int64_t cs, const int64_t *o3, const float *dyt, \
+                                               int64_t ld, int64_t Q, float *dw, int64_t ldc) {               \
+        dw_tile512(x, cs, o3, dyt, ld, Q, dw, ldc, NC, NV);                                                    \
+    }
+DW_TILE512(1, 1)
+DW_TILE512(2, 1)
+DW_TILE512(3, 1)
+DW_TILE512(4, 1)
+DW_TILE512(1, 2)
+DW_TILE512(2, 2)
+DW_TILE512(3, 2)
+DW_TILE512(4, 2)
+
+static void dw_planes512(const igi_c3 *c, const float *xp, const float *dyt, float *dwp) {
+    static const dw_tile_fn tiles[2][4] = {{dw512_1_1, dw512_2_1, dw512_3_1, dw512_4_1},
+                                           {dw512_1_2, dw512_2_2, dw512_3_2, dw512_4_2}};
+    int64_t ld = c->Ov, ldc = 9 * c->Ov;
+    for (int64_t i0 = 0; i0 < c->C; i0 += 4) {
+        int64_t nc = c->C - i0 < 4 ? c->C - i0 : 4;
+        for (int64_t ky = 0; ky < 3; ky++)
+            for (int64_t o0 = 0; o0 < c->Ov; o0 += 32) {
+                int64_t nv = c->Ov - o0 >= 32 ? 2 : 1;
+                tiles[nv - 1][nc - 1](xp + i0 * c->cs, c->cs, c->off + 3 * ky, dyt + o0, ld, c->Q,
+                                      dwp + (i0 * 9 + ky * 3) * ld + o0, ldc);
+            }
+    }
+}
+
+/* dwp [C][9][Ov] += the weight gradient of one image (xp its input planes, dyt [Q][Ov]). */
 static void dw_planes(const igi_c3 *c, const float *xp, const float *dyt, float *dwp) {
-    int64_t ld = c->O8, ldc = 9 * c->O8;
+    if (c->isa == 2) {
+        dw_planes512(c, xp, dyt, dwp);
+        return;
+    }
+    int64_t ld = c->Ov, ldc = 9 * c->Ov;
     for (int64_t i0 = 0; i0 < c->C; i0 += 2) {
         bool two = i0 + 1 < c->C;
         for (int64_t ky = 0; ky < 3; ky++) {
             const float *x = xp + i0 * c->cs;
             const int64_t *o3 = c->off + 3 * ky;
-            for (int64_t o0 = 0; o0 < c->O8; o0 += 16) {
-                bool wide = o0 + 16 <= c->O8;
+            for (int64_t o0 = 0; o0 < c->Ov; o0 += 16) {
+                bool wide = o0 + 16 <= c->Ov;
                 float *dw = dwp + (i0 * 9 + ky * 3) * ld + o0;
                 const float *d = dyt + o0;
                 if (two && wide)
@@ -395,14 +542,14 @@ void igi_c3_backward(const igi_c3 *c, const float *x, const int64_t xs[3], const
     int64_t HWo = c->Ho * c->Wo;
     float *next = scratch;
     if (need_w) {
-        float *xp = next, *dyt = xp + c->C * c->cs, *dwp = dyt + c->Q * c->O8;
-        next = dwp + c->C * 9 * c->O8;
+        float *xp = next, *dyt = xp + c->C * c->cs, *dwp = dyt + c->Q * c->Ov;
+        next = dwp + c->C * 9 * c->Ov;
         fill_input(c, x, xs[0], xs[1], xs[2], xp);
         /* dY transposed to [position][channel]; the discarded column and the channels
          * past O stay zero from the slot's start */
         for (int64_t o = 0; o < c->O; o++)
             for (int64_t r = 0; r < c->Ho; r++)
-                for (int64_t q = 0; q < c->Wo; q++) dyt[(r * c->Wp + q) * c->O8 + o] = dy[o * HWo + r * c->Wo + q];
+                for (int64_t q = 0; q < c->Wo; q++) dyt[(r * c->Wp + q) * c->Ov + o] = dy[o * HWo + r * c->Wo + q];
         dw_planes(c, xp, dyt, dwp);
     }
     if (dx) {
@@ -431,12 +578,12 @@ void igi_c3_backward(const igi_c3 *c, const float *x, const int64_t xs[3], const
 }
 
 void igi_c3_dw_finish(const igi_c3 *c, float *part, int64_t S, int64_t stride, float *dw) {
-    int64_t n = c->C * 9 * c->O8;
+    int64_t n = c->C * 9 * c->Ov;
     for (int64_t s = 1; s < S; s++) {
         const float *ps = part + s * stride;
         for (int64_t k = 0; k < n; k++) part[k] += ps[k];
     }
     for (int64_t i = 0; i < c->C; i++)
         for (int64_t t = 0; t < 9; t++)
-            for (int64_t o = 0; o < c->O; o++) dw[(o * c->C + i) * 9 + t] = part[(i * 9 + t) * c->O8 + o];
+            for (int64_t o = 0; o < c->O; o++) dw[(o * c->C + i) * 9 + t] = part[(i * 9 + t) * c->Ov + o];
 }

@@ -31,7 +31,8 @@ typedef struct igi_c3 {
     int64_t cs;     /* floats per input channel: one plane (stride 1) or four phase planes */
     int64_t Op4;    /* O rounded up to 4: rows of the forward kernel's output */
     int64_t Cp4;    /* C rounded up to 4: rows of the input-gradient kernel's output */
-    int64_t O8;     /* O rounded up to 8: columns of the transposed output gradient */
+    int64_t Ov;     /* O rounded up to the vector width: columns of the transposed output gradient */
+    int isa;        /* 2: AVX-512 tiles (16-lane vectors), 1: AVX2 tiles (8-lane) */
     int64_t off[9]; /* tap ky*3 + kx: where it reads in a channel's planes, from the output position */
 } igi_c3;
 
@@ -42,6 +43,10 @@ bool igi_c3_plan(const igi_conv *g, ig_dtype dt, igi_c3 *c);
 /* Test hook: turns the direct path off (false) or back on; returns the previous setting.
  * Not thread-safe: call it between convolutions. */
 bool igi_c3_set_enabled(bool on);
+
+/* Test hook: the AVX2 tiles even on a CPU with AVX-512 (true), or back to the best the
+ * CPU has; returns the previous setting. Not thread-safe, as igi_c3_set_enabled. */
+bool igi_c3_force_avx2(bool on);
 
 /* Floats of packed weights (and bias) the forward needs: [C][9][Op4] + [O]. */
 int64_t igi_c3_fwd_pack_floats(const igi_c3 *c);
@@ -60,7 +65,7 @@ void igi_c3_forward(const igi_c3 *c, const float *x, const int64_t xs[3], const 
 int64_t igi_c3_bwd_pack_floats(const igi_c3 *c);
 void igi_c3_pack_bwd(const igi_c3 *c, const float *w, float *wb);
 /* Floats of one slot's backward scratch, and where in it the slot's partial dW
- * ([C][9][O8]) starts (only meaningful with need_w). */
+ * ([C][9][Ov]) starts (only meaningful with need_w). */
 int64_t igi_c3_bwd_slot_floats(const igi_c3 *c, bool need_x, bool need_w);
 int64_t igi_c3_bwd_dw_offset(const igi_c3 *c);
 /* One image: dx [C,H,W] = the input gradient (if dx), the slot's partial dW += this

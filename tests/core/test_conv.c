@@ -666,6 +666,20 @@ Test(core, conv2d_direct3x3_partial_tiles_match_reference) {
     check_slots(17, 5, 13, 6, 20, 3, 3, p2, IG_F32);
 }
 
+/* The same shapes on the AVX2 tiles (taken on CPUs without AVX-512; forced here). */
+Test(core, conv2d_direct3x3_avx2_tiles_match_reference) {
+    ig_manual_seed(45);
+    bool was = igi_c3_force_avx2(true);
+    ig_conv2d_params p = {.padding = {1, 1}}, p2 = {.padding = {1, 1}, .stride = {2, 2}};
+    check_slots(3, 1, 1, 1, 1, 3, 3, p, IG_F32);
+    check_slots(2, 5, 4, 16, 9, 3, 3, p, IG_F32);
+    check_slots(5, 7, 9, 3, 20, 3, 3, p, IG_F32);
+    check_slots(4, 16, 7, 7, 24, 3, 3, p, IG_F32);
+    check_slots(2, 1, 2, 2, 3, 3, 3, p2, IG_F32);
+    check_slots(5, 3, 7, 10, 9, 3, 3, p2, IG_F32);
+    igi_c3_force_avx2(was);
+}
+
 /* The conv of a transposed (non-contiguous) input through the direct path equals the im2col
  * path's on a contiguous copy (the direct path turned off with the test hook), in the
  * output and all three gradients, for stride 1 and 2. */
@@ -717,7 +731,7 @@ Test(core, conv2d_direct3x3_selection) {
     igi_conv_geom(&g, x, w, attr);
     bool cpu = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     cr_assert_eq(igi_c3_plan(&g, IG_F32, &c), cpu);
-    if (cpu) cr_assert(c.Wp == 29 && c.Q == 28 * 29 && c.Qv == 816 && c.Op4 == 16 && c.O8 == 16);
+    if (cpu) cr_assert(c.Wp == 29 && c.Q == 28 * 29 && c.Qv == 816 && c.Op4 == 16 && c.Ov == 16);
     cr_assert(!igi_c3_plan(&g, IG_F64, &c), "f64 keeps the im2col path");
     int64_t s2[9] = {2, 2, 1, 1, 1, 1, 1, 14, 14};
     igi_conv_geom(&g, x, w, s2);
