@@ -15,6 +15,9 @@
  * dX_g = col2im(W_g^T @ dY_g) (col2im accumulates, since receptive fields overlap).
  * Backward is not itself differentiable (no double backward).
  *
+ * f32 3x3 convolutions with padding 1 and stride 1 or 2 take the direct kernels of
+ * conv3x3.c instead (no im2col, no GEMM) on CPUs with AVX2+FMA, in the same slots.
+ *
  * Images are grouped into shape-fixed slots run on the thread pool (see "per-image
  * pipeline on slots" below): results do not depend on the thread count.
  *
