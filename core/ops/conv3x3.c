@@ -475,6 +475,48 @@ static void dw_planes512(const igi_c3 *c, const float *xp, const float *dyt, flo
     }
 }
 
+/* dyt [Q][Ov] = dY [O][Ho*Wo] transposed to position-major, positions in the bordered
+ * layout (the discarded column and the channels past O are left as they are: zero). In
+ * blocks of 16 channels x 16 positions, transposed in registers (four rounds of swapping
+ * the off-diagonal halves of ever smaller blocks) and stored as 16 rows of 16 channels. */
+C3_TARGET512 static void transpose_dy512(const igi_c3 *c, const float *dy, float *dyt) {
+    int64_t HW = c->Ho * c->Wo;
+    __m512i lo[4], hi[4];
+    for (int k = 0; k < 4; k++) {
+        int sw = 8 >> k, il[16], ih[16];
+        for (int j = 0; j < 16; j++) {
+            il[j] = (j & sw) ? 16 + j - sw : j;
+            ih[j] = (j & sw) ? 16 + j : j + sw;
+        }
+        lo[k] = _mm512_loadu_si512(il);
+        hi[k] = _mm512_loadu_si512(ih);
+    }
+    for (int64_t o0 = 0; o0 < c->O; o0 += 16) {
+        int64_t no = c->O - o0 < 16 ? c->O - o0 : 16;
+        int64_t r = 0, x = 0; /* row and column of position p0 */
+        for (int64_t p0 = 0; p0 < HW; p0 += 16) {
+            int64_t np = HW - p0 < 16 ? HW - p0 : 16;
+            __mmask16 m = (__mmask16)(np == 16 ? 0xffff : (1u << np) - 1);
+            __m512 v[16];
+            C3_UNROLL for (int k = 0; k < 16; k++)
+                v[k] = k < no ? _mm512_maskz_loadu_ps(m, dy + (o0 + k) * HW + p0) : _mm512_setzero_ps();
+            C3_UNROLL for (int k = 0; k < 4; k++) {
+                int sw = 8 >> k;
+                C3_UNROLL for (int i = 0; i < 16; i++) {
+                    if (i & sw) continue;
+                    __m512 a = v[i], b = v[i + sw];
+                    v[i] = _mm512_permutex2var_ps(a, lo[k], b);
+                    v[i + sw] = _mm512_permutex2var_ps(a, hi[k], b);
+                }
+            }
+            for (int64_t j = 0; j < np; j++) {
+                _mm512_storeu_ps(dyt + (r * c->Wp + x) * c->Ov + o0, v[j]);
+                if (++x == c->Wo) x = 0, r++;
+            }
+        }
+    }
+}
+
 /* dwp [C][9][Ov] += the weight gradient of one image (xp its input planes, dyt [Q][Ov]). */
 static void dw_planes(const igi_c3 *c, const float *xp, const float *dyt, float *dwp) {
     if (c->isa == 2) {
@@ -516,6 +558,19 @@ static void dw_planes(const igi_c3 *c, const float *xp, const float *dyt, float 
 
 #endif
 
+static void transpose_dy(const igi_c3 *c, const float *dy, float *dyt) {
+#if C3_X86
+    if (c->isa == 2) {
+        transpose_dy512(c, dy, dyt);
+        return;
+    }
+#endif
+    int64_t HW = c->Ho * c->Wo;
+    for (int64_t o = 0; o < c->O; o++)
+        for (int64_t r = 0; r < c->Ho; r++)
+            for (int64_t q = 0; q < c->Wo; q++) dyt[(r * c->Wp + q) * c->Ov + o] = dy[o * HW + r * c->Wo + q];
+}
+
 /* ---- per image ---------------------------------------------------------------------------- */
 
 void igi_c3_forward(const igi_c3 *c, const float *x, const int64_t xs[3], const float *wf, const float *bias,
@@ -539,7 +594,6 @@ void igi_c3_forward(const igi_c3 *c, const float *x, const int64_t xs[3], const 
 
 void igi_c3_backward(const igi_c3 *c, const float *x, const int64_t xs[3], const float *dy, const float *wb,
                      float *dx, bool need_w, float *scratch) {
-    int64_t HWo = c->Ho * c->Wo;
     float *next = scratch;
     if (need_w) {
         float *xp = next, *dyt = xp + c->C * c->cs, *dwp = dyt + c->Q * c->Ov;
@@ -547,9 +601,7 @@ void igi_c3_backward(const igi_c3 *c, const float *x, const int64_t xs[3], const
         fill_input(c, x, xs[0], xs[1], xs[2], xp);
         /* dY transposed to [position][channel]; the discarded column and the channels
          * past O stay zero from the slot's start */
-        for (int64_t o = 0; o < c->O; o++)
-            for (int64_t r = 0; r < c->Ho; r++)
-                for (int64_t q = 0; q < c->Wo; q++) dyt[(r * c->Wp + q) * c->Ov + o] = dy[o * HWo + r * c->Wo + q];
+        transpose_dy(c, dy, dyt);
         dw_planes(c, xp, dyt, dwp);
     }
     if (dx) {
