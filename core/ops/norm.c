@@ -522,89 +522,181 @@ static inline void bn_f32_row_bsums(const float *g, const float *x, int64_t S, f
     *tail2 += t2;
 }
 
-/* bn_forward_range for f32 (same job fields, same outputs): the mean from float-lane sums,
- * the variance from the shifted second pass (see above), then y = (x - mf) * a + c in float
- * with a = weight * invstd and c = bias - (mean - mf) * a. */
-IGI_HOT static void bn_forward_f32_range(int64_t c0, int64_t c1, void *ctx) {
-    const bn_job *j = ctx;
+/* The f32 channel steps, shared by the plain and the synchronised batch norm so that a
+ * group of one gives bitwise the plain result. x (and g) are contiguous [N, C, S]. Each is
+ * IGI_HOT itself: GCC does not inline them into the range kernels, and a plain function
+ * would be compiled for the baseline only. */
+
+/* sum(x) over channel c. */
+IGI_HOT static double bn_f32_channel_sum(const float *xp, int64_t N, int64_t C, int64_t S, int64_t c) {
+    bn_lanes acc = {{0}, {0}};
+    double tail = 0;
+    for (int64_t n = 0; n < N; n++) bn_f32_row_sum(xp + (n * C + c) * S, S, &acc, &tail);
+    return bn_lanes_total(&acc, tail);
+}
+
+/* *sd = sum(d), *sq = sum(d * d) over channel c, d = x - mf. */
+IGI_HOT static void bn_f32_channel_dev(const float *xp, int64_t N, int64_t C, int64_t S, int64_t c, float mf,
+                                      double *sd, double *sq) {
+    bn_lanes acc1 = {{0}, {0}}, acc2 = {{0}, {0}};
+    double tail1 = 0, tail2 = 0;
+    for (int64_t n = 0; n < N; n++) bn_f32_row_dev(xp + (n * C + c) * S, S, mf, &acc1, &tail1, &acc2, &tail2);
+    *sd = bn_lanes_total(&acc1, tail1);
+    *sq = bn_lanes_total(&acc2, tail2);
+}
+
+/* The first pass's mean rounded to float: the shift of the second pass. */
+static inline float bn_f32_shift(double sum, double cnt) {
+    return (float)(sum / cnt);
+}
+
+/* Mean and biased variance from the shifted sums over cnt elements. */
+static inline void bn_f32_stats(float mf, double sd, double sq, double cnt, double *m, double *v) {
+    *m = (double)mf + sd / cnt;
+    double var = (sq - sd * (sd / cnt)) / cnt;
+    *v = var < 0 ? 0 : var; /* rounding may leave -tiny for a constant channel */
+}
+
+/* invstd[c] (j->c3) and y = (x - mf) * a + c over channel c, with a = weight * invstd and
+ * c = bias - (m - mf) * a (j->c1 / j->c2: weight / bias). */
+IGI_HOT static void bn_f32_channel_apply(const bn_job *j, int64_t c, double m, double v) {
     int64_t N = j->N, C = j->C, S = j->S;
-    double *invstd = (double *)j->c3;
     const float *xp = (const float *)igi_data(j->x);
     float *yp = (float *)igi_data(j->y);
+    double is = 1.0 / sqrt(v + j->eps), a = j->c1[c] * is;
+    float mf = (float)m, af = (float)a, cf = (float)(j->c2[c] - (m - (double)mf) * a);
+    ((double *)j->c3)[c] = is;
+    for (int64_t n = 0; n < N; n++) {
+        const float *xr = xp + (n * C + c) * S;
+        float *yr = yp + (n * C + c) * S;
+        for (int64_t k = 0; k < S; k++) yr[k] = (xr[k] - mf) * af + cf;
+    }
+}
+
+/* j->s1[c] = sum(g), j->s2[c] = sum(g * xhat) over channel c (j->a = mean, j->b = invstd),
+ * from float-lane row sums of g and g * (x - mf), mf = mean rounded to float:
+ * sum(g * (x - mean)) = sum(g * (x - mf)) - (mean - mf) * sum(g). */
+IGI_HOT static void bn_f32_channel_bsums(const bn_job *j, int64_t c) {
+    int64_t N = j->N, C = j->C, S = j->S;
+    const float *xp = (const float *)igi_data(j->x), *gp = (const float *)igi_data(j->g);
+    double m = j->a[c];
+    float mf = (float)m;
+    bn_lanes acc1 = {{0}, {0}}, acc2 = {{0}, {0}};
+    double tail1 = 0, tail2 = 0;
+    for (int64_t n = 0; n < N; n++) {
+        int64_t o = (n * C + c) * S;
+        bn_f32_row_bsums(gp + o, xp + o, S, mf, &acc1, &tail1, &acc2, &tail2);
+    }
+    double sg = bn_lanes_total(&acc1, tail1);
+    j->s1[c] = sg;
+    j->s2[c] = (bn_lanes_total(&acc2, tail2) - (m - (double)mf) * sg) * j->b[c];
+}
+
+/* dx over channel c (into j->y) from the sums j->c2[c] = sum(g), j->c3[c] = sum(g * xhat)
+ * (this process's or the group's) and j->c1 = weight: dx = ((g - G) - (x - mf) * M) * K
+ * in float with K = weight * invstd, M = sum(g * xhat) / n * invstd and G = sum(g) / n +
+ * (mf - mean) * M (bn_dx_range's dx regrouped around x - mf); dx = g * K in eval mode. */
+IGI_HOT static void bn_f32_channel_dx(const bn_job *j, int64_t c) {
+    int64_t N = j->N, C = j->C, S = j->S;
+    const float *xp = (const float *)igi_data(j->x), *gp = (const float *)igi_data(j->g);
+    float *dp = (float *)igi_data(j->y);
+    double m = j->a[c], is = j->b[c];
+    float mf = (float)m, kf = (float)(j->c1[c] * is);
+    if (j->training) {
+        double mgx = j->c3[c] / j->cnt * is;
+        float Mf = (float)mgx, Gf = (float)(j->c2[c] / j->cnt + ((double)mf - m) * mgx);
+        for (int64_t n = 0; n < N; n++) {
+            int64_t o = (n * C + c) * S;
+            const float *gr = gp + o, *xr = xp + o;
+            float *dr = dp + o;
+            for (int64_t k = 0; k < S; k++) dr[k] = ((gr[k] - Gf) - (xr[k] - mf) * Mf) * kf;
+        }
+    } else {
+        for (int64_t n = 0; n < N; n++) {
+            int64_t o = (n * C + c) * S;
+            for (int64_t k = 0; k < S; k++) dp[o + k] = gp[o + k] * kf;
+        }
+    }
+}
+
+/* bn_forward_range for f32 (same job fields, same outputs): with j->training the mean and
+ * variance from the two float-lane passes, else j->a / j->b; then the normalisation. */
+IGI_HOT static void bn_forward_f32_range(int64_t c0, int64_t c1, void *ctx) {
+    const bn_job *j = ctx;
+    const float *xp = (const float *)igi_data(j->x);
     for (int64_t c = c0; c < c1; c++) {
         double m, v;
         if (j->training) {
-            bn_lanes acc = {{0}, {0}}, acc2 = {{0}, {0}};
-            double tail = 0, tail2 = 0;
-            for (int64_t n = 0; n < N; n++) bn_f32_row_sum(xp + (n * C + c) * S, S, &acc, &tail);
-            float mf = (float)(bn_lanes_total(&acc, tail) / j->cnt);
-            acc = (bn_lanes){{0}, {0}};
-            tail = 0;
-            for (int64_t n = 0; n < N; n++)
-                bn_f32_row_dev(xp + (n * C + c) * S, S, mf, &acc, &tail, &acc2, &tail2);
-            double sd = bn_lanes_total(&acc, tail), sq = bn_lanes_total(&acc2, tail2);
-            m = (double)mf + sd / j->cnt;
-            v = (sq - sd * (sd / j->cnt)) / j->cnt;
-            if (!(v >= 0)) v = v < 0 ? 0 : v; /* rounding may leave -tiny for a constant channel */
+            float mf = bn_f32_shift(bn_f32_channel_sum(xp, j->N, j->C, j->S, c), j->cnt);
+            double sd, sq;
+            bn_f32_channel_dev(xp, j->N, j->C, j->S, c, mf, &sd, &sq);
+            bn_f32_stats(mf, sd, sq, j->cnt, &m, &v);
             j->s1[c] = m;
             j->s2[c] = v;
         } else {
             m = j->a[c];
             v = j->b[c];
         }
-        double is = 1.0 / sqrt(v + j->eps), a = j->c1[c] * is;
-        float mf = (float)m, af = (float)a, cf = (float)(j->c2[c] - (m - (double)mf) * a);
-        invstd[c] = is;
-        for (int64_t n = 0; n < N; n++) {
-            const float *xr = xp + (n * C + c) * S;
-            float *yr = yp + (n * C + c) * S;
-            for (int64_t k = 0; k < S; k++) yr[k] = (xr[k] - mf) * af + cf;
-        }
+        bn_f32_channel_apply(j, c, m, v);
     }
 }
 
-/* bn_backward_range for f32: s1 = sum(g), s2 = sum(g * xhat) from float-lane row sums of g
- * and g * (x - mf) (mf = mean rounded to float; sum(g * (x - mean)) = that - (mean - mf) *
- * sum(g)), then, when j->y is set, dx = ((g - G) - (x - mf) * M) * K in float with K =
- * weight * invstd, M = sum(g * xhat) / n * invstd and G = sum(g) / n + (mf - mean) * M
- * (the same dx as bn_dx_range, regrouped around x - mf). */
+/* Synchronised statistics, f32: s1[c] = sum(x) over channels [c0, c1). */
+IGI_HOT static void bn_sums_f32_range(int64_t c0, int64_t c1, void *ctx) {
+    const bn_job *j = ctx;
+    const float *xp = (const float *)igi_data(j->x);
+    for (int64_t c = c0; c < c1; c++) j->s1[c] = bn_f32_channel_sum(xp, j->N, j->C, j->S, c);
+}
+
+/* Synchronised statistics, f32: s1[c] = sum(d), s2[c] = sum(d * d), d = x - (float)a[c]
+ * (a: the group's first-pass mean). */
+IGI_HOT static void bn_dev_f32_range(int64_t c0, int64_t c1, void *ctx) {
+    const bn_job *j = ctx;
+    const float *xp = (const float *)igi_data(j->x);
+    for (int64_t c = c0; c < c1; c++)
+        bn_f32_channel_dev(xp, j->N, j->C, j->S, c, (float)j->a[c], &j->s1[c], &j->s2[c]);
+}
+
+/* bn_stats_sync for f32: the group's sums (and count), the shift mf from them, the group's
+ * shifted sums (one reduction of 2C), then bn_f32_stats as the plain path does (tmp: 2C
+ * doubles, at least C + 1). */
+static ig_status bn_stats_sync_f32(const ig_tensor *x, int64_t N, int64_t C, int64_t S, const igi_bn_sync *sync,
+                                   double *mean, double *var, double *tmp, double *gcnt) {
+    bn_job j = {.x = x, .N = N, .C = C, .S = S, .s1 = tmp};
+    igi_parallel_for(C, bn_grain(N * S), bn_sums_f32_range, &j);
+    tmp[C] = (double)N * (double)S;
+    ig_status st = sync->sum(sync->ctx, tmp, C + 1);
+    if (st != IG_OK) return st;
+    double cnt = tmp[C];
+    *gcnt = cnt;
+    if (cnt <= 1) /* the same on every member: all fail together */
+        return igi_error(IG_ERR_ARG, "ig_batch_norm: expected more than 1 value per channel over the process group when training, got %.0f", cnt);
+    for (int64_t c = 0; c < C; c++) mean[c] = (double)bn_f32_shift(tmp[c], cnt);
+    j.a = mean;
+    j.s2 = tmp + C;
+    igi_parallel_for(C, bn_grain(N * S), bn_dev_f32_range, &j);
+    if ((st = sync->sum(sync->ctx, tmp, 2 * C)) != IG_OK) return st;
+    for (int64_t c = 0; c < C; c++) bn_f32_stats((float)mean[c], tmp[c], tmp[C + c], cnt, &mean[c], &var[c]);
+    return IG_OK;
+}
+
+/* bn_backward_range for f32: each channel's sums, then (when j->y is set) its dx. */
 IGI_HOT static void bn_backward_f32_range(int64_t c0, int64_t c1, void *ctx) {
     const bn_job *j = ctx;
-    int64_t N = j->N, C = j->C, S = j->S;
-    const float *xp = (const float *)igi_data(j->x), *gp = (const float *)igi_data(j->g);
-    float *dp = j->y ? (float *)igi_data(j->y) : NULL;
     for (int64_t c = c0; c < c1; c++) {
-        double m = j->a[c], is = j->b[c];
-        float mf = (float)m;
-        bn_lanes acc1 = {{0}, {0}}, acc2 = {{0}, {0}};
-        double tail1 = 0, tail2 = 0;
-        for (int64_t n = 0; n < N; n++) {
-            int64_t o = (n * C + c) * S;
-            bn_f32_row_bsums(gp + o, xp + o, S, mf, &acc1, &tail1, &acc2, &tail2);
-        }
-        double sg = bn_lanes_total(&acc1, tail1);
-        double sgx = (bn_lanes_total(&acc2, tail2) - (m - (double)mf) * sg) * is;
-        j->s1[c] = sg;
-        j->s2[c] = sgx;
-        if (!dp) continue;
-        double k1 = j->c1[c] * is;
-        float kf = (float)k1;
-        if (j->training) {
-            double mgx = sgx / j->cnt * is;
-            float Mf = (float)mgx, Gf = (float)(sg / j->cnt + ((double)mf - m) * mgx);
-            for (int64_t n = 0; n < N; n++) {
-                int64_t o = (n * C + c) * S;
-                const float *gr = gp + o, *xr = xp + o;
-                float *dr = dp + o;
-                for (int64_t k = 0; k < S; k++) dr[k] = ((gr[k] - Gf) - (xr[k] - mf) * Mf) * kf;
-            }
-        } else {
-            for (int64_t n = 0; n < N; n++) {
-                int64_t o = (n * C + c) * S;
-                for (int64_t k = 0; k < S; k++) dp[o + k] = gp[o + k] * kf;
-            }
-        }
+        bn_f32_channel_bsums(j, c);
+        if (j->y) bn_f32_channel_dx(j, c);
     }
+}
+
+/* Synchronised backward, f32: the sums of channels [c0, c1). */
+IGI_HOT static void bn_bsums_f32_range(int64_t c0, int64_t c1, void *ctx) {
+    for (int64_t c = c0; c < c1; c++) bn_f32_channel_bsums(ctx, c);
+}
+
+/* Synchronised backward, f32: dx of channels [c0, c1) from the group's sums. */
+IGI_HOT static void bn_dx_f32_range(int64_t c0, int64_t c1, void *ctx) {
+    for (int64_t c = c0; c < c1; c++) bn_f32_channel_dx(ctx, c);
 }
 
 /* r = (1 - m) * r + m * v for a 1-D running-stat tensor of any stride (no autograd). */
@@ -653,7 +745,7 @@ static ig_status batch_norm_backward(igi_node *node, ig_tensor *g, ig_tensor **g
         igi_parallel_for(C, bn_grain(N * S), x->dtype == IG_F32 ? bn_backward_f32_range : bn_backward_range, &j);
         goto grads;
     }
-    igi_parallel_for(C, bn_grain(N * S), bn_bsums_range, &j);
+    igi_parallel_for(C, bn_grain(N * S), x->dtype == IG_F32 ? bn_bsums_f32_range : bn_bsums_range, &j);
     {
         /* Every member has gx here (same graph), so all reach this reduction. */
         dsg = buf + 3 * C;
@@ -665,7 +757,10 @@ static ig_status batch_norm_backward(igi_node *node, ig_tensor *g, ig_tensor **g
         j.c1 = wv;
         j.c2 = dsg;
         j.c3 = dsgx;
-        igi_parallel_for(N * C, bn_grain(S), bn_dx_range, &j);
+        if (x->dtype == IG_F32)
+            igi_parallel_for(C, bn_grain(N * S), bn_dx_f32_range, &j);
+        else
+            igi_parallel_for(N * C, bn_grain(S), bn_dx_range, &j);
     }
 grads:
     gin[0] = gx;
@@ -729,20 +824,28 @@ ig_tensor *igi_batch_norm_sync(ig_tensor *x, ig_tensor *running_mean, ig_tensor 
     ig_tensor *out = xc ? igi_tensor_new(op, x->ndim, x->shape, x->dtype, x->device) : NULL;
     if (!out) goto fail;
     if (sync) {
-        /* scale and shift (2C doubles) double as the reduction buffer of C + 1. */
-        if (bn_stats_sync(xc, N, C, S, sync, mean, var, scale, &gcnt) != IG_OK) goto fail;
+        /* scale and shift (2C doubles) double as the reduction buffer (C + 1, or 2C for f32). */
+        bool f32 = x->dtype == IG_F32;
+        if ((f32 ? bn_stats_sync_f32 : bn_stats_sync)(xc, N, C, S, sync, mean, var, scale, &gcnt) != IG_OK) goto fail;
         double unbias = gcnt / (gcnt - 1);
         for (int64_t c = 0; c < C; c++) scale[c] = var[c] * unbias;
         if (running_mean) update_running(running_mean, mean, C, momentum);
         if (running_var) update_running(running_var, scale, C, momentum);
-        for (int64_t c = 0; c < C; c++) invstd[c] = 1.0 / sqrt(var[c] + eps);
         load_param(weight, scale, C, 1.0);
         load_param(bias, shift, C, 0.0);
-        for (int64_t c = 0; c < C; c++) {
-            scale[c] *= invstd[c];
-            shift[c] -= mean[c] * scale[c];
+        if (f32) {
+            /* The plain path's normalisation with the group's statistics. */
+            bn_job j = {.x = xc, .y = out, .N = N, .C = C, .S = S, .a = mean, .b = var, .c1 = scale,
+                        .c2 = shift, .c3 = invstd, .eps = eps, .training = false};
+            igi_parallel_for(C, bn_grain(N * S), bn_forward_f32_range, &j);
+        } else {
+            for (int64_t c = 0; c < C; c++) {
+                invstd[c] = 1.0 / sqrt(var[c] + eps);
+                scale[c] *= invstd[c];
+                shift[c] -= mean[c] * scale[c];
+            }
+            bn_apply(xc, out, N, C, S, scale, shift);
         }
-        bn_apply(xc, out, N, C, S, scale, shift);
     } else {
         /* Statistics (training, non-empty batch) or the running ones, then the normalisation,
          * one channel at a time on the pool (bn_forward_range). An empty training batch
