@@ -9,8 +9,8 @@
  *               n_dims dims); weight/bias have normalized_shape.
  * Kernels read contiguous copies of x and of the output gradient (made only when those are
  * strided), so the hot loops run in memory order. Statistics and reductions accumulate in
- * double, except the f32 kernels of a non-synchronised batch norm, which sum in float
- * vector lanes per plane and in double across planes (see "batch norm, f32" below); the
+ * double, except batch norm's f32 kernels, which sum in float vector lanes per plane and
+ * in double across planes (see "batch norm, f32" below); the
  * per-group mean and 1/sqrt(var + eps) are saved on the node as small f64 tensors, and the backward recomputes xhat = (x - mean) * invstd from
  * the input. With n elements per group and dy = g * weight:
  *   dx = invstd * (dy - mean(dy) - xhat * mean(dy * xhat))   (batch statistics)
@@ -390,7 +390,7 @@ IGI_HOT static void bn_backward_range(int64_t c0, int64_t c1, void *ctx) {
 }
 
 /* ---- batch norm, f32: float lanes ---------------------------------------------------------
- * The f32 kernels of a non-synchronised batch norm accumulate in float vector lanes instead
+ * Batch norm's f32 kernels (plain and synchronised) accumulate in float vector lanes instead
  * of converting every element to double (the double path was ~13% of a resnet8 step):
  * each row (one plane of S elements, n and c fixed) is summed in 16 float lanes (two
  * 8-wide accumulators; then one 8-wide block and a scalar tail), and each row's lanes are
