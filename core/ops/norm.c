@@ -9,8 +9,9 @@
  *               n_dims dims); weight/bias have normalized_shape.
  * Kernels read contiguous copies of x and of the output gradient (made only when those are
  * strided), so the hot loops run in memory order. Statistics and reductions accumulate in
- * double for f32 and f64 alike; the per-group mean and 1/sqrt(var + eps) are saved on the
- * node as small f64 tensors, and the backward recomputes xhat = (x - mean) * invstd from
+ * double, except batch norm's f32 kernels, which sum in float vector lanes per plane and
+ * in double across planes (see "batch norm, f32" below); the
+ * per-group mean and 1/sqrt(var + eps) are saved on the node as small f64 tensors, and the backward recomputes xhat = (x - mean) * invstd from
  * the input. With n elements per group and dy = g * weight:
  *   dx = invstd * (dy - mean(dy) - xhat * mean(dy * xhat))   (batch statistics)
  *   dx = invstd * dy                                         (batch norm in eval mode)
@@ -388,6 +389,316 @@ IGI_HOT static void bn_backward_range(int64_t c0, int64_t c1, void *ctx) {
         for (int64_t n = 0; n < j->N; n++) bn_dx_range(n * j->C + c, n * j->C + c + 1, ctx);
 }
 
+/* ---- batch norm, f32: float lanes ---------------------------------------------------------
+ * Batch norm's f32 kernels (plain and synchronised) accumulate in float vector lanes instead
+ * of converting every element to double (the double path was ~13% of a resnet8 step):
+ * each row (one plane of S elements, n and c fixed) is summed in 16 float lanes (two
+ * 8-wide accumulators; then one 8-wide block and a scalar tail), and each row's lanes are
+ * widened and added into 8 double lanes per channel, so a float partial covers at most
+ * S / 16 elements of one plane (49 for a 28x28 plane) and everything across planes is
+ * double. The lanes are combined in a fixed order at the channel's end, so the result does
+ * not depend on the thread count or on which clone (AVX2 / baseline) runs.
+ * Cancellation: the variance is a second pass over d = x - mf (mf the first pass's mean
+ * rounded to float; x - mf is exact when x is within a factor 2 of mf) with
+ * var = (sum d^2 - (sum d)^2 / n) / n and mean = mf + sum d / n, so an offset such as
+ * x = 1000 + noise costs no digits; the normalisation is y = (x - mf) * a + c and dx uses
+ * x - mf the same way, so no product of the offset is ever formed in float. */
+typedef float bn_v8f __attribute__((vector_size(32)));
+typedef float bn_v4f __attribute__((vector_size(16)));
+typedef double bn_v4d __attribute__((vector_size(32)));
+
+/* A channel's double lanes: lo gets float lanes 0-3, hi lanes 4-7. */
+typedef struct bn_lanes {
+    bn_v4d lo, hi;
+} bn_lanes;
+
+#define BN_LOAD(v, p) memcpy(&(v), (p), sizeof(v))
+
+/* Widens the 8 float lanes of *f and adds them into *acc. */
+static inline void bn_lanes_add(bn_lanes *acc, const bn_v8f *f) {
+    bn_v4f lo, hi;
+    memcpy(&lo, f, sizeof lo);
+    memcpy(&hi, (const char *)f + sizeof lo, sizeof hi);
+    acc->lo += __builtin_convertvector(lo, bn_v4d);
+    acc->hi += __builtin_convertvector(hi, bn_v4d);
+}
+
+/* The channel's total: the 8 double lanes in a fixed tree, then the scalar tails. */
+static inline double bn_lanes_total(const bn_lanes *acc, double tail) {
+    bn_v4d a = acc->lo + acc->hi;
+    return ((a[0] + a[1]) + (a[2] + a[3])) + tail;
+}
+
+/* Adds sum(r[0..S)) to *acc (lanes) and *tail. */
+static inline void bn_f32_row_sum(const float *r, int64_t S, bn_lanes *acc, double *tail) {
+    bn_v8f a0 = {0}, a1 = {0}, v, w;
+    int64_t k = 0;
+    for (; k + 16 <= S; k += 16) {
+        BN_LOAD(v, r + k);
+        BN_LOAD(w, r + k + 8);
+        a0 += v;
+        a1 += w;
+    }
+    if (k + 8 <= S) {
+        BN_LOAD(v, r + k);
+        a0 += v;
+        k += 8;
+    }
+    a0 += a1;
+    bn_lanes_add(acc, &a0);
+    float t = 0;
+    for (; k < S; k++) t += r[k];
+    *tail += t;
+}
+
+/* Adds sum(d) and sum(d * d), d = r[k] - mf, to (*acc1, *tail1) and (*acc2, *tail2). */
+static inline void bn_f32_row_dev(const float *r, int64_t S, float mf, bn_lanes *acc1, double *tail1,
+                                  bn_lanes *acc2, double *tail2) {
+    bn_v8f a0 = {0}, a1 = {0}, q0 = {0}, q1 = {0}, v, w;
+    int64_t k = 0;
+    for (; k + 16 <= S; k += 16) {
+        BN_LOAD(v, r + k);
+        BN_LOAD(w, r + k + 8);
+        v -= mf;
+        w -= mf;
+        a0 += v;
+        a1 += w;
+        q0 += v * v;
+        q1 += w * w;
+    }
+    if (k + 8 <= S) {
+        BN_LOAD(v, r + k);
+        v -= mf;
+        a0 += v;
+        q0 += v * v;
+        k += 8;
+    }
+    a0 += a1;
+    q0 += q1;
+    bn_lanes_add(acc1, &a0);
+    bn_lanes_add(acc2, &q0);
+    float t1 = 0, t2 = 0;
+    for (; k < S; k++) {
+        float d = r[k] - mf;
+        t1 += d;
+        t2 += d * d;
+    }
+    *tail1 += t1;
+    *tail2 += t2;
+}
+
+/* Adds sum(g) and sum(g * (x - mf)) over one row to (*acc1, *tail1) and (*acc2, *tail2). */
+static inline void bn_f32_row_bsums(const float *g, const float *x, int64_t S, float mf, bn_lanes *acc1,
+                                    double *tail1, bn_lanes *acc2, double *tail2) {
+    bn_v8f a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0}, u, v, w, z;
+    int64_t k = 0;
+    for (; k + 16 <= S; k += 16) {
+        BN_LOAD(u, g + k);
+        BN_LOAD(v, g + k + 8);
+        BN_LOAD(w, x + k);
+        BN_LOAD(z, x + k + 8);
+        a0 += u;
+        a1 += v;
+        b0 += u * (w - mf);
+        b1 += v * (z - mf);
+    }
+    if (k + 8 <= S) {
+        BN_LOAD(u, g + k);
+        BN_LOAD(w, x + k);
+        a0 += u;
+        b0 += u * (w - mf);
+        k += 8;
+    }
+    a0 += a1;
+    b0 += b1;
+    bn_lanes_add(acc1, &a0);
+    bn_lanes_add(acc2, &b0);
+    float t1 = 0, t2 = 0;
+    for (; k < S; k++) {
+        t1 += g[k];
+        t2 += g[k] * (x[k] - mf);
+    }
+    *tail1 += t1;
+    *tail2 += t2;
+}
+
+/* The f32 channel steps, shared by the plain and the synchronised batch norm so that a
+ * group of one gives bitwise the plain result. x (and g) are contiguous [N, C, S]. Each is
+ * IGI_HOT itself: GCC does not inline them into the range kernels, and a plain function
+ * would be compiled for the baseline only. */
+
+/* sum(x) over channel c. */
+IGI_HOT static double bn_f32_channel_sum(const float *xp, int64_t N, int64_t C, int64_t S, int64_t c) {
+    bn_lanes acc = {{0}, {0}};
+    double tail = 0;
+    for (int64_t n = 0; n < N; n++) bn_f32_row_sum(xp + (n * C + c) * S, S, &acc, &tail);
+    return bn_lanes_total(&acc, tail);
+}
+
+/* *sd = sum(d), *sq = sum(d * d) over channel c, d = x - mf. */
+IGI_HOT static void bn_f32_channel_dev(const float *xp, int64_t N, int64_t C, int64_t S, int64_t c, float mf,
+                                      double *sd, double *sq) {
+    bn_lanes acc1 = {{0}, {0}}, acc2 = {{0}, {0}};
+    double tail1 = 0, tail2 = 0;
+    for (int64_t n = 0; n < N; n++) bn_f32_row_dev(xp + (n * C + c) * S, S, mf, &acc1, &tail1, &acc2, &tail2);
+    *sd = bn_lanes_total(&acc1, tail1);
+    *sq = bn_lanes_total(&acc2, tail2);
+}
+
+/* The first pass's mean rounded to float: the shift of the second pass. */
+static inline float bn_f32_shift(double sum, double cnt) {
+    return (float)(sum / cnt);
+}
+
+/* Mean and biased variance from the shifted sums over cnt elements. */
+static inline void bn_f32_stats(float mf, double sd, double sq, double cnt, double *m, double *v) {
+    *m = (double)mf + sd / cnt;
+    double var = (sq - sd * (sd / cnt)) / cnt;
+    *v = var < 0 ? 0 : var; /* rounding may leave -tiny for a constant channel */
+}
+
+/* invstd[c] (j->c3) and y = (x - mf) * a + c over channel c, with a = weight * invstd and
+ * c = bias - (m - mf) * a (j->c1 / j->c2: weight / bias). */
+IGI_HOT static void bn_f32_channel_apply(const bn_job *j, int64_t c, double m, double v) {
+    int64_t N = j->N, C = j->C, S = j->S;
+    const float *xp = (const float *)igi_data(j->x);
+    float *yp = (float *)igi_data(j->y);
+    double is = 1.0 / sqrt(v + j->eps), a = j->c1[c] * is;
+    float mf = (float)m, af = (float)a, cf = (float)(j->c2[c] - (m - (double)mf) * a);
+    ((double *)j->c3)[c] = is;
+    for (int64_t n = 0; n < N; n++) {
+        const float *xr = xp + (n * C + c) * S;
+        float *yr = yp + (n * C + c) * S;
+        for (int64_t k = 0; k < S; k++) yr[k] = (xr[k] - mf) * af + cf;
+    }
+}
+
+/* j->s1[c] = sum(g), j->s2[c] = sum(g * xhat) over channel c (j->a = mean, j->b = invstd),
+ * from float-lane row sums of g and g * (x - mf), mf = mean rounded to float:
+ * sum(g * (x - mean)) = sum(g * (x - mf)) - (mean - mf) * sum(g). */
+IGI_HOT static void bn_f32_channel_bsums(const bn_job *j, int64_t c) {
+    int64_t N = j->N, C = j->C, S = j->S;
+    const float *xp = (const float *)igi_data(j->x), *gp = (const float *)igi_data(j->g);
+    double m = j->a[c];
+    float mf = (float)m;
+    bn_lanes acc1 = {{0}, {0}}, acc2 = {{0}, {0}};
+    double tail1 = 0, tail2 = 0;
+    for (int64_t n = 0; n < N; n++) {
+        int64_t o = (n * C + c) * S;
+        bn_f32_row_bsums(gp + o, xp + o, S, mf, &acc1, &tail1, &acc2, &tail2);
+    }
+    double sg = bn_lanes_total(&acc1, tail1);
+    j->s1[c] = sg;
+    j->s2[c] = (bn_lanes_total(&acc2, tail2) - (m - (double)mf) * sg) * j->b[c];
+}
+
+/* dx over channel c (into j->y) from the sums j->c2[c] = sum(g), j->c3[c] = sum(g * xhat)
+ * (this process's or the group's) and j->c1 = weight: dx = ((g - G) - (x - mf) * M) * K
+ * in float with K = weight * invstd, M = sum(g * xhat) / n * invstd and G = sum(g) / n +
+ * (mf - mean) * M (bn_dx_range's dx regrouped around x - mf); dx = g * K in eval mode. */
+IGI_HOT static void bn_f32_channel_dx(const bn_job *j, int64_t c) {
+    int64_t N = j->N, C = j->C, S = j->S;
+    const float *xp = (const float *)igi_data(j->x), *gp = (const float *)igi_data(j->g);
+    float *dp = (float *)igi_data(j->y);
+    double m = j->a[c], is = j->b[c];
+    float mf = (float)m, kf = (float)(j->c1[c] * is);
+    if (j->training) {
+        double mgx = j->c3[c] / j->cnt * is;
+        float Mf = (float)mgx, Gf = (float)(j->c2[c] / j->cnt + ((double)mf - m) * mgx);
+        for (int64_t n = 0; n < N; n++) {
+            int64_t o = (n * C + c) * S;
+            const float *gr = gp + o, *xr = xp + o;
+            float *dr = dp + o;
+            for (int64_t k = 0; k < S; k++) dr[k] = ((gr[k] - Gf) - (xr[k] - mf) * Mf) * kf;
+        }
+    } else {
+        for (int64_t n = 0; n < N; n++) {
+            int64_t o = (n * C + c) * S;
+            for (int64_t k = 0; k < S; k++) dp[o + k] = gp[o + k] * kf;
+        }
+    }
+}
+
+/* bn_forward_range for f32 (same job fields, same outputs): with j->training the mean and
+ * variance from the two float-lane passes, else j->a / j->b; then the normalisation. */
+IGI_HOT static void bn_forward_f32_range(int64_t c0, int64_t c1, void *ctx) {
+    const bn_job *j = ctx;
+    const float *xp = (const float *)igi_data(j->x);
+    for (int64_t c = c0; c < c1; c++) {
+        double m, v;
+        if (j->training) {
+            float mf = bn_f32_shift(bn_f32_channel_sum(xp, j->N, j->C, j->S, c), j->cnt);
+            double sd, sq;
+            bn_f32_channel_dev(xp, j->N, j->C, j->S, c, mf, &sd, &sq);
+            bn_f32_stats(mf, sd, sq, j->cnt, &m, &v);
+            j->s1[c] = m;
+            j->s2[c] = v;
+        } else {
+            m = j->a[c];
+            v = j->b[c];
+        }
+        bn_f32_channel_apply(j, c, m, v);
+    }
+}
+
+/* Synchronised statistics, f32: s1[c] = sum(x) over channels [c0, c1). */
+IGI_HOT static void bn_sums_f32_range(int64_t c0, int64_t c1, void *ctx) {
+    const bn_job *j = ctx;
+    const float *xp = (const float *)igi_data(j->x);
+    for (int64_t c = c0; c < c1; c++) j->s1[c] = bn_f32_channel_sum(xp, j->N, j->C, j->S, c);
+}
+
+/* Synchronised statistics, f32: s1[c] = sum(d), s2[c] = sum(d * d), d = x - (float)a[c]
+ * (a: the group's first-pass mean). */
+IGI_HOT static void bn_dev_f32_range(int64_t c0, int64_t c1, void *ctx) {
+    const bn_job *j = ctx;
+    const float *xp = (const float *)igi_data(j->x);
+    for (int64_t c = c0; c < c1; c++)
+        bn_f32_channel_dev(xp, j->N, j->C, j->S, c, (float)j->a[c], &j->s1[c], &j->s2[c]);
+}
+
+/* bn_stats_sync for f32: the group's sums (and count), the shift mf from them, the group's
+ * shifted sums (one reduction of 2C), then bn_f32_stats as the plain path does (tmp: 2C
+ * doubles, at least C + 1). */
+static ig_status bn_stats_sync_f32(const ig_tensor *x, int64_t N, int64_t C, int64_t S, const igi_bn_sync *sync,
+                                   double *mean, double *var, double *tmp, double *gcnt) {
+    bn_job j = {.x = x, .N = N, .C = C, .S = S, .s1 = tmp};
+    igi_parallel_for(C, bn_grain(N * S), bn_sums_f32_range, &j);
+    tmp[C] = (double)N * (double)S;
+    ig_status st = sync->sum(sync->ctx, tmp, C + 1);
+    if (st != IG_OK) return st;
+    double cnt = tmp[C];
+    *gcnt = cnt;
+    if (cnt <= 1) /* the same on every member: all fail together */
+        return igi_error(IG_ERR_ARG, "ig_batch_norm: expected more than 1 value per channel over the process group when training, got %.0f", cnt);
+    for (int64_t c = 0; c < C; c++) mean[c] = (double)bn_f32_shift(tmp[c], cnt);
+    j.a = mean;
+    j.s2 = tmp + C;
+    igi_parallel_for(C, bn_grain(N * S), bn_dev_f32_range, &j);
+    if ((st = sync->sum(sync->ctx, tmp, 2 * C)) != IG_OK) return st;
+    for (int64_t c = 0; c < C; c++) bn_f32_stats((float)mean[c], tmp[c], tmp[C + c], cnt, &mean[c], &var[c]);
+    return IG_OK;
+}
+
+/* bn_backward_range for f32: each channel's sums, then (when j->y is set) its dx. */
+IGI_HOT static void bn_backward_f32_range(int64_t c0, int64_t c1, void *ctx) {
+    const bn_job *j = ctx;
+    for (int64_t c = c0; c < c1; c++) {
+        bn_f32_channel_bsums(j, c);
+        if (j->y) bn_f32_channel_dx(j, c);
+    }
+}
+
+/* Synchronised backward, f32: the sums of channels [c0, c1). */
+IGI_HOT static void bn_bsums_f32_range(int64_t c0, int64_t c1, void *ctx) {
+    for (int64_t c = c0; c < c1; c++) bn_f32_channel_bsums(ctx, c);
+}
+
+/* Synchronised backward, f32: dx of channels [c0, c1) from the group's sums. */
+IGI_HOT static void bn_dx_f32_range(int64_t c0, int64_t c1, void *ctx) {
+    for (int64_t c = c0; c < c1; c++) bn_f32_channel_dx(ctx, c);
+}
+
 /* r = (1 - m) * r + m * v for a 1-D running-stat tensor of any stride (no autograd). */
 static void update_running(ig_tensor *r, const double *v, int64_t C, double m) {
     size_t es = ig_dtype_size(r->dtype);
@@ -431,10 +742,10 @@ static ig_status batch_norm_backward(igi_node *node, ig_tensor *g, ig_tensor **g
         j.c1 = wv;
         j.c2 = sg;
         j.c3 = sgx;
-        igi_parallel_for(C, bn_grain(N * S), bn_backward_range, &j);
+        igi_parallel_for(C, bn_grain(N * S), x->dtype == IG_F32 ? bn_backward_f32_range : bn_backward_range, &j);
         goto grads;
     }
-    igi_parallel_for(C, bn_grain(N * S), bn_bsums_range, &j);
+    igi_parallel_for(C, bn_grain(N * S), x->dtype == IG_F32 ? bn_bsums_f32_range : bn_bsums_range, &j);
     {
         /* Every member has gx here (same graph), so all reach this reduction. */
         dsg = buf + 3 * C;
@@ -446,7 +757,10 @@ static ig_status batch_norm_backward(igi_node *node, ig_tensor *g, ig_tensor **g
         j.c1 = wv;
         j.c2 = dsg;
         j.c3 = dsgx;
-        igi_parallel_for(N * C, bn_grain(S), bn_dx_range, &j);
+        if (x->dtype == IG_F32)
+            igi_parallel_for(C, bn_grain(N * S), bn_dx_f32_range, &j);
+        else
+            igi_parallel_for(N * C, bn_grain(S), bn_dx_range, &j);
     }
 grads:
     gin[0] = gx;
@@ -510,20 +824,28 @@ ig_tensor *igi_batch_norm_sync(ig_tensor *x, ig_tensor *running_mean, ig_tensor 
     ig_tensor *out = xc ? igi_tensor_new(op, x->ndim, x->shape, x->dtype, x->device) : NULL;
     if (!out) goto fail;
     if (sync) {
-        /* scale and shift (2C doubles) double as the reduction buffer of C + 1. */
-        if (bn_stats_sync(xc, N, C, S, sync, mean, var, scale, &gcnt) != IG_OK) goto fail;
+        /* scale and shift (2C doubles) double as the reduction buffer (C + 1, or 2C for f32). */
+        bool f32 = x->dtype == IG_F32;
+        if ((f32 ? bn_stats_sync_f32 : bn_stats_sync)(xc, N, C, S, sync, mean, var, scale, &gcnt) != IG_OK) goto fail;
         double unbias = gcnt / (gcnt - 1);
         for (int64_t c = 0; c < C; c++) scale[c] = var[c] * unbias;
         if (running_mean) update_running(running_mean, mean, C, momentum);
         if (running_var) update_running(running_var, scale, C, momentum);
-        for (int64_t c = 0; c < C; c++) invstd[c] = 1.0 / sqrt(var[c] + eps);
         load_param(weight, scale, C, 1.0);
         load_param(bias, shift, C, 0.0);
-        for (int64_t c = 0; c < C; c++) {
-            scale[c] *= invstd[c];
-            shift[c] -= mean[c] * scale[c];
+        if (f32) {
+            /* The plain path's normalisation with the group's statistics. */
+            bn_job j = {.x = xc, .y = out, .N = N, .C = C, .S = S, .a = mean, .b = var, .c1 = scale,
+                        .c2 = shift, .c3 = invstd, .eps = eps, .training = false};
+            igi_parallel_for(C, bn_grain(N * S), bn_forward_f32_range, &j);
+        } else {
+            for (int64_t c = 0; c < C; c++) {
+                invstd[c] = 1.0 / sqrt(var[c] + eps);
+                scale[c] *= invstd[c];
+                shift[c] -= mean[c] * scale[c];
+            }
+            bn_apply(xc, out, N, C, S, scale, shift);
         }
-        bn_apply(xc, out, N, C, S, scale, shift);
     } else {
         /* Statistics (training, non-empty batch) or the running ones, then the normalisation,
          * one channel at a time on the pool (bn_forward_range). An empty training batch
@@ -537,7 +859,7 @@ ig_tensor *igi_batch_norm_sync(ig_tensor *x, ig_tensor *running_mean, ig_tensor 
         bn_job j = {.x = xc, .y = out, .N = N, .C = C, .S = S, .a = mean, .b = var, .s1 = mean, .s2 = var,
                     .c1 = scale, .c2 = shift, .c3 = invstd, .cnt = (double)cnt, .eps = eps,
                     .training = training && cnt > 0};
-        igi_parallel_for(C, bn_grain(N * S), bn_forward_range, &j);
+        igi_parallel_for(C, bn_grain(N * S), x->dtype == IG_F32 ? bn_forward_f32_range : bn_forward_range, &j);
         if (training && cnt > 0) {
             /* The running variance takes the unbiased estimate, as torch. */
             double unbias = (double)cnt / (double)(cnt - 1);

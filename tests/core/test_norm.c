@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ignis.h"
@@ -294,6 +295,115 @@ Test(core, batch_norm_backward_sums) {
             cr_assert(fabs(ig_tensor_get(ig_grad(w), c)) <= tol);
         }
     }
+    ig_scope_end(s);
+}
+
+/* ---- f32 against a double reference ------------------------------------------------------ */
+
+/* |got - want| <= tol * (scale + |want|) over n elements of t against want (doubles). */
+static void check_near(ig_tensor *t, const double *want, int64_t n, double tol, double scale, const char *what) {
+    cr_assert(t, "%s: %s", what, ig_last_error());
+    cr_assert_eq(ig_tensor_numel(t), n);
+    for (int64_t i = 0; i < n; i++) {
+        double got = ig_tensor_get(t, i);
+        cr_assert(fabs(got - want[i]) <= tol * (scale + fabs(want[i])), "%s element %lld: got %.10g want %.10g", what,
+                  (long long)i, got, want[i]);
+    }
+}
+
+/* Training forward and backward of an f32 batch norm on contiguous x [N,C,S...] against a
+ * plain long-double computation from the same f32 values: y, the running stats after one
+ * step from (0, 1), and the gradients of sum(y * r) for x, weight and bias. */
+static void check_bn_f32_train(ig_tensor *x) {
+    int64_t N = ig_tensor_size(x, 0), C = ig_tensor_size(x, 1), n = ig_tensor_numel(x), S = n / (N * C);
+    ig_tensor *w = ig_add_scalar(ig_rand(IG_DIMS(C), IG_F32), 0.5), *b = ig_randn(IG_DIMS(C), IG_F32);
+    ig_tensor *r = ig_randn(ig_tensor_ndim(x), ig_tensor_shape(x), IG_F32);
+    ig_tensor *rm = ig_zeros(IG_DIMS(C), IG_F32), *rv = ig_ones(IG_DIMS(C), IG_F32);
+    double *want = calloc((size_t)(3 * n + 6 * C), sizeof(double));
+    cr_assert(want);
+    double *want_dx = want + n, *xhat = want + 2 * n, *mean = want + 3 * n, *var = mean + C;
+    double *want_rm = var + C, *want_rv = want_rm + C, *want_dw = want_rv + C, *want_db = want_dw + C;
+    for (int64_t c = 0; c < C; c++) {
+        long double s = 0, v = 0, cnt = (long double)(N * S);
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t k = 0; k < S; k++) s += ig_tensor_get(x, (i * C + c) * S + k);
+        long double m = s / cnt;
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t k = 0; k < S; k++) {
+                long double d = ig_tensor_get(x, (i * C + c) * S + k) - m;
+                v += d * d;
+            }
+        mean[c] = (double)m;
+        var[c] = (double)(v / cnt);
+        want_rm[c] = 0.1 * mean[c];
+        want_rv[c] = 0.9 + 0.1 * (double)(v / (cnt - 1));
+        double is = 1.0 / sqrt(var[c] + 1e-5), wc = ig_tensor_get(w, c);
+        long double sg = 0, sgx = 0;
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t k = 0; k < S; k++) {
+                int64_t e = (i * C + c) * S + k;
+                xhat[e] = (double)(((long double)ig_tensor_get(x, e) - m) * is);
+                want[e] = xhat[e] * wc + ig_tensor_get(b, c);
+                sg += ig_tensor_get(r, e);
+                sgx += (long double)ig_tensor_get(r, e) * xhat[e];
+            }
+        want_db[c] = (double)sg;
+        want_dw[c] = (double)sgx;
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t k = 0; k < S; k++) {
+                int64_t e = (i * C + c) * S + k;
+                want_dx[e] = (double)(wc * is * (ig_tensor_get(r, e) - sg / cnt - xhat[e] * sgx / cnt));
+            }
+    }
+    ig_set_requires_grad(x, true);
+    ig_set_requires_grad(w, true);
+    ig_set_requires_grad(b, true);
+    ig_tensor *y = ig_batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5);
+    check_near(y, want, n, 2e-6, 1, "y");
+    /* The mean's error is relative to the channel's spread, not to the mean itself. */
+    double spread = INFINITY;
+    for (int64_t c = 0; c < C; c++) spread = fmin(spread, sqrt(var[c]));
+    check_near(rm, want_rm, C, 2e-6, 0.1 * spread, "running_mean");
+    check_near(rv, want_rv, C, 2e-6, 0, "running_var");
+    cr_assert_eq(ig_backward(ig_sum(ig_mul(y, r), 0, NULL, false), NULL), IG_OK, "%s", ig_last_error());
+    /* dx is a difference of terms of size weight * invstd * |r|: its float rounding is
+     * relative to the largest of them, not to each (possibly cancelled) element. */
+    double dx_scale = 1;
+    for (int64_t e = 0; e < n; e++) dx_scale = fmax(dx_scale, fabs(want_dx[e]));
+    check_near(ig_grad(x), want_dx, n, 2e-6, dx_scale, "dx");
+    check_near(ig_grad(w), want_dw, C, 2e-6, sqrt((double)(N * S)), "dweight");
+    check_near(ig_grad(b), want_db, C, 2e-6, sqrt((double)(N * S)), "dbias");
+    free(want);
+}
+
+Test(core, batch_norm_f32_matches_double_reference) {
+    ig_scope *s = ig_scope_begin();
+    ig_manual_seed(107);
+    /* Plane sizes that leave every kind of tail after the 16- and 8-wide blocks: 37 (16 + 16
+     * + 5), 27 (16 + 8 + 3), 3 (scalar only), 400 (25 blocks), 1 ([N,C] input). */
+    check_bn_f32_train(ig_add_scalar(ig_mul_scalar(ig_randn(IG_DIMS(3, 5, 37), IG_F32), 2.0), 0.5));
+    check_bn_f32_train(ig_randn(IG_DIMS(2, 3, 9, 3), IG_F32));
+    check_bn_f32_train(ig_randn(IG_DIMS(4, 2, 3), IG_F32));
+    check_bn_f32_train(ig_randn(IG_DIMS(5, 3, 20, 20), IG_F32));
+    check_bn_f32_train(ig_randn(IG_DIMS(9, 4), IG_F32));
+    /* A large offset over small noise: a variance (or a normalisation) formed from x^2 or x * a
+     * in float would lose all but the first digits to cancellation. */
+    check_bn_f32_train(ig_add_scalar(ig_mul_scalar(ig_randn(IG_DIMS(6, 4, 29), IG_F32), 0.01), 1000.0));
+    check_bn_f32_train(ig_add_scalar(ig_mul_scalar(ig_randn(IG_DIMS(3, 2, 7, 7), IG_F32), 0.001), -300.0));
+    ig_scope_end(s);
+}
+
+/* Eval mode on the f32 path: running stats far from zero with a small variance. */
+Test(core, batch_norm_f32_eval_large_offset) {
+    ig_scope *s = ig_scope_begin();
+    ig_manual_seed(108);
+    ig_tensor *x = ig_add_scalar(ig_mul_scalar(ig_randn(IG_DIMS(3, 2, 19), IG_F32), 0.01), 1000.0);
+    ig_tensor *rm = ig_full(IG_DIMS(2), IG_F32, 1000.001), *rv = ig_full(IG_DIMS(2), IG_F32, 1e-4);
+    ig_tensor *w = ig_randn(IG_DIMS(2), IG_F32), *b = ig_randn(IG_DIMS(2), IG_F32);
+    double mean[2] = {ig_tensor_get(rm, 0), ig_tensor_get(rm, 1)}, var[2] = {ig_tensor_get(rv, 0), ig_tensor_get(rv, 1)};
+    double want[114] = {0};
+    ref_bn_apply(x, mean, var, w, b, 1e-5, want);
+    check_near(ig_batch_norm(x, rm, rv, w, b, false, 0.1, 1e-5), want, 114, 2e-6, 1, "y");
     ig_scope_end(s);
 }
 
