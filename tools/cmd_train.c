@@ -640,9 +640,10 @@ static int train(trainer *t) {
                (long long)ig_dataset_len(t->train), has_val ? "" : "", (long long)ig_dataset_len(t->test),
                (long long)r->channels, (long long)r->height, (long long)r->width, (long long)r->num_classes, batch,
                r->augment);
-        if (t->world > 1)
-            printf("data parallel: %d processes (%s backend)%s; each trains on its shard of every epoch\n", t->world,
-                   ig_dist_backend(t->dist), r->sync_bn ? ", BatchNorm statistics synchronised (--sync-bn)" : "");
+        if (t->world > 1 || strcmp(ig_dist_backend(t->dist), "single") != 0)
+            printf("data parallel: %d process%s (%s backend)%s; each trains on its shard of every epoch\n", t->world,
+                   t->world > 1 ? "es" : "", ig_dist_backend(t->dist),
+                   r->sync_bn ? ", BatchNorm statistics synchronised (--sync-bn)" : "");
         if (has_val) printf("validation: %lld images held out of the training set\n", (long long)ig_dataset_len(t->val));
         printf("output: %s%s\n", t->dir, o->resume ? " (resumed)" : "");
         if (o->resume) printf("resuming after epoch %lld of %lld\n", (long long)r->epoch, (long long)r->epochs);
