@@ -780,8 +780,11 @@ static int train_main(ig_dist *d, int argc, char **argv) {
     if (!o.seen_batch && world > 1) o.batch = 128 / world > 0 ? 128 / world : 1;
     if ((rc = check_opts(&o))) return rc;
     ig_device dev = IG_CPU;
+    /* The nccl group picks each process's GPU before anything else touches CUDA (the
+     * device check below would create the CUDA stream on GPU 0), so it comes first. */
+    if (!strcmp(o.device, "cuda") && (rc = pick_backend(d, IG_CUDA, world))) return rc;
     if ((rc = parse_device("train", o.device, &dev))) return rc;
-    if ((rc = pick_backend(d, dev, world))) return rc;
+    if (dev == IG_CPU && (rc = pick_backend(d, IG_CPU, world))) return rc;
     if (dev != IG_CPU && o.resume)
         return cli_error(EXIT_USAGE, "train: --resume with --device cuda is not supported yet (resume on the CPU)");
 

@@ -5,7 +5,8 @@
  * Everywhere: IGNIS_DIST's values and refusals; a device tensor refused by a host-only
  * backend and a model on the device refused by ig_ddp_new with several ranks (a stand-in
  * CUDA backend on host memory, as tests/cuda's cuda_fake); without a GPU, `mpirun -np 2
- * ignis train --device cuda` ending within 60 s with the cause, and with IGNIS_DIST=nccl
+ * ignis train --device cuda` turning the group into nccl and ending within 60 s with the
+ * cause (or refused by a build without NCCL), and with IGNIS_DIST=nccl
  * the multi-rank set-up (MPI, NCCL loaded, the all-gathered status) failing on every rank
  * for want of a GPU (or, without NCCL in the build, refused on every rank).
  * In builds with NCCL and without a GPU: the library-missing error (IGNIS_CUDA_LIBDIR
@@ -229,12 +230,20 @@ static void mpi_cuda_train(mpi_job *j, const char *dist) {
     cr_assert_neq(j->status, 0, "%s", j->out);
 }
 
-/* Without a GPU, --device cuda under mpirun stops at the device check, on every rank. */
-Test(dist, cli_mpi_cuda_train_without_gpu_ends_the_job) {
+/* --device cuda under mpirun turns the MPI group into an nccl one (before anything touches
+ * CUDA): without a GPU that fails on every rank, naming nccl and the cause; a build without
+ * NCCL refuses, saying so. */
+Test(dist, cli_mpi_cuda_train_becomes_nccl_or_says_why) {
     if (ig_cuda_is_available()) cr_skip_test("a CUDA device is present: tools/gpu-check.sh runs the GPU stages");
     static mpi_job j;
     mpi_cuda_train(&j, NULL);
-    cr_expect(strstr(j.out, "rank 0: train: --device cuda: "), "%s", j.out);
+#ifdef IGNIS_WITH_NCCL
+    cr_expect(strstr(j.out, "train: ig_dist_init: nccl: no CUDA device on rank 0 (cudaGetDeviceCount: "), "%s", j.out);
+#else
+    cr_expect(strstr(j.out, "--device cuda with several processes needs the nccl backend, and this ignis was built "
+                            "without NCCL"),
+              "%s", j.out);
+#endif
 }
 
 /* IGNIS_DIST=nccl under mpirun -np 2: each rank joins MPI, loads NCCL, finds no GPU, and
