@@ -19,7 +19,7 @@
 # BUILD (output folder), PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, BINDIR, TEST_FLAGS,
 # FUZZ_CC (clang), FUZZ_SECONDS (60), MPI (auto, 0 or 1), CUDA (auto, 0 or 1), CUDA_HOME
 # (/usr/local/cuda), NVCC_CCBIN (gcc: nvcc's host compiler), CUDA_ARCHS (80 90), NCCL (auto,
-# 0 or 1).
+# 0 or 1: the "nccl" backend of dist/, with CUDA and MPI).
 # Every object gets a .d file (-MMD -MP), so editing a header rebuilds what uses it.
 
 # ---------------------------------------------------------------------------
@@ -137,8 +137,12 @@ else
   CUDA_SUMMARY := off (nvcc not found at $(CUDA_HOME)/bin/nvcc or on PATH)
 endif
 
-# NCCL (for dist/ on GPUs; NCCL=auto|0|1, default auto, needs CUDA): detected and reported
-# now; nothing uses it yet, so nothing links it (dist/'s NCCL backend is a later phase).
+# NCCL (for dist/ on GPUs; NCCL=auto|0|1, default auto). Used when CUDA and MPI are both on
+# (MPI starts the processes and carries rank 0's ncclUniqueId): cuda/nccl.c is then
+# compiled into the library with -DIGNIS_WITH_NCCL (so are dist/, tools/ and the tests, which
+# select and test the backend). Nothing links NCCL: cuda/nccl.c loads libnccl.so.2 with
+# dlopen when a process group selects it, first from the folder found here
+# (IGNIS_NCCL_LIBDIR, overridden at run time by the environment's IGNIS_CUDA_LIBDIR).
 NCCL ?= auto
 ifneq ($(NVCC),)
 ifneq ($(NCCL),0)
@@ -147,12 +151,16 @@ ifneq ($(NCCL),0)
                   /usr/lib/x86_64-linux-gnu/libnccl.so))
 endif
 endif
-ifneq ($(and $(NCCL_HEADER),$(NCCL_LIB)),)
-  NCCL_SUMMARY := found ($(NCCL_HEADER), $(NCCL_LIB)); not used yet
+ifneq ($(and $(NCCL_HEADER),$(NCCL_LIB),$(MPI_DEFS)),)
+  NCCL_LIBDIR := $(patsubst %/,%,$(dir $(NCCL_LIB)))
+  NCCL_DEFS := -DIGNIS_WITH_NCCL
+  NCCL_SUMMARY := on ($(NCCL_HEADER); $(NCCL_LIBDIR)/libnccl.so.2 loaded at run time; dist backend "nccl")
 else ifeq ($(NCCL),1)
   ifeq ($(filter clean deps help uninstall,$(MAKECMDGOALS)),)
-    $(error NCCL=1 but nccl.h and libnccl.so were not found$(if $(NVCC),, (and CUDA is off)))
+    $(error NCCL=1 but $(if $(and $(NCCL_HEADER),$(NCCL_LIB)),MPI is off (NCCL needs MPI to start its ranks),nccl.h and libnccl.so were not found$(if $(NVCC),, (and CUDA is off))))
   endif
+else ifneq ($(and $(NCCL_HEADER),$(NCCL_LIB)),)
+  NCCL_SUMMARY := off (found $(NCCL_LIB), but it needs MPI: $(MPI_SUMMARY))
 else
   NCCL_SUMMARY := off ($(if $(filter 0,$(NCCL)),NCCL=0,$(if $(NVCC),not found,needs CUDA)))
 endif
@@ -172,6 +180,8 @@ LIBS := $(BLAS_LIBS) $(IMG_LIBS) $(MPI_LIBS) $(CUDA_LIBS) $(SYSLIBS)
 # ---------------------------------------------------------------------------
 # Sources. Wildcards: a new .c file in a module folder is picked up by itself.
 LIB_SRCS := $(wildcard core/*.c core/ops/*.c autograd/*.c nn/*.c optim/*.c data/*.c dist/*.c)
+# cuda/'s C files (the NCCL backend of dist/) are compiled by $(CC) against the CUDA headers.
+LIB_SRCS += $(if $(NCCL_DEFS),$(wildcard cuda/*.c))
 CLI_SRCS := $(wildcard tools/*.c)
 # Every tests/<module>/test_*.c is linked into one Criterion binary.
 TEST_SRCS := $(wildcard tests/*/test_*.c)
@@ -263,8 +273,12 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(IG_CPPFLAGS) $(IG_CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
 
-$(LIB_OBJS): EXTRA_CFLAGS := $(LIB_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS) $(MPI_CFLAGS) $(MPI_DEFS)
+$(LIB_OBJS): EXTRA_CFLAGS := $(LIB_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS) $(MPI_CFLAGS) $(MPI_DEFS) $(NCCL_DEFS)
 $(BUILD)/obj/core/backend.o: EXTRA_CFLAGS += $(CUDA_DEFS)
+# The CUDA headers are system headers here (-isystem): their own constructs are not ours to warn about.
+$(BUILD)/obj/cuda/nccl.o: EXTRA_CFLAGS += $(CUDA_DEFS) -isystem $(CUDA_ROOT)/include \
+    $(if $(filter /usr/include/nccl.h,$(NCCL_HEADER)),,-isystem $(dir $(NCCL_HEADER))) \
+    -DIGNIS_NCCL_LIBDIR='"$(NCCL_LIBDIR)"'
 
 # CUDA objects: nvcc, the same hidden visibility and PIC as the C objects, warnings on
 # (and errors when CFLAGS has -Werror, as in check-warnings). -O3 -lineinfo, or -O0 -g -G
@@ -277,26 +291,29 @@ $(BUILD)/obj/cuda/gemm.o: NVCC_FLAGS += -DIGNIS_CUDA_LIBDIR='"$(CUDA_LIBDIR)"'
 $(BUILD)/obj/%.o: %.cu $(BUILD)/cuda-config.txt
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCC_FLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
-$(TEST_OBJS): EXTRA_CFLAGS := $(CRITERION_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS) $(MPI_DEFS) $(CUDA_DEFS)
+$(TEST_OBJS): EXTRA_CFLAGS := $(CRITERION_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS) $(MPI_DEFS) $(CUDA_DEFS) $(NCCL_DEFS)
 # The bench of dist/ calls MPI itself (the MPI_Allreduce it compares with).
 $(BENCH_OBJS): EXTRA_CFLAGS := $(MPI_CFLAGS) $(MPI_DEFS)
-$(DIST_DRIVER_OBJ): EXTRA_CFLAGS := $(MPI_DEFS)
+$(DIST_DRIVER_OBJ): EXTRA_CFLAGS := $(MPI_DEFS) $(NCCL_DEFS)
 
 # What was built with MPI and what without must not mix: these objects depend on the
 # recorded choice.
 $(BUILD)/mpi-config.txt: FORCE
 	@mkdir -p $(@D)
 	@echo '$(MPI_DEFS) $(MPI_CFLAGS) $(MPI_LIBS)' | cmp -s - $@ || echo '$(MPI_DEFS) $(MPI_CFLAGS) $(MPI_LIBS)' > $@
-$(filter $(BUILD)/obj/dist/%,$(LIB_OBJS)) $(TEST_OBJS) $(BENCH_OBJS) $(DIST_DRIVER_OBJ) $(SHARED_LIB) \
+$(filter $(BUILD)/obj/dist/% $(BUILD)/obj/cuda/nccl.o,$(LIB_OBJS)) $(TEST_OBJS) $(BENCH_OBJS) $(DIST_DRIVER_OBJ) $(SHARED_LIB) \
     $(STATIC_LIB): $(BUILD)/mpi-config.txt
 # The same for CUDA: core/backend.o and the libraries depend on whether it is built.
 $(BUILD)/cuda-config.txt: FORCE
 	@mkdir -p $(@D)
-	@echo '$(CUDA_DEFS) $(NVCC) $(CUDA_GENCODE) $(CUDA_LIBS)' | cmp -s - $@ || echo '$(CUDA_DEFS) $(NVCC) $(CUDA_GENCODE) $(CUDA_LIBS)' > $@
+	@echo '$(CUDA_DEFS) $(NVCC) $(CUDA_GENCODE) $(CUDA_LIBS) $(NCCL_DEFS)' | cmp -s - $@ \
+	    || echo '$(CUDA_DEFS) $(NVCC) $(CUDA_GENCODE) $(CUDA_LIBS) $(NCCL_DEFS)' > $@
 $(BUILD)/obj/core/backend.o $(SHARED_LIB) $(STATIC_LIB) $(TEST_OBJS): $(BUILD)/cuda-config.txt
+# Whether the NCCL backend is in decides what dist/, the CLI and the tests compile.
+$(filter $(BUILD)/obj/dist/%,$(LIB_OBJS)) $(CLI_OBJS) $(DIST_DRIVER_OBJ): $(BUILD)/cuda-config.txt
 $(FUZZ_OBJS): EXTRA_CFLAGS := $(IMG_CFLAGS)
-# The CLI writes curves.png through libpng.
-$(CLI_OBJS): EXTRA_CFLAGS := $(IMG_CFLAGS)
+# The CLI writes curves.png through libpng; `train` picks the NCCL backend for --device cuda.
+$(CLI_OBJS): EXTRA_CFLAGS := $(IMG_CFLAGS) $(NCCL_DEFS)
 # Tests that run the CLI binary find it through IGNIS_CLI.
 $(TEST_OBJS): EXTRA_CFLAGS += -DIGNIS_CLI=\"$(abspath $(CLI))\" -DIGNIS_SOURCE_DIR=\"$(abspath .)\"
 

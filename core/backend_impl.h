@@ -353,6 +353,9 @@ ig_status igi_error(ig_status st, const char *fmt, ...)
 ig_status igi_cuda_init(char *msg, size_t cap);
 /* TF32 for f32 GEMMs (cuBLAS math mode); off by default for exact fp32. */
 void igi_cuda_set_tf32(bool on);
+/* The process-wide compute stream (a cudaStream_t) for C code outside cuda/'s .cu files
+ * (cuda/nccl.c orders its communication stream against it); NULL before igi_cuda_init. */
+void *igi_cuda_stream(void);
 #endif
 
 #ifdef __cplusplus

@@ -4,8 +4,8 @@
  *
  * core/backend.c calls igi_cuda_init once, on the first use of IG_CUDA: it checks for a
  * device, creates the process-wide stream and the cuBLAS handle, and registers the table.
- * Device 0 of the process is used (a launcher selects the GPU with CUDA_VISIBLE_DEVICES;
- * multi-GPU per process comes with NCCL in a later phase).
+ * The stream is created on the device current at that moment: device 0, or the one the
+ * nccl process group selected (cuda/nccl.c calls cudaSetDevice(local rank) first).
  */
 #include <stdio.h>
 
@@ -132,3 +132,5 @@ extern "C" ig_status igi_cuda_init(char *msg, size_t cap) {
 }
 
 extern "C" void igi_cuda_set_tf32(bool on) { igc_gemm_set_tf32(on); }
+
+extern "C" void *igi_cuda_stream(void) { return (void *)igc_stream; }

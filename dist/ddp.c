@@ -24,10 +24,17 @@
  * Sync BN: with opts.sync_bn every BatchNorm module normalises with batch statistics over
  * all ranks (nn's igi_bn_set_sync, core's igi_batch_norm_sync), through blocking
  * all-reduces that run on the backend's other channel.
+ *
+ * Devices: a model on a GPU keeps its flat buffers there, and every collective gets device
+ * pointers, which only a backend with device_buffers (nccl) takes; with one process any
+ * backend will do (there is nothing to exchange, so nothing is sent). The averaging scale
+ * runs on the device through core's backend table, on the compute stream, after the
+ * stream waits of the nccl backend's iall_reduce_wait.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "../core/backend_impl.h"
 #include "../nn/module_impl.h"
 #include "../optim/optim.h"
 #include "dist_impl.h"
@@ -178,7 +185,15 @@ static uint64_t setup_hash(const ig_named_tensor *sd, int n, ig_optimizer *o, co
     return igi_fnv1a64(h, o4, sizeof o4);
 }
 
+/* Whether t's bytes go through the backend: always for host tensors and device-capable
+ * backends; a device tensor with a host-only backend only reaches here with one process,
+ * where there is nothing to exchange. */
+static bool exchanged(const ig_dist *d, const ig_tensor *t) {
+    return t->device == IG_CPU || d->be->device_buffers;
+}
+
 static ig_status broadcast_tensor(ig_dist *d, ig_tensor *t, const char *op) {
+    if (!exchanged(d, t)) return IG_OK;
     if (!igi_is_contiguous(t))
         return igi_error(IG_ERR_STATE, "%s: a model buffer is not contiguous", op);
     return d->be->broadcast(d, igi_data(t), igi_numel(t->ndim, t->shape) * (int64_t)ig_dtype_size(t->dtype), 0, op);
@@ -220,6 +235,12 @@ ig_ddp *ig_ddp_new(ig_dist *d, ig_module *m, ig_optimizer *o, const ig_ddp_opts 
     p->flat_grads = ig_module_flat_grads(m);
     p->bn_sync = (igi_bn_sync){bn_sum, p};
     ig_tensor *flat = ig_module_flat_params(m);
+    if (flat->device != IG_CPU && !d->be->device_buffers && d->world > 1) {
+        igi_error(IG_ERR_DEVICE,
+                  "%s: the model is on %s but the %s backend moves host memory only (a model on a GPU needs nccl)",
+                  op, igi_device_name(flat->device), d->be->name);
+        goto fail;
+    }
 
     /* Parameters (distinct, in flat order) and buffers. */
     int n_sd = ig_module_state_dict(m, NULL, 0), n_np = ig_module_named_parameters(m, NULL, 0);
@@ -306,8 +327,16 @@ fail:
 
 /* ---- step ----------------------------------------------------------------------------------- */
 
-static void scale(ig_tensor *g, double s) {
+/* g *= s in place (g contiguous, f32 or f64), on g's device. */
+static ig_status scale(ig_tensor *g, double s, const char *op) {
     int64_t n = igi_numel(g->ndim, g->shape);
+    if (g->device != IG_CPU) {
+        const igi_backend *be = IGI_BACKEND_WITH(op, g->device, scalar);
+        if (!be) return ig_last_status();
+        ig_tensor *ops[2] = {g, g};
+        igi_ew e;
+        return igi_ew_make(ops, 2, &e) ? be->scalar(op, &e, s, true) : IG_OK;
+    }
     if (g->dtype == IG_F32) {
         float *x = (float *)igi_data(g), f = (float)s;
         for (int64_t i = 0; i < n; i++) x[i] *= f;
@@ -315,6 +344,7 @@ static void scale(ig_tensor *g, double s) {
         double *x = (double *)igi_data(g);
         for (int64_t i = 0; i < n; i++) x[i] *= s;
     }
+    return IG_OK;
 }
 
 static void reset_buckets(ig_ddp *p) {
@@ -353,7 +383,7 @@ ig_status ig_ddp_step(ig_ddp *p) {
     }
     reset_buckets(p);
     if (st != IG_OK) return st;
-    if (p->d->world > 1) scale(p->flat_grads, 1.0 / p->d->world);
+    if (p->d->world > 1 && (st = scale(p->flat_grads, 1.0 / p->d->world, op)) != IG_OK) return st;
     return ig_optim_step(p->o);
 }
 
@@ -365,9 +395,9 @@ ig_status ig_ddp_sync_buffers(ig_ddp *p) {
         ig_tensor *t = p->buffers[i];
         if (!ig_dtype_is_float(t->dtype)) {
             st = broadcast_tensor(p->d, t, op); /* counters: rank 0's */
-        } else {
+        } else if (exchanged(p->d, t)) {
             st = p->d->be->all_reduce_sum(p->d, igi_data(t), igi_numel(t->ndim, t->shape), t->dtype, op);
-            if (st == IG_OK && p->d->world > 1) scale(t, 1.0 / p->d->world);
+            if (st == IG_OK && p->d->world > 1) st = scale(t, 1.0 / p->d->world, op);
         }
     }
     return st;

@@ -1,11 +1,12 @@
 /*
- * dist/dist.c — the public process-group calls of dist/dist.h: joining (which backend,
- * from the launcher's environment and the build), argument checks, and the collectives on
+ * dist/dist.c — the public process-group calls of dist/dist.h: joining (which backend:
+ * IGNIS_DIST when set, else from the launcher's environment and the build), argument checks, and the collectives on
  * tensors, each forwarded to the backend table of dist_impl.h.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "../core/backend_impl.h"
 #include "dist_impl.h"
 
 #define DEFAULT_TIMEOUT 300.0
@@ -43,14 +44,54 @@ static double env_timeout(void) {
     return (*end == '\0' && t > 0 && t < 1e9) ? t : DEFAULT_TIMEOUT;
 }
 
+const igi_dist_backend *igi_dist_backend_from_env(const char *op, bool *bad) {
+    const char *v = getenv("IGNIS_DIST");
+    *bad = false;
+    if (!v || !*v) return NULL;
+    if (!strcmp(v, "single")) return &igi_dist_backend_single;
+    if (!strcmp(v, "mpi")) {
+#ifdef IGNIS_WITH_MPI
+        return &igi_dist_backend_mpi;
+#else
+        *bad = true;
+        igi_error(IG_ERR_DEVICE, "%s: IGNIS_DIST=mpi but this ignis was built without MPI (make MPI=1)", op);
+        return NULL;
+#endif
+    }
+    if (!strcmp(v, "nccl")) {
+#ifdef IGNIS_WITH_NCCL
+        return &igi_dist_backend_nccl;
+#else
+        *bad = true;
+        igi_error(IG_ERR_DEVICE,
+                  "%s: IGNIS_DIST=nccl but this ignis was built without NCCL (it needs CUDA, MPI and NCCL: "
+                  "`make` reports what it found on its NCCL line)",
+                  op);
+        return NULL;
+#endif
+    }
+    *bad = true;
+    igi_error(IG_ERR_ARG, "%s: IGNIS_DIST='%s' is not a backend (single, mpi, nccl; unset: from the launcher)", op, v);
+    return NULL;
+}
+
 ig_dist *ig_dist_init(int *argc, char ***argv) {
     const char *op = "ig_dist_init";
     int world = -1;
-    const igi_dist_backend *be = &igi_dist_backend_single;
-    if (igi_dist_launched(&world)) {
+    bool bad = false;
+    const igi_dist_backend *be = igi_dist_backend_from_env(op, &bad);
+    if (bad) return NULL;
+    bool launched = igi_dist_launched(&world);
+    if (be == &igi_dist_backend_single && launched && world > 1) {
+        igi_error(IG_ERR_ARG, "%s: IGNIS_DIST=single but an MPI launcher started %d processes", op, world);
+        return NULL;
+    }
+    if (!be && !launched) be = &igi_dist_backend_single;
+    if (!be) { /* the launcher's environment decides */
 #ifdef IGNIS_WITH_MPI
         be = &igi_dist_backend_mpi;
 #else
+        be = &igi_dist_backend_single;
         if (world != 1) {
             igi_error(IG_ERR_DEVICE,
                       "%s: started by an MPI launcher (%d processes) but this ignis was built without MPI; "
@@ -96,9 +137,10 @@ void ig_dist_abort(ig_dist *d, int code) {
 
 /* ---- collectives ------------------------------------------------------------------------ */
 
-static bool check_tensor(const char *op, const ig_tensor *t) {
-    if (t->device != IG_CPU) {
-        igi_error(IG_ERR_DEVICE, "%s: only CPU tensors are supported", op);
+static bool check_tensor(const ig_dist *d, const char *op, const ig_tensor *t) {
+    if (t->device != IG_CPU && !d->be->device_buffers) {
+        igi_error(IG_ERR_DEVICE, "%s: the %s backend takes CPU tensors only (a %s tensor needs nccl)", op, d->be->name,
+                  igi_device_name(t->device));
         return false;
     }
     if (!igi_is_contiguous(t)) {
@@ -113,7 +155,7 @@ ig_status ig_dist_all_reduce_sum(ig_dist *d, ig_tensor *t) {
     const char *op = "ig_dist_all_reduce_sum";
     if (!d) return igi_error_null(op, "d");
     if (!t) return igi_error_null(op, "t");
-    if (!check_tensor(op, t)) return ig_last_status();
+    if (!check_tensor(d, op, t)) return ig_last_status();
     if (t->dtype != IG_F32 && t->dtype != IG_F64 && t->dtype != IG_I32 && t->dtype != IG_I64)
         return igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported (f32, f64, i32, i64)", op, ig_dtype_name(t->dtype));
     return d->be->all_reduce_sum(d, igi_data(t), igi_numel(t->ndim, t->shape), t->dtype, op);
@@ -134,7 +176,7 @@ ig_status ig_dist_broadcast(ig_dist *d, ig_tensor *t, int root) {
     if (!t) return igi_error_null(op, "t");
     if (root < 0 || root >= d->world)
         return igi_error(IG_ERR_ARG, "%s: root %d out of range for %d ranks", op, root, d->world);
-    if (!check_tensor(op, t)) return ig_last_status();
+    if (!check_tensor(d, op, t)) return ig_last_status();
     int64_t nbytes = igi_numel(t->ndim, t->shape) * (int64_t)ig_dtype_size(t->dtype);
     return d->be->broadcast(d, igi_data(t), nbytes, root, op);
 }

@@ -6,8 +6,10 @@
  * The process group is detected from the launcher's environment: under `mpirun` (OpenMPI's
  * OMPI_COMM_WORLD_* variables, or PMI/PMIx ones) it initialises MPI; otherwise it is a
  * single process and every collective is a no-op. A build without MPI has only the single
- * backend and fails clearly when launched by mpirun with more than one rank. The backend
- * interface is a table of functions so NCCL (with the CUDA backend) plugs in beside MPI.
+ * backend and fails clearly when launched by mpirun with more than one rank. IGNIS_DIST
+ * (single, mpi, nccl) overrides the choice. The nccl backend (builds with CUDA, MPI and
+ * NCCL) moves device memory over NCCL, one GPU per process (the local rank's), and host
+ * memory over MPI.
  *
  * Failures never hang: a collective that does not complete within the group's timeout
  * reports an error naming the operation; the library never calls MPI_Abort (the caller
@@ -35,7 +37,7 @@ IG_API void ig_dist_finalize(ig_dist *d);
 IG_API int ig_dist_rank(const ig_dist *d);
 IG_API int ig_dist_world_size(const ig_dist *d);
 IG_API int ig_dist_local_rank(const ig_dist *d);
-/* "single", "mpi" (later "nccl"). */
+/* "single", "mpi" or "nccl". */
 IG_API const char *ig_dist_backend(const ig_dist *d);
 /* Seconds a collective may take before it fails (default 300; IGNIS_DIST_TIMEOUT). */
 IG_API void ig_dist_set_timeout(ig_dist *d, double seconds);
@@ -44,7 +46,8 @@ IG_API void ig_dist_set_timeout(ig_dist *d, double seconds);
  * exits with code itself. */
 IG_API void ig_dist_abort(ig_dist *d, int code);
 
-/* In-place sum over ranks of a contiguous CPU tensor (f32, f64, i32, i64). */
+/* In-place sum over ranks of a contiguous tensor (f32, f64, i32, i64): on the CPU, or on
+ * the GPU with the nccl backend. */
 IG_API ig_status ig_dist_all_reduce_sum(ig_dist *d, ig_tensor *t);
 /* Sum over ranks of n doubles, in place (metrics: loss sums, counts). */
 IG_API ig_status ig_dist_all_reduce_doubles(ig_dist *d, double *vals, int n);

@@ -3,10 +3,13 @@
  * tests. Never installed.
  *
  * A process group (struct ig_dist) is a backend table plus that backend's state. Backends:
- * "single" (dist/single.c: one process, every collective a no-op) and "mpi" (dist/mpi.c,
- * only in builds with IGNIS_WITH_MPI). NCCL plugs in as a third table with the CUDA
- * backend: its nonblocking all-reduce runs on a communication stream, its wait synchronises
- * that stream with the compute stream.
+ * "single" (dist/single.c: one process, every collective a no-op), "mpi" (dist/mpi.c,
+ * only in builds with IGNIS_WITH_MPI) and "nccl" (cuda/nccl.c, only in builds with
+ * IGNIS_WITH_NCCL: CUDA, MPI and NCCL). The nccl table moves device (CUDA) buffers over
+ * NCCL and hands host buffers to a host group inside it (mpi, or single for one process):
+ * its nonblocking all-reduce runs on a communication stream, and its wait makes the
+ * compute stream wait for it (no host synchronisation); a watchdog thread aborts the NCCL
+ * communicator when an operation outlives the timeout or NCCL reports an error.
  *
  * Rules every backend keeps:
  *  - Blocking collectives (all_reduce_sum, broadcast, all_gather_u64, barrier) are issued
@@ -42,6 +45,9 @@ typedef struct igi_dist_req {
 
 typedef struct igi_dist_backend {
     const char *name;
+    /* Whether buffers may be device (CUDA) memory as well as host memory (nccl). Without
+     * it every buffer must be host memory. */
+    bool device_buffers;
     /* Fills d->rank, d->world, d->local_rank and d->impl. On failure sets an error and
      * leaves nothing to finalize. */
     ig_status (*init)(ig_dist *d, int *argc, char ***argv);
@@ -79,6 +85,22 @@ extern const igi_dist_backend igi_dist_backend_single;
 #ifdef IGNIS_WITH_MPI
 extern const igi_dist_backend igi_dist_backend_mpi;
 #endif
+#ifdef IGNIS_WITH_NCCL
+extern const igi_dist_backend igi_dist_backend_nccl;
+/* Turns the group d (single or mpi, already joined) into an nccl group over the same
+ * processes, for tools that learn only after ig_dist_init that the model goes to the GPU
+ * (`ignis train --device cuda`): every member must call it, in the same order as the
+ * other collectives. Picks this process's GPU (local rank modulo the visible devices)
+ * before anything else uses CUDA, broadcasts rank 0's ncclUniqueId over d and creates the
+ * communicator. On failure d is left as it was, with the error set (naming nccl and the
+ * cause). An nccl group: IG_OK. */
+ig_status igi_dist_use_nccl(ig_dist *d);
+#endif
+
+/* The backend named by IGNIS_DIST ("single", "mpi", "nccl"), or NULL when it is unset or
+ * empty (then the launcher's environment decides). An unknown name, or one this build
+ * lacks, sets an error naming op and returns NULL with *bad set. */
+const igi_dist_backend *igi_dist_backend_from_env(const char *op, bool *bad);
 
 /* Whether the environment says an MPI launcher started this process: OpenMPI's
  * OMPI_COMM_WORLD_SIZE, PMIx's PMIX_RANK, or PMI's PMI_SIZE / PMI_RANK. *world gets the

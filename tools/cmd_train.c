@@ -24,6 +24,9 @@
  * data order depends on it). A rank that fails prints its error naming the rank and ends
  * the whole job (ig_dist_abort). Launched without mpirun it is one process and the single
  * backend makes every collective the identity: results are those of the plain loop.
+ * With --device cuda and several ranks the group becomes an nccl one (each rank takes the
+ * GPU of its local rank; gradients are all-reduced on the GPU); IGNIS_DIST=nccl forces it
+ * for a single process too.
  */
 #include <errno.h>
 #include <math.h>
@@ -37,6 +40,7 @@
 #include "cli_impl.h"
 #include "core/tensor_impl.h"
 #include "dist/dist.h"
+#include "dist/dist_impl.h"
 #include "train_impl.h"
 
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
@@ -636,9 +640,10 @@ static int train(trainer *t) {
                (long long)ig_dataset_len(t->train), has_val ? "" : "", (long long)ig_dataset_len(t->test),
                (long long)r->channels, (long long)r->height, (long long)r->width, (long long)r->num_classes, batch,
                r->augment);
-        if (t->world > 1)
-            printf("data parallel: %d processes (%s backend)%s; each trains on its shard of every epoch\n", t->world,
-                   ig_dist_backend(t->dist), r->sync_bn ? ", BatchNorm statistics synchronised (--sync-bn)" : "");
+        if (t->world > 1 || strcmp(ig_dist_backend(t->dist), "single") != 0)
+            printf("data parallel: %d process%s (%s backend)%s; each trains on its shard of every epoch\n", t->world,
+                   t->world > 1 ? "es" : "", ig_dist_backend(t->dist),
+                   r->sync_bn ? ", BatchNorm statistics synchronised (--sync-bn)" : "");
         if (has_val) printf("validation: %lld images held out of the training set\n", (long long)ig_dataset_len(t->val));
         printf("output: %s%s\n", t->dir, o->resume ? " (resumed)" : "");
         if (o->resume) printf("resuming after epoch %lld of %lld\n", (long long)r->epoch, (long long)r->epochs);
@@ -700,6 +705,25 @@ static const char DESCRIPTION[] =
     "of every epoch; --batch is per process (the global batch is N x --batch). Rank 0\n"
     "prints and writes the run folder; resume with the same N.";
 
+/* The process group for the device: a model on the GPU with several processes needs the
+ * nccl backend, which the group becomes here (every rank runs the same command, so all
+ * make the same call); nccl forced (IGNIS_DIST=nccl) is for GPU models only. */
+static int pick_backend(ig_dist *d, ig_device dev, int world) {
+    bool nccl = !strcmp(ig_dist_backend(d), "nccl");
+    if (nccl && dev == IG_CPU)
+        return cli_error(EXIT_USAGE, "train: the nccl backend (IGNIS_DIST=nccl) moves GPU memory: use --device cuda, "
+                                     "or the mpi backend for --device cpu");
+    if (dev == IG_CPU || world == 1 || nccl) return EXIT_OK;
+#ifdef IGNIS_WITH_NCCL
+    if (igi_dist_use_nccl(d) != IG_OK) return cli_error(EXIT_FAILED, "train: %s", ig_last_error());
+    return EXIT_OK;
+#else
+    return cli_error(EXIT_USAGE, "train: --device cuda with several processes needs the nccl backend, and this ignis "
+                                 "was built without NCCL (it needs CUDA, MPI and NCCL; `make` says what it found on "
+                                 "its NCCL line)");
+#endif
+}
+
 static int train_main(ig_dist *d, int argc, char **argv) {
     train_opts o = {.data = DEFAULT_DATA,
                     .model = "cnn",
@@ -756,9 +780,11 @@ static int train_main(ig_dist *d, int argc, char **argv) {
     if (!o.seen_batch && world > 1) o.batch = 128 / world > 0 ? 128 / world : 1;
     if ((rc = check_opts(&o))) return rc;
     ig_device dev = IG_CPU;
+    /* The nccl group picks each process's GPU before anything else touches CUDA (the
+     * device check below would create the CUDA stream on GPU 0), so it comes first. */
+    if (!strcmp(o.device, "cuda") && (rc = pick_backend(d, IG_CUDA, world))) return rc;
     if ((rc = parse_device("train", o.device, &dev))) return rc;
-    if (dev != IG_CPU && world > 1)
-        return cli_error(EXIT_USAGE, "train: --device cuda with several processes needs NCCL (not supported yet)");
+    if (dev == IG_CPU && (rc = pick_backend(d, IG_CPU, world))) return rc;
     if (dev != IG_CPU && o.resume)
         return cli_error(EXIT_USAGE, "train: --resume with --device cuda is not supported yet (resume on the CPU)");
 

@@ -13,6 +13,14 @@
 #   4. self tests    the suites cuda_harness and cuda_fake (and cuda_nodev, which skips here)
 #   5. memcheck      the `cuda` suite under compute-sanitizer --tool memcheck (skipped, and
 #                    said so, when compute-sanitizer is not installed)
+#   6. train parity  cnn, one epoch of Fashion-MNIST on cuda and on cpu
+#   7. benchmarks    ignis bench --device cuda (and PyTorch's, when carried along)
+#   8. nccl 1 rank   a second build with MPI and NCCL ($BUILD-nccl); the GPU tests of the
+#                    nccl backend (none may skip); IGNIS_DIST=nccl ignis train --device cuda,
+#                    cnn for one epoch of Fashion-MNIST, test accuracy >= NCCL_MIN_ACC
+#                    (skipped, and said so, without mpicc/mpirun or nccl.h + libnccl.so)
+#   9. nccl 2 ranks  mpirun -np 2 ignis train --device cuda, the same run on two GPUs, only
+#                    when `nvidia-smi -L` lists 2 or more (else said SKIP, with the count)
 # Exit status: 0 when every stage that ran passed, 1 otherwise.
 #
 # Dependencies: OpenBLAS, libpng, zlib and Criterion. When the system lacks one and
@@ -25,7 +33,8 @@
 # 300), IGNIS_DEPS (a folder with include/ and lib/ holding dependencies missing from the
 # system: added to CFLAGS/LDFLAGS with an rpath and to LD_LIBRARY_PATH for the tests),
 # BUILD (default build/gpu), MEMCHECK (0 skips the memcheck stage), ACC_TOL, FASHION_DIR,
-# TRAIN_TIMEOUT / CPU_TRAIN_TIMEOUT (150 / 300 s), BENCH_TIMEOUT (90 s), BENCH_STEPS (30).
+# TRAIN_TIMEOUT / CPU_TRAIN_TIMEOUT (150 / 300 s), BENCH_TIMEOUT (90 s), BENCH_STEPS (30),
+# NCCL_MIN_ACC (test accuracy the NCCL runs must reach, default 80 (%)), NCCL=0 (skips 8-9).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -280,5 +289,79 @@ for model in cnn resnet20; do
     fi
 done
 end benchmarks "$bench_status"
+
+# ---- 8. nccl, 1 rank ------------------------------------------------------------------------------
+# The nccl backend needs MPI in the build (it carries rank 0's ncclUniqueId), so this stage
+# builds again with MPI and NCCL required, in its own folder. Its GPU tests must all run;
+# then one epoch of cnn with IGNIS_DIST=nccl (one process: the single host group, the
+# gradient buckets through ncclAllReduce on the communication stream) must train.
+NCCL_MIN_ACC=${NCCL_MIN_ACC:-80}
+NCCL_BUILD=$BUILD-nccl
+nccl_built=0
+begin "nccl 1 rank"
+if [ "${NCCL:-1}" = 0 ]; then
+    end "nccl 1 rank" SKIP "NCCL=0"
+elif ! command -v mpicc >/dev/null 2>&1 || ! command -v mpirun >/dev/null 2>&1; then
+    end "nccl 1 rank" SKIP "no mpicc/mpirun on this machine: the nccl backend is built only with MPI (install libopenmpi-dev openmpi-bin)"
+elif ! make -j"$JOBS" "${make_vars[@]/MPI=0/MPI=1}" NCCL=1 BUILD="$NCCL_BUILD" all "$NCCL_BUILD/tests/ignis_tests" \
+        >"$LOG_DIR/build-nccl.log" 2>&1; then
+    tail -n 30 "$LOG_DIR/build-nccl.log"
+    end "nccl 1 rank" FAIL "the MPI+NCCL build failed (see $LOG_DIR/build-nccl.log; NCCL=0 skips this stage)"
+else
+    nccl_built=1
+    grep -E '^(CUDA|MPI|NCCL):' "$LOG_DIR/build-nccl.log" || true
+    TEST_BIN_CUDA=$TEST_BIN
+    TEST_BIN=$NCCL_BUILD/tests/ignis_tests
+    run_suite nccl-tests 'dist/nccl_one_rank*' yes
+    TEST_BIN=$TEST_BIN_CUDA
+    if [ -z "$FASHION" ]; then
+        end "nccl 1 rank" SKIP "tests ran; the training run needs Fashion-MNIST (set FASHION_DIR)"
+    else
+        rm -rf "$LOG_DIR/train-nccl1"
+        timeout "${TRAIN_TIMEOUT:-150}" ${TEST_ENV[@]+"${TEST_ENV[@]}"} env IGNIS_DIST=nccl "$NCCL_BUILD/ignis" train \
+            --model cnn --epochs 1 --seed 1 --data "$FASHION" --device cuda --out "$LOG_DIR/train-nccl1" \
+            >"$LOG_DIR/train-nccl1.log" 2>&1 || true
+        grep -E '^(data parallel|epoch|ignis: error)' "$LOG_DIR/train-nccl1.log" || true
+        acc=$(test_acc "$LOG_DIR/train-nccl1.log")
+        if ! grep -q 'data parallel: 1 process (nccl backend)' "$LOG_DIR/train-nccl1.log"; then
+            end "nccl 1 rank" FAIL "the run did not use the nccl backend (log: $LOG_DIR/train-nccl1.log)"
+        elif [ -z "$acc" ]; then
+            end "nccl 1 rank" FAIL "the run did not finish (log: $LOG_DIR/train-nccl1.log)"
+        elif awk -v a="$acc" -v m="$NCCL_MIN_ACC" 'BEGIN { exit !(a >= m) }'; then
+            end "nccl 1 rank" PASS "cnn, 1 epoch, nccl backend: test accuracy ${acc}% (>= ${NCCL_MIN_ACC}%)"
+        else
+            end "nccl 1 rank" FAIL "cnn, 1 epoch, nccl backend: test accuracy ${acc}% < ${NCCL_MIN_ACC}%"
+        fi
+    fi
+fi
+
+# ---- 9. nccl, 2 ranks ------------------------------------------------------------------------------
+# mpirun -np 2: each rank takes the GPU of its local rank; the same epoch must train as well.
+begin "nccl 2 ranks"
+gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+if [ "$nccl_built" != 1 ]; then
+    end "nccl 2 ranks" SKIP "no MPI+NCCL build (see the nccl 1 rank stage)"
+elif [ "${gpus:-0}" -lt 2 ]; then
+    end "nccl 2 ranks" SKIP "nvidia-smi -L lists ${gpus:-0} GPU(s); two ranks on two GPUs need 2 or more"
+elif [ -z "$FASHION" ]; then
+    end "nccl 2 ranks" SKIP "needs Fashion-MNIST (set FASHION_DIR)"
+else
+    rm -rf "$LOG_DIR/train-nccl2"
+    mpi_root=$([ "$(id -u)" = 0 ] && echo --allow-run-as-root || true)
+    timeout "${TRAIN_TIMEOUT:-150}" ${TEST_ENV[@]+"${TEST_ENV[@]}"} mpirun -np 2 $mpi_root "$NCCL_BUILD/ignis" train \
+        --model cnn --epochs 1 --seed 1 --data "$FASHION" --device cuda --out "$LOG_DIR/train-nccl2" \
+        >"$LOG_DIR/train-nccl2.log" 2>&1 || true
+    grep -E '^(data parallel|epoch|ignis: error)' "$LOG_DIR/train-nccl2.log" || true
+    acc=$(test_acc "$LOG_DIR/train-nccl2.log")
+    if ! grep -q 'data parallel: 2 processes (nccl backend)' "$LOG_DIR/train-nccl2.log"; then
+        end "nccl 2 ranks" FAIL "the run did not use the nccl backend on 2 ranks (log: $LOG_DIR/train-nccl2.log)"
+    elif [ -z "$acc" ]; then
+        end "nccl 2 ranks" FAIL "the run did not finish (log: $LOG_DIR/train-nccl2.log)"
+    elif awk -v a="$acc" -v m="$NCCL_MIN_ACC" 'BEGIN { exit !(a >= m) }'; then
+        end "nccl 2 ranks" PASS "cnn, 1 epoch, 2 GPUs: test accuracy ${acc}% (>= ${NCCL_MIN_ACC}%)"
+    else
+        end "nccl 2 ranks" FAIL "cnn, 1 epoch, 2 GPUs: test accuracy ${acc}% < ${NCCL_MIN_ACC}%"
+    fi
+fi
 
 [ "$failed" -eq 0 ]
