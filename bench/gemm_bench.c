@@ -2,13 +2,15 @@
  * bench/gemm_bench.c — igi_gemm (f32) on the zoo MLP's shapes, ignis's AVX-512 sgemm
  * (core/sgemm512.c) against OpenBLAS's sgemm on the same operands.
  *
- * Usage: gemm_bench [batch] [reps]   (defaults 256, 9)
+ * Usage: gemm_bench [batch] [reps] [ta tb M N K]   (defaults 256, 9; a shape given on
+ * the command line replaces the list)
  *
  * Shapes: each Linear layer of the mlp (784 -> 512 -> 256 -> 10) at the given batch B,
  * as igi_gemm sees them: forward y = x @ W^T (tb), input gradient dX = dY @ W, weight
  * gradient dW = dY^T @ x (ta); then a square 1024^3 product. One thread. Per shape and
  * path it prints the best of reps timings in CPU seconds of this process (each timing
- * repeats the product until it has run ~20 ms) as GFLOP/s, the two paths in alternation.
+ * repeats the product until it has run ~20 ms) as GFLOP/s, the two paths in alternation,
+ * and which one igi_gemm picks for the shape by default.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +41,16 @@ static float *filled(int64_t n) {
 int main(int argc, char **argv) {
     int64_t Bt = argc > 1 ? atoll(argv[1]) : 256;
     int reps = argc > 2 ? atoi(argv[2]) : 9;
-    if (Bt < 1 || reps < 1) {
-        fprintf(stderr, "usage: gemm_bench [batch >= 1] [reps >= 1]\n");
+    shape custom = {"custom", false, false, 0, 0, 0};
+    if (argc > 7) {
+        custom.ta = atoi(argv[3]) != 0;
+        custom.tb = atoi(argv[4]) != 0;
+        custom.M = atoll(argv[5]);
+        custom.N = atoll(argv[6]);
+        custom.K = atoll(argv[7]);
+    }
+    if (Bt < 1 || reps < 1 || (argc > 3 && (argc < 8 || custom.M < 1 || custom.N < 1 || custom.K < 1))) {
+        fprintf(stderr, "usage: gemm_bench [batch >= 1] [reps >= 1] [ta tb M N K (>= 1)]\n");
         return 2;
     }
     ig_set_num_threads(1);
@@ -50,10 +60,11 @@ int main(int argc, char **argv) {
                             {"fc3 dX", false, false, 0, 256, 10},   {"fc3 dW", true, false, 10, 256, 0},
                             {"1024^3", false, false, 1024, 1024, 1024}};
     printf("gemm_bench: batch %lld, 1 thread, best of %d, GFLOP/s (CPU time)\n", (long long)Bt, reps);
-    printf("%-8s %2s %2s %5s %5s %5s %9s %9s %7s\n", "shape", "ta", "tb", "M", "N", "K", "sgemm512", "openblas",
-           "ratio");
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        const shape *sh = &shapes[s];
+    printf("%-8s %2s %2s %5s %5s %5s %9s %9s %7s %s\n", "shape", "ta", "tb", "M", "N", "K", "sgemm512", "openblas",
+           "ratio", "igi_gemm");
+    size_t nshapes = argc > 7 ? 1 : sizeof shapes / sizeof shapes[0];
+    for (size_t s = 0; s < nshapes; s++) {
+        const shape *sh = argc > 7 ? &custom : &shapes[s];
         int64_t M = sh->M ? sh->M : Bt, N = sh->N, K = sh->K ? sh->K : Bt;
         /* Stored shapes: A [M,K] or [K,M] with ta; B [K,N] or [N,K] with tb. */
         int64_t lda = sh->ta ? M : K, ldb = sh->tb ? K : N;
@@ -71,8 +82,9 @@ int main(int argc, char **argv) {
                 igi_sgemm_force(was);
                 if (r > 0 && t < best[path]) best[path] = t; /* the first round warms up */
             }
-        printf("%-8s %2d %2d %5lld %5lld %5lld %9.1f %9.1f %7.2f\n", sh->name, sh->ta, sh->tb, (long long)M,
-               (long long)N, (long long)K, flops / best[0] * 1e-9, flops / best[1] * 1e-9, best[1] / best[0]);
+        printf("%-8s %2d %2d %5lld %5lld %5lld %9.1f %9.1f %7.2f %s\n", sh->name, sh->ta, sh->tb, (long long)M,
+               (long long)N, (long long)K, flops / best[0] * 1e-9, flops / best[1] * 1e-9, best[1] / best[0],
+               igi_sgemm512_use(M, N, K) ? "sgemm512" : "openblas");
         free(A);
         free(B);
         free(C);

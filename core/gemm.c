@@ -15,6 +15,11 @@
  * thread count: one thread runs the same blocks one after the other. Results are therefore
  * the same for every thread count (tests/core/test_gemm.c), though not bitwise those of
  * one unsplit call.
+ *
+ * f32 on a CPU with AVX-512F runs ignis's own sgemm (core/sgemm512.c) instead of
+ * OpenBLAS's for every shape but the narrow ones (igi_sgemm512_use), block by block the
+ * same way; its values are one FMA chain per element, so there they are even bitwise those
+ * of one unsplit call. IGNIS_SGEMM=blas keeps OpenBLAS (A/B timing). f64 is OpenBLAS's.
  */
 #include <cblas.h>
 #include <pthread.h>
@@ -86,6 +91,9 @@ void igi_gemm(ig_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, co
     gemm_job j = {.dt = dt, .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc,
                   .A = A, .B = B, .C = C, .beta = beta};
     j.own = dt == IG_F32 && igi_sgemm512_use(M, N, K);
+    /* One packing buffer per thread that may run a block now or call igi_gemm from a
+     * parallel region (conv's slots): allocated on the first call, never in a later step. */
+    if (j.own) igi_sgemm512_reserve(igi_num_threads());
     double flops = 2.0 * (double)M * (double)N * (double)K;
     j.split_cols = N >= M;
     int64_t dim = j.split_cols ? N : M;

@@ -26,8 +26,8 @@
  *
  * Edge tiles (M or N not a multiple of MR or NR) run the same kernel on a copy of the
  * tile in a local buffer; the packed panels' zero padding keeps the extra lanes finite.
- * Packing buffers come from the caching allocator (igi_alloc), so after the first call
- * of a shape a training step asks the OS for nothing.
+ * Packing buffers are allocated once per concurrent caller and kept (claim_buffer), so
+ * a training step allocates nothing.
  */
 #include "sgemm512.h"
 
@@ -50,10 +50,10 @@
 /* Register tile: MR rows x NV vectors of 16 columns (MR * NV accumulators of the 32 zmm
  * registers, NV for the B vectors, the broadcasts folded into the FMAs). */
 #ifndef SG_MR
-#define SG_MR 14
+#define SG_MR 6
 #endif
 #ifndef SG_NV
-#define SG_NV 2
+#define SG_NV 4
 #endif
 #define SG_NR (16 * SG_NV)
 /* Cache blocks: KC deep (a B panel of KC x NR floats in the 48 KB L1), MC rows of A (an
@@ -63,7 +63,7 @@
 #define SG_KC 256
 #endif
 #ifndef SG_MC
-#define SG_MC (SG_MR * 9)
+#define SG_MC (SG_MR * 16)
 #endif
 #ifndef SG_NC
 #define SG_NC (SG_NR * 16)
@@ -100,10 +100,11 @@ bool igi_sgemm512_use(int64_t M, int64_t N, int64_t K) {
     sg_init();
     if (!(sg_state & 1) || sg_path == IGI_SGEMM_BLAS) return false;
     if (sg_path == IGI_SGEMM_OWN) return true;
-    (void)M;
-    (void)N;
+    /* Narrow products waste most of the 6 x 64 tile's lanes or rows: OpenBLAS's kernels,
+     * narrower, were faster there (bench/gemm_bench, K = 256: N = 16 0.42x, N = 32 0.77x,
+     * N = 48 1.11x; M = 8 0.86x, M = 10 1.7x; 32^3 0.72x, 64^3 1.5x). */
     (void)K;
-    return true;
+    return N >= 48 && M >= 10;
 }
 
 #if SG_X86
@@ -246,6 +247,56 @@ SG_TARGET static void kernel_edge(int64_t kc, const float *a, const float *b, fl
 
 static int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
+/* Packing buffers: a few slots, each holding one buffer of the largest size a call
+ * needs, claimed by a call for its duration and kept afterwards, so the steady state
+ * allocates nothing even when the pool's threads pack at the same time (a buffer taken
+ * from and returned to the caching allocator per call did: two threads at once sometimes
+ * found one cached block). A call that finds every slot busy (more threads than slots)
+ * takes its buffer from igi_alloc and returns it. The slots' buffers stay reachable from
+ * here until the process exits. */
+#define SG_SLOTS 16
+#define SG_BUF_BYTES (sizeof(float) * (size_t)((SG_NC + SG_MC) * SG_KC))
+static atomic_bool slot_busy[SG_SLOTS];
+static float *slot_buf[SG_SLOTS];
+
+/* Slot buffers come from the C library, not igi_alloc: they are scratch of the process
+ * (~0.6 MB per thread), not tensor memory, and would otherwise show in ig_mem_get_stats's
+ * live bytes forever. */
+static float *slot_alloc(void) {
+    void *p = NULL;
+    return posix_memalign(&p, 64, SG_BUF_BYTES) == 0 ? p : NULL;
+}
+
+static float *claim_buffer(int *slot) {
+    for (int i = 0; i < SG_SLOTS; i++) {
+        if (atomic_exchange_explicit(&slot_busy[i], true, memory_order_acquire)) continue;
+        if (!slot_buf[i]) slot_buf[i] = slot_alloc();
+        if (!slot_buf[i]) {
+            atomic_store_explicit(&slot_busy[i], false, memory_order_release);
+            return NULL;
+        }
+        *slot = i;
+        return slot_buf[i];
+    }
+    *slot = -1;
+    return igi_alloc(IG_CPU, SG_BUF_BYTES);
+}
+
+void igi_sgemm512_reserve(int n) {
+    for (int i = 0; i < n && i < SG_SLOTS; i++) {
+        if (atomic_exchange_explicit(&slot_busy[i], true, memory_order_acquire)) continue; /* in use: allocated */
+        if (!slot_buf[i]) slot_buf[i] = slot_alloc();
+        atomic_store_explicit(&slot_busy[i], false, memory_order_release);
+    }
+}
+
+static void release_buffer(int slot, float *buf) {
+    if (slot < 0)
+        igi_free(IG_CPU, buf, SG_BUF_BYTES);
+    else
+        atomic_store_explicit(&slot_busy[slot], false, memory_order_release);
+}
+
 bool igi_sgemm512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
                   int64_t ldb, float beta, float *C, int64_t ldc) {
     sg_init();
@@ -257,18 +308,20 @@ bool igi_sgemm512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float
             for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
         return true;
     }
-    int64_t kcmax = K < SG_KC ? K : SG_KC;
-    int64_t mcmax = round_up(M < SG_MC ? M : SG_MC, SG_MR), ncmax = round_up(N < SG_NC ? N : SG_NC, SG_NR);
-    size_t a_floats = (size_t)(mcmax * kcmax), b_floats = (size_t)(ncmax * kcmax);
-    size_t bytes = sizeof(float) * (a_floats + b_floats);
-    float *buf = igi_alloc(IG_CPU, bytes);
+    /* K in equal slices of at most KC (784 = 4 x 196, not 3 x 256 + 16: a thin last
+     * slice costs a full pass of packing and C traffic for little work). */
+    int64_t kslices = (K + SG_KC - 1) / SG_KC, kcmax = (K + kslices - 1) / kslices;
+    int64_t ncmax = round_up(N < SG_NC ? N : SG_NC, SG_NR);
+    size_t b_floats = (size_t)(ncmax * kcmax);
+    int slot;
+    float *buf = claim_buffer(&slot);
     if (!buf) return false;
     /* Bp first: NR floats are 64 bytes times NV, so every B panel row is aligned. */
     float *Bp = buf, *Ap = buf + b_floats;
     for (int64_t j0 = 0; j0 < N; j0 += SG_NC) {
         int64_t nc = N - j0 < SG_NC ? N - j0 : SG_NC;
-        for (int64_t p0 = 0; p0 < K; p0 += SG_KC) {
-            int64_t kc = K - p0 < SG_KC ? K - p0 : SG_KC;
+        for (int64_t p0 = 0; p0 < K; p0 += kcmax) {
+            int64_t kc = K - p0 < kcmax ? K - p0 : kcmax;
             int init = p0 > 0 ? 1 : beta == 0.0f ? 0 : beta == 1.0f ? 1 : 2;
             pack_b(tb, B, ldb, N, j0, round_up(nc, SG_NR), p0, kc, Bp);
             for (int64_t i0 = 0; i0 < M; i0 += SG_MC) {
@@ -289,11 +342,13 @@ bool igi_sgemm512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float
             }
         }
     }
-    igi_free(IG_CPU, buf, bytes);
+    release_buffer(slot, buf);
     return true;
 }
 
 #else
+
+void igi_sgemm512_reserve(int n) { (void)n; }
 
 bool igi_sgemm512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
                   int64_t ldb, float beta, float *C, int64_t ldc) {

@@ -35,4 +35,9 @@ int64_t igi_sgemm512_nr(void);
 bool igi_sgemm512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
                   int64_t ldb, float beta, float *C, int64_t ldc);
 
+/* Makes sure n calls can run at once without allocating; igi_gemm calls it with the
+ * thread count. (Otherwise the first time two threads pack at once, possibly in the
+ * middle of training, one of them allocates its buffer.) */
+void igi_sgemm512_reserve(int n);
+
 #endif
