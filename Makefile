@@ -443,6 +443,7 @@ bench: deps
 	    --seconds $(BENCH_SECONDS) $(if $(BENCH_CONFIGS),--configs '$(BENCH_CONFIGS)')
 	$(BUILD)/bench/loader_bench
 	$(BUILD)/bench/conv_bench
+	$(BUILD)/bench/gemm_bench
 	$(if $(MPI_DEFS),$(MPIRUN) -np 2 $(BUILD)/bench/allreduce_bench,@echo "bench: allreduce_bench skipped (built without MPI)")
 
 # `ignis bench` times a reference cblas_sgemm itself.

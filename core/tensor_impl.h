@@ -330,7 +330,8 @@ void igi_parallel_for(int64_t n, int64_t grain, void (*fn)(int64_t begin, int64_
 /* C[M,N] (row-major, ldc) = op(A)[M,K] @ op(B)[K,N] + beta*C, f32 or f64, op = transpose
  * when ta / tb; sizes >= 1 and < 2^31 (core/gemm.c). OpenBLAS runs single-threaded; large
  * products are split into blocks of rows or columns of C (chosen from the shape alone, so
- * values never depend on the thread count) spread over the pool. */
+ * values never depend on the thread count) spread over the pool. f32 on AVX-512 CPUs runs
+ * ignis's own kernel (core/sgemm512.c) for most shapes; M, N or K may also be 0. */
 void igi_gemm(ig_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A, int64_t lda,
               const void *B, int64_t ldb, double beta, void *C, int64_t ldc);
 /* Sets OpenBLAS to one thread (once per process; igi_gemm and ig_set_num_threads call it). */
