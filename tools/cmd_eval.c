@@ -82,6 +82,7 @@ int cmd_eval(int argc, char **argv) {
         ig_module_free(m);
         return cli_error(EXIT_FAILED, "eval: --device: %s", ig_last_error());
     }
+    ig_autocast_set(amp_mode); /* --amp: the forward passes of the evaluation */
     const char *dir = data ? data : r.data;
     ig_dataset *d = ig_dataset_open(dir, false);
     ig_transform *tf = normalize_transform(&r);
@@ -97,7 +98,7 @@ int cmd_eval(int argc, char **argv) {
                        (long long)r.channels, (long long)r.height, (long long)r.width);
     } else if (!tf || !er.confusion) {
         rc = cli_error(EXIT_FAILED, "%s", tf ? "out of memory" : ig_last_error());
-    } else if (ig_autocast_set(amp_mode), evaluate(m, d, tf, batch, r.num_classes, &er) != IG_OK) {
+    } else if (evaluate(m, d, tf, batch, r.num_classes, &er) != IG_OK) {
         rc = cli_error(EXIT_FAILED, "evaluation: %s", ig_last_error());
     } else {
         printf("checkpoint: %s (model %s, epoch %lld of %lld)\n", ckpt, model_short_name(r.model), (long long)r.epoch,

@@ -41,10 +41,10 @@ Test(cuda, amp_matmul_and_conv_match_the_cpu_emulation) {
         cr_assert(y && gy && c && gc, "%s", ig_last_error());
         cr_expect_lt(max_diff_host(y, gy), 1e-4f, "mode %d: matmul", m);
         cr_expect_lt(max_diff_host(c, gc), 1e-4f, "mode %d: conv2d", m);
-        cr_assert_eq(ig_backward(ig_sum(y), NULL), IG_OK, "%s", ig_last_error());
-        cr_assert_eq(ig_backward(ig_sum(gy), NULL), IG_OK, "%s", ig_last_error());
-        cr_assert_eq(ig_backward(ig_sum(c), NULL), IG_OK, "%s", ig_last_error());
-        cr_assert_eq(ig_backward(ig_sum(gc), NULL), IG_OK, "%s", ig_last_error());
+        cr_assert_eq(ig_backward(ig_sum(y, 0, NULL, false), NULL), IG_OK, "%s", ig_last_error());
+        cr_assert_eq(ig_backward(ig_sum(gy, 0, NULL, false), NULL), IG_OK, "%s", ig_last_error());
+        cr_assert_eq(ig_backward(ig_sum(c, 0, NULL, false), NULL), IG_OK, "%s", ig_last_error());
+        cr_assert_eq(ig_backward(ig_sum(gc, 0, NULL, false), NULL), IG_OK, "%s", ig_last_error());
         cr_expect_lt(max_diff_host(ig_grad(a), ig_grad(ga)), 1e-4f, "mode %d: matmul da", m);
         cr_expect_lt(max_diff_host(ig_grad(w), ig_grad(gw)), 1e-3f, "mode %d: conv dw", m);
         ig_scope_end(s);
