@@ -28,6 +28,23 @@ IG_API void ig_no_grad_begin(void);
 IG_API void ig_no_grad_end(void);
 IG_API bool ig_is_grad_enabled(void);
 
+/* Autocast (torch.autocast semantics), per thread like grad mode: while the mode is
+ * IG_AMP_BF16 or IG_AMP_FP16, ig_matmul (and so linear layers) and ig_conv2d on f32 tensors
+ * round both GEMM operands to bfloat16 / IEEE half (round to nearest, ties to even; fp16
+ * overflows to inf and keeps subnormals), multiply them with f32 accumulation and return
+ * f32. Everything else (batch norm, softmax, losses, reductions, optimizers) stays f32, and
+ * f64 tensors are never rounded. An op records the mode on its autograd node, and its
+ * backward GEMMs round their operands the same way whatever the mode is when ig_backward
+ * runs (ig_backward itself runs with autocast off). On the CPU the rounding is emulated
+ * exactly (slower than f32: for checking numerics); on CUDA the operands are converted to
+ * bf16 / fp16 for cuBLAS. Master weights and gradients stay f32.
+ * ig_autocast_set returns the previous mode (restore it when done); an invalid mode is
+ * IG_ERR_ARG ("ig_autocast_set: ...") and leaves the mode unchanged. */
+IG_API ig_amp ig_autocast_set(ig_amp mode);
+IG_API ig_amp ig_autocast_get(void);
+/* "off", "bf16", "fp16" (NULL for an invalid mode). */
+IG_API const char *ig_amp_name(ig_amp mode);
+
 /* The accumulated gradient of a leaf (NULL before the first backward). Owned by t. */
 IG_API ig_tensor *ig_grad(const ig_tensor *t);
 /* Gives leaf t a caller-made gradient buffer (same shape and dtype; e.g. a view into a flat

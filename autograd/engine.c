@@ -53,6 +53,25 @@ void ig_no_grad_begin(void) { igi_no_grad_depth_add(1); }
 void ig_no_grad_end(void) { igi_no_grad_depth_add(-1); }
 bool ig_is_grad_enabled(void) { return igi_grad_enabled(); }
 
+const char *ig_amp_name(ig_amp mode) {
+    switch (mode) {
+    case IG_AMP_OFF: return "off";
+    case IG_AMP_BF16: return "bf16";
+    case IG_AMP_FP16: return "fp16";
+    }
+    return NULL;
+}
+
+ig_amp ig_autocast_set(ig_amp mode) {
+    if (!ig_amp_name(mode)) {
+        igi_error(IG_ERR_ARG, "ig_autocast_set: mode %d is not IG_AMP_OFF, IG_AMP_BF16 or IG_AMP_FP16", (int)mode);
+        return igi_autocast_mode();
+    }
+    return igi_autocast_exchange(mode);
+}
+
+ig_amp ig_autocast_get(void) { return igi_autocast_mode(); }
+
 ig_tensor *ig_grad(const ig_tensor *t) { return t ? t->grad : NULL; }
 
 ig_status ig_set_grad(ig_tensor *t, ig_tensor *grad) {
@@ -352,11 +371,16 @@ ig_status ig_backward(ig_tensor *t, ig_tensor *seed) {
     if (!s) return ig_last_status();
     int saved_depth = igi_no_grad_depth_add(0);
     igi_set_grad_enabled(false);
+    /* Backward runs with autocast off: an op that ran under autocast restores its own mode
+     * from its node (node->amp), so a backward called inside an autocast region rounds
+     * exactly what the forward rounded and nothing else. */
+    ig_amp saved_amp = igi_autocast_exchange(IG_AMP_OFF);
     ig_status st = IG_OK;
     ig_tensor *g = seed ? seed : ig_ones_like(t); /* on t's device */
     if (!g) st = ig_last_status();
     else st = run_backward(t, g);
     igi_no_grad_depth_add(saved_depth - igi_no_grad_depth_add(0));
+    igi_autocast_exchange(saved_amp);
     ig_scope_end(s);
     return st;
 }

@@ -111,6 +111,8 @@ typedef struct igi_conv {
     int64_t Cg, Og, K, P;
     int64_t xs[4];
     int64_t nb;
+    int amp; /* ig_amp: IG_AMP_OFF, or the precision the GEMMs' operands are rounded to
+              * (f32 only; forward and backward alike) */
 } igi_conv;
 
 /* A 2-D pool (core/ops/pool.c): N*C planes; xs the strides (n, c, h, w) of the input
@@ -312,6 +314,16 @@ typedef struct igi_backend {
                               uint8_t *mask);
     /* data[0] = data[1] * (data[2] != 0 ? scale : 0): operands (out, a, u8 mask). */
     ig_status (*mask_apply)(const char *op, const igi_ew *e, double scale);
+    /* gemm for f32 under autocast: the operands are rounded to amp's precision (enum
+     * ig_amp: bf16 or fp16, round to nearest even) and multiplied with f32 accumulation
+     * into the f32 C. */
+    ig_status (*gemm_amp)(const char *op, int amp, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                          const float *A, int64_t lda, const float *B, int64_t ldb, double beta, float *C,
+                          int64_t ldc);
+    /* Gradient unscaling for dynamic loss scaling (optim/scaler.c): g[i] *= inv_scale over
+     * n contiguous f32 elements, and *found_inf (device memory, an int the caller zeroed)
+     * set to 1 when any result is inf or NaN. Several calls may share one flag. */
+    ig_status (*amp_unscale)(const char *op, float *g, int64_t n, float inv_scale, int *found_inf);
 } igi_backend;
 
 /* Installs dev's table (called by the backend at init; tests may install a stand-in).

@@ -109,6 +109,8 @@ struct igi_node {
     int64_t iattr[IGI_NODE_IATTR];
     double dattr[IGI_NODE_DATTR];
     bool heap;                  /* malloc'd (output is a heap tensor) */
+    uint8_t amp;                /* ig_amp the op ran under (matmul, conv2d); its backward
+                                 * rounds its GEMM operands the same way */
     uint8_t saved_weak;         /* bit i: saved[i] is the node's own output, not retained */
 };
 
@@ -197,6 +199,27 @@ ig_tensor *igi_finish(int op, igi_backward_fn backward, ig_tensor *out, ig_tenso
 void igi_node_save(igi_node *node, int slot, ig_tensor *t);
 /* Frees a heap node's references (the node memory too for heap nodes). */
 void igi_node_release(igi_node *node);
+
+/* ---- autocast (core/ops/amp.c) --------------------------------------------------------- */
+/* The thread's autocast mode, and a raw set returning the previous one (no validation: the
+ * public ig_autocast_set checks; backward functions restore a node's mode with it). */
+ig_amp igi_autocast_mode(void);
+ig_amp igi_autocast_exchange(ig_amp mode);
+/* The mode a GEMM-based op applies to an operand of dtype dt: the thread's mode for f32,
+ * IG_AMP_OFF otherwise (f64 is never rounded). */
+static inline ig_amp igi_amp_for(ig_dtype dt) {
+    return dt == IG_F32 ? igi_autocast_mode() : IG_AMP_OFF;
+}
+/* x rounded to the nearest bfloat16 / IEEE half value (ties to even), returned as a float.
+ * NaN stays NaN (quiet), infinities and the sign of zero are kept; fp16 overflows to inf
+ * (|x| >= 65520) and keeps subnormals (multiples of 2^-24). */
+float igi_round_bf16(float x);
+float igi_round_fp16(float x);
+/* dst[i] = src[i] rounded for mode (a copy for IG_AMP_OFF); dst may equal src. */
+void igi_round_f32(ig_amp mode, const float *src, float *dst, int64_t n);
+/* A contiguous heap copy of t (f32, CPU, any strides) with every element rounded for mode;
+ * no autograd. Free it with ig_tensor_free. NULL + error naming op on OOM. */
+ig_tensor *igi_amp_round_copy(const char *op, const ig_tensor *t, ig_amp mode);
 
 /* ---- gradient-ready hooks (autograd/engine.c) ----------------------------------------- */
 /* A per-leaf callback for data-parallel training: ig_backward calls fn(leaf, ctx) once per

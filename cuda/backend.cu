@@ -103,6 +103,8 @@ static const igi_backend cuda_table = {
     igc_layer_norm_backward,
     igc_dropout_mask,
     igc_mask_apply,
+    igc_gemm_amp,
+    igc_amp_unscale,
 };
 
 extern "C" ig_status igi_cuda_init(char *msg, size_t cap) {

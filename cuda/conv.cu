@@ -10,6 +10,8 @@
  *   dW_g [Og, K] += dyb @ col^T      (dW zeroed first; beta = 1 over the chunks)
  *   col [K, ld]   = W_g^T @ dyb, then col2im into dx
  *   db[o] = sum of dy over N, Ho, Wo (one block per channel, double accumulation)
+ * Under autocast (g.amp, f32 only) every GEMM goes through igc_gemm_amp: its operands (W,
+ * col, dyb) are converted to bf16 / fp16 just for the product; col, res and dyb stay f32.
  * col2im gathers: each dx element sums its (ki, kj) contributions in the CPU's order
  * (ki, then kj, accumulating in T from 0), so no atomics are needed and the result only
  * differs from the CPU's through the GEMM's summation order.
@@ -82,6 +84,16 @@ __global__ void dy_rows_kernel(igi_conv g, const T *dy, int64_t n0, int64_t nc, 
     }
 }
 
+/* igc_gemm, or igc_gemm_amp when the convolution runs under autocast (T is float then). */
+template <typename T>
+static ig_status conv_gemm(const char *op, ig_dtype dt, int amp, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                           const T *A, int64_t lda, const T *B, int64_t ldb, double beta, T *C, int64_t ldc) {
+    if (amp != IG_AMP_OFF && dt == IG_F32)
+        return igc_gemm_amp(op, amp, ta, tb, M, N, K, (const float *)A, lda, (const float *)B, ldb, beta, (float *)C,
+                            ldc);
+    return igc_gemm(op, dt, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
 #define CONV_THREADS 256
 
 /* db[o] = sum over n, p of dy[n, o, p], one block per channel, double accumulation. */
@@ -119,7 +131,7 @@ static ig_status conv_fwd(const char *op, ig_dtype dt, const igi_conv *gp, const
             if (gemm_ok) {
                 im2col_kernel<T><<<igc_blocks(g.K * ld), IGC_THREADS, 0, igc_stream>>>(g, x, n0, nc, grp, col);
                 IGC_LAUNCHED(op);
-                ig_status st = igc_gemm(op, dt, false, false, g.Og, ld, g.K, w + grp * g.Og * g.K, g.K, col, ld,
+                ig_status st = conv_gemm<T>(op, dt, g.amp, false, false, g.Og, ld, g.K, w + grp * g.Og * g.K, g.K, col, ld,
                                         0.0, res, ld);
                 if (st != IG_OK) return st;
             }
@@ -157,12 +169,12 @@ static ig_status conv_bwd(const char *op, ig_dtype dt, const igi_conv *gp, const
             if (dw) {
                 im2col_kernel<T><<<igc_blocks(g.K * ld), IGC_THREADS, 0, igc_stream>>>(g, x, n0, nc, grp, col);
                 IGC_LAUNCHED(op);
-                ig_status st = igc_gemm(op, dt, false, true, g.Og, g.K, ld, dyb, ld, col, ld, 1.0,
+                ig_status st = conv_gemm<T>(op, dt, g.amp, false, true, g.Og, g.K, ld, dyb, ld, col, ld, 1.0,
                                         dw + grp * g.Og * g.K, g.K);
                 if (st != IG_OK) return st;
             }
             if (dx) {
-                ig_status st = igc_gemm(op, dt, true, false, g.K, ld, g.Og, w + grp * g.Og * g.K, g.K, dyb, ld,
+                ig_status st = conv_gemm<T>(op, dt, g.amp, true, false, g.K, ld, g.Og, w + grp * g.Og * g.K, g.K, dyb, ld,
                                         0.0, col, ld);
                 if (st != IG_OK) return st;
                 col2im_kernel<T><<<igc_blocks(nc * g.Cg * g.H * g.W), IGC_THREADS, 0, igc_stream>>>(g, col, n0, nc,

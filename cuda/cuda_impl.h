@@ -27,6 +27,9 @@
 extern "C" {
 /* core/tensor.c: stores v into one element of dtype dt with ignis's conversion rules. */
 void igi_store(ig_dtype dt, void *p, double v);
+/* core/alloc.c: the caching allocator (NULL, no error set, when out of memory). */
+void *igi_alloc(ig_device dev, size_t nbytes);
+void igi_free(ig_device dev, void *p, size_t nbytes);
 }
 
 /* The process-wide stream (cuda/backend.cu). */
@@ -162,6 +165,13 @@ ig_status igc_mask_apply(const char *op, const igi_ew *e, double scale);
 ig_status igc_layer_norm_backward(const char *op, const igi_ln *p);
 ig_status igc_pointwise_loss(const char *op, int kind, const igi_ew *e, double beta);
 ig_status igc_pointwise_loss_backward(const char *op, int kind, const igi_ew *e, double beta, bool wrt_target);
+ig_status igc_gemm_amp(const char *op, int amp, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A,
+                       int64_t lda, const float *B, int64_t ldb, double beta, float *C, int64_t ldc);
+/* cuda/amp.cu: dst (rows*cols packed bf16 or fp16 values, amp = IG_AMP_BF16 / FP16) = the
+ * f32 matrix src [rows, cols] with row stride ld, rounded to nearest even. */
+ig_status igc_amp_convert(const char *op, int amp, const float *src, int64_t rows, int64_t cols, int64_t ld,
+                          void *dst);
+ig_status igc_amp_unscale(const char *op, float *g, int64_t n, float inv_scale, int *found_inf);
 /* cuda/gemm.cu: cuBLAS handle on igc_stream; IG_OK or the error in msg. */
 ig_status igc_gemm_init(char *msg, size_t cap);
 void igc_gemm_set_tf32(bool on);

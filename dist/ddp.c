@@ -367,7 +367,9 @@ static ig_status finish_buckets(ig_ddp *p) {
     return IG_OK;
 }
 
-ig_status ig_ddp_step(ig_ddp *p) {
+ig_status ig_ddp_step(ig_ddp *p) { return ig_ddp_step_scaled(p, NULL); }
+
+ig_status ig_ddp_step_scaled(ig_ddp *p, ig_grad_scaler *s) {
     const char *op = "ig_ddp_step";
     if (!p) return igi_error_null(op, "p");
     ig_status st = finish_buckets(p);
@@ -384,7 +386,7 @@ ig_status ig_ddp_step(ig_ddp *p) {
     reset_buckets(p);
     if (st != IG_OK) return st;
     if (p->d->world > 1 && (st = scale(p->flat_grads, 1.0 / p->d->world, op)) != IG_OK) return st;
-    return ig_optim_step(p->o);
+    return s ? ig_grad_scaler_step(s, p->o) : ig_optim_step(p->o);
 }
 
 ig_status ig_ddp_sync_buffers(ig_ddp *p) {

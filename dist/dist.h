@@ -80,6 +80,10 @@ IG_API ig_ddp *ig_ddp_new(ig_dist *d, ig_module *m, ig_optimizer *o, const ig_dd
 /* After ig_backward: waits for every bucket (starting any not yet started, always in the
  * same order on every rank), divides by the world size, then runs ig_optim_step. */
 IG_API ig_status ig_ddp_step(ig_ddp *p);
+/* The same with dynamic loss scaling (optim/optim.h): after the averaging, the optimizer
+ * steps through ig_grad_scaler_step(s, ...), which may skip it (every rank sees the same
+ * averaged gradients, so every rank decides alike). s NULL: exactly ig_ddp_step. */
+IG_API ig_status ig_ddp_step_scaled(ig_ddp *p, ig_grad_scaler *s);
 /* Makes buffers (BatchNorm running stats) identical on all ranks (average; counters from
  * rank 0), e.g. before a checkpoint. */
 IG_API ig_status ig_ddp_sync_buffers(ig_ddp *p);

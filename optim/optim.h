@@ -96,6 +96,46 @@ IG_API double ig_clip_grad_norm(ig_tensor *const *params, int n, double max_norm
 /* Clamps every gradient element to [-clip, clip]. */
 IG_API ig_status ig_clip_grad_value(ig_tensor *const *params, int n, double clip);
 
+/* ---- dynamic loss scaling (fp16 mixed precision) ------------------------------------------ */
+/* torch.cuda.amp.GradScaler's semantics. Per step: backward from ig_grad_scaler_scale(s,
+ * loss) (the loss times the current scale, so small fp16 gradients do not flush to zero);
+ * optionally ig_grad_scaler_unscale (e.g. before clipping); then ig_grad_scaler_step, which
+ * unscales the gradients if not done yet (g *= 1/scale, in place), checks them all for inf
+ * and NaN in the same pass, and then either skips the optimizer step and multiplies the
+ * scale by backoff_factor (any non-finite gradient), or steps and, after growth_interval
+ * consecutive clean steps, multiplies the scale by growth_factor. A skipped step leaves
+ * parameters, optimizer state and its step count untouched. Gradients on the CPU (any
+ * strides, f32 or f64) or on a device (contiguous f32: one fused kernel per tensor and one
+ * small read back of the flag). */
+typedef struct ig_grad_scaler ig_grad_scaler;
+
+typedef struct ig_grad_scaler_opts {
+    double init_scale;       /* default 65536 (2^16); finite, > 0 */
+    double growth_factor;    /* default 2; > 1 */
+    double backoff_factor;   /* default 0.5; in (0, 1) */
+    int64_t growth_interval; /* default 2000; >= 1 */
+} ig_grad_scaler_opts;
+
+IG_API ig_grad_scaler_opts ig_grad_scaler_defaults(void);
+/* o may be NULL for the defaults. NULL + IG_ERR_ARG naming the bad option. */
+IG_API ig_grad_scaler *ig_grad_scaler_new(const ig_grad_scaler_opts *o);
+IG_API void ig_grad_scaler_free(ig_grad_scaler *s);
+/* loss * scale, recorded for autograd like ig_mul_scalar (NULL + error on a NULL argument). */
+IG_API ig_tensor *ig_grad_scaler_scale(ig_grad_scaler *s, ig_tensor *loss);
+/* Divides o's gradients by the scale and records whether any is inf or NaN. At most once
+ * between two steps (IG_ERR_STATE otherwise, as torch). */
+IG_API ig_status ig_grad_scaler_unscale(ig_grad_scaler *s, ig_optimizer *o);
+/* Unscales (unless done), then steps o or skips, and updates the scale (see above). */
+IG_API ig_status ig_grad_scaler_step(ig_grad_scaler *s, ig_optimizer *o);
+/* The current scale (NAN for NULL). */
+IG_API double ig_grad_scaler_get_scale(const ig_grad_scaler *s);
+/* True when the last ig_grad_scaler_step skipped the optimizer step. */
+IG_API bool ig_grad_scaler_skipped(const ig_grad_scaler *s);
+/* Clean steps since the scale last changed (torch's _growth_tracker), for checkpoints. */
+IG_API int64_t ig_grad_scaler_growth_tracker(const ig_grad_scaler *s);
+/* Restores a checkpointed state: scale finite and > 0, 0 <= growth_tracker < interval. */
+IG_API ig_status ig_grad_scaler_set_state(ig_grad_scaler *s, double scale, int64_t growth_tracker);
+
 /* ---- learning-rate schedules --------------------------------------------------------------- */
 /* A schedule drives an optimizer's lr. Like torch's, constructing one sets lr for step 0;
  * each ig_sched_step advances one step (call it after ig_optim_step) and sets the new lr.

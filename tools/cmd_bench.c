@@ -99,6 +99,9 @@ typedef struct run_state {
     ig_optimizer *opt;
     ig_tensor *x, *y;
     ig_device dev; /* --device: the batch is uploaded each step (in the data phase) */
+    ig_amp amp;    /* --amp: autocast over forward + loss */
+    ig_grad_scaler *scaler; /* --amp fp16: dynamic loss scaling */
+    int64_t skipped;        /* fp16 steps skipped for inf/NaN gradients */
     source *src;
     double phase[N_PHASES]; /* seconds spent in each phase over the timed steps */
     double last_loss;
@@ -113,15 +116,18 @@ static ig_status step(run_state *r, int64_t start, int64_t b, bool timed) {
     if (!sc) return ig_last_status();
     ig_tensor *x = r->dev == IG_CPU ? r->x : ig_to(r->x, r->dev), *y = r->dev == IG_CPU ? r->y : ig_to(r->y, r->dev);
     double t1 = now_s(CLOCK_MONOTONIC);
+    ig_amp prev = ig_autocast_set(r->amp);
     ig_tensor *loss = ig_cross_entropy(ig_module_forward(r->net, x), y, NULL);
+    ig_autocast_set(prev);
     double t2 = now_s(CLOCK_MONOTONIC);
-    if (!loss || ig_backward(loss, NULL) != IG_OK) {
+    if (!loss || ig_backward(r->scaler ? ig_grad_scaler_scale(r->scaler, loss) : loss, NULL) != IG_OK) {
         ig_scope_end(sc);
         return ig_last_status() != IG_OK ? ig_last_status() : IG_ERR_STATE;
     }
     double t3 = now_s(CLOCK_MONOTONIC);
     r->last_loss = ig_item(loss);
-    st = ig_optim_step(r->opt);
+    st = r->scaler ? ig_grad_scaler_step(r->scaler, r->opt) : ig_optim_step(r->opt);
+    if (r->scaler && ig_grad_scaler_skipped(r->scaler)) r->skipped++;
     ig_optim_zero_grad(r->opt);
     ig_scope_end(sc);
     double t4 = now_s(CLOCK_MONOTONIC);
@@ -171,7 +177,7 @@ static void close_source(source *s) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *model = "cnn", *data = "/usr/share/datasets/fashion-mnist", *device = "cpu";
+    const char *model = "cnn", *data = "/usr/share/datasets/fashion-mnist", *device = "cpu", *amp = "off";
     int64_t batch = 64, threads = 0, steps = 100, warmup = 10, sgemm_n = 1024;
     bool synthetic = false, data_seen = false;
     const cli_option opts[] = {
@@ -186,12 +192,13 @@ int cmd_bench(int argc, char **argv) {
         {"synthetic", CLI_FLAG, &synthetic, NULL, "random N(0,1) 1x28x28 images and 10 classes instead", NULL},
         {"device", CLI_STRING, &device, "NAME", "cpu (default) or cuda (phase times on cuda are only indicative: "
                                                 "kernels run asynchronously until the loss is read)", NULL},
+        {"amp", CLI_STRING, &amp, "MODE", AMP_HELP_TRAIN, NULL},
         {"sgemm-size", CLI_INT, &sgemm_n, "N", "N^3 sgemm for the machine's reference GFLOP/s (default 1024; 0 skips)",
          NULL},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     int rc = cli_parse("bench", "[--model NAME|FILE] [--batch B] [--threads T] [--steps S] [--warmup W] "
-                                "[--data DIR | --synthetic] [--device cpu|cuda]",
+                                "[--data DIR | --synthetic] [--device cpu|cuda] [--amp off|bf16|fp16]",
                        "Trains a model for S steps after W warm-up steps (SGD lr 0.05, momentum 0.9, weight\n"
                        "decay 5e-4, contiguous slices of the train set, images normalised with mean 0.2860\n"
                        "and std 0.3530, no augmentation: as bench/torch_ref.py) and prints, one 'key: value'\n"
@@ -213,6 +220,8 @@ int cmd_bench(int argc, char **argv) {
     if (sgemm_n < 0 || sgemm_n > 8192)
         return cli_error(EXIT_USAGE, "bench: --sgemm-size: %lld is not in 0..8192", (long long)sgemm_n);
     if (synthetic && data_seen) return cli_error(EXIT_USAGE, "bench: --data and --synthetic exclude each other");
+    ig_amp amp_mode = IG_AMP_OFF;
+    if ((rc = parse_amp("bench", amp, &amp_mode))) return rc;
     ig_device dev = IG_CPU;
     if ((rc = parse_device("bench", device, &dev))) return rc;
 
@@ -236,6 +245,11 @@ int cmd_bench(int argc, char **argv) {
     ig_sgd_opts so = ig_sgd_defaults();
     so.lr = 0.05, so.momentum = 0.9, so.weight_decay = 5e-4;
     r.opt = ig_optim_sgd(&flat, 1, &so);
+    r.amp = amp_mode;
+    if (amp_mode == IG_AMP_FP16 && !(r.scaler = ig_grad_scaler_new(NULL))) {
+        ret = cli_error(EXIT_FAILED, "bench: %s", ig_last_error());
+        goto out;
+    }
     r.x = ig_empty(IG_DIMS(batch, src.c, src.h, src.w), IG_F32);
     r.y = ig_empty(IG_DIMS(batch), IG_I64);
     if (!r.opt || !r.x || !r.y) {
@@ -278,6 +292,9 @@ int cmd_bench(int argc, char **argv) {
     printf("warmup: %lld\n", (long long)warmup);
     printf("data: %s\n", synthetic ? "synthetic" : data);
     printf("device: %s\n", dev == IG_CPU ? "cpu" : "cuda");
+    printf("amp: %s\n", ig_amp_name(amp_mode));
+    if (r.scaler)
+        printf("amp_skipped_steps: %lld (loss scale %g)\n", (long long)r.skipped, ig_grad_scaler_get_scale(r.scaler));
     printf("train_images_per_s: %.1f\n", imgs / wall);
     printf("step_ms: %.3f\n", 1e3 * step_s);
     for (int p = 0; p < N_PHASES; p++) {
@@ -310,6 +327,7 @@ int cmd_bench(int argc, char **argv) {
 out:
     ig_tensor_free(r.x);
     ig_tensor_free(r.y);
+    ig_grad_scaler_free(r.scaler);
     ig_optim_free(r.opt);
     ig_module_free(r.net);
     close_source(&src);

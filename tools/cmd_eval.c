@@ -50,17 +50,18 @@ static void print_report(const ckpt_run *r, const eval_result *er) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *ckpt = NULL, *data = NULL, *device = "cpu";
+    const char *ckpt = NULL, *data = NULL, *device = "cpu", *amp = "off";
     int64_t batch = 256;
     const cli_option opts[] = {
         {"checkpoint", CLI_STRING, &ckpt, "FILE", "a model file written by ignis train (required)", NULL},
         {"data", CLI_STRING, &data, "DIR", "dataset folder whose test split is used (default: the training run's)", NULL},
         {"batch", CLI_INT, &batch, "N", "batch size (default 256)", NULL},
         {"device", CLI_STRING, &device, "NAME", "cpu (default) or cuda", NULL},
+        {"amp", CLI_STRING, &amp, "MODE", AMP_HELP_FORWARD, NULL},
     };
     char *pos[1];
     int npos = 0;
-    int rc = cli_parse("eval", "--checkpoint FILE [--data DIR] [--batch N] [--device cpu|cuda]",
+    int rc = cli_parse("eval", "--checkpoint FILE [--data DIR] [--batch N] [--device cpu|cuda] [--amp off|bf16|fp16]",
                        "Evaluates a checkpoint on the test split of a dataset: accuracy, top-5 accuracy (with\n"
                        "more than 5 classes), per-class precision, recall and F1, and the confusion matrix.",
                        argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), pos, &npos, 0);
@@ -68,6 +69,8 @@ int cmd_eval(int argc, char **argv) {
     if (rc) return rc;
     if (!ckpt) return cli_error(EXIT_USAGE, "eval: --checkpoint FILE is required");
     if (batch < 1 || batch > (1 << 20)) return cli_error(EXIT_USAGE, "eval: --batch must be in [1, 1048576]");
+    ig_amp amp_mode = IG_AMP_OFF;
+    if ((rc = parse_amp("eval", amp, &amp_mode))) return rc;
     ig_device dev = IG_CPU;
     if ((rc = parse_device("eval", device, &dev))) return rc;
 
@@ -79,6 +82,7 @@ int cmd_eval(int argc, char **argv) {
         ig_module_free(m);
         return cli_error(EXIT_FAILED, "eval: --device: %s", ig_last_error());
     }
+    ig_autocast_set(amp_mode); /* --amp: the forward passes of the evaluation */
     const char *dir = data ? data : r.data;
     ig_dataset *d = ig_dataset_open(dir, false);
     ig_transform *tf = normalize_transform(&r);

@@ -79,17 +79,18 @@ static ig_status load_image(const char *path, const ckpt_run *r, ig_tensor *x) {
 }
 
 int cmd_predict(int argc, char **argv) {
-    const char *ckpt = NULL, *device = "cpu";
+    const char *ckpt = NULL, *device = "cpu", *amp = "off";
     int64_t top = 5;
     const cli_option opts[] = {
         {"checkpoint", CLI_STRING, &ckpt, "FILE", "a model file written by ignis train (required)", NULL},
         {"top", CLI_INT, &top, "K", "classes shown per image (default 5)", NULL},
         {"device", CLI_STRING, &device, "NAME", "cpu (default) or cuda", NULL},
+        {"amp", CLI_STRING, &amp, "MODE", AMP_HELP_FORWARD, NULL},
     };
     char **pos = malloc(sizeof(char *) * MAX_IMAGES);
     if (!pos) return cli_error(EXIT_FAILED, "out of memory");
     int npos = 0;
-    int rc = cli_parse("predict", "--checkpoint FILE [--top K] [--device cpu|cuda] IMAGE.png...",
+    int rc = cli_parse("predict", "--checkpoint FILE [--top K] [--device cpu|cuda] [--amp off|bf16|fp16] IMAGE.png...",
                        "Prints the k most likely classes of each PNG image with their probabilities. Images\n"
                        "are converted to the checkpoint's channels, resized to its input size (bilinear)\n"
                        "and normalised as in training.",
@@ -101,6 +102,8 @@ int cmd_predict(int argc, char **argv) {
     if (!ckpt) rc = cli_error(EXIT_USAGE, "predict: --checkpoint FILE is required");
     else if (npos == 0) rc = cli_error(EXIT_USAGE, "predict: no images given");
     else if (top < 1) rc = cli_error(EXIT_USAGE, "predict: --top must be >= 1");
+    ig_amp amp_mode = IG_AMP_OFF;
+    if (!rc) rc = parse_amp("predict", amp, &amp_mode);
     ig_device dev = IG_CPU;
     if (!rc) rc = parse_device("predict", device, &dev);
     if (rc) {
@@ -134,7 +137,9 @@ int cmd_predict(int argc, char **argv) {
         }
         ig_no_grad_begin();
         ig_scope *sc = ig_scope_begin();
+        ig_amp prev = ig_autocast_set(amp_mode);
         ig_tensor *logits = on_host(ig_contiguous(ig_module_forward(m, dev == IG_CPU ? x : ig_to(x, dev))));
+        ig_autocast_set(prev);
         bool ok = logits && ig_tensor_numel(logits) == k;
         if (ok) {
             const float *z = ig_tensor_data(logits);

@@ -47,7 +47,7 @@
 
 /* The options, with their defaults. */
 typedef struct train_opts {
-    const char *data, *model, *optimizer, *schedule, *augment, *out, *device, *log_steps;
+    const char *data, *model, *optimizer, *schedule, *augment, *out, *device, *log_steps, *amp;
     int64_t epochs, batch, seed, threads, stop_after;
     double lr, momentum, wd, warmup, label_smoothing, val_split;
     bool nesterov, resume, quiet, sync_bn;
@@ -127,6 +127,8 @@ typedef struct trainer {
     ig_module *model;
     ig_device dev;            /* --device: where the model, the batches and the optimizer run */
     ig_optimizer *opt;
+    ig_amp amp;               /* --amp: the autocast mode of forward passes */
+    ig_grad_scaler *scaler;   /* --amp fp16: dynamic loss scaling (NULL otherwise) */
     ig_scheduler *sched;
     ig_loader *loader;
     FILE *steplog;
@@ -137,6 +139,7 @@ static void trainer_free(trainer *t) {
     ig_loader_free(t->loader);
     ig_ddp_free(t->ddp);
     ig_sched_free(t->sched);
+    ig_grad_scaler_free(t->scaler);
     ig_optim_free(t->opt);
     ig_module_free(t->model);
     ig_transform_free(t->train_tf);
@@ -375,13 +378,22 @@ static int train_epoch(trainer *t, int64_t epoch, metrics_row *row) {
         ig_scope *sc = ig_scope_begin();
         /* On a device: the batch is uploaded, the logits come back for the hit counts. */
         ig_tensor *xd = t->dev == IG_CPU ? x : ig_to(x, t->dev), *yd = t->dev == IG_CPU ? y : ig_to(y, t->dev);
+        /* forward and loss under autocast (--amp); backward follows each op's own mode */
+        ig_amp prev = ig_autocast_set(t->amp);
         ig_tensor *logits = ig_module_forward(t->model, xd);
         ig_tensor *loss = ig_cross_entropy(logits, yd, &ce);
+        ig_autocast_set(prev);
+        /* fp16: backward from the scaled loss; the scaler unscales, and skips the step
+         * (halving the scale) when a gradient overflowed */
+        ig_tensor *seed_loss = t->scaler ? ig_grad_scaler_scale(t->scaler, loss) : loss;
         /* ig_ddp_step averages the gradients over the ranks, then steps the optimizer */
-        if (!loss || ig_backward(loss, NULL) != IG_OK || ig_ddp_step(t->ddp) != IG_OK) {
+        if (!seed_loss || ig_backward(seed_loss, NULL) != IG_OK || ig_ddp_step_scaled(t->ddp, t->scaler) != IG_OK) {
             ig_scope_end(sc);
             return fail("training step");
         }
+        if (t->scaler && ig_grad_scaler_skipped(t->scaler) && t->lead)
+            printf("amp fp16: step %lld skipped (inf/NaN gradients), loss scale now %g\n", (long long)r->step + 1,
+                   ig_grad_scaler_get_scale(t->scaler));
         ig_optim_zero_grad(t->opt);
         if (t->sched && ig_sched_step(t->sched) != IG_OK) {
             ig_scope_end(sc);
@@ -426,7 +438,10 @@ static int train_epoch(trainer *t, int64_t epoch, metrics_row *row) {
 static int eval_split(trainer *t, ig_dataset *d, double *loss, double *acc) {
     eval_result er = {0};
     int64_t batch = t->r.batch > 256 ? t->r.batch : 256;
-    if (evaluate(t->model, d, t->eval_tf, batch, t->r.num_classes, &er) != IG_OK) return fail("evaluation");
+    ig_amp prev = ig_autocast_set(t->amp);
+    ig_status st = evaluate(t->model, d, t->eval_tf, batch, t->r.num_classes, &er);
+    ig_autocast_set(prev);
+    if (st != IG_OK) return fail("evaluation");
     double tot[3] = {er.loss_sum, (double)er.correct, (double)er.n};
     if (ig_dist_all_reduce_doubles(t->dist, tot, 3) != IG_OK) return fail("all-reduce of the evaluation");
     *loss = tot[2] > 0 ? tot[0] / tot[2] : NAN;
@@ -731,6 +746,7 @@ static int train_main(ig_dist *d, int argc, char **argv) {
                     .schedule = "onecycle",
                     .augment = "flip",
                     .device = "cpu",
+                    .amp = "off",
                     .epochs = 8,
                     .batch = 128,
                     .momentum = 0.9,
@@ -759,6 +775,7 @@ static int train_main(ig_dist *d, int argc, char **argv) {
         {"resume", CLI_FLAG, &o.resume, NULL, "continue the run in --out DIR from its last checkpoint", NULL},
         {"stop-after", CLI_INT, &o.stop_after, "N", "stop after epoch N (the schedule still spans --epochs)", NULL},
         {"device", CLI_STRING, &o.device, "NAME", "cpu (default) or cuda", NULL},
+        {"amp", CLI_STRING, &o.amp, "MODE", AMP_HELP_TRAIN, NULL},
         {"log-steps", CLI_STRING, &o.log_steps, "FILE", "write each step's loss to FILE (\"epoch step loss\", hex float)", NULL},
         {"quiet", CLI_FLAG, &o.quiet, NULL, "no progress display: only the per-epoch lines", NULL},
         {"sync-bn", CLI_FLAG, &o.sync_bn, NULL, "under mpirun: BatchNorm batch statistics over all ranks (default: per rank)", &o.seen_sync_bn},
@@ -779,6 +796,8 @@ static int train_main(ig_dist *d, int argc, char **argv) {
     int world = ig_dist_world_size(d);
     if (!o.seen_batch && world > 1) o.batch = 128 / world > 0 ? 128 / world : 1;
     if ((rc = check_opts(&o))) return rc;
+    ig_amp amp = IG_AMP_OFF;
+    if ((rc = parse_amp("train", o.amp, &amp))) return rc;
     ig_device dev = IG_CPU;
     /* The nccl group picks each process's GPU before anything else touches CUDA (the
      * device check below would create the CUDA stream on GPU 0), so it comes first. */
@@ -788,8 +807,9 @@ static int train_main(ig_dist *d, int argc, char **argv) {
     if (dev != IG_CPU && o.resume)
         return cli_error(EXIT_USAGE, "train: --resume with --device cuda is not supported yet (resume on the CPU)");
 
-    trainer t = {.o = &o, .dist = d, .rank = ig_dist_rank(d), .world = ig_dist_world_size(d), .dev = dev};
+    trainer t = {.o = &o, .dist = d, .rank = ig_dist_rank(d), .world = ig_dist_world_size(d), .dev = dev, .amp = amp};
     t.lead = t.rank == 0;
+    if (amp == IG_AMP_FP16 && !(t.scaler = ig_grad_scaler_new(NULL))) return fail("--amp fp16");
     rc = setup(&t);
     if (!rc) rc = train(&t);
     if (rc && t.world > 1) {

@@ -14,7 +14,11 @@
 #   5. memcheck      the `cuda` suite under compute-sanitizer --tool memcheck (skipped, and
 #                    said so, when compute-sanitizer is not installed)
 #   6. train parity  cnn, one epoch of Fashion-MNIST on cuda and on cpu
-#   7. benchmarks    ignis bench --device cuda (and PyTorch's, when carried along)
+#   7. benchmarks    ignis bench --device cuda --synthetic --batch 256, cnn and resnet20, with
+#                    --amp off and --amp bf16, beside PyTorch's torch_ref.py without and with
+#                    --amp (bf16 autocast) when carried along, with the ignis/torch ratios
+#   7b. amp training cnn, one epoch on cuda with --amp bf16 and --amp fp16: test accuracy
+#                    within AMP_ACC_TOL points (default 1.5) of the fp32 cuda run of stage 6
 #   8. nccl 1 rank   a second build with MPI and NCCL ($BUILD-nccl); the GPU tests of the
 #                    nccl backend (none may skip); IGNIS_DIST=nccl ignis train --device cuda,
 #                    cnn for one epoch of Fashion-MNIST, test accuracy >= NCCL_MIN_ACC
@@ -33,7 +37,7 @@
 # 300), IGNIS_DEPS (a folder with include/ and lib/ holding dependencies missing from the
 # system: added to CFLAGS/LDFLAGS with an rpath and to LD_LIBRARY_PATH for the tests),
 # BUILD (default build/gpu), MEMCHECK (0 skips the memcheck stage), ACC_TOL, FASHION_DIR,
-# TRAIN_TIMEOUT / CPU_TRAIN_TIMEOUT (150 / 300 s), BENCH_TIMEOUT (90 s), BENCH_STEPS (30),
+# TRAIN_TIMEOUT / CPU_TRAIN_TIMEOUT (150 / 300 s), BENCH_TIMEOUT (90 s), BENCH_STEPS (30), AMP_ACC_TOL (1.5),
 # NCCL_MIN_ACC (test accuracy the NCCL runs must reach, default 80 (%)), NCCL=0 (skips 8-9).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -266,29 +270,71 @@ else
 fi
 
 # ---- 7. benchmarks -------------------------------------------------------------------------------
-# ignis bench --device cuda --synthetic for cnn and resnet20 at batch 256, next to PyTorch's
-# bench/torch_ref.py on the same GPU when a copy is in build/gpu-extra/ and python3 has torch
-# with CUDA (else said SKIP). Informational: only a failing ignis run fails the stage.
+# ignis bench --device cuda --synthetic --batch 256 for cnn and resnet20, with --amp off and
+# --amp bf16, next to PyTorch's bench/torch_ref.py without and with --amp (bf16 autocast) on
+# the same GPU when a copy is in build/gpu-extra/ and python3 has torch with CUDA (else said
+# SKIP), and the ratio ignis/torch of train images/s for each pair. Informational: only a
+# failing ignis run fails the stage.
 begin benchmarks
 bench_status=PASS
+have_torch=0
+if [ -e build/gpu-extra/torch_ref.py ] && python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    have_torch=1
+fi
 for model in cnn resnet20; do
-    log=$LOG_DIR/bench-$model.log
-    if timeout "${BENCH_TIMEOUT:-90}" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$BUILD/ignis" bench --device cuda --synthetic \
-        --model "$model" --batch 256 --steps "${BENCH_STEPS:-30}" --warmup 5 --sgemm-size 0 >"$log" 2>&1; then
-        echo "ignis $model batch 256 cuda: $(grep -E '^train_images_per_s' "$log")"
-    else
-        tail -n 5 "$log"
-        bench_status=FAIL
-    fi
-    if [ -e build/gpu-extra/torch_ref.py ] && python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-        timeout "${BENCH_TIMEOUT:-90}" python3 build/gpu-extra/torch_ref.py "$model" --device cuda --synthetic --batch 256 \
-            --steps "${BENCH_STEPS:-30}" >"$LOG_DIR/torch-$model.log" 2>&1 || true
-        echo "torch $model: $(grep -E 'train_img_per_s' "$LOG_DIR/torch-$model.log" | tail -n 1 || echo 'no result')"
-    else
-        echo "torch $model: SKIP (no build/gpu-extra/torch_ref.py or no torch with CUDA)"
-    fi
+    for amp in off bf16; do
+        log=$LOG_DIR/bench-$model-$amp.log
+        ig_ips=""
+        if timeout "${BENCH_TIMEOUT:-90}" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$BUILD/ignis" bench --device cuda --synthetic \
+            --model "$model" --batch 256 --steps "${BENCH_STEPS:-30}" --warmup 5 --sgemm-size 0 --amp "$amp" >"$log" 2>&1; then
+            ig_ips=$(sed -n 's/^train_images_per_s: \([0-9.]*\).*/\1/p' "$log")
+            echo "ignis $model batch 256 cuda amp=$amp: train_images_per_s ${ig_ips:-?}"
+        else
+            tail -n 5 "$log"
+            bench_status=FAIL
+        fi
+        if [ "$have_torch" = 1 ]; then
+            tlog=$LOG_DIR/torch-$model-$amp.log
+            timeout "${BENCH_TIMEOUT:-90}" python3 build/gpu-extra/torch_ref.py "$model" --device cuda --synthetic --batch 256 \
+                --steps "${BENCH_STEPS:-30}" $([ "$amp" = bf16 ] && echo --amp) >"$tlog" 2>&1 || true
+            t_ips=$(sed -n 's/.*train_img_per_s=\([0-9.]*\).*/\1/p' "$tlog" | tail -n 1)
+            ratio=$(awk -v a="$ig_ips" -v b="$t_ips" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "?" }')
+            echo "torch $model batch 256 cuda amp=$amp: train_img_per_s ${t_ips:-?}   ignis/torch ${ratio}x"
+        else
+            echo "torch $model amp=$amp: SKIP (no build/gpu-extra/torch_ref.py or no torch with CUDA)"
+        fi
+    done
 done
 end benchmarks "$bench_status"
+
+# ---- 7b. amp training ------------------------------------------------------------------------------
+# One epoch of cnn on cuda with --amp bf16 and with --amp fp16 (dynamic loss scaling), same
+# seed as stage 6: each test accuracy must land within AMP_ACC_TOL points of the fp32 cuda
+# run's (bf16/fp16 GEMM operands change the rounding, not what is learnt).
+begin "amp training"
+AMP_ACC_TOL=${AMP_ACC_TOL:-1.5}
+if [ -z "$FASHION" ]; then
+    end "amp training" SKIP "Fashion-MNIST not found (set FASHION_DIR)"
+elif [ -z "${acc_gpu:-}" ]; then
+    end "amp training" SKIP "no fp32 cuda accuracy from the train parity stage to compare with"
+else
+    amp_status=PASS amp_detail=""
+    for amp in bf16 fp16; do
+        rm -rf "$LOG_DIR/train-amp-$amp"
+        timeout "${TRAIN_TIMEOUT:-150}" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$BUILD/ignis" train --model cnn --epochs 1 --seed 1 \
+            --data "$FASHION" --device cuda --amp "$amp" --out "$LOG_DIR/train-amp-$amp" >"$LOG_DIR/train-amp-$amp.log" 2>&1 || true
+        grep -E '^(epoch|amp|ignis: error)' "$LOG_DIR/train-amp-$amp.log" | tail -n 5 || true
+        acc=$(test_acc "$LOG_DIR/train-amp-$amp.log")
+        if [ -z "$acc" ]; then
+            amp_status=FAIL amp_detail="$amp_detail $amp: did not finish (log: $LOG_DIR/train-amp-$amp.log);"
+        elif awk -v a="$acc" -v b="$acc_gpu" -v t="$AMP_ACC_TOL" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }'; then
+            amp_detail="$amp_detail $amp ${acc}%;"
+        else
+            amp_status=FAIL amp_detail="$amp_detail $amp ${acc}% (more than ${AMP_ACC_TOL} points from fp32);"
+        fi
+    done
+    end "amp training" "$amp_status" "fp32 ${acc_gpu}%;$amp_detail"
+fi
 
 # ---- 8. nccl, 1 rank ------------------------------------------------------------------------------
 # The nccl backend needs MPI in the build (it carries rank 0's ncclUniqueId), so this stage

@@ -33,6 +33,17 @@ void count_hits(const float *logits, const int64_t *labels, int64_t b, int64_t k
  * after printing "ignis: error: CMD: --device ...": EXIT_USAGE for an unknown name,
  * EXIT_FAILED when CUDA is not built or no device is usable (with the reason). */
 int parse_device(const char *cmd, const char *name, ig_device *dev);
+/* --amp NAME for command cmd: "off", "bf16" or "fp16" into *amp; 0, or EXIT_USAGE after
+ * printing "ignis: error: CMD: --amp: unknown ...". */
+int parse_amp(const char *cmd, const char *name, ig_amp *amp);
+/* The help text of --amp (one per command kind: training, or forward only). */
+#define AMP_HELP_TRAIN                                                                                  \
+    "mixed precision: off (default), bf16, or fp16 with dynamic loss scaling; GEMM/conv operands in "  \
+    "bf16/fp16 with fp32 accumulation and fp32 master weights (on cpu emulated exactly: slower, for "   \
+    "checking numerics)"
+#define AMP_HELP_FORWARD                                                                                \
+    "mixed precision of the forward pass: off (default), bf16 or fp16 (GEMM/conv operands rounded, "    \
+    "fp32 accumulation; on cpu emulated: slower, for checking numerics)"
 /* The device of m's parameters and buffers (the CPU for a module without any). */
 ig_device model_device(ig_module *m);
 /* t on the CPU (itself when it is there): the scope's copy for reading results. */

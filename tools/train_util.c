@@ -32,6 +32,16 @@ void count_hits(const float *logits, const int64_t *labels, int64_t b, int64_t k
     }
 }
 
+int parse_amp(const char *cmd, const char *name, ig_amp *amp) {
+    static const ig_amp modes[] = {IG_AMP_OFF, IG_AMP_BF16, IG_AMP_FP16};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+        if (!strcmp(name, ig_amp_name(modes[i]))) {
+            *amp = modes[i];
+            return 0;
+        }
+    return cli_error(EXIT_USAGE, "%s: --amp: unknown '%s' (off, bf16, fp16)", cmd, name);
+}
+
 int parse_device(const char *cmd, const char *name, ig_device *dev) {
     if (!strcmp(name, "cpu")) {
         *dev = IG_CPU;

@@ -21,6 +21,12 @@
  * Images are grouped into shape-fixed slots run on the thread pool (see "per-image
  * pipeline on slots" below): results do not depend on the thread count.
  *
+ * Autocast (core/ops/amp.c): with a bf16 / fp16 mode on and f32 tensors, forward runs on
+ * copies of x and w rounded to that precision, and backward (under the mode kept on the
+ * node) on rounded copies of x, w and dY: every GEMM or direct-kernel product then has
+ * rounded operands and f32 accumulation, exactly as a bf16 / fp16 GEMM would. The bias is
+ * added, and its gradient summed from the unrounded dY, in f32.
+ *
  * x may have any strides (im2col reads through them); w and dY are copied to contiguous
  * heap temporaries when they are not contiguous. The slots' scratch comes from the caching
  * allocator (igi_alloc), so steady-state training allocates nothing from the OS.
@@ -253,6 +259,8 @@ typedef struct conv_job {
     const ig_tensor *b;   /* forward: bias or NULL */
     const char *w;        /* contiguous weight [O, K] */
     const char *dy;       /* backward: contiguous dY [N, O, P] */
+    const char *dy_bias;  /* backward: the dY the bias gradient sums (dy, or the unrounded
+                           * dY under autocast) */
     char *y;              /* forward: output [N, O, P] */
     char *dx, *dw;        /* backward: dX [N, C, H, W] and dW [O, K], or NULL if not needed */
     double *db;           /* backward: bias sums [S, O] or NULL */
@@ -361,7 +369,7 @@ static void conv_forward_slots(int64_t s0, int64_t s1, void *ctx) {
 /* Bias sums of image n into the slot's dbp [O] (both paths). */
 static void bias_sums(const conv_job *j, int64_t n, double *dbp) {
     const conv_geom *g = j->g;
-    const char *dyn = j->dy + (size_t)(n * g->O * g->P) * j->es;
+    const char *dyn = j->dy_bias + (size_t)(n * g->O * g->P) * j->es;
     for (int64_t o = 0; o < g->O; o++)
         dbp[o] += j->dt == IG_F32 ? row_sum_f32((const float *)dyn + o * g->P, g->P)
                                   : row_sum_f64((const double *)dyn + o * g->P, g->P);
@@ -495,24 +503,51 @@ void igi_conv_geom(igi_conv *g, const ig_tensor *x, const ig_tensor *w, const in
 
 /* Per image n and group (conv_backward_slots): db += row sums of dY_g; dW_g += dY_g @
  * col^T; dX_g = col2im(W_g^T @ dY_g). Slot partials of dW and db are added in slot order. */
+static ig_status conv2d_backward_on(igi_node *node, ig_tensor *x, ig_tensor *w, ig_tensor *gout,
+                                    ig_tensor *gout_bias, ig_tensor **gin);
+
+/* Under autocast (node->amp) the products read rounded copies of x, w and dY. */
 static ig_status conv2d_backward(igi_node *node, ig_tensor *gout, ig_tensor **gin) {
     ig_tensor *x = node->inputs[0], *w = node->inputs[1];
+    ig_amp amp = (ig_amp)node->amp;
+    if (amp == IG_AMP_OFF) return conv2d_backward_on(node, x, w, gout, gout, gin);
+    ig_tensor *xr = igi_amp_round_copy(OP, x, amp);
+    ig_tensor *wr = xr ? igi_amp_round_copy(OP, w, amp) : NULL;
+    ig_tensor *gr = wr ? igi_amp_round_copy(OP, gout, amp) : NULL;
+    ig_status st = gr ? conv2d_backward_on(node, xr, wr, gr, gout, gin) : ig_last_status();
+    ig_tensor_free(xr);
+    ig_tensor_free(wr);
+    ig_tensor_free(gr);
+    return st;
+}
+
+/* The gradients of node's inputs, with the products read from x, w and gout (the node's
+ * own, or rounded copies); the bias gradient sums gout_bias. Which gradients are wanted
+ * comes from node's inputs. */
+static ig_status conv2d_backward_on(igi_node *node, ig_tensor *x, ig_tensor *w, ig_tensor *gout,
+                                    ig_tensor *gout_bias, ig_tensor **gin) {
     ig_tensor *b = node->n_inputs > 2 ? node->inputs[2] : NULL;
     conv_geom g;
     igi_conv_geom(&g, x, w, node->iattr);
     ig_dtype dt = x->dtype;
     size_t es = ig_dtype_size(dt);
-    bool need_x = igi_needs_grad(x), need_w = igi_needs_grad(w), need_b = igi_needs_grad(b);
+    bool need_x = igi_needs_grad(node->inputs[0]), need_w = igi_needs_grad(node->inputs[1]);
+    bool need_b = igi_needs_grad(b);
     ig_status st = IG_OK;
     bool gemm_ok = g.N > 0 && g.Og > 0 && g.K > 0;
 
-    ig_tensor *gtmp = NULL, *wtmp = NULL, *wc = NULL, *dx = NULL, *dw = NULL, *db = NULL;
+    ig_tensor *gtmp = NULL, *gbtmp = NULL, *wtmp = NULL, *wc = NULL, *dx = NULL, *dw = NULL, *db = NULL;
     void *scratch = NULL;
     double *dbs = NULL;
     ig_tensor *gc = contiguous_tmp(gout, &gtmp); /* dY [N, O, P] */
     if (!gc) return ig_last_status();
+    ig_tensor *gbc = gout_bias == gout || !need_b ? gc : contiguous_tmp(gout_bias, &gbtmp);
+    if (!gbc) {
+        ig_tensor_free(gtmp);
+        return ig_last_status();
+    }
 
-    conv_job j = {.g = &g, .dt = dt, .es = es, .x = x, .dy = igi_data(gc),
+    conv_job j = {.g = &g, .dt = dt, .es = es, .x = x, .dy = igi_data(gc), .dy_bias = igi_data(gbc),
                   .x_direct = conv_direct(&g) && igi_is_contiguous(x)};
     igi_c3 c3;
     bool direct3 = gemm_ok && igi_c3_plan(&g, dt, &c3);
@@ -570,7 +605,7 @@ static ig_status conv2d_backward(igi_node *node, ig_tensor *gout, ig_tensor **gi
         /* no products (no input channels or no images): db is still the sum of dY */
         for (int64_t n = 0; n < g.N; n++)
             for (int64_t o = 0; o < g.O; o++) {
-                const char *r = j.dy + (size_t)((n * g.O + o) * g.P) * es;
+                const char *r = j.dy_bias + (size_t)((n * g.O + o) * g.P) * es;
                 dbs[o] += dt == IG_F32 ? row_sum_f32((const float *)r, g.P) : row_sum_f64((const double *)r, g.P);
             }
     }
@@ -598,6 +633,7 @@ done:
     ig_tensor_free(db);
     ig_tensor_free(wtmp);
     ig_tensor_free(gtmp);
+    ig_tensor_free(gbtmp);
     return st;
 }
 
@@ -706,6 +742,9 @@ static bool conv2d_check(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv
     return true;
 }
 
+static ig_tensor *conv2d_forward(ig_tensor *x, ig_tensor *w, ig_tensor *b, ig_tensor *xu, ig_tensor *wu,
+                                 const int64_t *attr, ig_amp amp);
+
 ig_tensor *ig_conv2d(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv2d_params *p) {
     if (!x) {
         igi_error_null(OP, "x");
@@ -718,6 +757,20 @@ ig_tensor *ig_conv2d(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv2d_p
     int64_t attr[9];
     if (!conv2d_check(x, w, b, p, attr)) return NULL;
     if (x->device != IG_CPU) return igi_conv2d_device(x, w, b, attr); /* nn_device.c */
+    ig_amp amp = igi_amp_for(x->dtype);
+    if (amp == IG_AMP_OFF) return conv2d_forward(x, w, b, x, w, attr, amp);
+    ig_tensor *xr = igi_amp_round_copy(OP, x, amp);
+    ig_tensor *wr = xr ? igi_amp_round_copy(OP, w, amp) : NULL;
+    ig_tensor *out = wr ? conv2d_forward(x, w, b, xr, wr, attr, amp) : NULL;
+    ig_tensor_free(xr);
+    ig_tensor_free(wr);
+    return out;
+}
+
+/* ig_conv2d on the CPU after the checks: the products read xu and wu (x and w, or their
+ * rounded copies under autocast); the node records x, w, b and the mode. */
+static ig_tensor *conv2d_forward(ig_tensor *x, ig_tensor *w, ig_tensor *b, ig_tensor *xu, ig_tensor *wu,
+                                 const int64_t *attr, ig_amp amp) {
     conv_geom g;
     igi_conv_geom(&g, x, w, attr);
     ig_dtype dt = x->dtype;
@@ -725,8 +778,8 @@ ig_tensor *ig_conv2d(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv2d_p
 
     ig_tensor *out = igi_tensor_new(OP, 4, (const int64_t[]){g.N, g.O, g.Ho, g.Wo}, dt, x->device);
     if (!out) return NULL;
-    conv_job j = {.g = &g, .dt = dt, .es = es, .x = x, .b = b, .y = igi_data(out),
-                  .x_direct = conv_direct(&g) && igi_is_contiguous(x)};
+    conv_job j = {.g = &g, .dt = dt, .es = es, .x = xu, .b = b, .y = igi_data(out),
+                  .x_direct = conv_direct(&g) && igi_is_contiguous(xu)};
     bool gemm_ok = g.N > 0 && g.Og > 0 && g.K > 0;
     if (!gemm_ok) {
         /* No products to add (no input channels): every output is its bias. */
@@ -736,7 +789,7 @@ ig_tensor *ig_conv2d(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv2d_p
     } else {
         igi_c3 c3;
         bool direct3 = igi_c3_plan(&g, dt, &c3);
-        ig_tensor *wtmp = NULL, *wc = contiguous_tmp(w, &wtmp);
+        ig_tensor *wtmp = NULL, *wc = contiguous_tmp(wu, &wtmp);
         j.slot = direct3 ? igi_c3_fwd_slot_floats(&c3) : slot_elems(&g, !j.x_direct, false);
         j.S = conv_slots(&g, j.slot, es);
         int64_t npack = direct3 ? igi_c3_fwd_pack_floats(&c3) : 0;
@@ -765,6 +818,9 @@ ig_tensor *ig_conv2d(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv2d_p
 
     ig_tensor *in[3] = {x, w, b};
     out = igi_finish(IGI_OP_CONV2D, conv2d_backward, out, in, b ? 3 : 2);
-    if (out && out->node) memcpy(out->node->iattr, attr, sizeof attr);
+    if (out && out->node) {
+        memcpy(out->node->iattr, attr, sizeof(int64_t) * 9);
+        out->node->amp = (uint8_t)amp;
+    }
     return out;
 }

@@ -17,6 +17,13 @@
  *
  * Backward: dA = g @ B^T and dB = A^T @ g (transposes are views), each summed over the
  * batch dims its operand was broadcast along, then reshaped back for the 1-D cases.
+ *
+ * Autocast (core/ops/amp.c): with a bf16 / fp16 mode on and f32 operands, the CPU path
+ * multiplies contiguous copies of a and b rounded to that precision (exact emulation: the
+ * products fit in f32, only the accumulation rounds); a device gets the backend's gemm_amp,
+ * which converts the operands itself. The node keeps the mode, and backward runs its two
+ * products under it, so g and the saved operands are rounded the same way (as PyTorch runs
+ * an autocast op's backward in the forward's precision).
  */
 #include <cblas.h>
 #include <limits.h>
@@ -83,8 +90,11 @@ static bool layout_operand(ig_tensor *t, mat_layout *L) {
 
 /* One GEMM: C[M,N] (row-major, ldc = N) = op(A)[M,K] @ op(B)[K,N]. M, N, K >= 1. On a
  * device, be is its backend (the same conventions as igi_gemm). */
-static ig_status gemm(const igi_backend *be, ig_dtype dt, const mat_layout *A, const char *pa,
+static ig_status gemm(const igi_backend *be, ig_amp amp, ig_dtype dt, const mat_layout *A, const char *pa,
                       const mat_layout *B, const char *pb, char *pc, int64_t M, int64_t N, int64_t K) {
+    if (be && amp != IG_AMP_OFF)
+        return be->gemm_amp(OP, amp, A->tr == CblasTrans, B->tr == CblasTrans, M, N, K, (const float *)pa, A->ld,
+                            (const float *)pb, B->ld, 0.0, (float *)pc, N);
     if (be) return be->gemm(OP, dt, A->tr == CblasTrans, B->tr == CblasTrans, M, N, K, pa, A->ld, pb, B->ld, 0.0, pc, N);
     igi_gemm(dt, A->tr == CblasTrans, B->tr == CblasTrans, M, N, K, pa, A->ld, pb, B->ld, 0.0, pc, N);
     return IG_OK;
@@ -115,7 +125,7 @@ static int64_t fold_ld(const ig_tensor *t) {
 
 /* ---- backward --------------------------------------------------------------------------- */
 
-static ig_status matmul_backward(igi_node *node, ig_tensor *g, ig_tensor **gin) {
+static ig_status matmul_backward_products(igi_node *node, ig_tensor *g, ig_tensor **gin) {
     ig_tensor *a = node->inputs[0], *b = node->inputs[1];
     /* Work on the promoted 2-D+ forms: a2 [..,M,K], b2 [..,K,N], g2 [..,M,N]. */
     ig_tensor *a2 = a->ndim == 1 ? ig_unsqueeze(a, 0) : a;
@@ -153,7 +163,19 @@ static ig_status matmul_backward(igi_node *node, ig_tensor *g, ig_tensor **gin) 
     return IG_OK;
 }
 
+/* The products run under the forward's autocast mode (the engine runs backward with
+ * autocast off), restored afterwards. */
+static ig_status matmul_backward(igi_node *node, ig_tensor *g, ig_tensor **gin) {
+    ig_amp prev = igi_autocast_exchange((ig_amp)node->amp);
+    ig_status st = matmul_backward_products(node, g, gin);
+    igi_autocast_exchange(prev);
+    return st;
+}
+
 /* ---- forward ---------------------------------------------------------------------------- */
+
+static ig_tensor *matmul_product(ig_tensor *a, ig_tensor *b, ig_tensor *ua, ig_tensor *ub, const igi_backend *be,
+                                 ig_amp amp);
 
 ig_tensor *ig_matmul(ig_tensor *a, ig_tensor *b) {
     if (!a) {
@@ -178,22 +200,48 @@ ig_tensor *ig_matmul(ig_tensor *a, ig_tensor *b) {
                   ig_shape_str(a, b1, sizeof b1), ig_shape_str(b, b2, sizeof b2));
         return NULL;
     }
+    ig_amp amp = igi_amp_for(a->dtype);
+    if (be && amp != IG_AMP_OFF && !IGI_BACKEND_WITH(OP, a->device, gemm_amp)) return NULL;
+    /* Autocast on the CPU: the operands' values rounded, in contiguous heap copies that
+     * replace a and b below (shapes and messages still come from a and b). */
+    ig_tensor *ra = NULL, *rb = NULL;
+    if (!be && amp != IG_AMP_OFF) {
+        ra = igi_amp_round_copy(OP, a, amp);
+        rb = ra ? igi_amp_round_copy(OP, b, amp) : NULL;
+        if (!rb) {
+            ig_tensor_free(ra);
+            return NULL;
+        }
+    }
+    ig_tensor *out = matmul_product(a, b, ra ? ra : a, rb ? rb : b, be, amp);
+    ig_tensor_free(ra);
+    ig_tensor_free(rb);
+    if (!out) return NULL;
+    if (out->node) out->node->amp = (uint8_t)amp;
+    return out;
+}
+
+/* ig_matmul after the argument checks: the product of ua and ub (a and b, or their rounded
+ * copies), recorded as the product of a and b. */
+static ig_tensor *matmul_product(ig_tensor *a, ig_tensor *b, ig_tensor *ua, ig_tensor *ub, const igi_backend *be,
+                                 ig_amp amp) {
+    char b1[160], b2[160];
 
     /* Promoted geometry: A [..,M,K] and B [..,K,N] as header copies on the stack (never
      * escape this function); a 1-D operand gets a size-1 dim whose stride is unused. */
-    ig_tensor av = *a, bv = *b;
+    ig_tensor av = *ua, bv = *ub;
     if (a->ndim == 1) {
         av.ndim = 2;
         av.shape[0] = 1;
         av.shape[1] = a->shape[0];
         av.strides[0] = a->shape[0];
-        av.strides[1] = a->strides[0];
+        av.strides[1] = ua->strides[0];
     }
     if (b->ndim == 1) {
         bv.ndim = 2;
         bv.shape[0] = b->shape[0];
         bv.shape[1] = 1;
-        bv.strides[0] = b->strides[0];
+        bv.strides[0] = ub->strides[0];
         bv.strides[1] = 1;
     }
     int na = av.ndim, nb = bv.ndim;
@@ -285,7 +333,7 @@ ig_tensor *ig_matmul(ig_tensor *a, ig_tensor *b) {
             char *pc = igi_data(out);
             ig_status st = IG_OK;
             if (fold) {
-                st = gemm(be, out->dtype, &LA, pa, &LB, pb, pc, rows, N, K);
+                st = gemm(be, amp, out->dtype, &LA, pa, &LB, pb, pc, rows, N, K);
             } else {
                 int64_t idx[IG_MAX_DIMS] = {0};
                 for (int64_t bi = 0; bi < nbatch && st == IG_OK; bi++) {
@@ -294,7 +342,7 @@ ig_tensor *ig_matmul(ig_tensor *a, ig_tensor *b) {
                         oa += idx[d] * sa[d];
                         ob += idx[d] * sb[d];
                     }
-                    st = gemm(be, out->dtype, &LA, pa + (size_t)oa * es, &LB, pb + (size_t)ob * es,
+                    st = gemm(be, amp, out->dtype, &LA, pa + (size_t)oa * es, &LB, pb + (size_t)ob * es,
                               pc + (size_t)(bi * M * N) * es, M, N, K);
                     for (int d = nbat - 1; d >= 0; d--) {
                         if (++idx[d] < bshape[d]) break;

@@ -59,6 +59,7 @@ static ig_status conv2d_backward_device(igi_node *node, ig_tensor *gout, ig_tens
     if (!igi_check_same_device_any(op, gout, x)) return ig_last_status();
     igi_conv g;
     conv_fill(&g, x, w, node->iattr);
+    g.amp = node->amp; /* the backend rounds the GEMM operands as the forward did */
     bool need_x = igi_needs_grad(x), need_w = igi_needs_grad(w), need_b = igi_needs_grad(b);
     size_t es = ig_dtype_size(dt);
     size_t col_bytes = (size_t)(g.K * g.nb * g.P) * es, dyb_bytes = (size_t)(g.Og * g.nb * g.P) * es;
@@ -102,6 +103,7 @@ ig_tensor *igi_conv2d_device(ig_tensor *x, ig_tensor *w, ig_tensor *b, const int
     if (!be) return NULL;
     igi_conv g;
     conv_fill(&g, x, w, attr);
+    g.amp = (int)igi_amp_for(dt); /* autocast: the backend rounds the GEMM operands */
     size_t es = ig_dtype_size(dt);
     size_t col_bytes = (size_t)(g.K * g.nb * g.P) * es, res_bytes = (size_t)(g.Og * g.nb * g.P) * es;
     ig_tensor *out = igi_tensor_new(op, 4, (const int64_t[]){g.N, g.O, g.Ho, g.Wo}, dt, dev);
@@ -121,7 +123,10 @@ ig_tensor *igi_conv2d_device(ig_tensor *x, ig_tensor *w, ig_tensor *b, const int
     }
     ig_tensor *in[3] = {x, w, b};
     out = igi_finish(IGI_OP_CONV2D, conv2d_backward_device, out, in, b ? 3 : 2);
-    if (out && out->node) memcpy(out->node->iattr, attr, sizeof(int64_t) * 9);
+    if (out && out->node) {
+        memcpy(out->node->iattr, attr, sizeof(int64_t) * 9);
+        out->node->amp = (uint8_t)g.amp;
+    }
     return out;
 }
 
