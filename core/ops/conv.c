@@ -318,14 +318,18 @@ IGI_HOT static void fill_bias(const conv_job *j, int64_t ch0, char *y) {
 DEFINE_ROW_SUM(f32, float)
 DEFINE_ROW_SUM(f64, double)
 
-/* The direct 3x3 path's slots: each slot's scratch is zeroed once (the padding of its
- * planes stays zero), then its images go one by one. */
-static void c3_image_strides(const conv_job *j, int64_t n, const float **x, int64_t xs[3]) {
-    *x = (const float *)igi_data(j->x) + n * j->x->strides[0];
-    for (int d = 0; d < 3; d++) xs[d] = j->x->strides[d + 1];
+/* Bias sums of image n into the slot's dbp [O] (both paths). */
+static void bias_sums(const conv_job *j, int64_t n, double *dbp) {
+    const conv_geom *g = j->g;
+    const char *dyn = j->dy_bias + (size_t)(n * g->O * g->P) * j->es;
+    for (int64_t o = 0; o < g->O; o++)
+        dbp[o] += j->dt == IG_F32 ? row_sum_f32((const float *)dyn + o * g->P, g->P)
+                                  : row_sum_f64((const double *)dyn + o * g->P, g->P);
 }
 
-static void c3_forward_slots(int64_t s0, int64_t s1, void *ctx) {
+/* The direct 3x3 path's slots, forward (j->dy NULL) or backward: each slot's scratch is
+ * zeroed once (the borders of its planes stay zero), then its images go one by one. */
+static void c3_slots(int64_t s0, int64_t s1, void *ctx) {
     const conv_job *j = ctx;
     const conv_geom *g = j->g;
     for (int64_t s = s0; s < s1; s++) {
@@ -334,10 +338,15 @@ static void c3_forward_slots(int64_t s0, int64_t s1, void *ctx) {
         int64_t n0, n1;
         slot_images(g->N, j->S, s, &n0, &n1);
         for (int64_t n = n0; n < n1; n++) {
-            const float *x;
-            int64_t xs[3];
-            c3_image_strides(j, n, &x, xs);
-            igi_c3_forward(j->c3, x, xs, j->c3_w, j->c3_bias, (float *)j->y + n * g->O * g->P, scratch);
+            if (j->dy && j->db) bias_sums(j, n, j->db + s * g->O);
+            if (j->dy && !j->dx && !j->dw) continue;
+            const float *x = (const float *)igi_data(j->x) + n * j->x->strides[0];
+            int64_t xs[3] = {j->x->strides[1], j->x->strides[2], j->x->strides[3]};
+            if (!j->dy)
+                igi_c3_forward(j->c3, x, xs, j->c3_w, j->c3_bias, (float *)j->y + n * g->O * g->P, scratch);
+            else
+                igi_c3_backward(j->c3, x, xs, (const float *)j->dy + n * g->O * g->P, j->c3_w,
+                                j->dx ? (float *)j->dx + n * g->C * g->H * g->W : NULL, j->dw != NULL, scratch);
         }
     }
 }
@@ -347,7 +356,7 @@ static void conv_forward_slots(int64_t s0, int64_t s1, void *ctx) {
     const conv_geom *g = j->g;
     size_t es = j->es;
     if (j->c3) {
-        c3_forward_slots(s0, s1, ctx);
+        c3_slots(s0, s1, ctx);
         return;
     }
     for (int64_t s = s0; s < s1; s++) {
@@ -366,42 +375,13 @@ static void conv_forward_slots(int64_t s0, int64_t s1, void *ctx) {
     }
 }
 
-/* Bias sums of image n into the slot's dbp [O] (both paths). */
-static void bias_sums(const conv_job *j, int64_t n, double *dbp) {
-    const conv_geom *g = j->g;
-    const char *dyn = j->dy_bias + (size_t)(n * g->O * g->P) * j->es;
-    for (int64_t o = 0; o < g->O; o++)
-        dbp[o] += j->dt == IG_F32 ? row_sum_f32((const float *)dyn + o * g->P, g->P)
-                                  : row_sum_f64((const double *)dyn + o * g->P, g->P);
-}
-
-static void c3_backward_slots(int64_t s0, int64_t s1, void *ctx) {
-    const conv_job *j = ctx;
-    const conv_geom *g = j->g;
-    for (int64_t s = s0; s < s1; s++) {
-        float *scratch = (float *)j->scratch + s * j->slot;
-        memset(scratch, 0, sizeof(float) * (size_t)j->slot);
-        int64_t n0, n1;
-        slot_images(g->N, j->S, s, &n0, &n1);
-        for (int64_t n = n0; n < n1; n++) {
-            if (j->db) bias_sums(j, n, j->db + s * g->O);
-            if (!j->dx && !j->dw) continue;
-            const float *x;
-            int64_t xs[3];
-            c3_image_strides(j, n, &x, xs);
-            igi_c3_backward(j->c3, x, xs, (const float *)j->dy + n * g->O * g->P, j->c3_w,
-                            j->dx ? (float *)j->dx + n * g->C * g->H * g->W : NULL, j->dw != NULL, scratch);
-        }
-    }
-}
-
 static void conv_backward_slots(int64_t s0, int64_t s1, void *ctx) {
     const conv_job *j = ctx;
     const conv_geom *g = j->g;
     size_t es = j->es;
     int64_t colsz = j->x_direct ? 0 : g->K * g->P;
     if (j->c3) {
-        c3_backward_slots(s0, s1, ctx);
+        c3_slots(s0, s1, ctx);
         return;
     }
     for (int64_t s = s0; s < s1; s++) {
