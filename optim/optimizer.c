@@ -306,39 +306,73 @@ igi_adam_args igi_optim_adam_args(const ig_optimizer *o, double t) {
     };
 }
 
-/* Updates parameter i from g (contiguous, p's dtype and numel). */
+/* One parameter's update, split over the thread pool: the kernels are elementwise, so any
+ * split gives bitwise the same result. Ranges of at least UPDATE_GRAIN elements (a smaller
+ * parameter is one call in the caller's thread). */
+#define UPDATE_GRAIN 65536
+
+typedef struct update_job {
+    ig_optimizer *o;
+    bool f32;
+    size_t es;
+    char *p, *s[4]; /* the parameter and its state slots (NULL where absent) */
+    const char *g;
+    igi_sgd_args sgd;
+    igi_adam_args adam;
+    igi_rmsprop_args rms;
+} update_job;
+
+static void update_range(int64_t begin, int64_t end, void *ctx) {
+    const update_job *j = ctx;
+    size_t off = (size_t)begin * j->es;
+    int64_t n = end - begin;
+    void *p = j->p + off, *s[4];
+    const void *g = j->g + off;
+    for (int k = 0; k < 4; k++) s[k] = j->s[k] ? j->s[k] + off : NULL;
+    switch (j->o->kind) {
+    case IGI_OPTIM_SGD:
+        if (j->f32) sgd_update_f32(p, g, s[0], n, &j->sgd);
+        else sgd_update_f64(p, g, s[0], n, &j->sgd);
+        break;
+    case IGI_OPTIM_ADAM:
+    case IGI_OPTIM_ADAMW:
+        if (j->f32) adam_update_f32(p, g, s[1], s[2], s[3], n, &j->adam);
+        else adam_update_f64(p, g, s[1], s[2], s[3], n, &j->adam);
+        break;
+    case IGI_OPTIM_RMSPROP:
+        if (j->f32) rmsprop_update_f32(p, g, s[1], s[3], s[2], n, &j->rms);
+        else rmsprop_update_f64(p, g, s[1], s[3], s[2], n, &j->rms);
+        break;
+    }
+}
+
+/* Updates parameter i from g (contiguous, p's dtype and numel). Slots: SGD 0 momentum;
+ * Adam 0 step, 1 m, 2 v, 3 vmax; RMSprop 0 step, 1 square average, 2 momentum buffer,
+ * 3 gradient average. */
 static void update_param(ig_optimizer *o, int i, const void *g, unsigned created) {
     ig_tensor *p = o->params[i];
-    int64_t n = igi_numel(p->ndim, p->shape);
-    void *pd = igi_data(p);
-    bool f32 = p->dtype == IG_F32;
+    update_job j = {.o = o, .f32 = p->dtype == IG_F32, .es = ig_dtype_size(p->dtype), .p = igi_data(p), .g = g};
+    for (int k = 0; k < 4; k++) j.s[k] = NULL;
     switch (o->kind) {
-    case IGI_OPTIM_SGD: {
-        igi_sgd_args a = {o->lr, o->sgd.weight_decay, o->sgd.momentum, o->sgd.dampening, o->sgd.nesterov,
-                          (created & 1u) != 0};
-        void *buf = igi_optim_slot_data(o, i, 0);
-        if (f32) sgd_update_f32(pd, g, buf, n, &a);
-        else sgd_update_f64(pd, g, buf, n, &a);
+    case IGI_OPTIM_SGD:
+        j.sgd = (igi_sgd_args){o->lr, o->sgd.weight_decay, o->sgd.momentum, o->sgd.dampening, o->sgd.nesterov,
+                               (created & 1u) != 0};
+        j.s[0] = igi_optim_slot_data(o, i, 0);
         break;
-    }
     case IGI_OPTIM_ADAM:
-    case IGI_OPTIM_ADAMW: {
-        igi_adam_args a = igi_optim_adam_args(o, igi_optim_advance_step(o, i));
-        void *m = igi_optim_slot_data(o, i, 1), *v = igi_optim_slot_data(o, i, 2), *vmax = igi_optim_slot_data(o, i, 3);
-        if (f32) adam_update_f32(pd, g, m, v, vmax, n, &a);
-        else adam_update_f64(pd, g, m, v, vmax, n, &a);
+    case IGI_OPTIM_ADAMW:
+        j.adam = igi_optim_adam_args(o, igi_optim_advance_step(o, i));
+        for (int k = 1; k < 4; k++) j.s[k] = igi_optim_slot_data(o, i, k);
         break;
-    }
     case IGI_OPTIM_RMSPROP: {
         igi_optim_advance_step(o, i);
         const ig_rmsprop_opts *h = &o->rmsprop;
-        igi_rmsprop_args a = {o->lr, h->alpha, h->eps, h->weight_decay, h->momentum};
-        void *sq = igi_optim_slot_data(o, i, 1), *buf = igi_optim_slot_data(o, i, 2), *ga = igi_optim_slot_data(o, i, 3);
-        if (f32) rmsprop_update_f32(pd, g, sq, ga, buf, n, &a);
-        else rmsprop_update_f64(pd, g, sq, ga, buf, n, &a);
+        j.rms = (igi_rmsprop_args){o->lr, h->alpha, h->eps, h->weight_decay, h->momentum};
+        for (int k = 1; k < 4; k++) j.s[k] = igi_optim_slot_data(o, i, k);
         break;
     }
     }
+    igi_parallel_for(igi_numel(p->ndim, p->shape), UPDATE_GRAIN, update_range, &j);
 }
 
 ig_status ig_optim_step(ig_optimizer *o) {

@@ -144,14 +144,21 @@ static ig_status matmul_backward_products(igi_node *node, ig_tensor *g, ig_tenso
     }
     if (igi_needs_grad(b)) {
         ig_tensor *db;
-        if (b2->ndim == 2 && a2->ndim > 2) {
+        if (b2->ndim == 2) {
             /* b has no batch dims: fold a's batch into rows, so dB is one GEMM
              * [K, B*M] x [B*M, N] instead of a batch of them and a sum. */
             int64_t K = a2->shape[a2->ndim - 1], N = g2->shape[g2->ndim - 1], rows = 1;
             for (int d = 0; d < a2->ndim - 1; d++) rows *= a2->shape[d];
-            ig_tensor *af = ig_reshape(a2, 2, (const int64_t[]){rows, K});
-            ig_tensor *gf = ig_reshape(g2, 2, (const int64_t[]){rows, N});
-            db = ig_matmul(ig_transpose(af, 0, 1), gf);
+            ig_tensor *af = a2->ndim == 2 ? a2 : ig_reshape(a2, 2, (const int64_t[]){rows, K});
+            ig_tensor *gf = g2->ndim == 2 ? g2 : ig_reshape(g2, 2, (const int64_t[]){rows, N});
+            if (K > 1 && N > 1 && b2->strides[0] == 1 && b2->strides[1] == K) {
+                /* b is a transposed matrix (linear's W^T): dB in the same layout, as the
+                 * transpose of g^T @ A [N, K], so the gradient that reaches W is
+                 * contiguous and its accumulation a plain add, not a strided one. */
+                db = ig_transpose(ig_matmul(ig_transpose(gf, 0, 1), af), 0, 1);
+            } else {
+                db = ig_matmul(ig_transpose(af, 0, 1), gf);
+            }
         } else {
             /* dB = A^T @ g: [..,K,M] x [..,M,N], summed over b's broadcast batch dims. */
             db = ig_matmul(ig_transpose(a2, -1, -2), g2);
