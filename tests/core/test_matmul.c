@@ -269,6 +269,13 @@ static ig_tensor *f_matmul_tt(ig_tensor *const *x, int n, void *ctx) {
     return ig_matmul(ig_transpose(x[0], -1, -2), ig_transpose(x[1], -1, -2));
 }
 
+/* b transposed inside the function, as linear does (x @ W^T): dB takes the layout path. */
+static ig_tensor *f_matmul_bt(ig_tensor *const *x, int n, void *ctx) {
+    (void)n;
+    (void)ctx;
+    return ig_matmul(x[0], ig_transpose(x[1], -1, -2));
+}
+
 static void gradcheck_shapes(ig_gradcheck_fn fn, int nda, const int64_t *sa, int ndb, const int64_t *sb) {
     ig_scope *s = ig_scope_begin();
     ig_tensor *a = ig_randn(nda, sa, IG_F64), *b = ig_randn(ndb, sb, IG_F64);
@@ -292,6 +299,9 @@ Test(core, matmul_gradcheck_every_shape_case) {
     gradcheck_shapes(f_matmul, IG_DIMS(3, 4), IG_DIMS(2, 4, 2));
     gradcheck_shapes(f_matmul, IG_DIMS(2, 1, 3, 4), IG_DIMS(5, 4, 2));
     gradcheck_shapes(f_matmul_tt, IG_DIMS(2, 4, 3), IG_DIMS(1, 2, 4));
+    gradcheck_shapes(f_matmul_bt, IG_DIMS(3, 4), IG_DIMS(5, 4));
+    gradcheck_shapes(f_matmul_bt, IG_DIMS(2, 3, 4), IG_DIMS(5, 4));
+    gradcheck_shapes(f_matmul_bt, IG_DIMS(2, 3, 1), IG_DIMS(5, 1));
 }
 
 Test(core, matmul_gradcheck_one_input_and_zero_k) {
