@@ -18,11 +18,35 @@
 
 /* torch.optim.SGD: d = g + wd*p; buf = d (first step) or momentum*buf + (1-dampening)*d;
  * d = d + momentum*buf (nesterov) or buf; p -= lr*d. buf is NULL when momentum is 0. */
+/* The common case (momentum, not the first step, no Nesterov) as its own loop without
+ * branches, so the compiler vectorises it (same operations per element, same results). */
+IGI_HOT static void IGI_FN(sgd_momentum)(IGI_T *restrict p, const IGI_T *restrict g, IGI_T *restrict buf,
+                                         int64_t n, IGI_T lr, IGI_T wd, IGI_T mom, IGI_T keep, bool decay) {
+    if (decay) {
+        for (int64_t i = 0; i < n; i++) {
+            IGI_T d = g[i] + wd * p[i];
+            IGI_T b = mom * buf[i] + keep * d;
+            buf[i] = b;
+            p[i] -= lr * b;
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            IGI_T b = mom * buf[i] + keep * g[i];
+            buf[i] = b;
+            p[i] -= lr * b;
+        }
+    }
+}
+
 static void IGI_FN(sgd_update)(IGI_T *p, const IGI_T *g, IGI_T *buf, int64_t n,
                                const igi_sgd_args *a) {
     const IGI_T lr = (IGI_T)a->lr, wd = (IGI_T)a->weight_decay, mom = (IGI_T)a->momentum;
     const IGI_T keep = (IGI_T)(1.0 - a->dampening);
     const bool decay = a->weight_decay != 0.0;
+    if (buf && !a->first && !a->nesterov && p != g && p != buf && g != buf) {
+        IGI_FN(sgd_momentum)(p, g, buf, n, lr, wd, mom, keep, decay);
+        return;
+    }
     for (int64_t i = 0; i < n; i++) {
         IGI_T d = g[i];
         if (decay) d += wd * p[i];
