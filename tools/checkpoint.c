@@ -17,6 +17,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -242,7 +243,7 @@ ig_status ckpt_save_model(const char *path, ig_module *m, const ckpt_run *r) {
     return st;
 }
 
-ig_status ckpt_save_optim(const char *path, ig_optimizer *o, int64_t sched_step) {
+ig_status ckpt_save_optim(const char *path, ig_optimizer *o, int64_t sched_step, const ig_grad_scaler *scaler) {
     int n = ig_optim_state_count(o);
     if (n < 0) return ig_last_status();
     ig_named_tensor *ts = malloc(sizeof *ts * (size_t)(n ? n : 1));
@@ -258,6 +259,11 @@ ig_status ckpt_save_optim(const char *path, ig_optimizer *o, int64_t sched_step)
     meta_add(&md, "format", "ignis-optimizer");
     meta_add(&md, "optimizer", "%s", ig_optim_name(o));
     meta_add(&md, "sched_step", "%lld", (long long)sched_step);
+    if (scaler) {
+        /* %.17g: the scale reads back bitwise */
+        meta_add(&md, "amp_scale", "%.17g", ig_grad_scaler_get_scale(scaler));
+        meta_add(&md, "amp_growth_tracker", "%lld", (long long)ig_grad_scaler_growth_tracker(scaler));
+    }
     ig_scope *sc = ig_scope_begin();
     ig_status st = md.failed ? igi_error(IG_ERR_NOMEM, "out of memory") : host_copies(ts, n);
     if (st == IG_OK) st = ig_safetensors_save(path, ts, n, md.keys, (const char *const *)md.vals, md.n);
@@ -507,7 +513,7 @@ ig_status ckpt_load_model_memory(const void *buf, size_t len, const char *label,
     return load_model_from(ig_safetensors_load_memory(buf, len, label), label, r, model);
 }
 
-ig_status ckpt_load_optim(const char *path, ig_optimizer *o, int64_t *sched_step) {
+ig_status ckpt_load_optim(const char *path, ig_optimizer *o, int64_t *sched_step, ig_grad_scaler *scaler) {
     ig_safetensors *st = ig_safetensors_load(path);
     if (!st) return ig_last_status();
     const char *fmt = ig_safetensors_meta(st, "format");
@@ -518,8 +524,14 @@ ig_status ckpt_load_optim(const char *path, ig_optimizer *o, int64_t *sched_step
     else if (!name || strcmp(name, ig_optim_name(o)) != 0)
         rc = igi_error(IG_ERR_FORMAT, "%s: holds the state of optimizer '%s', not '%s'", path, name ? name : "?",
                        ig_optim_name(o));
-    int64_t step = 0;
+    int64_t step = 0, tracker = 0;
+    double scale = 0;
+    bool has_scale = ig_safetensors_meta(st, "amp_scale") != NULL;
     if (rc == IG_OK) rc = meta_i64(st, path, "sched_step", 0, INT64_MAX, &step);
+    if (rc == IG_OK && scaler && has_scale) {
+        rc = meta_f64(st, path, "amp_scale", DBL_MIN, DBL_MAX, &scale);
+        if (rc == IG_OK) rc = meta_i64(st, path, "amp_growth_tracker", 0, INT64_MAX, &tracker);
+    }
     for (int i = 0; rc == IG_OK && i < ig_safetensors_count(st); i++) {
         if ((rc = ig_optim_state_set(o, ig_safetensors_name(st, i), ig_safetensors_tensor(st, i))) != IG_OK) {
             char msg[512];
@@ -528,6 +540,8 @@ ig_status ckpt_load_optim(const char *path, ig_optimizer *o, int64_t *sched_step
         }
     }
     ig_safetensors_free(st);
+    /* A run that had no scaler (no --amp fp16) leaves a new one at its defaults. */
+    if (rc == IG_OK && scaler && has_scale) rc = ig_grad_scaler_set_state(scaler, scale, tracker);
     if (rc == IG_OK) *sched_step = step;
     return rc;
 }

@@ -71,8 +71,9 @@ void ckpt_run_free(ckpt_run *r); /* frees the strings and arrays, not r; NULL is
 
 /* Writes the model file path: m's state dict plus r as metadata. Atomic. */
 ig_status ckpt_save_model(const char *path, ig_module *m, const ckpt_run *r);
-/* Writes the optimizer file path: o's state and the scheduler step. Atomic. */
-ig_status ckpt_save_optim(const char *path, ig_optimizer *o, int64_t sched_step);
+/* Writes the optimizer file path: o's state, the scheduler step and, with --amp fp16, the
+ * loss scaler's scale and growth tracker (scaler NULL otherwise). Atomic. */
+ig_status ckpt_save_optim(const char *path, ig_optimizer *o, int64_t sched_step, const ig_grad_scaler *scaler);
 
 /* Reads a model file: validates the file, its metadata (every field present and well
  * formed) and its tensors against the model the metadata describes (built here, fresh
@@ -85,8 +86,9 @@ ig_status ckpt_load_model(const char *path, ckpt_run *r, ig_module **model);
 ig_status ckpt_load_model_memory(const void *buf, size_t len, const char *label, ckpt_run *r,
                                  ig_module **model);
 /* Reads an optimizer file into o (whose parameters must already be set up as in the run)
- * and returns the scheduler step in *sched_step. */
-ig_status ckpt_load_optim(const char *path, ig_optimizer *o, int64_t *sched_step);
+ * and returns the scheduler step in *sched_step. With a scaler, the file's scaler state
+ * (if it has one; else the scaler keeps its defaults) is set into it. */
+ig_status ckpt_load_optim(const char *path, ig_optimizer *o, int64_t *sched_step, ig_grad_scaler *scaler);
 
 /* Deletes DIR's optimizer files other than keep1/keep2 (basenames; NULL or "" keep
  * nothing) and temporary files left by interrupted writes. Failures are ignored. */

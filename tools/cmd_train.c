@@ -328,7 +328,7 @@ static int save_epoch(trainer *t, bool improved) {
     uint32_t nonce = (uint32_t)((uint64_t)ts.tv_nsec * 2654435761u ^ (uint64_t)getpid() << 16 ^ ++counter);
     snprintf(name, sizeof name, "optim-e%04lld-%08x.safetensors", (long long)r->epoch, (unsigned)nonce);
     char *p = path_in(t->dir, name);
-    ig_status st = ckpt_save_optim(p, t->opt, t->sched ? ig_sched_last_step(t->sched) : r->step);
+    ig_status st = ckpt_save_optim(p, t->opt, t->sched ? ig_sched_last_step(t->sched) : r->step, t->scaler);
     free(p);
     if (st != IG_OK) return fail("checkpoint");
     free(r->optim_file);
@@ -612,7 +612,7 @@ static int setup(trainer *t) {
     if (o->resume) {
         int64_t sstep = 0;
         char *p = path_in(t->dir, r->optim_file);
-        ig_status st = r->optim_file[0] ? ckpt_load_optim(p, t->opt, &sstep)
+        ig_status st = r->optim_file[0] ? ckpt_load_optim(p, t->opt, &sstep, t->scaler)
                                          : igi_error(IG_ERR_FORMAT, "last.safetensors names no optimizer file");
         free(p);
         if (st != IG_OK) return fail("--resume");

@@ -288,3 +288,58 @@ Test(tools, checkpoint_refusals_through_the_binary) {
     free(valid);
     rm_tree(dir);
 }
+
+/* The optimizer file carries the fp16 loss scaler's state (--amp fp16 --resume): saved and
+ * read back exactly; a file without it leaves the scaler at its defaults; a garbled one is
+ * refused naming the file and the key. */
+Test(tools, checkpoint_optimizer_file_keeps_the_loss_scaler) {
+    char dir[256], p[512], q[512];
+    make_tmpdir(dir);
+    ig_scope *sc = ig_scope_begin();
+    ig_tensor *w = ig_randn(IG_DIMS(3, 2), IG_F32);
+    ig_set_requires_grad(w, true);
+    ig_sgd_opts so = ig_sgd_defaults();
+    so.lr = 0.1, so.momentum = 0.9;
+    ig_optimizer *o = ig_optim_sgd(&w, 1, &so);
+    cr_assert_not_null(o);
+    ig_grad_scaler *s = ig_grad_scaler_new(NULL), *s2 = ig_grad_scaler_new(NULL);
+    cr_assert(s && s2);
+    cr_assert_eq(ig_grad_scaler_set_state(s, 1536.25, 17), IG_OK, "%s", ig_last_error());
+    fmt_path(p, sizeof p, "%s/optim.safetensors", dir);
+    cr_assert_eq(ckpt_save_optim(p, o, 5, s), IG_OK, "%s", ig_last_error());
+    int64_t step = -1;
+    cr_assert_eq(ckpt_load_optim(p, o, &step, s2), IG_OK, "%s", ig_last_error());
+    cr_expect_eq(step, 5);
+    cr_expect_eq(ig_grad_scaler_get_scale(s2), 1536.25);
+    cr_expect_eq(ig_grad_scaler_growth_tracker(s2), 17);
+
+    /* no scaler state in the file (a run without --amp fp16): defaults kept */
+    ig_grad_scaler *s3 = ig_grad_scaler_new(NULL);
+    fmt_path(q, sizeof q, "%s/plain.safetensors", dir);
+    cr_assert_eq(ckpt_save_optim(q, o, 2, NULL), IG_OK, "%s", ig_last_error());
+    cr_assert_eq(ckpt_load_optim(q, o, &step, s3), IG_OK, "%s", ig_last_error());
+    cr_expect_eq(ig_grad_scaler_get_scale(s3), ig_grad_scaler_defaults().init_scale);
+    cr_expect_eq(ig_grad_scaler_growth_tracker(s3), 0);
+
+    /* a garbled scale: refused, naming the file and the key */
+    ig_safetensors *st = ig_safetensors_load(p);
+    cr_assert_not_null(st);
+    int n = ig_safetensors_count(st);
+    ig_named_tensor ts[8];
+    cr_assert(n <= 8);
+    for (int i = 0; i < n; i++) ts[i].name = ig_safetensors_name(st, i), ts[i].tensor = ig_safetensors_tensor(st, i);
+    const char *keys[5] = {"format", "optimizer", "sched_step", "amp_scale", "amp_growth_tracker"};
+    const char *vals[5] = {"ignis-optimizer", "sgd", "5", "-3", "17"};
+    fmt_path(q, sizeof q, "%s/bad.safetensors", dir);
+    cr_assert_eq(ig_safetensors_save(q, ts, n, keys, vals, 5), IG_OK, "%s", ig_last_error());
+    ig_safetensors_free(st);
+    cr_expect_neq(ckpt_load_optim(q, o, &step, s3), IG_OK);
+    cr_expect(strstr(ig_last_error(), "bad.safetensors") && strstr(ig_last_error(), "amp_scale"), "%s",
+              ig_last_error());
+    cr_expect_eq(ig_grad_scaler_get_scale(s3), ig_grad_scaler_defaults().init_scale, "a refused file changes nothing");
+
+    ig_grad_scaler_free(s), ig_grad_scaler_free(s2), ig_grad_scaler_free(s3);
+    ig_optim_free(o);
+    ig_scope_end(sc); /* frees w */
+    rm_tree(dir);
+}
