@@ -440,16 +440,21 @@ static nccl_state *state_new(void) {
     return s;
 }
 
+/* Stops and joins the watchdog thread if it runs. */
+static void watchdog_stop(nccl_state *s) {
+    if (!s->watchdog_running) return;
+    pthread_mutex_lock(&s->lock);
+    s->stop = true;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->watchdog, NULL);
+    s->watchdog_running = false;
+}
+
 /* Releases what set-up made (not the host group); s may be half built. */
 static void state_free(nccl_state *s) {
     if (!s) return;
-    if (s->watchdog_running) {
-        pthread_mutex_lock(&s->lock);
-        s->stop = true;
-        pthread_cond_signal(&s->wake);
-        pthread_mutex_unlock(&s->lock);
-        pthread_join(s->watchdog, NULL);
-    }
+    watchdog_stop(s);
     if (s->comm) nc.comm_abort(s->comm);
     if (s->sync_ready) cudaEventDestroy(s->sync_ready);
     if (s->sync_done) cudaEventDestroy(s->sync_done);
@@ -691,14 +696,7 @@ static void nccl_abort(ig_dist *d, int code) {
 static void nccl_finalize(ig_dist *d) {
     nccl_state *s = d->impl;
     if (!s) return;
-    if (s->watchdog_running) {
-        pthread_mutex_lock(&s->lock);
-        s->stop = true;
-        pthread_cond_signal(&s->wake);
-        pthread_mutex_unlock(&s->lock);
-        pthread_join(s->watchdog, NULL);
-        s->watchdog_running = false;
-    }
+    watchdog_stop(s);
     pthread_mutex_lock(&s->lock);
     double t0 = now_s();
     while (s->comm && cudaStreamQuery(s->comm_stream) == cudaErrorNotReady) {
