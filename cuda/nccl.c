@@ -342,21 +342,33 @@ static void *watchdog_main(void *varg) {
 
 /* Ends a set-up step on every rank: all-gathers whether each rank's step worked. Returns
  * mine (its message kept) when mine failed; an error naming the first failing rank when
- * another did; IG_OK when all worked. */
+ * another did; IG_OK when all worked. With several ranks, a failure's message also says
+ * which ranks failed the step ("2 of 2 ranks could not select its GPU: 0, 1"): under
+ * mpirun the first rank to exit ends the others, perhaps before they print, so one
+ * surviving message tells the whole story. */
 static ig_status agree(ig_dist *d, nccl_state *s, ig_status mine, const char *step, const char *op) {
-    char saved[512] = "";
+    char saved[512] = "", who[160] = "";
     if (mine != IG_OK) snprintf(saved, sizeof saved, "%s", ig_last_error());
     uint64_t one[1], *all = d->world == 1 ? one : malloc(sizeof *all * (size_t)d->world);
     if (!all) return igi_error(IG_ERR_NOMEM, "%s: out of memory", op);
     ig_status st = s->host.be->all_gather_u64(&s->host, mine != IG_OK, all, op);
-    int bad = -1;
-    for (int r = 0; r < d->world && st == IG_OK && bad < 0; r++)
-        if (all[r]) bad = r;
+    int bad = -1, nbad = 0;
+    size_t len = 0;
+    for (int r = 0; r < d->world && st == IG_OK; r++) {
+        if (!all[r]) continue;
+        if (bad < 0) bad = r;
+        if (nbad++ < 8 && len < sizeof who - 16)
+            len += (size_t)snprintf(who + len, sizeof who - len, "%s%d", nbad > 1 ? ", " : "", r);
+    }
+    if (nbad > 8 && len < sizeof who - 8) snprintf(who + len, sizeof who - len, ", ...");
     if (all != one) free(all);
-    if (mine != IG_OK) return igi_error(mine, "%s", saved);
+    if (mine != IG_OK && (d->world == 1 || st != IG_OK)) return igi_error(mine, "%s", saved);
+    if (mine != IG_OK)
+        return igi_error(mine, "%s; %d of %d ranks could not %s: %s", saved, nbad, d->world, step, who);
     if (st != IG_OK) return st;
     if (bad >= 0)
-        return igi_error(IG_ERR_STATE, "%s: nccl: rank %d could not %s (its own message says why)", op, bad, step);
+        return igi_error(IG_ERR_STATE, "%s: nccl: %d of %d ranks could not %s: %s (their own messages say why)", op,
+                         nbad, d->world, step, who);
     return IG_OK;
 }
 
