@@ -3,11 +3,14 @@
  *
  * Gradients may have any strides (a gradient set with ig_set_grad can be a view), so both
  * functions run on the strided iterator. The joint norm is accumulated in double whatever
- * the gradients' dtype. Parameters without a gradient are skipped.
+ * the gradients' dtype. Parameters without a gradient are skipped. Gradients on a device
+ * (all on the same one) go through ops instead ("gradients on a device" below).
  */
 #include <math.h>
 #include <stdio.h>
 
+#include "../autograd/autograd.h"
+#include "../core/backend_impl.h"
 #include "optim_impl.h"
 
 typedef struct norm_ctx {
@@ -80,6 +83,90 @@ static void clamp_loop(char **ptrs, const int64_t *strides, int64_t n, void *vct
     }
 }
 
+/* ---- gradients on a device --------------------------------------------------------------
+ * The same norm, scaling and clamping through ops (abs, mul, pow, sum, max, clamp, copy_),
+ * which run where the gradients live: one small read to the host per gradient for the
+ * norm. The CPU keeps the loops above; the test hook sends CPU gradients this way too, so
+ * the path is tested on machines without a GPU. */
+static bool generic_forced;
+
+bool igi_clip_force_generic(bool on) {
+    bool was = generic_forced;
+    generic_forced = on;
+    return was;
+}
+
+static bool use_generic(ig_tensor *const *params, int n) {
+    if (generic_forced) return true;
+    for (int i = 0; i < n; i++)
+        if (params[i]->grad && params[i]->grad->device != IG_CPU) return true;
+    return false;
+}
+
+/* Adds g's sum of |g|^p (or folds its max |g| when inf) into *acc; false on an op error. */
+static bool norm_part(ig_tensor *g, double p, bool inf, double *acc) {
+    if (igi_numel(g->ndim, g->shape) == 0) return true;
+    ig_tensor *a = ig_abs(g);
+    ig_tensor *r = inf ? ig_max(a, 0, NULL, false)
+                 : p == 2.0 ? ig_sum(ig_mul(a, a), 0, NULL, false)
+                 : p == 1.0 ? ig_sum(a, 0, NULL, false)
+                            : ig_sum(ig_pow(a, p), 0, NULL, false);
+    if (!r) return false;
+    double v = ig_item(r);
+    if (inf) {
+        if (v > *acc || v != v) *acc = v;
+    } else {
+        *acc += v;
+    }
+    return true;
+}
+
+/* Runs fn's ops with autograd off inside a scope (the temporaries go at its end). */
+static ig_status run_no_grad(ig_status (*fn)(void *), void *ctx) {
+    ig_scope *sc = ig_scope_begin();
+    ig_no_grad_begin();
+    ig_status st = fn(ctx);
+    ig_no_grad_end();
+    ig_scope_end(sc);
+    return st;
+}
+
+typedef struct generic_job {
+    ig_tensor *const *params;
+    int n;
+    double p, a, b, acc;
+    bool inf;
+} generic_job;
+
+static ig_status generic_norm(void *ctx) {
+    generic_job *j = ctx;
+    for (int i = 0; i < j->n; i++)
+        if (j->params[i]->grad && !norm_part(j->params[i]->grad, j->p, j->inf, &j->acc)) return ig_last_status();
+    return IG_OK;
+}
+
+static ig_status generic_scale(void *ctx) {
+    generic_job *j = ctx;
+    for (int i = 0; i < j->n; i++) {
+        ig_tensor *g = j->params[i]->grad;
+        if (!g) continue;
+        ig_tensor *v = ig_mul_scalar(g, j->a);
+        if (!v || ig_copy_(g, v) != IG_OK) return ig_last_status();
+    }
+    return IG_OK;
+}
+
+static ig_status generic_clamp(void *ctx) {
+    generic_job *j = ctx;
+    for (int i = 0; i < j->n; i++) {
+        ig_tensor *g = j->params[i]->grad;
+        if (!g) continue;
+        ig_tensor *v = ig_clamp(g, j->a, j->b);
+        if (!v || ig_copy_(g, v) != IG_OK) return ig_last_status();
+    }
+    return IG_OK;
+}
+
 /* Checks the list; returns false with an error naming op. */
 static bool check_list(const char *op, ig_tensor *const *params, int n) {
     if (n < 0) {
@@ -99,9 +186,13 @@ static bool check_list(const char *op, ig_tensor *const *params, int n) {
         }
         const ig_tensor *g = params[i]->grad;
         if (!g) continue;
-        if (g->device != IG_CPU) {
-            igi_error(IG_ERR_DEVICE, "%s: the gradient of %s is not on the CPU", op, argname);
-            return false;
+        for (int k = 0; k < i; k++) {
+            const ig_tensor *h = params[k]->grad;
+            if (h && h->device != g->device) {
+                igi_error(IG_ERR_DEVICE, "%s: the gradients of params[%d] (%s) and %s (%s) are on different devices",
+                          op, k, igi_device_name(h->device), argname, igi_device_name(g->device));
+                return false;
+            }
         }
         if (!ig_dtype_is_float(g->dtype)) {
             igi_error(IG_ERR_DTYPE, "%s: the gradient of %s has dtype %s", op, argname, ig_dtype_name(g->dtype));
@@ -125,6 +216,24 @@ double ig_clip_grad_norm(ig_tensor *const *params, int n, double max_norm, doubl
     }
     /* One accumulator across all gradients: for p-norms the sum of |g|^p is the sum over
      * the per-tensor sums, the same as torch's norm of the per-tensor norms. */
+    if (use_generic(params, n)) {
+        generic_job j = {params, n, norm_type, 0.0, 0.0, 0.0, inf};
+        char msg[400];
+        if (run_no_grad(generic_norm, &j) != IG_OK) {
+            snprintf(msg, sizeof msg, "%s", ig_last_error());
+            igi_error(ig_last_status(), "%s: %s", op, msg);
+            return -1.0;
+        }
+        double total = inf ? j.acc : norm_type == 2.0 ? sqrt(j.acc) : norm_type == 1.0 ? j.acc
+                                                                                        : pow(j.acc, 1.0 / norm_type);
+        j.a = max_norm / (total + 1e-6);
+        if (!(j.a >= 1.0) && run_no_grad(generic_scale, &j) != IG_OK) {
+            snprintf(msg, sizeof msg, "%s", ig_last_error());
+            igi_error(ig_last_status(), "%s: %s", op, msg);
+            return -1.0;
+        }
+        return total;
+    }
     norm_ctx c = {IG_F32, norm_type, 0.0, inf};
     for (int i = 0; i < n; i++) {
         ig_tensor *g = params[i]->grad;
@@ -154,6 +263,15 @@ ig_status ig_clip_grad_value(ig_tensor *const *params, int n, double clip) {
     const char *op = "ig_clip_grad_value";
     if (!check_list(op, params, n)) return ig_last_status() != IG_OK ? ig_last_status() : IG_ERR_ARG;
     if (!(clip >= 0.0)) return igi_error(IG_ERR_ARG, "%s: clip must be >= 0 (got %g)", op, clip);
+    if (use_generic(params, n)) {
+        generic_job j = {params, n, 0.0, -clip, clip, 0.0, false};
+        if (run_no_grad(generic_clamp, &j) != IG_OK) {
+            char msg[400];
+            snprintf(msg, sizeof msg, "%s", ig_last_error());
+            return igi_error(ig_last_status(), "%s: %s", op, msg);
+        }
+        return IG_OK;
+    }
     for (int i = 0; i < n; i++) {
         ig_tensor *g = params[i]->grad;
         if (!g) continue;

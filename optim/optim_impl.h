@@ -50,6 +50,10 @@ struct ig_optimizer {
     ig_rmsprop_opts rmsprop;
 };
 
+/* Test hook (optim/clip.c): true sends CPU gradients through the ops path that device
+ * gradients take; returns the previous setting. Not thread-safe. */
+bool igi_clip_force_generic(bool on);
+
 /* The data of parameter i's state slot k, or NULL before the slot exists. */
 void *igi_optim_slot_data(ig_optimizer *o, int i, int k);
 /* Advances parameter i's own step count (Adam, RMSprop; slot 0, a host f64 scalar) and

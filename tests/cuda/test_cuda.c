@@ -793,6 +793,33 @@ Test(cuda_fake, grad_through_to, .init = fake_setup) {
     ig_scope_end(s);
 }
 
+/* Clipping takes gradients on one device (any, through the ops); gradients spread over
+ * two devices are refused naming both, and nothing is clipped. */
+Test(cuda_fake, clip_refuses_gradients_on_two_devices, .init = fake_setup) {
+    ig_scope *s = ig_scope_begin();
+    ig_tensor *a = ig_zeros(1, (const int64_t[]){2}, IG_F32), *b = ig_to(ig_zeros(1, (const int64_t[]){2}, IG_F32), IG_CUDA);
+    cr_assert(b, "%s", ig_last_error());
+    ig_set_requires_grad(a, true);
+    ig_set_requires_grad(b, true);
+    ig_tensor *ga = ig_keep(ig_ones(1, (const int64_t[]){2}, IG_F32));
+    ig_tensor *gb = ig_keep(ig_to(ig_ones(1, (const int64_t[]){2}, IG_F32), IG_CUDA));
+    cr_assert_eq(ig_set_grad(a, ga), IG_OK, "%s", ig_last_error());
+    cr_assert_eq(ig_set_grad(b, gb), IG_OK, "%s", ig_last_error());
+    ig_tensor_free(ga);
+    ig_tensor_free(gb);
+    ig_tensor *ps[2] = {a, b};
+    ig_clear_error();
+    cr_assert(ig_clip_grad_norm(ps, 2, 0.5, 2.0) < 0);
+    cr_assert_eq(ig_last_status(), IG_ERR_DEVICE);
+    cr_assert(strstr(ig_last_error(), "ig_clip_grad_norm: the gradients of params[0] (cpu) and params[1] (cuda) are on "
+                                      "different devices"),
+              "%s", ig_last_error());
+    cr_assert_neq(ig_clip_grad_value(ps, 2, 0.5), IG_OK);
+    cr_assert(strstr(ig_last_error(), "ig_clip_grad_value: the gradients of params[0]"), "%s", ig_last_error());
+    cr_assert_float_eq(ig_tensor_get(ig_grad(a), 0), 1.0, 0.0);
+    ig_scope_end(s);
+}
+
 Test(cuda_fake, allocator_counters, .init = fake_setup) {
     ig_mem_stats a, b;
     ig_mem_get_stats(IG_CUDA, &a);

@@ -626,6 +626,51 @@ static void check_train(ig_device d, const char *model, double tol) {
     ig_module_free(md);
 }
 
+/* Gradient clipping of gradients on d (through the ops; on the CPU harness the ops path is
+ * forced) against the CPU loops on copies: the returned norm and the clipped gradients,
+ * for the 2-, 1- and inf-norms and value clipping. */
+bool igi_clip_force_generic(bool on); /* optim/optim_impl.h */
+
+static void check_clip(ig_device d) {
+    ig_manual_seed(23);
+    const double norms[3] = {2.0, 1.0, INFINITY};
+    for (int k = 0; k < 4; k++) {
+        ig_scope *s = ig_scope_begin();
+        ig_tensor *pc[3], *pd[3];
+        const int64_t shapes[3][2] = {{13, 7}, {5, 1}, {64, 3}};
+        for (int i = 0; i < 3; i++) {
+            ig_tensor *v = data(IG_F32, 2, shapes[i], false), *g = data(IG_F32, 2, shapes[i], false);
+            pc[i] = ig_clone(v);
+            pd[i] = d == IG_CPU ? ig_clone(v) : on(v, d);
+            cr_assert_eq(ig_set_requires_grad(pc[i], true), IG_OK);
+            cr_assert_eq(ig_set_requires_grad(pd[i], true), IG_OK, "%s", ig_last_error());
+            ig_tensor *gc = ig_keep(ig_clone(g)), *gd = ig_keep(d == IG_CPU ? ig_clone(g) : on(g, d));
+            cr_assert_eq(ig_set_grad(pc[i], gc), IG_OK, "%s", ig_last_error());
+            cr_assert_eq(ig_set_grad(pd[i], gd), IG_OK, "%s", ig_last_error());
+            ig_tensor_free(gc);
+            ig_tensor_free(gd);
+        }
+        char what[80];
+        if (k < 3) {
+            double want = ig_clip_grad_norm(pc, 3, 0.5, norms[k]);
+            bool was = igi_clip_force_generic(d == IG_CPU);
+            double got = ig_clip_grad_norm(pd, 3, 0.5, norms[k]);
+            igi_clip_force_generic(was);
+            cr_assert(got >= 0, "%s", ig_last_error());
+            cr_assert(fabs(got - want) <= 1e-5 * want, "norm %g: %.9g vs %.9g", norms[k], got, want);
+            snprintf(what, sizeof what, "clip_grad_norm p=%g", norms[k]);
+        } else {
+            cr_assert_eq(ig_clip_grad_value(pc, 3, 0.3), IG_OK);
+            bool was = igi_clip_force_generic(d == IG_CPU);
+            cr_assert_eq(ig_clip_grad_value(pd, 3, 0.3), IG_OK, "%s", ig_last_error());
+            igi_clip_force_generic(was);
+            snprintf(what, sizeof what, "clip_grad_value");
+        }
+        for (int i = 0; i < 3; i++) expect_match(ig_grad(pd[i]), ig_grad(pc[i]), d, what);
+        ig_scope_end(s);
+    }
+}
+
 /* ---- the suites ------------------------------------------------------------------------------------ */
 
 Test(cuda, conv2d) { need_cuda(); check_conv(IG_CUDA, true); }
@@ -637,6 +682,7 @@ Test(cuda, layer_norm) { need_cuda(); check_layer_norm(IG_CUDA, true); }
 Test(cuda, dropout) { need_cuda(); check_dropout(IG_CUDA, true); }
 Test(cuda, index_select_embedding) { need_cuda(); check_index_select(IG_CUDA, true); }
 Test(cuda, optimizers) { need_cuda(); check_optim(IG_CUDA); }
+Test(cuda, clip_grad) { need_cuda(); check_clip(IG_CUDA); }
 Test(cuda, train_cnn_sgd) { need_cuda(); check_train(IG_CUDA, "cnn", 1e-4); }
 Test(cuda, train_resnet8_sgd) { need_cuda(); check_train(IG_CUDA, "resnet8", 1e-4); }
 Test(cuda_harness, conv2d) { check_conv(IG_CPU, true); }
@@ -648,4 +694,5 @@ Test(cuda_harness, layer_norm) { check_layer_norm(IG_CPU, true); }
 Test(cuda_harness, dropout) { check_dropout(IG_CPU, true); }
 Test(cuda_harness, index_select_embedding) { check_index_select(IG_CPU, true); }
 Test(cuda_harness, optimizers) { check_optim(IG_CPU); }
+Test(cuda_harness, clip_grad) { check_clip(IG_CPU); }
 Test(cuda_harness, train_cnn_sgd) { check_train(IG_CPU, "cnn", 1e-4); }

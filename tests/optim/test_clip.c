@@ -5,6 +5,8 @@
  */
 #include "optim_test_util.h"
 
+bool igi_clip_force_generic(bool on); /* optim/optim_impl.h */
+
 /* Two parameters whose gradients are [3, 0] and [0, -4]: 2-norm 5, max-norm 4. */
 static void make_pair(ig_tensor **ps, ig_dtype dt0, ig_dtype dt1) {
     double z[2] = {0, 0};
@@ -148,4 +150,61 @@ Test(optim, clip_errors) {
     tu_expect_error("ig_clip_grad_value");
     free_pair(ps);
     ig_scope_end(s);
+}
+
+/* The path device gradients take (abs/mul/pow/sum/max/clamp and copy_ through the ops),
+ * forced on CPU gradients: the same norms and results as the loops above. */
+Test(optim, clip_through_ops_matches_the_loops) {
+    bool was = igi_clip_force_generic(true);
+    ig_scope *s = ig_scope_begin();
+    ig_tensor *ps[2];
+    make_pair(ps, IG_F64, IG_F64);
+    double norm = ig_clip_grad_norm(ps, 2, 1.0, 2.0);
+    cr_assert_float_eq(norm, 5.0, 1e-15);
+    double c = 1.0 / (5.0 + 1e-6);
+    tu_expect(ig_grad(ps[0]), (double[]){3.0 * c, 0.0}, 2, 1e-15, "g0");
+    tu_expect(ig_grad(ps[1]), (double[]){0.0, -4.0 * c}, 2, 1e-15, "g1");
+    free_pair(ps);
+
+    make_pair(ps, IG_F64, IG_F64);
+    double nbelow = ig_clip_grad_norm(ps, 2, 10.0, 2.0);
+    cr_assert_float_eq(nbelow, 5.0, 1e-15);
+    tu_expect(ig_grad(ps[1]), (double[]){0.0, -4.0}, 2, 0.0, "below max_norm: untouched");
+    free_pair(ps);
+
+    make_pair(ps, IG_F64, IG_F64);
+    double ninf = ig_clip_grad_norm(ps, 2, 2.0, INFINITY); /* (cr_assert_float_eq evaluates twice) */
+    cr_assert_float_eq(ninf, 4.0, 1e-15);
+    tu_expect(ig_grad(ps[1]), (double[]){0.0, -4.0 * 2.0 / (4.0 + 1e-6)}, 2, 1e-15, "inf norm");
+    free_pair(ps);
+
+    make_pair(ps, IG_F32, IG_F64);
+    double n1 = ig_clip_grad_norm(ps, 2, 100.0, 1.0), n3 = ig_clip_grad_norm(ps, 2, 100.0, 3.0);
+    cr_assert_float_eq(n1, 7.0, 1e-6);
+    cr_assert_float_eq(n3, cbrt(27.0 + 64.0), 1e-6);
+    free_pair(ps);
+
+    /* a transposed (strided) gradient: logical [[3,0],[12,4]], norm 13 */
+    ig_tensor *p = ig_keep(ig_zeros(IG_DIMS(2, 2), IG_F64));
+    ig_set_requires_grad(p, true);
+    ig_tensor *g = ig_keep(ig_transpose(ig_from_data(IG_DIMS(2, 2), IG_F64, (double[]){3, 12, 0, 4}), 0, 1));
+    cr_assert(ig_set_grad(p, g) == IG_OK);
+    ig_tensor_free(g);
+    double n13 = ig_clip_grad_norm(&p, 1, 6.5, 2.0);
+    cr_assert_float_eq(n13, 13.0, 1e-13);
+    double k = 6.5 / (13.0 + 1e-6);
+    tu_expect(ig_grad(p), (double[]){3 * k, 0, 12 * k, 4 * k}, 4, 1e-15, "strided");
+    ig_tensor_free(p);
+
+    double z[4] = {0};
+    ig_tensor *vs[2] = {tu_param(z, 4, IG_F32), tu_param(z, 4, IG_F64)};
+    tu_set_grad(vs[0], (double[]){-3.0, -0.5, 0.25, 2.0}, 4);
+    tu_set_grad(vs[1], (double[]){1.5, -1.5, 0.0, 0.9}, 4);
+    cr_assert(ig_clip_grad_value(vs, 2, 1.0) == IG_OK, "%s", ig_last_error());
+    tu_expect(ig_grad(vs[0]), (double[]){-1.0, -0.5, 0.25, 1.0}, 4, 0.0, "value g0");
+    tu_expect(ig_grad(vs[1]), (double[]){1.0, -1.0, 0.0, 0.9}, 4, 0.0, "value g1");
+    ig_tensor_free(vs[0]);
+    ig_tensor_free(vs[1]);
+    ig_scope_end(s);
+    igi_clip_force_generic(was);
 }
