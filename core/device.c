@@ -32,7 +32,7 @@ static ig_status copy_bytes(const char *op, ig_tensor *out, const ig_tensor *src
 }
 
 /* Fills out (contiguous, t's shape and dtype, any device) with t's elements. */
-static ig_status copy_across(const char *op, ig_tensor *out, const ig_tensor *t) {
+ig_status igi_copy_across(const char *op, ig_tensor *out, const ig_tensor *t) {
     if (igi_is_contiguous(t) || t->device == out->device) {
         if (igi_is_contiguous(t)) return copy_bytes(op, out, t);
         return ig_copy_(out, t); /* same device: the strided copy kernel */
@@ -53,7 +53,7 @@ ig_tensor *igi_to_device_copy(const char *op, const ig_tensor *t, ig_device dev)
     ig_tensor *out = igi_tensor_new(op, t->ndim, t->shape, t->dtype, dev);
     igi_heap_mode(-1);
     if (!out) return NULL;
-    if (copy_across(op, out, t) != IG_OK) {
+    if (igi_copy_across(op, out, t) != IG_OK) {
         ig_tensor_free(out);
         return NULL;
     }
@@ -83,7 +83,7 @@ ig_tensor *ig_to(ig_tensor *t, ig_device dev) {
     } else {
         out = igi_tensor_new(op, t->ndim, t->shape, t->dtype, dev);
         if (!out) return NULL;
-        if (copy_across(op, out, t) != IG_OK) {
+        if (igi_copy_across(op, out, t) != IG_OK) {
             ig_tensor_free(out);
             return NULL;
         }

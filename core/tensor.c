@@ -328,6 +328,14 @@ ig_tensor *igi_full_on(const char *op, int ndim, const int64_t *shape, ig_dtype 
     if (dev == IG_CPU) return full_named(op, ndim, shape, dt, v);
     ig_tensor *t = igi_tensor_new(op, ndim, shape, dt, dev);
     if (!t) return NULL;
+    if (v == 0.0 && !signbit(v)) {
+        /* +0 is all-zero bytes in every dtype: the backend's memset, no kernel needed */
+        const igi_backend *be = igi_backend_get(op, dev);
+        size_t nbytes = (size_t)igi_numel(ndim, shape) * ig_dtype_size(dt);
+        if (be && (nbytes == 0 || be->memset_zero(igi_data(t), nbytes) == IG_OK)) return t;
+        ig_tensor_free(t);
+        return NULL;
+    }
     if (ig_fill_(t, v) != IG_OK) {
         ig_tensor_free(t);
         return NULL;
@@ -589,8 +597,12 @@ ig_status ig_copy_(ig_tensor *dst, const ig_tensor *src) {
                          ig_shape_str(src, b1, sizeof b1), ig_shape_str(dst, b2, sizeof b2));
     }
     if (dst->device != src->device) {
-        /* Across devices: src's bytes move as they are (contiguous, on dst's device), then
-         * the same-device copy broadcasts and converts. */
+        /* Same dtype and shape into a contiguous dst: one transfer (no kernel). */
+        if (dst->dtype == src->dtype && dst->ndim == src->ndim && igi_is_contiguous(dst) &&
+            memcmp(dst->shape, src->shape, sizeof(int64_t) * (size_t)dst->ndim) == 0)
+            return igi_copy_across("ig_copy_", dst, src);
+        /* Otherwise src's bytes move as they are (contiguous, on dst's device), then the
+         * same-device copy broadcasts and converts. */
         ig_tensor *moved = igi_to_device_copy("ig_copy_", src, dst->device);
         if (!moved) return ig_last_status();
         ig_status st = ig_copy_(dst, moved);

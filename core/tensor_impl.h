@@ -325,6 +325,9 @@ bool igi_check_cpu(const char *op, const ig_tensor *t);
 /* A contiguous heap copy of t (same shape and dtype, no autograd) on dev: the caller frees
  * it. Any pair of devices, the same one included. NULL + error naming op. */
 ig_tensor *igi_to_device_copy(const char *op, const ig_tensor *t, ig_device dev);
+/* Fills out (contiguous, t's shape and dtype, any device) with t's elements: one transfer
+ * when t is contiguous (core/device.c). */
+ig_status igi_copy_across(const char *op, ig_tensor *out, const ig_tensor *t);
 /* Sets the element at a flat row-major index of t's logical shape, on any device (slow:
  * gradcheck's perturbations). */
 ig_status igi_tensor_set(ig_tensor *t, int64_t flat_index, double v);

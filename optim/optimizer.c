@@ -108,8 +108,12 @@ static ig_status create_slot(ig_optimizer *o, int i, int k, const char *op) {
                                          : igi_full_on(op, p->ndim, p->shape, p->dtype, 0.0, p->device);
     igi_heap_mode(-1);
     if (!t) {
+        /* keep the cause (out of memory, or a device error) */
+        char why[300];
+        snprintf(why, sizeof why, "%s", ig_last_error());
         free(name);
-        return igi_error(IG_ERR_NOMEM, "%s: out of memory for optimizer state %s", op, sname);
+        return igi_error(ig_last_status() != IG_OK ? ig_last_status() : IG_ERR_NOMEM,
+                         "%s: cannot make optimizer state %s (%s)", op, sname, why);
     }
     o->state[i].slot[k] = t;
     o->state[i].name[k] = name;

@@ -804,8 +804,6 @@ static int train_main(ig_dist *d, int argc, char **argv) {
     if (!strcmp(o.device, "cuda") && (rc = pick_backend(d, IG_CUDA, world))) return rc;
     if ((rc = parse_device("train", o.device, &dev))) return rc;
     if (dev == IG_CPU && (rc = pick_backend(d, IG_CPU, world))) return rc;
-    if (dev != IG_CPU && o.resume)
-        return cli_error(EXIT_USAGE, "train: --resume with --device cuda is not supported yet (resume on the CPU)");
 
     trainer t = {.o = &o, .dist = d, .rank = ig_dist_rank(d), .world = ig_dist_world_size(d), .dev = dev, .amp = amp};
     t.lead = t.rank == 0;

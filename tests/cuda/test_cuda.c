@@ -820,6 +820,37 @@ Test(cuda_fake, clip_refuses_gradients_on_two_devices, .init = fake_setup) {
     ig_scope_end(s);
 }
 
+/* --resume on a device: an optimizer over a device parameter takes its saved (CPU) state
+ * into slots on the device, values intact. */
+Test(cuda_fake, optimizer_state_loads_into_device_slots, .init = fake_setup) {
+    ig_scope *s = ig_scope_begin();
+    ig_tensor *p = ig_to(ig_zeros(1, (const int64_t[]){3}, IG_F32), IG_CUDA);
+    cr_assert(p, "%s", ig_last_error());
+    ig_set_requires_grad(p, true);
+    ig_sgd_opts so = ig_sgd_defaults();
+    so.momentum = 0.9;
+    ig_optimizer *o = ig_optim_sgd(&p, 1, &so);
+    cr_assert_not_null(o, "%s", ig_last_error());
+    ig_tensor *saved = ig_from_data(1, (const int64_t[]){3}, IG_F32, (const float[]){1.5f, -2.0f, 0.25f});
+    cr_assert_eq(ig_optim_state_set(o, "0.momentum_buffer", saved), IG_OK, "%s", ig_last_error());
+    const char *name;
+    ig_tensor *slot = NULL;
+    for (int i = 0; i < ig_optim_state_count(o); i++) {
+        cr_assert_eq(ig_optim_state_get(o, i, &name, &slot), IG_OK, "%s", ig_last_error());
+        if (!strcmp(name, "0.momentum_buffer")) break;
+        slot = NULL;
+    }
+    cr_assert_not_null(slot);
+    cr_assert_eq(ig_tensor_device(slot), IG_CUDA);
+    ig_tensor *back = ig_to(slot, IG_CPU);
+    cr_assert(back, "%s", ig_last_error());
+    cr_assert_float_eq(ig_tensor_get(back, 0), 1.5, 0.0);
+    cr_assert_float_eq(ig_tensor_get(back, 1), -2.0, 0.0);
+    cr_assert_float_eq(ig_tensor_get(back, 2), 0.25, 0.0);
+    ig_optim_free(o);
+    ig_scope_end(s);
+}
+
 Test(cuda_fake, allocator_counters, .init = fake_setup) {
     ig_mem_stats a, b;
     ig_mem_get_stats(IG_CUDA, &a);
@@ -894,8 +925,16 @@ Test(cuda_fake, not_implemented_and_mixed_devices, .init = fake_setup) {
     EXPECT_DEVICE_ERROR(ig_cat((ig_tensor *[]){g, g}, 2, 0), "ig_cat: not implemented on cuda");
     cr_assert_eq(ig_fill_(g, 1.0), IG_ERR_DEVICE);
     cr_assert_str_eq(ig_last_error(), "ig_fill_: not implemented on cuda");
-    cr_assert_eq(ig_copy_(g, c), IG_ERR_DEVICE); /* the move works; the strided copy has no kernel */
+    /* a broadcasting copy across devices: the move works, the broadcast has no kernel */
+    ig_tensor *row = ig_ones(2, (const int64_t[]){1, 3}, IG_F32);
+    cr_assert_eq(ig_copy_(g, row), IG_ERR_DEVICE);
     cr_assert_str_eq(ig_last_error(), "ig_copy_: not implemented on cuda");
+    /* same dtype and shape into a contiguous tensor: one transfer, no kernel needed */
+    ig_tensor *twos = ig_full(2, (const int64_t[]){2, 3}, IG_F32, 2.0);
+    cr_assert_eq(ig_copy_(g, twos), IG_OK, "%s", ig_last_error());
+    ig_tensor *back = ig_to(g, IG_CPU);
+    cr_assert(back, "%s", ig_last_error());
+    for (int64_t i = 0; i < 6; i++) cr_assert_float_eq(ig_tensor_get(back, i), 2.0, 0.0);
     ig_scope_end(s);
 }
 
