@@ -103,68 +103,57 @@ static bool use_generic(ig_tensor *const *params, int n) {
     return false;
 }
 
-/* Adds g's sum of |g|^p (or folds its max |g| when inf) into *acc; false on an op error. */
-static bool norm_part(ig_tensor *g, double p, bool inf, double *acc) {
-    if (igi_numel(g->ndim, g->shape) == 0) return true;
-    ig_tensor *a = ig_abs(g);
-    ig_tensor *r = inf ? ig_max(a, 0, NULL, false)
-                 : p == 2.0 ? ig_sum(ig_mul(a, a), 0, NULL, false)
-                 : p == 1.0 ? ig_sum(a, 0, NULL, false)
-                            : ig_sum(ig_pow(a, p), 0, NULL, false);
-    if (!r) return false;
-    double v = ig_item(r);
-    if (inf) {
-        if (v > *acc || v != v) *acc = v;
-    } else {
-        *acc += v;
-    }
-    return true;
-}
-
-/* Runs fn's ops with autograd off inside a scope (the temporaries go at its end). */
-static ig_status run_no_grad(ig_status (*fn)(void *), void *ctx) {
+/* The generic path's ops run with autograd off inside a scope (their temporaries go at its
+ * end); a failure's message gets op in front. */
+static ig_scope *generic_begin(void) {
     ig_scope *sc = ig_scope_begin();
     ig_no_grad_begin();
-    ig_status st = fn(ctx);
+    return sc;
+}
+
+static ig_status generic_end(ig_scope *sc, const char *op, bool failed) {
+    char msg[400];
+    ig_status st = failed ? ig_last_status() : IG_OK;
+    if (failed) snprintf(msg, sizeof msg, "%s", ig_last_error());
     ig_no_grad_end();
     ig_scope_end(sc);
-    return st;
+    return failed ? igi_error(st, "%s: %s", op, msg) : IG_OK;
 }
 
-typedef struct generic_job {
-    ig_tensor *const *params;
-    int n;
-    double p, a, b, acc;
-    bool inf;
-} generic_job;
-
-static ig_status generic_norm(void *ctx) {
-    generic_job *j = ctx;
-    for (int i = 0; i < j->n; i++)
-        if (j->params[i]->grad && !norm_part(j->params[i]->grad, j->p, j->inf, &j->acc)) return ig_last_status();
-    return IG_OK;
-}
-
-static ig_status generic_scale(void *ctx) {
-    generic_job *j = ctx;
-    for (int i = 0; i < j->n; i++) {
-        ig_tensor *g = j->params[i]->grad;
-        if (!g) continue;
-        ig_tensor *v = ig_mul_scalar(g, j->a);
-        if (!v || ig_copy_(g, v) != IG_OK) return ig_last_status();
+/* *acc = the sum over the gradients of sum |g|^p, or their max |g| when inf. */
+static ig_status generic_norm(const char *op, ig_tensor *const *params, int n, double p, bool inf, double *acc) {
+    ig_scope *sc = generic_begin();
+    bool failed = false;
+    for (int i = 0; i < n && !failed; i++) {
+        ig_tensor *g = params[i]->grad;
+        if (!g || igi_numel(g->ndim, g->shape) == 0) continue;
+        ig_tensor *a = ig_abs(g);
+        ig_tensor *r = inf ? ig_max(a, 0, NULL, false)
+                     : p == 2.0 ? ig_sum(ig_mul(a, a), 0, NULL, false)
+                     : p == 1.0 ? ig_sum(a, 0, NULL, false)
+                                : ig_sum(ig_pow(a, p), 0, NULL, false);
+        if (!r) {
+            failed = true;
+            break;
+        }
+        double v = ig_item(r);
+        if (!inf) *acc += v;
+        else if (v > *acc || v != v) *acc = v;
     }
-    return IG_OK;
+    return generic_end(sc, op, failed);
 }
 
-static ig_status generic_clamp(void *ctx) {
-    generic_job *j = ctx;
-    for (int i = 0; i < j->n; i++) {
-        ig_tensor *g = j->params[i]->grad;
+/* Every gradient g = g * a (clamp false) or clamp(g, a, b) (clamp true), in place. */
+static ig_status generic_update(const char *op, ig_tensor *const *params, int n, bool clamp, double a, double b) {
+    ig_scope *sc = generic_begin();
+    bool failed = false;
+    for (int i = 0; i < n && !failed; i++) {
+        ig_tensor *g = params[i]->grad;
         if (!g) continue;
-        ig_tensor *v = ig_clamp(g, j->a, j->b);
-        if (!v || ig_copy_(g, v) != IG_OK) return ig_last_status();
+        ig_tensor *v = clamp ? ig_clamp(g, a, b) : ig_mul_scalar(g, a);
+        failed = !v || ig_copy_(g, v) != IG_OK;
     }
-    return IG_OK;
+    return generic_end(sc, op, failed);
 }
 
 /* Checks the list; returns false with an error naming op. */
@@ -216,45 +205,32 @@ double ig_clip_grad_norm(ig_tensor *const *params, int n, double max_norm, doubl
     }
     /* One accumulator across all gradients: for p-norms the sum of |g|^p is the sum over
      * the per-tensor sums, the same as torch's norm of the per-tensor norms. */
-    if (use_generic(params, n)) {
-        generic_job j = {params, n, norm_type, 0.0, 0.0, 0.0, inf};
-        char msg[400];
-        if (run_no_grad(generic_norm, &j) != IG_OK) {
-            snprintf(msg, sizeof msg, "%s", ig_last_error());
-            igi_error(ig_last_status(), "%s: %s", op, msg);
-            return -1.0;
-        }
-        double total = inf ? j.acc : norm_type == 2.0 ? sqrt(j.acc) : norm_type == 1.0 ? j.acc
-                                                                                        : pow(j.acc, 1.0 / norm_type);
-        j.a = max_norm / (total + 1e-6);
-        if (!(j.a >= 1.0) && run_no_grad(generic_scale, &j) != IG_OK) {
-            snprintf(msg, sizeof msg, "%s", ig_last_error());
-            igi_error(ig_last_status(), "%s: %s", op, msg);
-            return -1.0;
-        }
-        return total;
-    }
+    bool generic = use_generic(params, n);
     norm_ctx c = {IG_F32, norm_type, 0.0, inf};
-    for (int i = 0; i < n; i++) {
-        ig_tensor *g = params[i]->grad;
-        if (!g) continue;
-        c.dt = g->dtype;
-        ig_tensor *ops[1] = {g};
-        igi_iter_run(ops, 1, norm_loop, &c);
+    if (generic) {
+        if (generic_norm(op, params, n, norm_type, inf, &c.acc) != IG_OK) return -1.0;
+    } else {
+        for (int i = 0; i < n; i++) {
+            ig_tensor *g = params[i]->grad;
+            if (!g) continue;
+            c.dt = g->dtype;
+            ig_tensor *ops[1] = {g};
+            igi_iter_run(ops, 1, norm_loop, &c);
+        }
     }
     double total = inf ? c.acc : norm_type == 2.0 ? sqrt(c.acc) : norm_type == 1.0 ? c.acc
                                                                                     : pow(c.acc, 1.0 / norm_type);
     double coef = max_norm / (total + 1e-6);
     /* torch multiplies by min(coef, 1); skipping the multiply by 1 is the same. A NaN norm
      * gives a NaN coefficient, which (as in torch) is applied. */
-    if (!(coef >= 1.0)) {
-        for (int i = 0; i < n; i++) {
-            ig_tensor *g = params[i]->grad;
-            if (!g) continue;
-            scale_ctx sc = {g->dtype, coef, 0.0};
-            ig_tensor *ops[1] = {g};
-            igi_iter_run(ops, 1, scale_loop, &sc);
-        }
+    if (coef >= 1.0) return total;
+    if (generic) return generic_update(op, params, n, false, coef, 0.0) == IG_OK ? total : -1.0;
+    for (int i = 0; i < n; i++) {
+        ig_tensor *g = params[i]->grad;
+        if (!g) continue;
+        scale_ctx sc = {g->dtype, coef, 0.0};
+        ig_tensor *ops[1] = {g};
+        igi_iter_run(ops, 1, scale_loop, &sc);
     }
     return total;
 }
@@ -263,15 +239,7 @@ ig_status ig_clip_grad_value(ig_tensor *const *params, int n, double clip) {
     const char *op = "ig_clip_grad_value";
     if (!check_list(op, params, n)) return ig_last_status() != IG_OK ? ig_last_status() : IG_ERR_ARG;
     if (!(clip >= 0.0)) return igi_error(IG_ERR_ARG, "%s: clip must be >= 0 (got %g)", op, clip);
-    if (use_generic(params, n)) {
-        generic_job j = {params, n, 0.0, -clip, clip, 0.0, false};
-        if (run_no_grad(generic_clamp, &j) != IG_OK) {
-            char msg[400];
-            snprintf(msg, sizeof msg, "%s", ig_last_error());
-            return igi_error(ig_last_status(), "%s: %s", op, msg);
-        }
-        return IG_OK;
-    }
+    if (use_generic(params, n)) return generic_update(op, params, n, true, -clip, clip);
     for (int i = 0; i < n; i++) {
         ig_tensor *g = params[i]->grad;
         if (!g) continue;
