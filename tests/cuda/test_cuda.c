@@ -29,6 +29,7 @@
 
 #include "core/backend_impl.h"
 #include "cuda_test_util.h"
+#include "fake_device.h"
 #include "ignis.h"
 
 static const ig_dtype all_dtypes[] = {IG_F32, IG_F64, IG_I32, IG_I64, IG_U8};
@@ -709,15 +710,6 @@ static void fake_free(void *p) {
     fake_frees++;
     free(h);
 }
-static ig_status fake_copy(void *d, const void *s, size_t n) {
-    memcpy(d, s, n);
-    return IG_OK;
-}
-static ig_status fake_memset(void *d, size_t n) {
-    memset(d, 0, n);
-    return IG_OK;
-}
-static ig_status fake_sync(void) { return IG_OK; }
 
 static const igi_backend fake_backend = {
     .name = "cuda",

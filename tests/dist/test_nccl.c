@@ -21,6 +21,7 @@
 
 #include "../tools/cli_test_util.h"
 #include "core/backend_impl.h"
+#include "../cuda/fake_device.h"
 #include "dist/dist_impl.h"
 #include "ignis.h"
 #include "mpi_test_util.h"
@@ -111,15 +112,6 @@ Test(dist, nccl_upgrade_without_a_device_leaves_the_group_as_it_was) {
 
 static void *fake_alloc(size_t n) { return malloc(n ? n : 1); }
 static void fake_free(void *p) { free(p); }
-static ig_status fake_copy(void *d, const void *s, size_t n) {
-    memcpy(d, s, n);
-    return IG_OK;
-}
-static ig_status fake_memset(void *d, size_t n) {
-    memset(d, 0, n);
-    return IG_OK;
-}
-static ig_status fake_sync(void) { return IG_OK; }
 /* Elementwise copy of f32 operands with any strides (what flattening a module needs). */
 static ig_status fake_ew_copy(const char *op, const igi_ew *e) {
     (void)op;
