@@ -8,6 +8,8 @@
  * nccl process group selected (cuda/nccl.c calls cudaSetDevice(local rank) first).
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cuda_impl.h"
 
@@ -129,7 +131,9 @@ extern "C" ig_status igi_cuda_init(char *msg, size_t cap) {
         cudaStreamDestroy(igc_stream);
         return IG_ERR_DEVICE;
     }
-    igi_backend_register(IG_CUDA, &cuda_table);
+    const char *prof = getenv("IGNIS_CUDA_PROFILE");
+    const igi_backend *t = prof && *prof && strcmp(prof, "0") != 0 ? igc_profile_table(&cuda_table) : NULL;
+    igi_backend_register(IG_CUDA, t ? t : &cuda_table);
     return IG_OK;
 }
 

@@ -172,6 +172,8 @@ ig_status igc_gemm_amp(const char *op, int amp, bool ta, bool tb, int64_t M, int
 ig_status igc_amp_convert(const char *op, int amp, const float *src, int64_t rows, int64_t cols, int64_t ld,
                           void *dst);
 ig_status igc_amp_unscale(const char *op, float *g, int64_t n, float inv_scale, int *found_inf);
+/* cuda/profile.cu: the table with every entry timed (IGNIS_CUDA_PROFILE=1), or NULL. */
+const igi_backend *igc_profile_table(const igi_backend *real);
 /* cuda/gemm.cu: cuBLAS handle on igc_stream; IG_OK or the error in msg. */
 ig_status igc_gemm_init(char *msg, size_t cap);
 void igc_gemm_set_tf32(bool on);
