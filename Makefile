@@ -137,30 +137,33 @@ else
   CUDA_SUMMARY := off (nvcc not found at $(CUDA_HOME)/bin/nvcc or on PATH)
 endif
 
-# NCCL (for dist/ on GPUs; NCCL=auto|0|1, default auto). Used when CUDA and MPI are both on
-# (MPI starts the processes and carries rank 0's ncclUniqueId): cuda/nccl.c is then
+# NCCL (for dist/ on GPUs; NCCL=auto|0|1, default auto). Used when CUDA is on and NCCL is
+# found (MPI, when on too, starts the processes and carries rank 0's ncclUniqueId; without
+# MPI the backend runs one process, which is what a single-GPU machine needs): cuda/nccl.c is then
 # compiled into the library with -DIGNIS_WITH_NCCL (so are dist/, tools/ and the tests, which
 # select and test the backend). Nothing links NCCL: cuda/nccl.c loads libnccl.so.2 with
 # dlopen when a process group selects it, first from the folder found here
 # (IGNIS_NCCL_LIBDIR, overridden at run time by the environment's IGNIS_CUDA_LIBDIR).
+# NCCL_HOME (a folder with include/nccl.h and lib/libnccl.so*, e.g. the nvidia-nccl Python
+# package's) is searched first.
 NCCL ?= auto
+NCCL_HOME ?=
 ifneq ($(NVCC),)
 ifneq ($(NCCL),0)
-  NCCL_HEADER := $(firstword $(wildcard $(CUDA_ROOT)/include/nccl.h /usr/include/nccl.h))
-  NCCL_LIB := $(firstword $(wildcard $(CUDA_ROOT)/lib/libnccl.so $(CUDA_ROOT)/lib64/libnccl.so \
-                  /usr/lib/x86_64-linux-gnu/libnccl.so))
+  NCCL_HEADER := $(firstword $(wildcard $(if $(NCCL_HOME),$(NCCL_HOME)/include/nccl.h) $(CUDA_ROOT)/include/nccl.h \
+                     /usr/include/nccl.h))
+  NCCL_LIB := $(firstword $(wildcard $(if $(NCCL_HOME),$(NCCL_HOME)/lib/libnccl.so $(NCCL_HOME)/lib/libnccl.so.2) \
+                  $(CUDA_ROOT)/lib/libnccl.so $(CUDA_ROOT)/lib64/libnccl.so /usr/lib/x86_64-linux-gnu/libnccl.so))
 endif
 endif
-ifneq ($(and $(NCCL_HEADER),$(NCCL_LIB),$(MPI_DEFS)),)
+ifneq ($(and $(NCCL_HEADER),$(NCCL_LIB)),)
   NCCL_LIBDIR := $(patsubst %/,%,$(dir $(NCCL_LIB)))
   NCCL_DEFS := -DIGNIS_WITH_NCCL
-  NCCL_SUMMARY := on ($(NCCL_HEADER); $(NCCL_LIBDIR)/libnccl.so.2 loaded at run time; dist backend "nccl")
+  NCCL_SUMMARY := on ($(NCCL_HEADER); $(NCCL_LIBDIR)/libnccl.so.2 loaded at run time; dist backend "nccl"$(if $(MPI_DEFS),, in one process: MPI is off))
 else ifeq ($(NCCL),1)
   ifeq ($(filter clean deps help uninstall,$(MAKECMDGOALS)),)
-    $(error NCCL=1 but $(if $(and $(NCCL_HEADER),$(NCCL_LIB)),MPI is off (NCCL needs MPI to start its ranks),nccl.h and libnccl.so were not found$(if $(NVCC),, (and CUDA is off))))
+    $(error NCCL=1 but nccl.h and libnccl.so were not found$(if $(NVCC),, (and CUDA is off)))
   endif
-else ifneq ($(and $(NCCL_HEADER),$(NCCL_LIB)),)
-  NCCL_SUMMARY := off (found $(NCCL_LIB), but it needs MPI: $(MPI_SUMMARY))
 else
   NCCL_SUMMARY := off ($(if $(filter 0,$(NCCL)),NCCL=0,$(if $(NVCC),not found,needs CUDA)))
 endif

@@ -1,6 +1,6 @@
 /*
- * cuda/nccl.c — the "nccl" backend of dist/ (built with IGNIS_WITH_NCCL: CUDA, MPI and NCCL
- * found by make). C, compiled by $(CC) against the CUDA and NCCL headers; it reaches dist/
+ * cuda/nccl.c — the "nccl" backend of dist/ (built with IGNIS_WITH_NCCL: CUDA and NCCL
+ * found by make; with MPI, several processes, without it one). C, compiled by $(CC) against the CUDA and NCCL headers; it reaches dist/
  * through igi_dist_backend_nccl (dist_impl.h) and the CUDA backend through core's table
  * and igi_cuda_stream.
  *
@@ -504,7 +504,21 @@ static ig_status nccl_init(ig_dist *d, int *argc, char ***argv) {
     nccl_state *s = state_new();
     if (!s) return igi_error(IG_ERR_NOMEM, "%s: out of memory", op);
     int world = -1;
+#ifdef IGNIS_WITH_MPI
     s->host.be = igi_dist_launched(&world) ? &igi_dist_backend_mpi : &igi_dist_backend_single;
+#else
+    /* Without MPI nothing can carry rank 0's ncclUniqueId to other processes: one process
+     * (a single-GPU job, or a launcher's world of 1) is all this build can run. */
+    if (igi_dist_launched(&world) && world != 1) {
+        state_free(s);
+        return igi_error(IG_ERR_DEVICE,
+                         "%s: nccl: started by an MPI launcher (%d processes) but this ignis was built without MPI, "
+                         "which carries rank 0's NCCL id to the others: rebuild with MPI installed (make MPI=1) or "
+                         "run one process",
+                         op, world);
+    }
+    s->host.be = &igi_dist_backend_single;
+#endif
     s->host.timeout = d->timeout;
     ig_status st = s->host.be->init(&s->host, argc, argv);
     if (st != IG_OK) {
@@ -747,7 +761,11 @@ ig_status igi_dist_use_nccl(ig_dist *d) {
     const char *op = "ig_dist_init";
     if (!d) return igi_error_null(op, "d");
     if (d->be == &igi_dist_backend_nccl) return IG_OK;
-    if (d->be != &igi_dist_backend_single && d->be != &igi_dist_backend_mpi)
+    bool host_ok = d->be == &igi_dist_backend_single;
+#ifdef IGNIS_WITH_MPI
+    host_ok = host_ok || d->be == &igi_dist_backend_mpi;
+#endif
+    if (!host_ok)
         return igi_error(IG_ERR_STATE, "%s: nccl: cannot start from the %s backend", op, d->be->name);
     nccl_state *s = state_new();
     if (!s) return igi_error(IG_ERR_NOMEM, "%s: out of memory", op);

@@ -64,7 +64,8 @@ const igi_dist_backend *igi_dist_backend_from_env(const char *op, bool *bad) {
 #else
         *bad = true;
         igi_error(IG_ERR_DEVICE,
-                  "%s: IGNIS_DIST=nccl but this ignis was built without NCCL (it needs CUDA, MPI and NCCL: "
+                  "%s: IGNIS_DIST=nccl but this ignis was built without NCCL (it needs CUDA and NCCL, and MPI for "
+                  "several processes: "
                   "`make` reports what it found on its NCCL line)",
                   op);
         return NULL;

@@ -5,7 +5,7 @@
  * A process group (struct ig_dist) is a backend table plus that backend's state. Backends:
  * "single" (dist/single.c: one process, every collective a no-op), "mpi" (dist/mpi.c,
  * only in builds with IGNIS_WITH_MPI) and "nccl" (cuda/nccl.c, only in builds with
- * IGNIS_WITH_NCCL: CUDA, MPI and NCCL). The nccl table moves device (CUDA) buffers over
+ * IGNIS_WITH_NCCL: CUDA and NCCL; MPI for more than one process). The nccl table moves device (CUDA) buffers over
  * NCCL and hands host buffers to a host group inside it (mpi, or single for one process):
  * its nonblocking all-reduce runs on a communication stream, and its wait makes the
  * compute stream wait for it (no host synchronisation); a watchdog thread aborts the NCCL

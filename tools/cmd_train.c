@@ -734,7 +734,7 @@ static int pick_backend(ig_dist *d, ig_device dev, int world) {
     return EXIT_OK;
 #else
     return cli_error(EXIT_USAGE, "train: --device cuda with several processes needs the nccl backend, and this ignis "
-                                 "was built without NCCL (it needs CUDA, MPI and NCCL; `make` says what it found on "
+                                 "was built without NCCL (it needs CUDA, NCCL and MPI; `make` says what it found on "
                                  "its NCCL line)");
 #endif
 }

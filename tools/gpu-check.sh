@@ -4,27 +4,34 @@
 #   tools/gpu-check.sh            build (CUDA=1, release), run the CUDA test suite, run it
 #                                 again under compute-sanitizer memcheck, print a summary
 #
-# Stages (each timed, each printing PASS or FAIL):
-#   1. environment   nvidia-smi, nvcc, compute-sanitizer, the build dependencies
-#   2. build         make CUDA=1 of the library, the CLI and the test binary
+# Stages (each timed, each printing PASS, FAIL or SKIP), most important first, so that a
+# run cut short by the device lease still printed what matters:
+#   1. environment   nvidia-smi, nvcc, compute-sanitizer, the build dependencies, NCCL
+#                    (beside CUDA, or the nvidia-nccl Python package's: NCCL_HOME)
+#   2. build         make CUDA=1 MPI=0 of the library, the CLI and the test binary (with the
+#                    nccl backend, one process, when NCCL was found)
 #   3. cuda tests    the Criterion suite `cuda` (CUDA vs CPU parity, backward, gradcheck,
 #                    allocator, errors): every test must pass and none may skip, since a
 #                    skip on a GPU machine means the device was not found
 #   4. self tests    the suites cuda_harness and cuda_fake (and cuda_nodev, which skips here)
-#   5. memcheck      the `cuda` suite under compute-sanitizer --tool memcheck (skipped, and
-#                    said so, when compute-sanitizer is not installed)
-#   6. train parity  cnn, one epoch of Fashion-MNIST on cuda and on cpu
-#   7. benchmarks    ignis bench --device cuda --synthetic --batch 256, cnn and resnet20, with
+#   5. train parity  cnn, one epoch of Fashion-MNIST on cuda and on cpu
+#   6. benchmarks    ignis bench --device cuda --synthetic --batch 256, cnn and resnet20, with
 #                    --amp off and --amp bf16, beside PyTorch's torch_ref.py without and with
-#                    --amp (bf16 autocast) when carried along, with the ignis/torch ratios
-#   7b. amp training cnn, one epoch on cuda with --amp bf16 and --amp fp16: test accuracy
-#                    within AMP_ACC_TOL points (default 1.5) of the fp32 cuda run of stage 6
-#   8. nccl 1 rank   a second build with MPI and NCCL ($BUILD-nccl); the GPU tests of the
-#                    nccl backend (none may skip); IGNIS_DIST=nccl ignis train --device cuda,
-#                    cnn for one epoch of Fashion-MNIST, test accuracy >= NCCL_MIN_ACC
-#                    (skipped, and said so, without mpicc/mpirun or nccl.h + libnccl.so)
-#   9. nccl 2 ranks  mpirun -np 2 ignis train --device cuda, the same run on two GPUs, only
-#                    when `nvidia-smi -L` lists 2 or more (else said SKIP, with the count)
+#                    --amp (bf16 autocast) when carried along, with the ignis/torch ratios;
+#                    then resnet20 once more with IGNIS_CUDA_PROFILE=1 (device time per op)
+#   7. nccl 1 rank   the GPU tests of the nccl backend (none may skip) and IGNIS_DIST=nccl
+#                    ignis train --device cuda, cnn for one epoch, test accuracy >=
+#                    NCCL_MIN_ACC (skipped, and said so, when the build has no NCCL)
+#   8. amp training  cnn, one epoch on cuda with --amp bf16 and --amp fp16: test accuracy
+#                    within AMP_ACC_TOL points (default 1.5) of the fp32 cuda run of stage 5
+#   9. nccl 2 ranks  only when `nvidia-smi -L` lists 2 GPUs or more and mpicc/mpirun exist:
+#                    a build with MPI and NCCL ($BUILD-nccl), mpirun -np 2 ignis train
+#                    --device cuda, the same epoch on two GPUs (else SKIP, with the reason)
+#  10. memcheck      the `cuda` suite under compute-sanitizer --tool memcheck (skipped, and
+#                    said so, when compute-sanitizer is not installed)
+# Budget: GPU_CHECK_BUDGET seconds (default 540) from the start; a stage that would not fit
+# in what is left is skipped with the reason, and every timeout is capped by what is left,
+# so the summary always prints before a lease or a caller's timeout ends the run.
 # Exit status: 0 when every stage that ran passed, 1 otherwise.
 #
 # Dependencies: OpenBLAS, libpng, zlib and Criterion. When the system lacks one and
@@ -33,12 +40,13 @@
 # every library the system has itself is taken from the system, and the build and the
 # tests use the rest from there.
 #
-# Environment: JOBS (make -j, default nproc), STAGE_TIMEOUT (seconds per test stage, default
+# Environment: GPU_CHECK_BUDGET (540), JOBS (make -j, default nproc), STAGE_TIMEOUT (seconds per test stage, default
 # 300), IGNIS_DEPS (a folder with include/ and lib/ holding dependencies missing from the
 # system: added to CFLAGS/LDFLAGS with an rpath and to LD_LIBRARY_PATH for the tests),
 # BUILD (default build/gpu), MEMCHECK (0 skips the memcheck stage), ACC_TOL, FASHION_DIR,
 # TRAIN_TIMEOUT / CPU_TRAIN_TIMEOUT (150 / 300 s), BENCH_TIMEOUT (90 s), BENCH_STEPS (30), AMP_ACC_TOL (1.5),
-# NCCL_MIN_ACC (test accuracy the NCCL runs must reach, default 80 (%)), NCCL=0 (skips 8-9).
+# NCCL_MIN_ACC (test accuracy the NCCL runs must reach, default 80 (%)), NCCL=0 (skips 7 and 9),
+# NCCL_HOME, PROFILE=0 (skips the profiled bench run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +59,21 @@ mkdir -p "$LOG_DIR"
 declare -a SUMMARY=()
 failed=0
 stage_start=0
+T_START=$(date +%s)
+BUDGET=${GPU_CHECK_BUDGET:-540}
+# Seconds of the budget left.
+left() { echo $(( BUDGET - ($(date +%s) - T_START) )); }
+# cap N: N, or what is left of the budget if that is less (at least 1).
+cap() { local l; l=$(left); [ "$l" -lt 1 ] && l=1; [ "$1" -lt "$l" ] && echo "$1" || echo "$l"; }
+# fits NAME SECONDS: true when SECONDS are left; else the stage is recorded as skipped.
+fits() {
+    local l; l=$(left)
+    if [ "$l" -lt "$2" ]; then
+        begin "$1"
+        end "$1" SKIP "${l}s of the ${BUDGET}s budget left, the stage needs about $2s (GPU_CHECK_BUDGET)"
+        return 1
+    fi
+}
 
 begin() {
     printf '\n===== %s =====\n' "$1"
@@ -135,8 +158,17 @@ if { [ ${#missing[@]} -gt 0 ] || [ "${IGNIS_FORCE_BUNDLE:-0}" = 1 ]; } && [ -z "
     use_bundle
     find_missing
 fi
+# NCCL: beside CUDA, or the nvidia-nccl Python package's (PyTorch's images have it).
+if [ -z "${NCCL_HOME:-}" ] && [ "${NCCL:-1}" != 0 ] && [ ! -e "${CUDA_HOME:-/usr/local/cuda}/include/nccl.h" ] &&
+    [ ! -e /usr/include/nccl.h ]; then
+    NCCL_HOME=$(python3 -c 'import nvidia.nccl, os; print(os.path.dirname(nvidia.nccl.__file__) if nvidia.nccl.__file__ else list(nvidia.nccl.__path__)[0])' 2>/dev/null || true)
+    [ -n "$NCCL_HOME" ] && [ -e "$NCCL_HOME/include/nccl.h" ] || NCCL_HOME=""
+fi
+echo "NCCL_HOME: ${NCCL_HOME:-(not needed or not found)}"
 # MPI=0: the CUDA checks need no MPI, and a partial MPI on the GPU image must not break them.
 make_vars=(CUDA=1 MPI=0 BUILD="$BUILD")
+[ -n "${NCCL_HOME:-}" ] && make_vars+=(NCCL_HOME="$NCCL_HOME")
+[ "${NCCL:-1}" = 0 ] && make_vars+=(NCCL=0)
 if [ -n "$NVCC" ]; then make_vars+=(CUDA_HOME="$(dirname "$(dirname "$NVCC")")"); fi
 if [ -n "${IGNIS_DEPS:-}" ]; then
     echo "IGNIS_DEPS: $IGNIS_DEPS"
@@ -164,7 +196,7 @@ fi
 # ---- 2. build ------------------------------------------------------------------------------
 begin build
 if make -j"$JOBS" "${make_vars[@]}" all "$BUILD/tests/ignis_tests" >"$LOG_DIR/build.log" 2>&1; then
-    grep -E '^(CUDA|MPI):' "$LOG_DIR/build.log" || true
+    grep -E '^(CUDA|MPI|NCCL):' "$LOG_DIR/build.log" || true
     end build PASS "$BUILD/tests/ignis_tests"
 else
     tail -n 60 "$LOG_DIR/build.log"
@@ -179,14 +211,14 @@ run_suite() {
     local name=$1 filter=$2 require_no_skip=$3
     shift 3
     local log=$LOG_DIR/$name.log status=0
-    timeout "$STAGE_TIMEOUT" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$@" "$TEST_BIN" --filter="$filter" --verbose --jobs=1 \
+    timeout "$(cap "$STAGE_TIMEOUT")" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$@" "$TEST_BIN" --filter="$filter" --verbose --jobs=1 \
         >"$log" 2>&1 || status=$?
     grep -E '^\[(PASS|FAIL|SKIP|----)\]|Synthesis|ERROR SUMMARY|========= ' "$log" | grep -v 'Test is disabled' | tail -n 200 || true
     local skips fails
     skips=$(grep -E '^\[SKIP\]' "$log" | grep -vc 'Test is disabled' || true)
     fails=$(grep -cE '^\[FAIL\]|CRASH|Crashing: [1-9]' "$log" || true)
     if [ "$status" -eq 124 ]; then
-        end "$name" FAIL "timed out after ${STAGE_TIMEOUT}s (log: $log)"
+        end "$name" FAIL "timed out (STAGE_TIMEOUT ${STAGE_TIMEOUT}s, or the budget; log: $log)"
     elif [ "$status" -ne 0 ] || [ "$fails" -ne 0 ]; then
         end "$name" FAIL "exit status $status, $fails failing (log: $log)"
     elif [ "$require_no_skip" = yes ] && [ "$skips" -ne 0 ]; then
@@ -197,45 +229,22 @@ run_suite() {
 }
 
 # ---- 3. cuda tests -------------------------------------------------------------------------
-begin "cuda tests"
-run_suite cuda-tests 'cuda/*' yes
-
-# ---- 4. self tests ---------------------------------------------------------------------------
-begin "self tests"
-run_suite self-tests 'cuda_*/*' no
-
-# ---- 5. memcheck -----------------------------------------------------------------------------
-begin memcheck
-if [ "${MEMCHECK:-1}" = 0 ]; then
-    end memcheck SKIP "MEMCHECK=0"
-elif [ -z "$SANITIZER" ]; then
-    end memcheck SKIP "compute-sanitizer not found"
-else
-    # Criterion runs each test in a child process: follow them all; any memcheck error
-    # makes the child, and so the run, fail.
-    # First: can the sanitizer use this GPU at all? (Under some container runtimes it
-    # answers "Device not supported".)
-    probe=$LOG_DIR/memcheck-probe.log
-    timeout 120 ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$SANITIZER" --tool memcheck --target-processes all \
-        "$TEST_BIN" --filter='cuda/roundtrip_bit_exact' --jobs=1 >"$probe" 2>&1 || true
-    if grep -qiE 'device not supported|error 999|not supported on this' "$probe"; then
-        tail -n 20 "$probe"
-        end memcheck SKIP "compute-sanitizer cannot run on this machine (see $probe)"
-    else
-        run_suite memcheck 'cuda/*' yes "$SANITIZER" --tool memcheck --target-processes all --error-exitcode 86 \
-            --print-limit 20
-        if grep -qE 'ERROR SUMMARY: [1-9]' "$LOG_DIR/memcheck.log"; then
-            SUMMARY+=("FAIL memcheck      reported errors (see $LOG_DIR/memcheck.log)")
-            failed=1
-        fi
-    fi
+if fits "cuda tests" 30; then
+    begin "cuda tests"
+    run_suite cuda-tests 'cuda/*' yes
 fi
 
-# ---- 6. training parity ------------------------------------------------------------------------
+# ---- 4. self tests ---------------------------------------------------------------------------
+if fits "self tests" 20; then
+    begin "self tests"
+    run_suite self-tests 'cuda_*/*' no
+fi
+
+# ---- 5. training parity ------------------------------------------------------------------------
 # One epoch of cnn on Fashion-MNIST with --device cuda and with --device cpu (same seed and
 # data order): the test accuracies must agree within ACC_TOL points (the GPU sums in another
 # order, so the runs drift apart a little; they do not diverge).
-begin "train parity"
+acc_gpu=""
 ACC_TOL=${ACC_TOL:-0.5}
 FASHION=""
 for d in "${FASHION_DIR:-}" /usr/share/datasets/fashion-mnist build/gpu-extra/fashion-mnist; do
@@ -243,6 +252,8 @@ for d in "${FASHION_DIR:-}" /usr/share/datasets/fashion-mnist build/gpu-extra/fa
 done
 # Prints the test accuracy of the epoch-1 line of a train log.
 test_acc() { sed -n 's/^epoch 1\/1 .* test loss [0-9.]* acc \([0-9.]*\)%.*/\1/p' "$1" | tail -n 1; }
+if fits "train parity" 60; then
+begin "train parity"
 if [ -z "$FASHION" ]; then
     end "train parity" SKIP "Fashion-MNIST not found (set FASHION_DIR, or carry build/gpu-extra/fashion-mnist)"
 else
@@ -250,11 +261,11 @@ else
     rm -rf "$LOG_DIR/train-cuda" "$LOG_DIR/train-cpu"
     acc_gpu="" acc_cpu=""
     s0=$(date +%s)
-    timeout "${TRAIN_TIMEOUT:-150}" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$IGNIS" train --model cnn --epochs 1 --seed 1 \
+    timeout "$(cap "${TRAIN_TIMEOUT:-150}")" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$IGNIS" train --model cnn --epochs 1 --seed 1 \
         --data "$FASHION" --device cuda --out "$LOG_DIR/train-cuda" >"$LOG_DIR/train-cuda.log" 2>&1 || true
     s1=$(date +%s)
     acc_gpu=$(test_acc "$LOG_DIR/train-cuda.log")
-    timeout "${CPU_TRAIN_TIMEOUT:-300}" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$IGNIS" train --model cnn --epochs 1 --seed 1 \
+    timeout "$(cap "${CPU_TRAIN_TIMEOUT:-300}")" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$IGNIS" train --model cnn --epochs 1 --seed 1 \
         --data "$FASHION" --device cpu --out "$LOG_DIR/train-cpu" >"$LOG_DIR/train-cpu.log" 2>&1 || true
     s2=$(date +%s)
     acc_cpu=$(test_acc "$LOG_DIR/train-cpu.log")
@@ -268,13 +279,15 @@ else
         end "train parity" FAIL "cuda ${acc_gpu}% vs cpu ${acc_cpu}%: more than ${ACC_TOL} points apart"
     fi
 fi
+fi
 
-# ---- 7. benchmarks -------------------------------------------------------------------------------
+# ---- 6. benchmarks -------------------------------------------------------------------------------
 # ignis bench --device cuda --synthetic --batch 256 for cnn and resnet20, with --amp off and
 # --amp bf16, next to PyTorch's bench/torch_ref.py without and with --amp (bf16 autocast) on
 # the same GPU when a copy is in build/gpu-extra/ and python3 has torch with CUDA (else said
 # SKIP), and the ratio ignis/torch of train images/s for each pair. Informational: only a
 # failing ignis run fails the stage.
+if fits benchmarks 60; then
 begin benchmarks
 bench_status=PASS
 have_torch=0
@@ -285,17 +298,18 @@ for model in cnn resnet20; do
     for amp in off bf16; do
         log=$LOG_DIR/bench-$model-$amp.log
         ig_ips=""
-        if timeout "${BENCH_TIMEOUT:-90}" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$BUILD/ignis" bench --device cuda --synthetic \
+        if timeout "$(cap "${BENCH_TIMEOUT:-90}")" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$BUILD/ignis" bench --device cuda --synthetic \
             --model "$model" --batch 256 --steps "${BENCH_STEPS:-30}" --warmup 5 --sgemm-size 0 --amp "$amp" >"$log" 2>&1; then
             ig_ips=$(sed -n 's/^train_images_per_s: \([0-9.]*\).*/\1/p' "$log")
-            echo "ignis $model batch 256 cuda amp=$amp: train_images_per_s ${ig_ips:-?}"
+            echo "ignis $model batch 256 cuda amp=$amp: train_images_per_s ${ig_ips:-?}" \
+                "($(grep -E '^(step_ms|forward_ms|backward_ms|optimizer_ms):' "$log" | tr '\n' ' '))"
         else
             tail -n 5 "$log"
             bench_status=FAIL
         fi
         if [ "$have_torch" = 1 ]; then
             tlog=$LOG_DIR/torch-$model-$amp.log
-            timeout "${BENCH_TIMEOUT:-90}" python3 build/gpu-extra/torch_ref.py "$model" --device cuda --synthetic --batch 256 \
+            timeout "$(cap "${BENCH_TIMEOUT:-90}")" python3 build/gpu-extra/torch_ref.py "$model" --device cuda --synthetic --batch 256 \
                 --steps "${BENCH_STEPS:-30}" $([ "$amp" = bf16 ] && echo --amp) >"$tlog" 2>&1 || true
             t_ips=$(sed -n 's/.*train_img_per_s=\([0-9.]*\).*/\1/p' "$tlog" | tail -n 1)
             ratio=$(awk -v a="$ig_ips" -v b="$t_ips" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "?" }')
@@ -306,65 +320,36 @@ for model in cnn resnet20; do
     done
 done
 end benchmarks "$bench_status"
-
-# ---- 7b. amp training ------------------------------------------------------------------------------
-# One epoch of cnn on cuda with --amp bf16 and with --amp fp16 (dynamic loss scaling), same
-# seed as stage 6: each test accuracy must land within AMP_ACC_TOL points of the fp32 cuda
-# run's (bf16/fp16 GEMM operands change the rounding, not what is learnt).
-begin "amp training"
-AMP_ACC_TOL=${AMP_ACC_TOL:-1.5}
-if [ -z "$FASHION" ]; then
-    end "amp training" SKIP "Fashion-MNIST not found (set FASHION_DIR)"
-elif [ -z "${acc_gpu:-}" ]; then
-    end "amp training" SKIP "no fp32 cuda accuracy from the train parity stage to compare with"
-else
-    amp_status=PASS amp_detail=""
-    for amp in bf16 fp16; do
-        rm -rf "$LOG_DIR/train-amp-$amp"
-        timeout "${TRAIN_TIMEOUT:-150}" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$BUILD/ignis" train --model cnn --epochs 1 --seed 1 \
-            --data "$FASHION" --device cuda --amp "$amp" --out "$LOG_DIR/train-amp-$amp" >"$LOG_DIR/train-amp-$amp.log" 2>&1 || true
-        grep -E '^(epoch|amp|ignis: error)' "$LOG_DIR/train-amp-$amp.log" | tail -n 5 || true
-        acc=$(test_acc "$LOG_DIR/train-amp-$amp.log")
-        if [ -z "$acc" ]; then
-            amp_status=FAIL amp_detail="$amp_detail $amp: did not finish (log: $LOG_DIR/train-amp-$amp.log);"
-        elif awk -v a="$acc" -v b="$acc_gpu" -v t="$AMP_ACC_TOL" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }'; then
-            amp_detail="$amp_detail $amp ${acc}%;"
-        else
-            amp_status=FAIL amp_detail="$amp_detail $amp ${acc}% (more than ${AMP_ACC_TOL} points from fp32);"
-        fi
-    done
-    end "amp training" "$amp_status" "fp32 ${acc_gpu}%;$amp_detail"
+# Where the device time of a resnet20 step goes (each backend call waited for, so the
+# step is slower than above: the split is what counts).
+if [ "${PROFILE:-1}" != 0 ] && [ "$(left)" -gt 40 ]; then
+    plog=$LOG_DIR/profile-resnet20.log
+    timeout "$(cap 60)" ${TEST_ENV[@]+"${TEST_ENV[@]}"} env IGNIS_CUDA_PROFILE=1 "$BUILD/ignis" bench --device cuda \
+        --synthetic --model resnet20 --batch 256 --steps 10 --warmup 3 --sgemm-size 0 >"$plog" 2>&1 || true
+    echo "IGNIS_CUDA_PROFILE=1 ignis bench --model resnet20 --batch 256 --steps 10 (13 steps profiled):"
+    grep -A 30 '^ignis cuda profile' "$plog" | head -n 32 || true
+    grep -E '^total ' "$plog" || tail -n 5 "$plog"
+fi
 fi
 
-# ---- 8. nccl, 1 rank ------------------------------------------------------------------------------
-# The nccl backend needs MPI in the build (it carries rank 0's ncclUniqueId), so this stage
-# builds again with MPI and NCCL required, in its own folder. Its GPU tests must all run;
-# then one epoch of cnn with IGNIS_DIST=nccl (one process: the single host group, the
-# gradient buckets through ncclAllReduce on the communication stream) must train.
+# ---- 7. nccl, 1 rank ------------------------------------------------------------------------------
+# The build of stage 2 has the nccl backend when make found NCCL (one process: MPI is off).
+# Its GPU tests must all run; then one epoch of cnn with IGNIS_DIST=nccl (the single host
+# group, the gradient buckets through ncclAllReduce on the communication stream) must train.
 NCCL_MIN_ACC=${NCCL_MIN_ACC:-80}
-NCCL_BUILD=$BUILD-nccl
-nccl_built=0
-begin "nccl 1 rank"
 if [ "${NCCL:-1}" = 0 ]; then
-    end "nccl 1 rank" SKIP "NCCL=0"
-elif ! command -v mpicc >/dev/null 2>&1 || ! command -v mpirun >/dev/null 2>&1; then
-    end "nccl 1 rank" SKIP "no mpicc/mpirun on this machine: the nccl backend is built only with MPI (install libopenmpi-dev openmpi-bin)"
-elif ! make -j"$JOBS" "${make_vars[@]/MPI=0/MPI=1}" NCCL=1 BUILD="$NCCL_BUILD" all "$NCCL_BUILD/tests/ignis_tests" \
-        >"$LOG_DIR/build-nccl.log" 2>&1; then
-    tail -n 30 "$LOG_DIR/build-nccl.log"
-    end "nccl 1 rank" FAIL "the MPI+NCCL build failed (see $LOG_DIR/build-nccl.log; NCCL=0 skips this stage)"
-else
-    nccl_built=1
-    grep -E '^(CUDA|MPI|NCCL):' "$LOG_DIR/build-nccl.log" || true
-    TEST_BIN_CUDA=$TEST_BIN
-    TEST_BIN=$NCCL_BUILD/tests/ignis_tests
+    begin "nccl 1 rank"; end "nccl 1 rank" SKIP "NCCL=0"
+elif ! grep -q '^NCCL: on' "$LOG_DIR/build.log"; then
+    begin "nccl 1 rank"
+    end "nccl 1 rank" SKIP "the build has no nccl backend: $(grep '^NCCL:' "$LOG_DIR/build.log" || echo 'no NCCL line') (set NCCL_HOME)"
+elif fits "nccl 1 rank" 40; then
+    begin "nccl 1 rank"
     run_suite nccl-tests 'dist/nccl_one_rank*' yes
-    TEST_BIN=$TEST_BIN_CUDA
     if [ -z "$FASHION" ]; then
         end "nccl 1 rank" SKIP "tests ran; the training run needs Fashion-MNIST (set FASHION_DIR)"
     else
         rm -rf "$LOG_DIR/train-nccl1"
-        timeout "${TRAIN_TIMEOUT:-150}" ${TEST_ENV[@]+"${TEST_ENV[@]}"} env IGNIS_DIST=nccl "$NCCL_BUILD/ignis" train \
+        timeout "$(cap "${TRAIN_TIMEOUT:-150}")" ${TEST_ENV[@]+"${TEST_ENV[@]}"} env IGNIS_DIST=nccl "$BUILD/ignis" train \
             --model cnn --epochs 1 --seed 1 --data "$FASHION" --device cuda --out "$LOG_DIR/train-nccl1" \
             >"$LOG_DIR/train-nccl1.log" 2>&1 || true
         grep -E '^(data parallel|epoch|ignis: error)' "$LOG_DIR/train-nccl1.log" || true
@@ -381,33 +366,103 @@ else
     fi
 fi
 
+# ---- 8. amp training ------------------------------------------------------------------------------
+# One epoch of cnn on cuda with --amp bf16 and with --amp fp16 (dynamic loss scaling), same
+# seed as stage 6: each test accuracy must land within AMP_ACC_TOL points of the fp32 cuda
+# run's (bf16/fp16 GEMM operands change the rounding, not what is learnt).
+if fits "amp training" 50; then
+begin "amp training"
+AMP_ACC_TOL=${AMP_ACC_TOL:-1.5}
+if [ -z "$FASHION" ]; then
+    end "amp training" SKIP "Fashion-MNIST not found (set FASHION_DIR)"
+elif [ -z "${acc_gpu:-}" ]; then
+    end "amp training" SKIP "no fp32 cuda accuracy from the train parity stage to compare with"
+else
+    amp_status=PASS amp_detail=""
+    for amp in bf16 fp16; do
+        rm -rf "$LOG_DIR/train-amp-$amp"
+        timeout "$(cap "${TRAIN_TIMEOUT:-150}")" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$BUILD/ignis" train --model cnn --epochs 1 --seed 1 \
+            --data "$FASHION" --device cuda --amp "$amp" --out "$LOG_DIR/train-amp-$amp" >"$LOG_DIR/train-amp-$amp.log" 2>&1 || true
+        grep -E '^(epoch|amp|ignis: error)' "$LOG_DIR/train-amp-$amp.log" | tail -n 5 || true
+        acc=$(test_acc "$LOG_DIR/train-amp-$amp.log")
+        if [ -z "$acc" ]; then
+            amp_status=FAIL amp_detail="$amp_detail $amp: did not finish (log: $LOG_DIR/train-amp-$amp.log);"
+        elif awk -v a="$acc" -v b="$acc_gpu" -v t="$AMP_ACC_TOL" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }'; then
+            amp_detail="$amp_detail $amp ${acc}%;"
+        else
+            amp_status=FAIL amp_detail="$amp_detail $amp ${acc}% (more than ${AMP_ACC_TOL} points from fp32);"
+        fi
+    done
+    end "amp training" "$amp_status" "fp32 ${acc_gpu}%;$amp_detail"
+fi
+fi
+
 # ---- 9. nccl, 2 ranks ------------------------------------------------------------------------------
 # mpirun -np 2: each rank takes the GPU of its local rank; the same epoch must train as well.
-begin "nccl 2 ranks"
+# Several processes need MPI (it carries rank 0's ncclUniqueId): a second build, with MPI.
+NCCL_BUILD=$BUILD-nccl
 gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
-if [ "$nccl_built" != 1 ]; then
-    end "nccl 2 ranks" SKIP "no MPI+NCCL build (see the nccl 1 rank stage)"
+if [ "${NCCL:-1}" = 0 ]; then
+    begin "nccl 2 ranks"; end "nccl 2 ranks" SKIP "NCCL=0"
 elif [ "${gpus:-0}" -lt 2 ]; then
-    end "nccl 2 ranks" SKIP "nvidia-smi -L lists ${gpus:-0} GPU(s); two ranks on two GPUs need 2 or more"
+    begin "nccl 2 ranks"; end "nccl 2 ranks" SKIP "nvidia-smi -L lists ${gpus:-0} GPU(s); two ranks on two GPUs need 2 or more"
+elif ! command -v mpicc >/dev/null 2>&1 || ! command -v mpirun >/dev/null 2>&1; then
+    begin "nccl 2 ranks"; end "nccl 2 ranks" SKIP "no mpicc/mpirun: several processes need MPI (libopenmpi-dev openmpi-bin)"
 elif [ -z "$FASHION" ]; then
-    end "nccl 2 ranks" SKIP "needs Fashion-MNIST (set FASHION_DIR)"
-else
-    rm -rf "$LOG_DIR/train-nccl2"
-    mpi_root=$([ "$(id -u)" = 0 ] && echo --allow-run-as-root || true)
-    timeout "${TRAIN_TIMEOUT:-150}" ${TEST_ENV[@]+"${TEST_ENV[@]}"} mpirun -np 2 $mpi_root "$NCCL_BUILD/ignis" train \
-        --model cnn --epochs 1 --seed 1 --data "$FASHION" --device cuda --out "$LOG_DIR/train-nccl2" \
-        >"$LOG_DIR/train-nccl2.log" 2>&1 || true
-    grep -E '^(data parallel|epoch|ignis: error)' "$LOG_DIR/train-nccl2.log" || true
-    acc=$(test_acc "$LOG_DIR/train-nccl2.log")
-    if ! grep -q 'data parallel: 2 processes (nccl backend)' "$LOG_DIR/train-nccl2.log"; then
-        end "nccl 2 ranks" FAIL "the run did not use the nccl backend on 2 ranks (log: $LOG_DIR/train-nccl2.log)"
-    elif [ -z "$acc" ]; then
-        end "nccl 2 ranks" FAIL "the run did not finish (log: $LOG_DIR/train-nccl2.log)"
-    elif awk -v a="$acc" -v m="$NCCL_MIN_ACC" 'BEGIN { exit !(a >= m) }'; then
-        end "nccl 2 ranks" PASS "cnn, 1 epoch, 2 GPUs: test accuracy ${acc}% (>= ${NCCL_MIN_ACC}%)"
+    begin "nccl 2 ranks"; end "nccl 2 ranks" SKIP "needs Fashion-MNIST (set FASHION_DIR)"
+elif fits "nccl 2 ranks" 120; then
+    begin "nccl 2 ranks"
+    if ! timeout "$(cap 300)" make -j"$JOBS" "${make_vars[@]/MPI=0/MPI=1}" NCCL=1 BUILD="$NCCL_BUILD" all \
+            >"$LOG_DIR/build-nccl.log" 2>&1; then
+        tail -n 30 "$LOG_DIR/build-nccl.log"
+        end "nccl 2 ranks" FAIL "the MPI+NCCL build failed (see $LOG_DIR/build-nccl.log)"
     else
-        end "nccl 2 ranks" FAIL "cnn, 1 epoch, 2 GPUs: test accuracy ${acc}% < ${NCCL_MIN_ACC}%"
+        rm -rf "$LOG_DIR/train-nccl2"
+        mpi_root=$([ "$(id -u)" = 0 ] && echo --allow-run-as-root || true)
+        timeout "$(cap "${TRAIN_TIMEOUT:-150}")" ${TEST_ENV[@]+"${TEST_ENV[@]}"} mpirun -np 2 $mpi_root "$NCCL_BUILD/ignis" train \
+            --model cnn --epochs 1 --seed 1 --data "$FASHION" --device cuda --out "$LOG_DIR/train-nccl2" \
+            >"$LOG_DIR/train-nccl2.log" 2>&1 || true
+        grep -E '^(data parallel|epoch|ignis: error)' "$LOG_DIR/train-nccl2.log" || true
+        acc=$(test_acc "$LOG_DIR/train-nccl2.log")
+        if ! grep -q 'data parallel: 2 processes (nccl backend)' "$LOG_DIR/train-nccl2.log"; then
+            end "nccl 2 ranks" FAIL "the run did not use the nccl backend on 2 ranks (log: $LOG_DIR/train-nccl2.log)"
+        elif [ -z "$acc" ]; then
+            end "nccl 2 ranks" FAIL "the run did not finish (log: $LOG_DIR/train-nccl2.log)"
+        elif awk -v a="$acc" -v m="$NCCL_MIN_ACC" 'BEGIN { exit !(a >= m) }'; then
+            end "nccl 2 ranks" PASS "cnn, 1 epoch, 2 GPUs: test accuracy ${acc}% (>= ${NCCL_MIN_ACC}%)"
+        else
+            end "nccl 2 ranks" FAIL "cnn, 1 epoch, 2 GPUs: test accuracy ${acc}% < ${NCCL_MIN_ACC}%"
+        fi
     fi
+fi
+
+# ---- 10. memcheck -----------------------------------------------------------------------------
+if fits memcheck 60; then
+begin memcheck
+if [ "${MEMCHECK:-1}" = 0 ]; then
+    end memcheck SKIP "MEMCHECK=0"
+elif [ -z "$SANITIZER" ]; then
+    end memcheck SKIP "compute-sanitizer not found"
+else
+    # Criterion runs each test in a child process: follow them all; any memcheck error
+    # makes the child, and so the run, fail.
+    # First: can the sanitizer use this GPU at all? (Under some container runtimes it
+    # answers "Device not supported".)
+    probe=$LOG_DIR/memcheck-probe.log
+    timeout "$(cap 120)" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$SANITIZER" --tool memcheck --target-processes all \
+        "$TEST_BIN" --filter='cuda/roundtrip_bit_exact' --jobs=1 >"$probe" 2>&1 || true
+    if grep -qiE 'device not supported|error 999|not supported on this' "$probe"; then
+        tail -n 20 "$probe"
+        end memcheck SKIP "compute-sanitizer cannot run on this machine (see $probe)"
+    else
+        run_suite memcheck 'cuda/*' yes "$SANITIZER" --tool memcheck --target-processes all --error-exitcode 86 \
+            --print-limit 20
+        if grep -qE 'ERROR SUMMARY: [1-9]' "$LOG_DIR/memcheck.log"; then
+            SUMMARY+=("FAIL memcheck      reported errors (see $LOG_DIR/memcheck.log)")
+            failed=1
+        fi
+    fi
+fi
 fi
 
 [ "$failed" -eq 0 ]

@@ -81,6 +81,20 @@ Test(dist, nccl_missing_library_names_it) {
               "%s", m);
 }
 
+#ifndef IGNIS_WITH_MPI
+/* Without MPI nothing carries rank 0's NCCL id: a launcher's world of 2 is refused. */
+Test(dist, nccl_without_mpi_refuses_several_processes) {
+    setenv("IGNIS_DIST", "nccl", 1);
+    setenv("OMPI_COMM_WORLD_SIZE", "2", 1); /* what mpirun -np 2 sets */
+    ig_clear_error();
+    cr_assert_null(ig_dist_init(NULL, NULL));
+    cr_expect_eq(ig_last_status(), IG_ERR_DEVICE);
+    cr_expect(strstr(ig_last_error(), "ig_dist_init: nccl: started by an MPI launcher (2 processes) but this ignis "
+                                      "was built without MPI"),
+              "%s", ig_last_error());
+}
+#endif
+
 Test(dist, nccl_without_a_device_fails_at_init_naming_nccl) {
     need_no_gpu();
     setenv("IGNIS_DIST", "nccl", 1);
