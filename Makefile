@@ -447,6 +447,7 @@ bench: deps
 	$(BUILD)/bench/loader_bench
 	$(BUILD)/bench/conv_bench
 	$(BUILD)/bench/gemm_bench
+	$(BUILD)/bench/device_host_bench
 	$(if $(MPI_DEFS),$(MPIRUN) -np 2 $(BUILD)/bench/allreduce_bench,@echo "bench: allreduce_bench skipped (built without MPI)")
 
 # `ignis bench` times a reference cblas_sgemm itself.
