@@ -63,6 +63,11 @@ static inline unsigned igc_blocks(int64_t n) {
 /* Element offsets of the linear index i (row-major over e.shape) for operands 0..nops-1. */
 template <int NOPS>
 __device__ __forceinline__ void igc_ew_offsets(const igi_ew &e, int64_t i, int64_t *off) {
+    if (e.ndim == 1) { /* the common case once dims are coalesced: i < shape[0], no div/mod */
+#pragma unroll
+        for (int k = 0; k < NOPS; k++) off[k] = i * e.strides[k][0];
+        return;
+    }
 #pragma unroll
     for (int k = 0; k < NOPS; k++) off[k] = 0;
     for (int d = e.ndim - 1; d >= 0; d--) {

@@ -293,6 +293,8 @@ bench_status=PASS
 have_torch=0
 if [ -e build/gpu-extra/torch_ref.py ] && python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
     have_torch=1
+    # What "fp32" means for PyTorch here: cuDNN convolutions may use TF32 by default.
+    python3 -c 'import torch; b = torch.backends; print("torch", torch.__version__, "cudnn", b.cudnn.version(), "cudnn.allow_tf32", b.cudnn.allow_tf32, "matmul.allow_tf32", b.cuda.matmul.allow_tf32)' 2>&1 | tail -n 1 || true
 fi
 for model in cnn resnet20; do
     for amp in off bf16; do
