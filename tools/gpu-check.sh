@@ -15,8 +15,9 @@
 #                    said so, when compute-sanitizer is not installed)
 #   6. train parity  cnn, one epoch of Fashion-MNIST on cuda and on cpu
 #   7. benchmarks    ignis bench --device cuda --synthetic --batch 256, cnn and resnet20, with
-#                    --amp off and --amp bf16, beside PyTorch's torch_ref.py without and with
-#                    --amp (bf16 autocast) when carried along, with the ignis/torch ratios
+#                    --amp off and --amp bf16 (each also with IGNIS_CUDA_CONV=im2col, the old
+#                    conv path), beside PyTorch's torch_ref.py without and with --amp (bf16
+#                    autocast) when carried along, with the ignis/torch ratios
 #   7b. amp training cnn, one epoch on cuda with --amp bf16 and --amp fp16: test accuracy
 #                    within AMP_ACC_TOL points (default 1.5) of the fp32 cuda run of stage 6
 #   8. nccl 1 rank   a second build with MPI and NCCL ($BUILD-nccl); the GPU tests of the
@@ -291,6 +292,17 @@ for model in cnn resnet20; do
             echo "ignis $model batch 256 cuda amp=$amp: train_images_per_s ${ig_ips:-?}"
         else
             tail -n 5 "$log"
+            bench_status=FAIL
+        fi
+        # the same run on the im2col conv path, for the implicit GEMM's before / after
+        clog=$LOG_DIR/bench-$model-$amp-im2col.log
+        if IGNIS_CUDA_CONV=im2col timeout "${BENCH_TIMEOUT:-90}" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$BUILD/ignis" bench \
+            --device cuda --synthetic --model "$model" --batch 256 --steps "${BENCH_STEPS:-30}" --warmup 5 \
+            --sgemm-size 0 --amp "$amp" >"$clog" 2>&1; then
+            c_ips=$(sed -n 's/^train_images_per_s: \([0-9.]*\).*/\1/p' "$clog")
+            echo "ignis $model batch 256 cuda amp=$amp IGNIS_CUDA_CONV=im2col: train_images_per_s ${c_ips:-?}"
+        else
+            tail -n 5 "$clog"
             bench_status=FAIL
         fi
         if [ "$have_torch" = 1 ]; then
