@@ -365,6 +365,14 @@ ig_status igi_error(ig_status st, const char *fmt, ...)
 ig_status igi_cuda_init(char *msg, size_t cap);
 /* TF32 for f32 GEMMs (cuBLAS math mode); off by default for exact fp32. */
 void igi_cuda_set_tf32(bool on);
+/* cuda/conv_igemm.cu: which path f32 conv2d takes on CUDA. AUTO: the implicit GEMM where
+ * it applies (groups 1, sizes within its index limits) unless the environment has
+ * IGNIS_CUDA_CONV=im2col (read once); IM2COL: im2col + cuBLAS always; IGEMM: the implicit
+ * GEMM where it applies, whatever the environment says. Returns the previous mode. For
+ * tests (both paths) and experiments; not synchronised with convolutions in flight on
+ * other threads. */
+enum { IGI_CUDA_CONV_AUTO = 0, IGI_CUDA_CONV_IM2COL = 1, IGI_CUDA_CONV_IGEMM = 2 };
+int igi_cuda_conv_force(int mode);
 /* The process-wide compute stream (a cudaStream_t) for C code outside cuda/'s .cu files
  * (cuda/nccl.c orders its communication stream against it); NULL before igi_cuda_init. */
 void *igi_cuda_stream(void);

@@ -12,6 +12,9 @@
  *   db[o] = sum of dy over N, Ho, Wo (one block per channel, double accumulation)
  * Under autocast (g.amp, f32 only) every GEMM goes through igc_gemm_amp: its operands (W,
  * col, dyb) are converted to bf16 / fp16 just for the product; col, res and dyb stay f32.
+ * f32 convolutions with groups == 1 take the implicit GEMM of cuda/conv_igemm.cu instead
+ * (no col matrix; igc_conv_igemm_applies decides, IGNIS_CUDA_CONV=im2col keeps this path);
+ * the bias gradient is computed here for both.
  * col2im gathers: each dx element sums its (ki, kj) contributions in the CPU's order
  * (ki, then kj, accumulating in T from 0), so no atomics are needed and the result only
  * differs from the CPU's through the GEMM's summation order.
@@ -157,6 +160,9 @@ static ig_status conv_bwd(const char *op, ig_dtype dt, const igi_conv *gp, const
             IGC_LAUNCHED(op);
         }
     }
+    if (dt == IG_F32 && igc_conv_igemm_applies(dt, gp))
+        return igc_conv2d_backward_igemm(op, gp, (const float *)x, (const float *)w, (const float *)dy, (float *)dx,
+                                         (float *)dw, (float *)col);
     if (dw && g.O * g.K > 0) IGC_CHECK(op, cudaMemsetAsync(dw, 0, (size_t)(g.O * g.K) * es, igc_stream));
     if (dx && !gemm_ok && g.N * g.C * g.H * g.W > 0)
         IGC_CHECK(op, cudaMemsetAsync(dx, 0, (size_t)(g.N * g.C * g.H * g.W) * es, igc_stream));
@@ -188,6 +194,8 @@ static ig_status conv_bwd(const char *op, ig_dtype dt, const igi_conv *gp, const
 
 ig_status igc_conv2d(const char *op, ig_dtype dt, const igi_conv *g, const void *x, const void *w, const void *b,
                      int64_t bs, void *y, void *col, void *res) {
+    if (igc_conv_igemm_applies(dt, g))
+        return igc_conv2d_igemm(op, g, (const float *)x, (const float *)w, (const float *)b, bs, (float *)y);
     if (dt == IG_F32)
         return conv_fwd<float>(op, dt, g, (const float *)x, (const float *)w, (const float *)b, bs, (float *)y,
                                (float *)col, (float *)res);

@@ -179,6 +179,17 @@ ig_status igc_amp_convert(const char *op, int amp, const float *src, int64_t row
 ig_status igc_amp_unscale(const char *op, float *g, int64_t n, float inv_scale, int *found_inf);
 /* cuda/profile.cu: the table with every entry timed (IGNIS_CUDA_PROFILE=1), or NULL. */
 const igi_backend *igc_profile_table(const igi_backend *real);
+/* cuda/conv_igemm.cu: the implicit-GEMM convolution (f32, groups 1). applies: this
+ * geometry and dtype take it (see igi_cuda_conv_force). Forward: y (contiguous [N,O,Ho,Wo])
+ * from x (strides g->xs), w (contiguous [O,C,kh,kw]), b (stride bs, or NULL). Backward: dx
+ * (contiguous [N,C,H,W]) and dw (contiguous [O,C,kh,kw]), each NULL when not wanted and
+ * otherwise overwritten, from dy (contiguous); col: the K*nb*P-float scratch of the
+ * backend table, holding dw's slice partials (NULL: one slice, no scratch). */
+bool igc_conv_igemm_applies(ig_dtype dt, const igi_conv *g);
+ig_status igc_conv2d_igemm(const char *op, const igi_conv *g, const float *x, const float *w, const float *b,
+                           int64_t bs, float *y);
+ig_status igc_conv2d_backward_igemm(const char *op, const igi_conv *g, const float *x, const float *w,
+                                    const float *dy, float *dx, float *dw, float *col);
 /* cuda/gemm.cu: cuBLAS handle on igc_stream; IG_OK or the error in msg. */
 ig_status igc_gemm_init(char *msg, size_t cap);
 void igc_gemm_set_tf32(bool on);

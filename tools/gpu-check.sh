@@ -17,7 +17,8 @@
 #   5. train parity  cnn, one epoch of Fashion-MNIST on cuda and on cpu
 #   6. benchmarks    ignis bench --device cuda --synthetic --batch 256, cnn and resnet20, with
 #                    --amp off and --amp bf16, beside PyTorch's torch_ref.py without and with
-#                    --amp (bf16 autocast) when carried along, with the ignis/torch ratios;
+#                    --amp (bf16 autocast) when carried along, with the ignis/torch ratios
+#                    (--amp off also with IGNIS_CUDA_CONV=im2col, the older conv path);
 #                    then resnet20 once more with IGNIS_CUDA_PROFILE=1 (device time per op)
 #   7. nccl 1 rank   the GPU tests of the nccl backend (none may skip) and IGNIS_DIST=nccl
 #                    ignis train --device cuda, cnn for one epoch, test accuracy >=
@@ -307,6 +308,19 @@ for model in cnn resnet20; do
                 "($(grep -E '^(step_ms|forward_ms|backward_ms|optimizer_ms):' "$log" | tr '\n' ' '))"
         else
             tail -n 5 "$log"
+            bench_status=FAIL
+        fi
+        # the same run on the im2col conv path, for the implicit GEMM's before / after
+        clog=$LOG_DIR/bench-$model-$amp-im2col.log
+        if [ "$amp" != off ]; then
+            :
+        elif IGNIS_CUDA_CONV=im2col timeout "$(cap "${BENCH_TIMEOUT:-90}")" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$BUILD/ignis" bench \
+            --device cuda --synthetic --model "$model" --batch 256 --steps "${BENCH_STEPS:-30}" --warmup 5 \
+            --sgemm-size 0 --amp "$amp" >"$clog" 2>&1; then
+            c_ips=$(sed -n 's/^train_images_per_s: \([0-9.]*\).*/\1/p' "$clog")
+            echo "ignis $model batch 256 cuda amp=$amp IGNIS_CUDA_CONV=im2col: train_images_per_s ${c_ips:-?}"
+        else
+            tail -n 5 "$clog"
             bench_status=FAIL
         fi
         if [ "$have_torch" = 1 ]; then

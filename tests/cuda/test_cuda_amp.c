@@ -1,7 +1,7 @@
 /*
  * tests/cuda/test_cuda_amp.c — mixed precision on the GPU against the CPU's exact
- * emulation: ig_matmul and ig_conv2d under bf16 / fp16 autocast (forward and backward), and
- * ig_grad_scaler's device unscale + inf check. The two sides round the operands to the same
+ * emulation: ig_matmul and ig_conv2d (both CUDA conv paths) under bf16 / fp16 autocast
+ * (forward and backward), and ig_grad_scaler's device unscale + inf check. The two sides round the operands to the same
  * values and differ only in the order of the f32 sums, hence the tolerances. Skips, saying
  * why, without a CUDA device (suite `cuda`, run by tools/gpu-check.sh).
  */
@@ -49,6 +49,48 @@ Test(cuda, amp_matmul_and_conv_match_the_cpu_emulation) {
         cr_expect_lt(max_diff_host(ig_grad(w), ig_grad(gw)), 1e-3f, "mode %d: conv dw", m);
         ig_scope_end(s);
     }
+}
+
+/* cuda/conv_igemm.cu (core/backend_impl.h): 1 forces im2col + cuBLAS, 2 the implicit GEMM. */
+#ifdef IGNIS_CUDA
+int igi_cuda_conv_force(int mode);
+#endif
+
+/* Both CUDA conv paths under autocast (the implicit GEMM rounds operands as it stages them,
+ * im2col converts them for cublasGemmEx) against the CPU emulation: stride 1 and 2, bias,
+ * C and O off the tile widths; forward, dx and dw. */
+Test(cuda, amp_conv_both_paths_match_the_cpu_emulation) {
+    need_cuda();
+#ifdef IGNIS_CUDA
+    ig_amp modes[2] = {IG_AMP_BF16, IG_AMP_FP16};
+    for (int path = 1; path <= 2; path++)
+        for (int m = 0; m < 2; m++)
+            for (int stride = 1; stride <= 2; stride++) {
+                ig_scope *s = ig_scope_begin();
+                ig_tensor *x = values(IG_DIMS(3, 5, 9, 9), 0.1f), *w = values(IG_DIMS(7, 5, 3, 3), -0.2f);
+                ig_tensor *b = values(IG_DIMS(7), 0.3f);
+                ig_tensor *gx = on(x, IG_CUDA), *gw = on(w, IG_CUDA), *gb = on(b, IG_CUDA);
+                ig_tensor *leaves[6] = {x, w, b, gx, gw, gb};
+                for (int i = 0; i < 6; i++) ig_set_requires_grad(leaves[i], true);
+                ig_conv2d_params p = {.stride = {stride, stride}, .padding = {1, 1}};
+                int prev = igi_cuda_conv_force(path);
+                ig_amp prev_amp = ig_autocast_set(modes[m]);
+                ig_tensor *c = ig_conv2d(x, w, b, &p), *gc = ig_conv2d(gx, gw, gb, &p);
+                ig_autocast_set(prev_amp);
+                cr_assert(c && gc, "%s", ig_last_error());
+                cr_expect_lt(max_diff_host(c, gc), 1e-4f, "path %d mode %d stride %d: conv2d", path, m, stride);
+                cr_assert_eq(ig_backward(ig_sum(c, 0, NULL, false), NULL), IG_OK, "%s", ig_last_error());
+                cr_assert_eq(ig_backward(ig_sum(gc, 0, NULL, false), NULL), IG_OK, "%s", ig_last_error());
+                igi_cuda_conv_force(prev);
+                cr_expect_lt(max_diff_host(ig_grad(x), ig_grad(gx)), 1e-4f, "path %d mode %d stride %d: dx", path, m,
+                             stride);
+                cr_expect_lt(max_diff_host(ig_grad(w), ig_grad(gw)), 1e-3f, "path %d mode %d stride %d: dw", path, m,
+                             stride);
+                cr_expect_lt(max_diff_host(ig_grad(b), ig_grad(gb)), 1e-3f, "path %d mode %d stride %d: db", path, m,
+                             stride);
+                ig_scope_end(s);
+            }
+#endif
 }
 
 Test(cuda, amp_grad_scaler_unscales_and_detects_inf_on_the_device) {

@@ -113,6 +113,111 @@ static void check_conv(ig_device d, bool grad_check) {
     ig_scope_end(s);
 }
 
+/* The two CUDA paths of f32 conv2d (cuda/conv_igemm.cu; core/backend_impl.h): implicit
+ * GEMM and im2col + cuBLAS, forced in turn; a no-op on the CPU harness. */
+#ifdef IGNIS_CUDA
+int igi_cuda_conv_force(int mode);
+#endif
+enum { CONV_PATH_AUTO = 0, CONV_PATH_IM2COL = 1, CONV_PATH_IGEMM = 2 };
+static int conv_path_force(int mode) {
+#ifdef IGNIS_CUDA
+    return igi_cuda_conv_force(mode);
+#else
+    (void)mode;
+    return CONV_PATH_AUTO;
+#endif
+}
+
+/* f32 shapes for both paths: the zoo's convolutions at batch 3 (cnn: 1->32 and 32->64 at
+ * 28 and 14; resnet: the 1->16 stem, 16/32/64-channel 3x3 convs with stride 1 and 2, the
+ * 1x1 stride-2 shortcuts), then odd sizes with C and O off the tile widths, strided
+ * (transposed) inputs, dilation, uneven stride and padding. */
+static const conv_case conv_path_cases[] = {
+    {3, 1, 28, 28, 32, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 1}, true, false},
+    {3, 32, 14, 14, 64, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 1}, true, false},
+    {3, 1, 28, 28, 16, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 1}, false, false},
+    {3, 16, 28, 28, 16, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 1}, false, false},
+    {3, 16, 28, 28, 32, 3, 3, {{2, 2}, {1, 1}, {1, 1}, 1}, false, false},
+    {3, 32, 14, 14, 32, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 1}, false, false},
+    {3, 32, 14, 14, 64, 3, 3, {{2, 2}, {1, 1}, {1, 1}, 1}, false, false},
+    {3, 64, 7, 7, 64, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 1}, false, false},
+    {3, 16, 28, 28, 32, 1, 1, {{2, 2}, {0, 0}, {1, 1}, 1}, false, false},
+    {3, 32, 14, 14, 64, 1, 1, {{2, 2}, {0, 0}, {1, 1}, 1}, false, false},
+    {3, 3, 5, 5, 5, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 1}, true, false},
+    {3, 3, 7, 7, 5, 3, 3, {{2, 2}, {1, 1}, {1, 1}, 1}, false, false},
+    {3, 3, 7, 5, 5, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 1}, true, true},
+    {2, 5, 9, 9, 70, 3, 3, {{1, 1}, {2, 2}, {2, 2}, 1}, true, true},
+    {2, 4, 9, 8, 6, 3, 2, {{2, 1}, {1, 0}, {1, 2}, 1}, true, false},
+    {2, 20, 6, 7, 40, 5, 3, {{3, 2}, {2, 1}, {1, 1}, 1}, false, true},
+};
+
+/* Each case on d with each path forced: forward and every gradient against the CPU. */
+static void check_conv_paths(ig_device d) {
+    ig_manual_seed(12);
+    const int paths[2] = {CONV_PATH_IGEMM, CONV_PATH_IM2COL};
+    for (size_t k = 0; k < sizeof conv_path_cases / sizeof conv_path_cases[0]; k++) {
+        ig_scope *s = ig_scope_begin();
+        ig_tensor *in[3];
+        int n = conv_inputs(&conv_path_cases[k], IG_F32, in);
+        for (int i = 0; i < 2; i++) {
+            char what[120];
+            snprintf(what, sizeof what, "ig_conv2d path case %zu %s", k, i == 0 ? "implicit gemm" : "im2col");
+            int prev = conv_path_force(paths[i]);
+            nn_parity(d, what, f_conv, &conv_path_cases[k], n, in);
+            conv_path_force(prev);
+        }
+        ig_scope_end(s);
+    }
+}
+
+/* y, dx, dw and db of one forward + backward on d into host buffers (f32). */
+static void conv_run_host(ig_device d, ig_tensor *const *cpu_in, const conv_case *c, float *out[4]) {
+    ig_scope *s = ig_scope_begin();
+    ig_tensor *xd[3];
+    for (int i = 0; i < 3; i++) {
+        xd[i] = d == IG_CPU ? ig_clone(cpu_in[i]) : on(cpu_in[i], d);
+        cr_assert_eq(ig_set_requires_grad(xd[i], true), IG_OK, "%s", ig_last_error());
+    }
+    ig_tensor *y = f_conv(xd, 3, (void *)c);
+    cr_assert(y, "%s", ig_last_error());
+    ig_tensor *r = on(data(IG_F32, 4, ig_tensor_shape(y), false), d);
+    cr_assert_eq(ig_backward(ig_sum(ig_mul(y, r), 0, NULL, false), NULL), IG_OK, "%s", ig_last_error());
+    ig_tensor *t[4] = {y, ig_grad(xd[0]), ig_grad(xd[1]), ig_grad(xd[2])};
+    for (int i = 0; i < 4; i++) {
+        int64_t n = ig_tensor_numel(t[i]);
+        out[i] = malloc(sizeof(float) * (size_t)n);
+        cr_assert(out[i]);
+        cr_assert_eq(ig_tensor_to_buffer(t[i], IG_F32, out[i], n), IG_OK, "%s", ig_last_error());
+    }
+    ig_scope_end(s);
+}
+
+/* The implicit GEMM is deterministic: the weight gradient's reduction is split into
+ * slices (several here: 8 images of 28x28) added in a fixed order, so two runs agree bit
+ * for bit. */
+static void check_conv_deterministic(ig_device d) {
+    ig_manual_seed(13);
+    const conv_case c = {8, 16, 28, 28, 16, 3, 3, {{1, 1}, {1, 1}, {1, 1}, 1}, true, false};
+    ig_scope *s = ig_scope_begin();
+    ig_tensor *in[3];
+    cr_assert_eq(conv_inputs(&c, IG_F32, in), 3);
+    const int64_t counts[4] = {c.N * c.O * c.H * c.W, c.N * c.C * c.H * c.W, c.O * c.C * c.kh * c.kw, c.O};
+    int prev = conv_path_force(CONV_PATH_IGEMM);
+    float *a[4], *b[4];
+    ig_manual_seed(14);
+    conv_run_host(d, in, &c, a);
+    ig_manual_seed(14);
+    conv_run_host(d, in, &c, b);
+    conv_path_force(prev);
+    const char *names[4] = {"y", "dx", "dw", "db"};
+    for (int i = 0; i < 4; i++) {
+        cr_expect(memcmp(a[i], b[i], sizeof(float) * (size_t)counts[i]) == 0, "%s differs between two runs", names[i]);
+        free(a[i]);
+        free(b[i]);
+    }
+    ig_scope_end(s);
+}
+
 /* Pools: kind 0 max, 1 avg, 2 adaptive avg. */
 typedef struct {
     int kind;
@@ -674,6 +779,8 @@ static void check_clip(ig_device d) {
 /* ---- the suites ------------------------------------------------------------------------------------ */
 
 Test(cuda, conv2d) { need_cuda(); check_conv(IG_CUDA, true); }
+Test(cuda, conv2d_both_paths) { need_cuda(); check_conv_paths(IG_CUDA); }
+Test(cuda, conv2d_deterministic) { need_cuda(); check_conv_deterministic(IG_CUDA); }
 Test(cuda, pool2d) { need_cuda(); check_pool(IG_CUDA, true); }
 Test(cuda, class_loss) { need_cuda(); check_class_loss(IG_CUDA, true); }
 Test(cuda, batch_norm) { need_cuda(); check_batch_norm(IG_CUDA, true); }
@@ -686,6 +793,8 @@ Test(cuda, clip_grad) { need_cuda(); check_clip(IG_CUDA); }
 Test(cuda, train_cnn_sgd) { need_cuda(); check_train(IG_CUDA, "cnn", 1e-4); }
 Test(cuda, train_resnet8_sgd) { need_cuda(); check_train(IG_CUDA, "resnet8", 1e-4); }
 Test(cuda_harness, conv2d) { check_conv(IG_CPU, true); }
+Test(cuda_harness, conv2d_both_paths) { check_conv_paths(IG_CPU); }
+Test(cuda_harness, conv2d_deterministic) { check_conv_deterministic(IG_CPU); }
 Test(cuda_harness, pool2d) { check_pool(IG_CPU, true); }
 Test(cuda_harness, class_loss) { check_class_loss(IG_CPU, true); }
 Test(cuda_harness, batch_norm) { check_batch_norm(IG_CPU, true); }

@@ -1,0 +1,564 @@
+/*
+ * cuda/conv_igemm.cu — 2-D convolution as an implicit GEMM for float32 (groups == 1): the
+ * im2col values are gathered straight from x (or dy) into shared memory, tile by tile, so
+ * the [K, N*Ho*Wo] column matrix of cuda/conv.cu is never written or read. conv.cu calls
+ * in here when igc_conv_igemm_applies() says so and keeps im2col + cuBLAS for the rest
+ * (f64, groups > 1, empty or oversized geometry, IGNIS_CUDA_CONV=im2col).
+ *
+ * Three GEMMs, every accumulation in fp32 registers:
+ *   forward      y  [N*Ho*Wo pixels, O]  = gather(x)  [pixels, C*kh*kw] @ w^T  (+ bias)
+ *   backward dx  dx [N*H*W pixels, C]    = gather(dy) [pixels, O*kh*kw] @ w'   (w' [O*kh*kw, C])
+ *   backward dw  dw [O, C*kh*kw]         = dy^T [O, pixels] @ gather(x) [pixels, C*kh*kw]
+ * The first two share one tiled kernel (igm_tile_kernel, MODE says which gather); dw has
+ * its own (igm_dw_kernel) because its reduction (all pixels: 200k at batch 256) is long and
+ * its output small: the pixels are split into S slices, each block writes its partial tile
+ * to scratch [S, O, K], and igm_dw_sum adds the S partials per element in slice order (a
+ * fixed order: bit-identical run to run, no float atomics).
+ *
+ * Autocast (g.amp, IG_AMP_BF16 / IG_AMP_FP16): every operand value is rounded to nearest
+ * even (__float2bfloat16_rn / __float2half_rn, as cuda/amp.cu) when it is staged into shared
+ * memory; the products of two such values are exact in fp32, so this computes what
+ * cublasGemmEx computes from bf16 / fp16 copies with CUBLAS_COMPUTE_32F.
+ *
+ * Plain CUDA C++ on purpose (shared memory, registers, __syncthreads; no PTX, cp.async or
+ * tensor cores): the kernels also run under the CPU emulator in CI. Full fp32 math, TF32
+ * mode or not.
+ *
+ * Index types: spatial sizes, kernel taps, strides, paddings and dilations are below 2^14
+ * and the reduction lengths below 2^30 (igc_conv_igemm_applies), so per-tap arithmetic is
+ * 32-bit; element offsets and pixel indices are 64-bit.
+ */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <atomic>
+
+#include "cuda_impl.h"
+
+#define IGM_THREADS 256 /* every kernel here: 256 threads per block */
+#define IGM_BK 16       /* tile kernel: reduction values per shared-memory stage */
+#define IGM_TM 4        /* tile kernel: rows (pixels) per thread */
+#define IGM_BR 16       /* dw kernel: pixels per shared-memory stage */
+/* dw: aim for about this many blocks in the grid (several per SM on a 132-SM H200) and give
+ * each slice at least IGM_DW_MIN_CHUNKS stages; both fixed, so S depends on the geometry
+ * alone and the result is the same on every GPU. */
+#define IGM_DW_BLOCKS 512
+#define IGM_DW_MIN_CHUNKS 32
+#define IGM_MAX_SPATIAL (1 << 14)
+#define IGM_MAX_K (1 << 30)
+
+enum { IGM_FWD = 0, IGM_BWD_DATA = 1 };
+
+/* An operand value as the GEMM sees it: itself, or rounded to bf16 / fp16 under autocast. */
+__device__ __forceinline__ float igm_round(float v, int amp) {
+    if (amp == IG_AMP_BF16) return __bfloat162float(__float2bfloat16_rn(v));
+    if (amp == IG_AMP_FP16) return __half2float(__float2half_rn(v));
+    return v;
+}
+
+/* Moves a reduction index (outer, ki, kj) — outer = c (forward) or o (backward data) —
+ * forward by `step` taps: kj += step, carrying into ki and outer. */
+__device__ __forceinline__ void igm_advance(int &outer, int &ki, int &kj, int step, int kh, int kw) {
+    kj += step;
+    while (kj >= kw) {
+        kj -= kw;
+        ki++;
+    }
+    while (ki >= kh) {
+        ki -= kh;
+        outer++;
+    }
+}
+
+/* ---- forward and backward data: one tiled kernel --------------------------------------------- */
+
+/* What one launch of igm_tile_kernel computes: out [rows, Ncol] (stored NCHW, see below) =
+ * A [rows, K] @ B [K, Ncol], with
+ *   rows: pixels (img, py, px) of the output map OH x OW, M = N * OH * OW of them;
+ *   A[m][k], k = (outer, ki, kj) over (outer, kh, kw):
+ *     IGM_FWD:      x[img, outer, py*sh - ph + ki*dh, px*sw - pw + kj*dw] (0 outside SH x SW)
+ *     IGM_BWD_DATA: dy[img, outer, (py + ph - ki*dh)/sh, (px + pw - kj*dw)/sw] where both
+ *                   divisions are exact and land inside SH x SW (the taps that reached
+ *                   this input pixel), else 0;
+ *     read at src + img*ss[0] + outer*ss[1] + sy*ss[2] + sx*ss[3];
+ *   B[k][col] = w[bq(k) + col*wn]: forward bq(k) = k, wn = K (w [O, C*kh*kw]); backward
+ *     data k = (o, kk) and bq = o*wq + kk, wn = kh*kw (w [O, C, kh*kw], wq = C*kh*kw);
+ *   out[img, col, py, px] (contiguous [N, Ncol, OH, OW]) = the sum, + bias[col*bs] if bias. */
+struct igm_tile {
+    const float *src, *w, *bias;
+    float *out;
+    int64_t bs, M, ohw;
+    int64_t ss[4];
+    int64_t wq, wn;
+    int OH, OW, SH, SW;
+    int Ncol, K, kh, kw, khw;
+    int sh, sw, ph, pw, dh, dw;
+    int amp;
+};
+
+/* A[m][k] for the pixel with source base abase and origin (by, bx) — forward: the top-left
+ * input position of its window; backward data: (iy + ph, ix + pw) — and tap (outer, ki, kj). */
+template <int MODE>
+__device__ __forceinline__ float igm_gather(const igm_tile &a, int64_t abase, int by, int bx, int outer, int ki, int kj) {
+    int sy, sx;
+    if (MODE == IGM_FWD) {
+        sy = by + ki * a.dh;
+        sx = bx + kj * a.dw;
+    } else {
+        int ty = by - ki * a.dh, tx = bx - kj * a.dw;
+        if (ty < 0 || tx < 0) return 0.f;
+        sy = a.sh == 1 ? ty : ty / a.sh;
+        sx = a.sw == 1 ? tx : tx / a.sw;
+        if (sy * a.sh != ty || sx * a.sw != tx) return 0.f;
+    }
+    if ((unsigned)sy >= (unsigned)a.SH || (unsigned)sx >= (unsigned)a.SW) return 0.f;
+    return a.src[abase + (int64_t)outer * a.ss[1] + (int64_t)sy * a.ss[2] + (int64_t)sx * a.ss[3]];
+}
+
+/* Tiling (256 threads, block (bx, by) computes rows m0 = bx*BM .. +BM, columns n0 = by*BN ..
+ * +BN, looping over K in stages of IGM_BK):
+ *   compute: thread (tx, ty) = (tid % MT, tid / MT) owns the IGM_TM x TN accumulators of rows
+ *     m0 + tx + i*MT and columns n0 + ty + j*NT. Consecutive threads hold consecutive pixels,
+ *     so the NCHW stores (contiguous along the pixel) coalesce; a warp shares ty, so its
+ *     reads of Bs broadcast and its reads of As hit 32 consecutive words.
+ *   A loader: thread tid gathers the pixel m0 + tid % BM for the reduction indices
+ *     k0 + tid / BM + q*LK (q < KQ) of each stage: its pixel never changes, so (img, by, bx)
+ *     are computed once, and its tap (outer, ki, kj) advances by LK per value (no division).
+ *   B loader: thread tid reads k0 + tid % IGM_BK for the columns n0 + tid / IGM_BK + r*16
+ *     (r < BQ): 16 consecutive threads read 16 consecutive weights (forward).
+ *   Pipeline: the next stage's values are loaded into registers while the current stage is
+ *     multiplied out of shared memory (one shared buffer, two barriers per stage).
+ * Configurations: BN 64 (TN 8: 32 x 8 threads, BM 128), BN 32 (TN 8: 64 x 4, BM 256), BN 16
+ * (TN 4: 64 x 4, BM 256), picked by the column count so 16 channels do not run a 64-wide
+ * tile. Rows past M and columns past Ncol load zeros and are not stored. */
+template <int MODE, int BN, int TN>
+__global__ void __launch_bounds__(IGM_THREADS) igm_tile_kernel(igm_tile a) {
+    constexpr int NT = BN / TN, MT = IGM_THREADS / NT, BM = MT * IGM_TM;
+    constexpr int LK = IGM_THREADS / BM, KQ = IGM_BK / LK;
+    constexpr int BSTEP = IGM_THREADS / IGM_BK, BQ = BN / BSTEP;
+    static_assert(NT * MT == IGM_THREADS && MT % 32 == 0, "a warp shares one column group");
+    static_assert(BM <= IGM_THREADS && LK * BM == IGM_THREADS, "one pixel per loading thread");
+    static_assert(BQ * BSTEP == BN, "the B loader covers the tile");
+    __shared__ float As[IGM_BK][BM];     /* As[k][m]: the gathered A stage */
+    __shared__ float Bs[IGM_BK][BN + 1]; /* Bs[k][n]: the weight stage (+1: fewer bank conflicts on store) */
+
+    const int tid = threadIdx.x;
+    const int64_t m0 = (int64_t)blockIdx.x * BM;
+    const int n0 = (int)blockIdx.y * BN;
+
+    /* A loader: this thread's pixel and its first tap. */
+    const int lm = tid % BM, lk = tid / BM;
+    const int64_t am = m0 + lm;
+    const bool arow = am < a.M;
+    int64_t abase = 0;
+    int by = 0, bx = 0;
+    if (arow) {
+        int64_t img = am / a.ohw;
+        int p = (int)(am - img * a.ohw), py = p / a.OW, px = p - py * a.OW;
+        abase = img * a.ss[0];
+        by = MODE == IGM_FWD ? py * a.sh - a.ph : py + a.ph;
+        bx = MODE == IGM_FWD ? px * a.sw - a.pw : px + a.pw;
+    }
+    int ak = lk, aouter = 0, aki = 0, akj = 0;
+    igm_advance(aouter, aki, akj, lk, a.kh, a.kw);
+
+    /* B loader: this thread's column offset within the stage. */
+    const int bk = tid % IGM_BK, bn = tid / IGM_BK;
+
+    float ra[KQ], rb[BQ];
+    float acc[IGM_TM][TN];
+#pragma unroll
+    for (int i = 0; i < IGM_TM; i++)
+#pragma unroll
+        for (int j = 0; j < TN; j++) acc[i][j] = 0.f;
+
+    /* Loads stage k0 into ra / rb (the A tap state carries over from the previous stage:
+     * KQ*LK == IGM_BK). */
+    auto load_stage = [&](int k0) {
+#pragma unroll
+        for (int q = 0; q < KQ; q++) {
+            ra[q] = arow && ak < a.K ? igm_gather<MODE>(a, abase, by, bx, aouter, aki, akj) : 0.f;
+            ak += LK;
+            igm_advance(aouter, aki, akj, LK, a.kh, a.kw);
+        }
+        int kg = k0 + bk;
+        int64_t q0 = 0;
+        if (kg < a.K) {
+            if (MODE == IGM_FWD) {
+                q0 = kg;
+            } else {
+                int o = kg / a.khw;
+                q0 = (int64_t)o * a.wq + (kg - o * a.khw);
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < BQ; r++) {
+            int col = n0 + bn + r * BSTEP;
+            rb[r] = kg < a.K && col < a.Ncol ? a.w[q0 + (int64_t)col * a.wn] : 0.f;
+        }
+    };
+
+    const int tx = tid % MT, ty = tid / MT;
+    load_stage(0);
+    for (int k0 = 0; k0 < a.K; k0 += IGM_BK) {
+#pragma unroll
+        for (int q = 0; q < KQ; q++) As[lk + q * LK][lm] = igm_round(ra[q], a.amp);
+#pragma unroll
+        for (int r = 0; r < BQ; r++) Bs[bk][bn + r * BSTEP] = igm_round(rb[r], a.amp);
+        __syncthreads();
+        if (k0 + IGM_BK < a.K) load_stage(k0 + IGM_BK);
+#pragma unroll
+        for (int kk = 0; kk < IGM_BK; kk++) {
+            float av[IGM_TM], bv[TN];
+#pragma unroll
+            for (int i = 0; i < IGM_TM; i++) av[i] = As[kk][tx + i * MT];
+#pragma unroll
+            for (int j = 0; j < TN; j++) bv[j] = Bs[kk][ty + j * NT];
+#pragma unroll
+            for (int i = 0; i < IGM_TM; i++)
+#pragma unroll
+                for (int j = 0; j < TN; j++) acc[i][j] += av[i] * bv[j];
+        }
+        __syncthreads();
+    }
+
+    /* out[img, col, p] = acc (+ bias[col]). */
+#pragma unroll
+    for (int i = 0; i < IGM_TM; i++) {
+        int64_t m = m0 + tx + i * MT;
+        if (m >= a.M) continue;
+        int64_t img = m / a.ohw, p = m - img * a.ohw;
+        int64_t obase = img * (int64_t)a.Ncol * a.ohw + p;
+#pragma unroll
+        for (int j = 0; j < TN; j++) {
+            int col = n0 + ty + j * NT;
+            if (col >= a.Ncol) continue;
+            float v = acc[i][j];
+            if (MODE == IGM_FWD && a.bias) v += a.bias[(int64_t)col * a.bs];
+            a.out[obase + (int64_t)col * a.ohw] = v;
+        }
+    }
+}
+
+template <int MODE, int BN, int TN> static ig_status igm_tile_launch(const char *op, const igm_tile &a) {
+    constexpr int BM = IGM_THREADS / (BN / TN) * IGM_TM;
+    dim3 grid((unsigned)((a.M + BM - 1) / BM), (unsigned)((a.Ncol + BN - 1) / BN));
+    igm_tile_kernel<MODE, BN, TN><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
+    IGC_LAUNCHED(op);
+    return IG_OK;
+}
+
+/* The tile width for ncol columns: 16, 32 or 64. */
+template <int MODE> static ig_status igm_tile_run(const char *op, const igm_tile &a) {
+    if (a.Ncol <= 16) return igm_tile_launch<MODE, 16, 4>(op, a);
+    if (a.Ncol <= 32) return igm_tile_launch<MODE, 32, 8>(op, a);
+    return igm_tile_launch<MODE, 64, 8>(op, a);
+}
+
+/* ---- backward weight: sliced reduction over the pixels ----------------------------------------- */
+
+/* dw [O, K] (K = C*kh*kw, k = (c, ki, kj)) = sum over pixels m = (img, oy, ox) of
+ * dy[img, o, oy, ox] * x[img, c, oy*sh - ph + ki*dh, ox*sw - pw + kj*dw] (0 outside H x W).
+ * Slice s (blockIdx.z) sums the stages [s*cps, (s+1)*cps) of IGM_BR pixels and stores its
+ * tile to out + s*O*K ([O, K] row-major). */
+struct igm_dw {
+    const float *x, *dy;
+    float *out;
+    int64_t M, P, cps;
+    int64_t xs[4];
+    int Wo, H, W, O, K, kh, kw, khw;
+    int sh, sw, ph, pw, dh, dw;
+    int amp;
+};
+
+/* Tiling (256 threads, block (bx, by, s) computes dw rows o0 = by*BO .. +BO and columns
+ * k0 = bx*BKW .. +BKW over slice s, IGM_BR pixels per stage):
+ *   compute: thread (tk, to) = (tid % TKT, tid / TKT) owns the 4 x 4 accumulators of rows
+ *     o0 + to + i*TOT and columns k0 + tk + j*TKT (TOT = BO/4, TKT = BKW/4, TOT*TKT = 256);
+ *     in a warp the Xs reads are consecutive words, the Ds reads broadcast.
+ *   loaders: thread tid handles the pixel tid % IGM_BR of each stage (one decomposition per
+ *     stage, moved forward incrementally) and the columns tid / IGM_BR + q*16: x for the
+ *     taps k0 + that (XQ = BKW/16 of them; each tap's offset and (ki*dh, kj*dw) from a
+ *     table built once per block), dy for the channels o0 + that (DQ = BO/16).
+ *   Pipeline as igm_tile_kernel: registers hold the next stage while this one is used.
+ * Configurations (BO, BKW): (64, 64), (32, 128), (16, 256), picked by O. */
+template <int BO, int BKW>
+__global__ void __launch_bounds__(IGM_THREADS) igm_dw_kernel(igm_dw a) {
+    constexpr int TOT = BO / 4, TKT = BKW / 4, LSTEP = IGM_THREADS / IGM_BR;
+    constexpr int XQ = BKW / LSTEP, DQ = BO / LSTEP;
+    static_assert(TOT * TKT == IGM_THREADS, "4 x 4 accumulators per thread");
+    static_assert(XQ * LSTEP == BKW && DQ * LSTEP == BO, "the loaders cover the tile");
+    __shared__ float Xs[IGM_BR][BKW + 1]; /* Xs[r][kc]: gathered x of pixel r, tap k0 + kc */
+    __shared__ float Ds[IGM_BR][BO + 1];  /* Ds[r][oc]: dy of pixel r, channel o0 + oc */
+    /* Per tap column kc: the x offset of (c, ki*dh, kj*dw) and the tap's (ki*dh, kj*dw);
+     * columns past K get a row shift that is out of range for every pixel (reads 0). */
+    __shared__ int64_t koff[BKW];
+    __shared__ int kdy[BKW], kdx[BKW];
+
+    const int tid = threadIdx.x;
+    const int k0 = (int)blockIdx.x * BKW, o0 = (int)blockIdx.y * BO;
+    for (int kc = tid; kc < BKW; kc += IGM_THREADS) {
+        int kg = k0 + kc;
+        if (kg < a.K) {
+            int c = kg / a.khw, kk = kg - c * a.khw, ki = kk / a.kw, kj = kk - ki * a.kw;
+            kdy[kc] = ki * a.dh;
+            kdx[kc] = kj * a.dw;
+            koff[kc] = (int64_t)c * a.xs[1] + (int64_t)(ki * a.dh) * a.xs[2] + (int64_t)(kj * a.dw) * a.xs[3];
+        } else {
+            kdy[kc] = -(1 << 30); /* by >= -2^15: iy stays negative, no overflow */
+            kdx[kc] = 0;
+            koff[kc] = 0;
+        }
+    }
+
+    /* This thread's pixel in the first stage of the slice. */
+    const int lr = tid % IGM_BR, lc = tid / IGM_BR;
+    const int64_t cbeg = (int64_t)blockIdx.z * a.cps;
+    int64_t chunks = (a.M + IGM_BR - 1) / IGM_BR, cend = cbeg + a.cps < chunks ? cbeg + a.cps : chunks;
+    int64_t m = cbeg * IGM_BR + lr;
+    int64_t img = m / a.P, p = m - img * a.P;
+
+    float rx[XQ], rd[DQ];
+    float acc[4][4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[i][j] = 0.f;
+
+    /* Loads the stage of pixel m into rx / rd, then moves m (img, p) on by IGM_BR. */
+    auto load_stage = [&]() {
+        bool valid = m < a.M;
+        int oy = (int)(p / a.Wo), ox = (int)(p - (int64_t)oy * a.Wo);
+        int by = oy * a.sh - a.ph, bx = ox * a.sw - a.pw;
+        /* x offset of the window's top-left (by, bx), possibly outside the image: only
+         * dereferenced with a tap's koff added when (by + kdy, bx + kdx) is inside */
+        int64_t xbase = img * a.xs[0] + (int64_t)by * a.xs[2] + (int64_t)bx * a.xs[3];
+        int64_t dbase = (img * a.O + o0) * a.P + p;
+#pragma unroll
+        for (int q = 0; q < XQ; q++) {
+            int kc = lc + q * LSTEP, iy = by + kdy[kc], ix = bx + kdx[kc];
+            bool in = valid && (unsigned)iy < (unsigned)a.H && (unsigned)ix < (unsigned)a.W;
+            rx[q] = in ? a.x[xbase + koff[kc]] : 0.f;
+        }
+#pragma unroll
+        for (int q = 0; q < DQ; q++) {
+            int oc = lc + q * LSTEP;
+            rd[q] = valid && o0 + oc < a.O ? a.dy[dbase + (int64_t)oc * a.P] : 0.f;
+        }
+        m += IGM_BR;
+        p += IGM_BR;
+        while (p >= a.P) {
+            p -= a.P;
+            img++;
+        }
+    };
+
+    __syncthreads(); /* the tap table is built */
+    const int tk = tid % TKT, to = tid / TKT;
+    if (cbeg < cend) load_stage();
+    for (int64_t ch = cbeg; ch < cend; ch++) {
+#pragma unroll
+        for (int q = 0; q < XQ; q++) Xs[lr][lc + q * LSTEP] = igm_round(rx[q], a.amp);
+#pragma unroll
+        for (int q = 0; q < DQ; q++) Ds[lr][lc + q * LSTEP] = igm_round(rd[q], a.amp);
+        __syncthreads();
+        if (ch + 1 < cend) load_stage();
+#pragma unroll
+        for (int r = 0; r < IGM_BR; r++) {
+            float dv[4], xv[4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) dv[i] = Ds[r][to + i * TOT];
+#pragma unroll
+            for (int j = 0; j < 4; j++) xv[j] = Xs[r][tk + j * TKT];
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++) acc[i][j] += dv[i] * xv[j];
+        }
+        __syncthreads();
+    }
+
+    float *out = a.out + (int64_t)blockIdx.z * a.O * a.K;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        int o = o0 + to + i * TOT;
+        if (o >= a.O) continue;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            int k = k0 + tk + j * TKT;
+            if (k < a.K) out[(int64_t)o * a.K + k] = acc[i][j];
+        }
+    }
+}
+
+/* dw[e] = sum over s = 0, 1, ..., S-1 of part[s*OK + e]: the slices in a fixed order. */
+__global__ void igm_dw_sum(const float *part, int64_t S, int64_t OK, float *dw) {
+    IGC_GRID_STRIDE(e, OK) {
+        float acc = 0.f;
+        for (int64_t s = 0; s < S; s++) acc += part[s * OK + e];
+        dw[e] = acc;
+    }
+}
+
+template <int BO, int BKW> static ig_status igm_dw_launch(const char *op, const igm_dw &a, int64_t S) {
+    dim3 grid((unsigned)((a.K + BKW - 1) / BKW), (unsigned)((a.O + BO - 1) / BO), (unsigned)S);
+    igm_dw_kernel<BO, BKW><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
+    IGC_LAUNCHED(op);
+    return IG_OK;
+}
+
+/* ---- the path switch --------------------------------------------------------------------------- */
+
+static std::atomic<int> igm_forced(IGI_CUDA_CONV_AUTO);
+static pthread_once_t igm_env_once = PTHREAD_ONCE_INIT;
+static bool igm_env_im2col;
+
+static void igm_read_env(void) {
+    const char *v = getenv("IGNIS_CUDA_CONV");
+    igm_env_im2col = v && strcmp(v, "im2col") == 0;
+}
+
+extern "C" int igi_cuda_conv_force(int mode) { return igm_forced.exchange(mode); }
+
+static bool igm_small(int64_t v) { return v >= 0 && v <= IGM_MAX_SPATIAL; }
+
+bool igc_conv_igemm_applies(ig_dtype dt, const igi_conv *g) {
+    int mode = igm_forced.load();
+    if (mode == IGI_CUDA_CONV_IM2COL) return false;
+    if (mode == IGI_CUDA_CONV_AUTO) {
+        pthread_once(&igm_env_once, igm_read_env);
+        if (igm_env_im2col) return false;
+    }
+    if (dt != IG_F32 || g->groups != 1) return false;
+    /* empty problems keep the im2col path's handling (bias only, zeroed gradients) */
+    if (g->N <= 0 || g->C <= 0 || g->O <= 0 || g->K <= 0 || g->P <= 0 || g->H <= 0 || g->W <= 0) return false;
+    const int64_t sp[] = {g->H,      g->W,      g->Ho,     g->Wo,     g->kh,    g->kw,   g->stride_h,
+                          g->stride_w, g->pad_h, g->pad_w, g->dil_h, g->dil_w};
+    for (size_t i = 0; i < sizeof sp / sizeof sp[0]; i++)
+        if (!igm_small(sp[i])) return false;
+    if (g->stride_h < 1 || g->stride_w < 1) return false;
+    /* 32-bit reduction indices; the grid's y dimension (column tiles) within 65535 */
+    if (g->C * g->kh * g->kw > IGM_MAX_K || g->O * g->kh * g->kw > IGM_MAX_K) return false;
+    if (g->O > 16 * 65535 || g->C > 16 * 65535) return false;
+    return true;
+}
+
+/* ---- entry points ---------------------------------------------------------------------------- */
+
+ig_status igc_conv2d_igemm(const char *op, const igi_conv *g, const float *x, const float *w, const float *b,
+                           int64_t bs, float *y) {
+    igm_tile a;
+    memset(&a, 0, sizeof a);
+    a.src = x;
+    a.w = w;
+    a.bias = b;
+    a.bs = bs;
+    a.out = y;
+    a.M = g->N * g->P;
+    a.ohw = g->P;
+    for (int d = 0; d < 4; d++) a.ss[d] = g->xs[d];
+    a.wq = 0;
+    a.wn = g->K;
+    a.OH = (int)g->Ho;
+    a.OW = (int)g->Wo;
+    a.SH = (int)g->H;
+    a.SW = (int)g->W;
+    a.Ncol = (int)g->O;
+    a.K = (int)g->K;
+    a.kh = (int)g->kh;
+    a.kw = (int)g->kw;
+    a.khw = (int)(g->kh * g->kw);
+    a.sh = (int)g->stride_h;
+    a.sw = (int)g->stride_w;
+    a.ph = (int)g->pad_h;
+    a.pw = (int)g->pad_w;
+    a.dh = (int)g->dil_h;
+    a.dw = (int)g->dil_w;
+    a.amp = g->amp;
+    return igm_tile_run<IGM_FWD>(op, a);
+}
+
+ig_status igc_conv2d_backward_igemm(const char *op, const igi_conv *g, const float *x, const float *w,
+                                    const float *dy, float *dx, float *dw, float *col) {
+    if (dx) {
+        /* rows: input pixels (img, iy, ix); columns: c; reduction (o, ki, kj) over dy. */
+        igm_tile a;
+        memset(&a, 0, sizeof a);
+        a.src = dy;
+        a.w = w;
+        a.out = dx;
+        a.M = g->N * g->H * g->W;
+        a.ohw = g->H * g->W;
+        a.ss[0] = g->O * g->P;
+        a.ss[1] = g->P;
+        a.ss[2] = g->Wo;
+        a.ss[3] = 1;
+        a.wq = g->C * g->kh * g->kw;
+        a.wn = g->kh * g->kw;
+        a.OH = (int)g->H;
+        a.OW = (int)g->W;
+        a.SH = (int)g->Ho;
+        a.SW = (int)g->Wo;
+        a.Ncol = (int)g->C;
+        a.K = (int)(g->O * g->kh * g->kw);
+        a.kh = (int)g->kh;
+        a.kw = (int)g->kw;
+        a.khw = (int)(g->kh * g->kw);
+        a.sh = (int)g->stride_h;
+        a.sw = (int)g->stride_w;
+        a.ph = (int)g->pad_h;
+        a.pw = (int)g->pad_w;
+        a.dh = (int)g->dil_h;
+        a.dw = (int)g->dil_w;
+        a.amp = g->amp;
+        ig_status st = igm_tile_run<IGM_BWD_DATA>(op, a);
+        if (st != IG_OK) return st;
+    }
+    if (!dw) return IG_OK;
+    igm_dw a;
+    memset(&a, 0, sizeof a);
+    a.x = x;
+    a.dy = dy;
+    a.M = g->N * g->P;
+    a.P = g->P;
+    for (int d = 0; d < 4; d++) a.xs[d] = g->xs[d];
+    a.Wo = (int)g->Wo;
+    a.H = (int)g->H;
+    a.W = (int)g->W;
+    a.O = (int)g->O;
+    a.K = (int)g->K;
+    a.kh = (int)g->kh;
+    a.kw = (int)g->kw;
+    a.khw = (int)(g->kh * g->kw);
+    a.sh = (int)g->stride_h;
+    a.sw = (int)g->stride_w;
+    a.ph = (int)g->pad_h;
+    a.pw = (int)g->pad_w;
+    a.dh = (int)g->dil_h;
+    a.dw = (int)g->dil_w;
+    a.amp = g->amp;
+    int bo = g->O <= 16 ? 16 : g->O <= 32 ? 32 : 64, bkw = 4096 / bo;
+    /* Slices: enough blocks to fill the GPU, each at least IGM_DW_MIN_CHUNKS stages, the
+     * partials [S, O, K] within the col scratch (K*nb*P floats: S*O <= nb*P), S <= 65535. */
+    int64_t chunks = (a.M + IGM_BR - 1) / IGM_BR;
+    int64_t tiles = ((g->K + bkw - 1) / bkw) * ((g->O + bo - 1) / bo);
+    int64_t S = (IGM_DW_BLOCKS + tiles - 1) / tiles;
+    if (S > chunks / IGM_DW_MIN_CHUNKS) S = chunks / IGM_DW_MIN_CHUNKS;
+    if (!col || S > g->nb * g->P / g->O) S = col ? g->nb * g->P / g->O : 1;
+    if (S > 65535) S = 65535;
+    if (S < 1) S = 1;
+    a.cps = (chunks + S - 1) / S;
+    S = (chunks + a.cps - 1) / a.cps; /* every slice non-empty */
+    a.out = S == 1 ? dw : col;
+    ig_status st = bo == 16 ? igm_dw_launch<16, 256>(op, a, S)
+                   : bo == 32 ? igm_dw_launch<32, 128>(op, a, S)
+                              : igm_dw_launch<64, 64>(op, a, S);
+    if (st != IG_OK || S == 1) return st;
+    int64_t ok = g->O * g->K;
+    igm_dw_sum<<<igc_blocks(ok), IGC_THREADS, 0, igc_stream>>>(col, S, ok, dw);
+    IGC_LAUNCHED(op);
+    return IG_OK;
+}
