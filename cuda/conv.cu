@@ -9,7 +9,7 @@
  * Backward, per chunk and group (dyb [Og, ld] gathered from dy):
  *   dW_g [Og, K] += dyb @ col^T      (dW zeroed first; beta = 1 over the chunks)
  *   col [K, ld]   = W_g^T @ dyb, then col2im into dx
- *   db[o] = sum of dy over N, Ho, Wo (one block per channel, double accumulation)
+ *   db[o] = sum of dy over N, Ho, Wo (double, split into parts over the grid, added in order)
  * Under autocast (g.amp, f32 only) every GEMM goes through igc_gemm_amp: its operands (W,
  * col, dyb) are converted to bf16 / fp16 just for the product; col, res and dyb stay f32.
  * f32 convolutions with groups == 1 take the implicit GEMM of cuda/conv_igemm.cu instead
@@ -99,13 +99,21 @@ static ig_status conv_gemm(const char *op, ig_dtype dt, int amp, bool ta, bool t
 
 #define CONV_THREADS 256
 
-/* db[o] = sum over n, p of dy[n, o, p], one block per channel, double accumulation. */
-template <typename T> __global__ void bias_grad_kernel(igi_conv g, const T *dy, T *db) {
+/* db[o] = sum over n, p of dy[n, o, p] in double, split like batch norm's sums (norm.cu):
+ * channel o's N*P values are cut into Q parts of `chunk`; block (q, o) writes the tree sum
+ * of part q, and bias_sum_kernel adds a channel's Q partials in index order (deterministic;
+ * Q depends only on the geometry). One block per channel left most SMs idle: cnn's first
+ * conv has 32 channels of 200,704 values at batch 256. */
+#define BIAS_PART_ELEMS 4096
+#define BIAS_MAX_PARTS 64
+template <typename T>
+__global__ void bias_part_kernel(igi_conv g, const T *dy, int64_t Q, int64_t chunk, double *part) {
     __shared__ double sh[CONV_THREADS];
     int64_t cnt = g.N * g.P;
-    for (int64_t o = blockIdx.x; o < g.O; o += gridDim.x) {
+    for (int64_t o = blockIdx.y; o < g.O; o += gridDim.y) {
+        int64_t j0 = (int64_t)blockIdx.x * chunk, j1 = j0 + chunk < cnt ? j0 + chunk : cnt;
         double acc = 0;
-        for (int64_t j = threadIdx.x; j < cnt; j += blockDim.x) {
+        for (int64_t j = j0 + threadIdx.x; j < j1; j += blockDim.x) {
             int64_t n = j / g.P, p = j % g.P;
             acc += (double)dy[(n * g.O + o) * g.P + p];
         }
@@ -115,8 +123,16 @@ template <typename T> __global__ void bias_grad_kernel(igi_conv g, const T *dy, 
             if ((int)threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
             __syncthreads();
         }
-        if (threadIdx.x == 0) db[o] = (T)sh[0];
+        if (threadIdx.x == 0) part[o * Q + blockIdx.x] = sh[0];
         __syncthreads();
+    }
+}
+
+template <typename T> __global__ void bias_sum_kernel(int64_t O, int64_t Q, const double *part, T *db) {
+    IGC_GRID_STRIDE(o, O) {
+        double t = 0;
+        for (int64_t q = 0; q < Q; q++) t += part[o * Q + q];
+        db[o] = (T)t;
     }
 }
 
@@ -156,8 +172,23 @@ static ig_status conv_bwd(const char *op, ig_dtype dt, const igi_conv *gp, const
         if (g.N * g.P == 0) {
             if (g.O > 0) IGC_CHECK(op, cudaMemsetAsync(db, 0, (size_t)g.O * es, igc_stream));
         } else if (g.O > 0) {
-            bias_grad_kernel<T><<<blocks_for_rows(g.O), CONV_THREADS, 0, igc_stream>>>(g, dy, db);
-            IGC_LAUNCHED(op);
+            int64_t cnt = g.N * g.P, Q = (cnt + BIAS_PART_ELEMS - 1) / BIAS_PART_ELEMS;
+            Q = Q < 1 ? 1 : (Q > BIAS_MAX_PARTS ? BIAS_MAX_PARTS : Q);
+            int64_t chunk = (cnt + Q - 1) / Q;
+            size_t pbytes = (size_t)(g.O * Q) * sizeof(double);
+            double *part = (double *)igi_alloc(IG_CUDA, pbytes);
+            if (!part)
+                return igi_error(IG_ERR_NOMEM, "%s: out of device memory for %zu bytes of bias-gradient sums", op,
+                                 pbytes);
+            bias_part_kernel<T><<<dim3((unsigned)Q, blocks_for_rows(g.O)), CONV_THREADS, 0, igc_stream>>>(g, dy, Q,
+                                                                                                          chunk, part);
+            cudaError_t e = cudaGetLastError();
+            if (e == cudaSuccess) {
+                bias_sum_kernel<T><<<igc_blocks(g.O), IGC_THREADS, 0, igc_stream>>>(g.O, Q, part, (T *)db);
+                e = cudaGetLastError();
+            }
+            igi_free(IG_CUDA, part, pbytes); /* stream-ordered: reused only by later work */
+            if (e != cudaSuccess) return igc_fail(op, "conv2d bias-gradient kernels", __FILE__, __LINE__, e);
         }
     }
     if (dt == IG_F32 && igc_conv_igemm_applies(dt, gp))
