@@ -15,6 +15,7 @@
  */
 #include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <vector>
@@ -32,13 +33,18 @@ namespace {
 
 int (*range_check)(const void *, size_t);
 
+bool quiet() {
+    const char *q = getenv("IGEMU_QUIET");
+    return q && *q && strcmp(q, "0") != 0;
+}
+
 /* True if the column-major rows x cols operand with leading dimension ld of elem-byte
  * elements lies in device memory (always true when the runtime's check is not found). */
 bool operand_ok(const char *call, const char *name, const void *p, int rows, int cols, int ld, size_t elem) {
     if (rows == 0 || cols == 0 || !range_check) return true;
     size_t n = ((size_t)(cols - 1) * (size_t)ld + (size_t)rows) * elem;
     if (range_check(p, n)) return true;
-    fprintf(stderr, "cuda emulator: %s: %s = %p (%d x %d, ld %d: %zu bytes) is not inside one device allocation\n",
+    if (!quiet()) fprintf(stderr, "cuda emulator: %s: %s = %p (%d x %d, ld %d: %zu bytes) is not inside one device allocation\n",
             call, name, p, rows, cols, ld, n);
     return false;
 }
@@ -87,7 +93,7 @@ cublasStatus_t gemm(const char *call, cublasHandle_t h, cublasOperation_t ta, cu
     int brows = tb == CUBLAS_OP_N ? k : n, bcols = tb == CUBLAS_OP_N ? n : k;
     if (m < 0 || n < 0 || k < 0 || lda < (arows > 1 ? arows : 1) || ldb < (brows > 1 ? brows : 1) ||
         ldc < (m > 1 ? m : 1)) {
-        fprintf(stderr, "cuda emulator: %s: invalid sizes m %d n %d k %d lda %d ldb %d ldc %d\n", call, m, n, k, lda,
+        if (!quiet()) fprintf(stderr, "cuda emulator: %s: invalid sizes m %d n %d k %d lda %d ldb %d ldc %d\n", call, m, n, k, lda,
                 ldb, ldc);
         return CUBLAS_STATUS_INVALID_VALUE;
     }

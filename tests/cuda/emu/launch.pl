@@ -4,6 +4,7 @@
 #
 #   k<<<grid, block[, smem[, stream]]>>>(args)   ->  igemu_launch(grid, block, smem, stream, k, args)
 #   extern __shared__ T name[];                  ->  T *name = (T *)igemu_dynamic_smem();
+#   __shared__ T name[N];  (in a function)       ->  static T name[N]; + poisoning per block
 #
 # The kernel name may be a template-id (im2col_kernel<T>, copy_kernel<TO, float>) and the
 # configuration and arguments may span lines; every newline is kept, and a #line directive
@@ -47,6 +48,28 @@ $src =~ s{($name_re)(\s*)<<<(.*?)>>>(\s*)\((\s*\))?}{
 $src =~ s{extern\s+__shared__\s+(?:__align__\s*\(\s*\d+\s*\)\s*)?([^;\[\]]*?)\s*(\b[A-Za-z_]\w*)\s*\[\s*\]\s*;}{
     "$1 *$2 = ($1 *)igemu_dynamic_smem();"
 }gse;
+
+# Shared arrays inside functions: `__shared__ T name[N];` becomes a static array plus a call
+# that fills it with 0xff bytes when the first thread of each block reaches it (so a read of
+# shared memory nobody wrote in this block shows, as garbage would on a GPU). Brace depth
+# tells function scope from namespace scope (where the header's `static` is all there is).
+{
+    (my $code = $src) =~ s{(/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*')}{' ' x length($1)}gse;
+    my @edits;
+    while ($code =~ /(?<![\w])__shared__\s+([^;{}()=]*?)\s*\b([A-Za-z_]\w*)\s*((?:\[[^\]]*\]\s*)*);/g) {
+        my ($start, $end, $type, $name, $dims) = ($-[0], $+[0], $1, $2, $3);
+        my $prefix = substr($code, 0, $start);
+        my $depth = ($prefix =~ tr/{//) - ($prefix =~ tr/}//);
+        next if $depth <= 0 || $type =~ /\bextern\b/;
+        push @edits, [$start, $end, "static $type $name$dims; static unsigned long long igemu_gen_$name; "
+                                    . "igemu_shared_begin(&$name, sizeof $name, &igemu_gen_$name);"];
+    }
+    for my $e (reverse @edits) {
+        my ($start, $end, $text) = @$e;
+        my $nl = () = substr($src, $start, $end - $start) =~ /\n/g;
+        substr($src, $start, $end - $start) = $text . ("\n" x $nl);
+    }
+}
 
 die "launch.pl: $path: a <<< that is not a kernel launch this script understands\n" if $src =~ /<<</;
 (my $shown = $path) =~ s/"/\\"/g;

@@ -7,7 +7,7 @@
  * one at a time). The threads of a block are fibers with stacks from a pool: each one runs
  * until it reaches __syncthreads (or a warp-level exchange) or finishes; a barrier releases
  * when every live thread of the block (of the warp) has reached it, as on Volta and later,
- * where exited threads no longer count. A barrier nobody can release (part of a block at
+ * where exited threads no longer count (the order threads run in: IGEMU_SCHEDULE below). A barrier nobody can release (part of a block at
  * __syncthreads, the rest at a warp exchange) is reported on stderr and fails the launch
  * with a sticky cudaErrorLaunchFailure, as a GPU fault would. Fibers start through
  * makecontext once per stack; switches are _setjmp/_longjmp (no signal-mask syscalls).
@@ -19,7 +19,7 @@
  * stderr saying which), which catches host/device pointer confusion that a GPU would turn
  * into a fault or garbage. IGEMU_DEVICE_MEMORY (bytes, default 16 GiB) is the device's
  * size: allocations beyond it fail with cudaErrorMemoryAllocation. IGEMU_TRACE=1 prints
- * every launch and copy on stderr.
+ * every launch and copy on stderr; IGEMU_QUIET=1 silences the complaints.
  *
  * Errors: a failing call returns its error and records it for cudaGetLastError (per host
  * thread, cleared by reading); a sticky error (a deadlocked block) fails every later call.
@@ -50,6 +50,7 @@
 
 uint3 igemu_threadIdx, igemu_blockIdx;
 dim3 igemu_blockDim, igemu_gridDim;
+unsigned long long igemu_block_serial;
 
 struct CUstream_st {
     unsigned flags;
@@ -90,7 +91,10 @@ bool trace_on() {
     return on;
 }
 
+/* Says what went wrong on stderr, unless IGEMU_QUIET is set (tests that provoke errors). */
 void complain(const char *fmt, ...) {
+    const char *q = getenv("IGEMU_QUIET");
+    if (q && *q && strcmp(q, "0") != 0) return;
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "cuda emulator: ");
@@ -293,17 +297,56 @@ __attribute__((noinline)) void yield(int state) {
     if (_setjmp(f->ctx) == 0) _longjmp(sched_ctx, 1);
 }
 
+/* The order threads run in between barriers (IGEMU_SCHEDULE): "shuffle" (the default) a
+ * pseudo-random permutation per block, from a seed fixed by the launch and block numbers, and
+ * the blocks of a grid last to first; "forward" thread 0 first and blocks in order;
+ * "reverse" both backwards. Every order is one a GPU may produce; running a different one
+ * than the obvious makes a missing __syncthreads or an inter-block dependency show. */
+enum Schedule { SHUFFLE, FORWARD, REVERSE };
+Schedule schedule() {
+    static int s = -1;
+    if (s < 0) {
+        const char *e = getenv("IGEMU_SCHEDULE");
+        s = !e || !*e || !strcmp(e, "shuffle") ? SHUFFLE : !strcmp(e, "forward") ? FORWARD : REVERSE;
+        if (e && *e && strcmp(e, "shuffle") && strcmp(e, "forward") && strcmp(e, "reverse"))
+            complain("IGEMU_SCHEDULE=%s: not shuffle, forward or reverse; using reverse", e);
+    }
+    return (Schedule)s;
+}
+
+int order[max_threads];
+unsigned long long launch_serial;
+
 /* Runs one block of n threads to the end; false if it deadlocked. */
 bool run_block(int n) {
+    igemu_block_serial++;
     for (int i = 0; i < n; i++) {
         Fiber *f = &fibers[i];
         unsigned x = (unsigned)i % igemu_blockDim.x, r = (unsigned)i / igemu_blockDim.x;
         f->tid = uint3{x, r % igemu_blockDim.y, r / igemu_blockDim.y};
         f->state = RUNNABLE;
+        order[i] = i;
+    }
+    Schedule sc = schedule();
+    if (sc == REVERSE) {
+        for (int i = 0; i < n; i++) order[i] = n - 1 - i;
+    } else if (sc == SHUFFLE) {
+        /* xorshift64*, seeded by the launch and the block */
+        unsigned long long z = (launch_serial * 0x9e3779b97f4a7c15ull) ^ (igemu_block_serial * 0xbf58476d1ce4e5b9ull);
+        z |= 1;
+        for (int i = n - 1; i > 0; i--) {
+            z ^= z >> 12;
+            z ^= z << 25;
+            z ^= z >> 27;
+            int j = (int)(((z * 0x2545f4914f6cdd1dull) >> 33) % (unsigned long long)(i + 1));
+            int t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
     }
     for (;;) {
-        for (int i = 0; i < n; i++)
-            if (fibers[i].state == RUNNABLE) resume(&fibers[i]);
+        for (int k = 0; k < n; k++)
+            if (fibers[order[k]].state == RUNNABLE) resume(&fibers[order[k]]);
         int live = 0, at_block = 0;
         bool released = false;
         for (int w = 0; w < n; w += 32) {
@@ -415,9 +458,13 @@ cudaError_t igemu_run(dim3 grid, dim3 block, size_t smem, cudaStream_t s, const 
     block_threads = n;
     igemu_gridDim = grid;
     igemu_blockDim = block;
-    for (unsigned z = 0; z < grid.z; z++)
-        for (unsigned y = 0; y < grid.y; y++)
-            for (unsigned x = 0; x < grid.x; x++) {
+    launch_serial++;
+    bool backwards = schedule() != FORWARD;
+    for (unsigned zi = 0; zi < grid.z; zi++)
+        for (unsigned yi = 0; yi < grid.y; yi++)
+            for (unsigned xi = 0; xi < grid.x; xi++) {
+                unsigned x = backwards ? grid.x - 1 - xi : xi, y = backwards ? grid.y - 1 - yi : yi,
+                         z = backwards ? grid.z - 1 - zi : zi;
                 igemu_blockIdx = uint3{x, y, z};
                 if (smem) memset(smem_buf, 0xff, smem); /* shared memory starts as garbage */
                 if (!run_block(n)) {

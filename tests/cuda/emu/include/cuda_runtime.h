@@ -39,7 +39,7 @@
 #define __constant__
 #define __managed__
 #define __forceinline__ inline
-#define __noinline__ __attribute__((noinline))
+/* __noinline__ is left undefined: libstdc++ spells __attribute__((__noinline__)) itself. */
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
 #define __shared__ static
@@ -177,6 +177,8 @@ void igemu_syncwarp(void);
 unsigned long long igemu_warp_exchange(unsigned long long v, int src);
 unsigned int igemu_warp_ballot(int pred);
 void *igemu_dynamic_smem(void);
+/* Counts the blocks run (from 1): a new value means a new block's shared memory. */
+extern unsigned long long igemu_block_serial;
 /* 1 if [p, p + n) lies inside one live device allocation (for the emulated cuBLAS). */
 int igemu_device_range(const void *p, size_t n);
 }
@@ -194,17 +196,38 @@ template <typename... P> struct igemu_launch_ctx {
     }
 };
 
+/* One argument converted to its parameter's type, implicitly as in a call (a launch's NULL
+ * or 0 for a pointer parameter, which forwarding turns into a plain integer, included). */
+template <typename D, typename A> inline D igemu_arg(A &&a) {
+    if constexpr (std::is_pointer<D>::value && std::is_integral<typename std::decay<A>::type>::value) {
+        return (D)(uintptr_t)a;
+    } else {
+        D d = std::forward<A>(a);
+        return d;
+    }
+}
+
 /* A launch is a statement, as in CUDA: its errors are read with cudaGetLastError. */
 template <typename... P, typename... A>
 inline void igemu_launch(dim3 grid, dim3 block, size_t smem, cudaStream_t s, void (*kernel)(P...),
                                 A &&...args) {
     static_assert(sizeof...(P) == sizeof...(A), "kernel launched with the wrong number of arguments");
-    igemu_launch_ctx<P...> ctx{kernel, typename std::decay<decltype(ctx.params)>::type(std::forward<A>(args)...)};
+    igemu_launch_ctx<P...> ctx{kernel, {igemu_arg<typename std::decay<P>::type>(std::forward<A>(args))...}};
     (void)igemu_run(grid, block, smem, s, (const void *)kernel, &igemu_launch_ctx<P...>::body, &ctx);
 }
 
 template <typename... P> inline cudaError_t cudaFuncSetAttribute(void (*kernel)(P...), cudaFuncAttribute attr, int value) {
     return igemu_func_set_attribute((const void *)kernel, (int)attr, value);
+}
+
+/* launch.pl puts this after each function-scope __shared__ array: the first thread of a block
+ * to reach the declaration fills the array with 0xff bytes (NaN in floats, -1 in integers),
+ * so a read of shared memory that no thread of this block wrote shows. */
+inline void igemu_shared_begin(void *p, size_t n, unsigned long long *gen) {
+    if (*gen != igemu_block_serial) {
+        *gen = igemu_block_serial;
+        memset(p, 0xff, n);
+    }
 }
 
 /* ---- synchronisation and warp intrinsics ------------------------------------------------------ */
