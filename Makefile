@@ -6,6 +6,7 @@
 #   make demo                check deps, build and run examples/demo_mlp
 #   make bench               build bench/*.c and run the benchmarks (they print numbers)
 #   make SANITIZE=1 test     the same under ASan+UBSan, in build/san/
+#   make test-cuda-emu       the CUDA suite on the CPU emulator of tests/cuda/emu/ (no GPU or nvcc)
 #   make fuzz                libFuzzer targets for the IDX and PNG readers, in build/fuzz/
 #   make fuzz-run FUZZ_SECONDS=60   runs each fuzz target that long, one after the other
 #   make DEBUG=1             -O0 -g, in build/debug/
@@ -15,11 +16,12 @@
 #                            nvcc is found; CUDA=1 requires it); tools/gpu-check.sh on a GPU
 #   make install PREFIX=/usr/local DESTDIR=
 #
-# Variables you may set: CC, CFLAGS (appended to ours), LDFLAGS, SANITIZE, DEBUG, RUN_ARGS,
+# Variables you may set: CC, CXX, CFLAGS (appended to ours), LDFLAGS, SANITIZE, DEBUG, RUN_ARGS,
 # BUILD (output folder), PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, BINDIR, TEST_FLAGS,
 # FUZZ_CC (clang), FUZZ_SECONDS (60), MPI (auto, 0 or 1), CUDA (auto, 0 or 1), CUDA_HOME
 # (/usr/local/cuda), NVCC_CCBIN (gcc: nvcc's host compiler), CUDA_ARCHS (80 90), NCCL (auto,
-# 0 or 1: the "nccl" backend of dist/, with CUDA and MPI).
+# 0 or 1: the "nccl" backend of dist/, with CUDA and MPI), CUDA_EMU (auto or 0: the emulated
+# CUDA run of `make test`).
 # Every object gets a .d file (-MMD -MP), so editing a header rebuilds what uses it.
 
 # ---------------------------------------------------------------------------
@@ -168,6 +170,19 @@ else
   NCCL_SUMMARY := off ($(if $(filter 0,$(NCCL)),NCCL=0,$(if $(NVCC),not found,needs CUDA)))
 endif
 
+# The CUDA emulator's run (see "CUDA emulator" below).
+CUDA_EMU ?= auto
+ifneq ($(filter 1,$(SANITIZE) $(FUZZ)),)
+  EMU_SUMMARY := off (not under SANITIZE/FUZZ: ASan and fiber stacks do not mix)
+else ifeq ($(CUDA_EMU),0)
+  EMU_SUMMARY := off (CUDA_EMU=0)
+else ifeq ($(shell command -v $(CXX) 2>/dev/null),)
+  EMU_SUMMARY := off ($(CXX) not found)
+else
+  EMU_ON := 1
+  EMU_SUMMARY := on ($(CXX), in $(BUILD)/emu/; `make test` runs the cuda suite on it)
+endif
+
 # ---------------------------------------------------------------------------
 # Compiler flags. Feature macro: _POSIX_C_SOURCE=200809L (strict POSIX.1-2008
 # on top of C11, no GNU extensions); a file that needs a GNU/BSD extra defines
@@ -247,6 +262,7 @@ $(info CFLAGS: $(IG_CPPFLAGS) $(IG_CFLAGS) | lib: $(LIB_CFLAGS) | LIBS: $(LIBS))
 $(info MPI: $(MPI_SUMMARY))
 $(info CUDA: $(CUDA_SUMMARY))
 $(info NCCL: $(NCCL_SUMMARY))
+$(info CUDA emulator: $(EMU_SUMMARY))
 endif
 endif
 
@@ -267,7 +283,7 @@ examples: $(EXAMPLES)
 benches: $(BENCHES)
 
 help:
-	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,17p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---------------------------------------------------------------------------
 # Compiling. Library objects are position-independent with hidden visibility;
@@ -374,6 +390,89 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(STATIC_LIB)
 	$(CC) $(IG_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS)
 
 # ---------------------------------------------------------------------------
+# CUDA emulator (tests/cuda/emu/README.md): the same cuda/*.cu, rewritten by
+# tests/cuda/emu/launch.pl (kernel launches become calls) and compiled by $(CXX) as C++17
+# against the emulator's headers, linked with its runtime (kernels run on the CPU, the threads
+# of a block as fibers) and a stand-in cuBLAS library, into a second test binary that runs
+# the CUDA suite (`cuda/*`) with a device present. Neither nvcc nor a GPU is needed. It
+# reuses the library's C objects except core/backend.c, and tests/cuda/test_*.c, which are
+# compiled again with -DIGNIS_CUDA into $(BUILD)/emu/. CUDA_EMU=auto (the default) builds
+# and runs it in `make test` when $(CXX) is found, except under SANITIZE/FUZZ (ASan and the
+# fibers' stack switching do not mix); CUDA_EMU=0 leaves it out. Its own checks are the
+# suite `cuda_emu` (tests/cuda/emu/test_emu.cu, compiled like cuda/*.cu), run first.
+EMU_DIR := $(BUILD)/emu
+EMU_CU_SRCS := $(wildcard cuda/*.cu)
+EMU_CU_OBJS := $(EMU_CU_SRCS:%.cu=$(EMU_DIR)/obj/%.o)
+EMU_RT_OBJ := $(EMU_DIR)/obj/tests/cuda/emu/runtime.o
+EMU_BACKEND_OBJ := $(EMU_DIR)/obj/core/backend.o
+EMU_TEST_SRCS := $(wildcard tests/cuda/test_*.c)
+EMU_TEST_OBJS := $(EMU_TEST_SRCS:%.c=$(EMU_DIR)/obj/%.o)
+EMU_SELFTEST_OBJ := $(EMU_DIR)/obj/tests/cuda/emu/test_emu.o
+EMU_LIB := $(EMU_DIR)/libignis-emu.a
+EMU_CUBLAS := $(EMU_DIR)/libcublas.so.13
+EMU_BIN := $(EMU_DIR)/ignis_cuda_emu_tests
+EMU_LIB_OBJS := $(filter-out $(CUDA_OBJS) $(BUILD)/obj/core/backend.o,$(LIB_OBJS)) $(EMU_BACKEND_OBJ) \
+    $(EMU_CU_OBJS) $(EMU_RT_OBJ)
+# The emulated .cu compile: what nvcc would see (-include cuda_runtime.h, as nvcc does), no
+# FMA contraction (the device rounds each operation unless the code asks for fma), and off
+# only the one warning the emulation itself causes (#pragma unroll, unknown to g++).
+EMU_CXXFLAGS := -std=c++17 -O2 -g -ffp-contract=off -fno-math-errno -Wall -Wextra -Wno-unknown-pragmas \
+    $(filter -Werror,$(CFLAGS)) -pthread -MMD -MP
+EMU_CPPFLAGS := -I. -Icuda -Itests/cuda/emu/include -D_POSIX_C_SOURCE=200809L -DIGNIS_CUDA
+EMU_LIBS := $(BLAS_LIBS) $(IMG_LIBS) $(MPI_LIBS) -ldl -lstdc++ $(SYSLIBS)
+
+.PHONY: test-cuda-emu emu
+emu: $(EMU_BIN) $(EMU_CUBLAS)
+
+$(EMU_DIR)/src/%.cpp: %.cu tests/cuda/emu/launch.pl
+	@mkdir -p $(@D)
+	perl tests/cuda/emu/launch.pl $< > $@.tmp && mv $@.tmp $@
+$(EMU_DIR)/obj/cuda/%.o: $(EMU_DIR)/src/cuda/%.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(EMU_CPPFLAGS) -include cuda_runtime.h $(EMU_CXXFLAGS) -c $< -o $@
+$(EMU_DIR)/obj/cuda/gemm.o: EMU_CPPFLAGS += -DIGNIS_CUDA_LIBDIR='"$(abspath $(EMU_DIR))"'
+$(EMU_SELFTEST_OBJ): $(EMU_DIR)/src/tests/cuda/emu/test_emu.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(EMU_CPPFLAGS) $(CRITERION_CFLAGS) -DIGEMU_CUBLAS_PATH='"$(abspath $(EMU_CUBLAS))"' -include cuda_runtime.h \
+	    $(EMU_CXXFLAGS) -c $< -o $@
+.SECONDARY: $(EMU_CU_SRCS:%.cu=$(EMU_DIR)/src/%.cpp) $(EMU_DIR)/src/tests/cuda/emu/test_emu.cpp
+# glibc's fortified longjmp refuses the fibers' stack switches.
+$(EMU_RT_OBJ): tests/cuda/emu/runtime.cpp
+	@mkdir -p $(@D)
+	$(CXX) -Itests/cuda/emu/include -U_FORTIFY_SOURCE $(EMU_CXXFLAGS) -c $< -o $@
+$(EMU_CUBLAS): tests/cuda/emu/cublas.cpp $(wildcard tests/cuda/emu/include/*.h)
+	@mkdir -p $(@D)
+	$(CXX) -Itests/cuda/emu/include $(filter-out -O2 -MMD -MP,$(EMU_CXXFLAGS)) -O3 -fPIC -shared \
+	    -Wl,-soname,$(notdir $@) -o $@ $< -ldl
+$(EMU_BACKEND_OBJ) $(EMU_TEST_OBJS): $(EMU_DIR)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(IG_CPPFLAGS) $(IG_CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
+$(EMU_BACKEND_OBJ): EXTRA_CFLAGS := $(LIB_CFLAGS) -DIGNIS_CUDA
+$(EMU_TEST_OBJS): EXTRA_CFLAGS := $(CRITERION_CFLAGS) $(BLAS_CFLAGS) $(IMG_CFLAGS) $(MPI_DEFS) -DIGNIS_CUDA \
+    $(NCCL_DEFS) -DIGNIS_CLI=\"$(abspath $(CLI))\" -DIGNIS_SOURCE_DIR=\"$(abspath .)\"
+$(EMU_DIR)/objects.txt: FORCE
+	@mkdir -p $(@D)
+	@echo '$(EMU_LIB_OBJS)' | cmp -s - $@ || echo '$(EMU_LIB_OBJS)' > $@
+# An archive, so the program takes only the members it uses (as the tests' libignis.a).
+$(EMU_LIB): $(EMU_LIB_OBJS) $(EMU_DIR)/objects.txt
+	rm -f $@
+	$(AR) rcs $@ $(EMU_LIB_OBJS)
+# The stand-in cuBLAS finds the runtime's device-range check in the program by name.
+$(EMU_BIN): $(EMU_TEST_OBJS) $(EMU_SELFTEST_OBJ) $(EMU_LIB)
+	$(CC) $(IG_LDFLAGS) -Wl,--export-dynamic-symbol=igemu_device_range -o $@ $(EMU_TEST_OBJS) $(EMU_SELFTEST_OBJ) \
+	    $(EMU_LIB) $(CRITERION_LIBS) $(EMU_LIBS)
+
+ifeq ($(EMU_ON),1)
+test-cuda-emu: $(EMU_BIN) $(EMU_CUBLAS)
+	@echo "test-cuda-emu: the cuda suite on the EMULATED CUDA device (tests/cuda/emu: cuda/*.cu built by $(CXX), kernels run on the CPU; no GPU involved)"
+	$(EMU_BIN) --filter 'cuda_emu/*' $(TEST_FLAGS)
+	$(EMU_BIN) --filter 'cuda/*' $(TEST_FLAGS)
+else
+test-cuda-emu:
+	@echo "test-cuda-emu: skipped: CUDA emulator $(EMU_SUMMARY)"
+endif
+
+# ---------------------------------------------------------------------------
 # Checking. `test` = deps, then `check` (tests + install check) in a sub-make,
 # so the dependency check finishes before anything compiles, even with -j.
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -396,11 +495,13 @@ check: $(TEST_BIN) $(DIST_DRIVER) all examples
 	    cat $(SAN_LOG).*; echo "check: FAILED: sanitizer reports above ($(SAN_LOG).*)"; exit 1; \
 	fi; exit $$status
 	$(MPI_TEST_NOTE)
+	@echo "check: note: the emulated CUDA run (make test-cuda-emu) is not part of SANITIZE=1: ASan and fiber stacks do not mix"
 	@$(MAKE) --no-print-directory install-check
 else
-check: $(TEST_BIN) $(DIST_DRIVER) all examples
+check: $(TEST_BIN) $(DIST_DRIVER) all examples $(if $(EMU_ON),$(EMU_BIN) $(EMU_CUBLAS))
 	$(TEST_BIN) $(TEST_FLAGS)
 	$(MPI_TEST_NOTE)
+	@$(MAKE) --no-print-directory test-cuda-emu
 	@$(MAKE) --no-print-directory install-check
 endif
 # Says when the MPI tests of dist/ could not run (they skip themselves quietly).
@@ -456,7 +557,8 @@ $(BUILD)/obj/tools/cmd_bench.o: EXTRA_CFLAGS += $(BLAS_CFLAGS)
 # Builds everything with -Werror under gcc and clang, each in its own folder.
 check-warnings:
 	$(MAKE) --no-print-directory CC=gcc BUILD=build/werror-gcc CFLAGS=-Werror \
-	    all examples benches build/werror-gcc/tests/ignis_tests build/werror-gcc/tests/ddp_check
+	    all examples benches build/werror-gcc/tests/ignis_tests build/werror-gcc/tests/ddp_check \
+	    build/werror-gcc/emu/ignis_cuda_emu_tests build/werror-gcc/emu/libcublas.so.13
 	$(MAKE) --no-print-directory CC=clang BUILD=build/werror-clang CFLAGS=-Werror \
 	    all examples benches build/werror-clang/tests/ignis_tests build/werror-clang/tests/ddp_check
 
@@ -539,4 +641,5 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(EXAMPLE_OBJS:.o=.d) $(BENCH_OBJS:.o=.d) \
-    $(FUZZ_OBJS:.o=.d) $(DIST_DRIVER_OBJ:.o=.d)
+    $(FUZZ_OBJS:.o=.d) $(DIST_DRIVER_OBJ:.o=.d) $(EMU_CU_OBJS:.o=.d) $(EMU_RT_OBJ:.o=.d) $(EMU_BACKEND_OBJ:.o=.d) \
+    $(EMU_TEST_OBJS:.o=.d) $(EMU_SELFTEST_OBJ:.o=.d)
