@@ -462,11 +462,22 @@ $(EMU_BIN): $(EMU_TEST_OBJS) $(EMU_SELFTEST_OBJ) $(EMU_LIB)
 	$(CC) $(IG_LDFLAGS) -Wl,--export-dynamic-symbol=igemu_device_range -o $@ $(EMU_TEST_OBJS) $(EMU_SELFTEST_OBJ) \
 	    $(EMU_LIB) $(CRITERION_LIBS) $(EMU_LIBS)
 
+# The CLI on the emulated device: `ignis bench --device cuda` end to end (upload, training
+# steps, the loss read at the end) on a few tiny steps, with IGNIS_CUDA_PROFILE's table.
+EMU_CLI := $(EMU_DIR)/ignis
+$(EMU_CLI): $(CLI_OBJS) $(EMU_LIB)
+	$(CC) $(IG_LDFLAGS) -Wl,--export-dynamic-symbol=igemu_device_range -o $@ $(CLI_OBJS) $(EMU_LIB) $(EMU_LIBS)
+
 ifeq ($(EMU_ON),1)
-test-cuda-emu: $(EMU_BIN) $(EMU_CUBLAS)
+test-cuda-emu: $(EMU_BIN) $(EMU_CUBLAS) $(EMU_CLI)
 	@echo "test-cuda-emu: the cuda suite on the EMULATED CUDA device (tests/cuda/emu: cuda/*.cu built by $(CXX), kernels run on the CPU; no GPU involved)"
 	$(EMU_BIN) --filter 'cuda_emu/*' $(TEST_FLAGS)
 	$(EMU_BIN) --filter 'cuda/*' $(TEST_FLAGS)
+	IGEMU_QUIET=1 IGNIS_CUDA_PROFILE=1 $(EMU_CLI) bench --device cuda --synthetic --model resnet8 --batch 4 --steps 2 \
+	    --warmup 1 --sgemm-size 0 > $(EMU_DIR)/bench.log 2>&1 || { cat $(EMU_DIR)/bench.log; exit 1; }
+	@grep -E '^(train_images_per_s|final_loss):' $(EMU_DIR)/bench.log
+	@grep -q '^conv2d_backward ig_conv2d ' $(EMU_DIR)/bench.log || { echo "test-cuda-emu: no profile table"; exit 1; }
+	@echo "test-cuda-emu: ignis bench --device cuda on the emulated device: ok"
 else
 test-cuda-emu:
 	@echo "test-cuda-emu: skipped: CUDA emulator $(EMU_SUMMARY)"

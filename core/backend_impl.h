@@ -373,6 +373,8 @@ void igi_cuda_set_tf32(bool on);
  * other threads. */
 enum { IGI_CUDA_CONV_AUTO = 0, IGI_CUDA_CONV_IM2COL = 1, IGI_CUDA_CONV_IGEMM = 2 };
 int igi_cuda_conv_force(int mode);
+/* cuda/profile.cu: backend calls timed so far by IGNIS_CUDA_PROFILE=1 (0 when it is off). */
+int64_t igi_cuda_profiled_calls(void);
 /* The process-wide compute stream (a cudaStream_t) for C code outside cuda/'s .cu files
  * (cuda/nccl.c orders its communication stream against it); NULL before igi_cuda_init. */
 void *igi_cuda_stream(void);

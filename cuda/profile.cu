@@ -143,6 +143,15 @@ template <int ID, typename R, typename... A> static auto wrap(R (*f)(A...), cons
     return &prof_wrap<ID, R, A...>::call;
 }
 
+extern "C" int64_t igi_cuda_profiled_calls(void) {
+    pthread_mutex_t *l = nrows || dropped ? &prof_lock : NULL; /* never locked before the table exists */
+    if (l) pthread_mutex_lock(l);
+    int64_t n = dropped;
+    for (int i = 0; i < nrows; i++) n += rows[i].calls;
+    if (l) pthread_mutex_unlock(l);
+    return n;
+}
+
 #define PROF(field) t.field = wrap<__COUNTER__>(t.field, #field)
 
 /* The profiled copy of `real`, or NULL (then the caller registers `real`). */
