@@ -97,18 +97,14 @@ static ig_status conv_gemm(const char *op, ig_dtype dt, int amp, bool ta, bool t
     return igc_gemm(op, dt, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
-#define CONV_THREADS 256
-
 /* db[o] = sum over n, p of dy[n, o, p] in double, split like batch norm's sums (norm.cu):
  * channel o's N*P values are cut into Q parts of `chunk`; block (q, o) writes the tree sum
  * of part q, and bias_sum_kernel adds a channel's Q partials in index order (deterministic;
  * Q depends only on the geometry). One block per channel left most SMs idle: cnn's first
  * conv has 32 channels of 200,704 values at batch 256. */
-#define BIAS_PART_ELEMS 4096
-#define BIAS_MAX_PARTS 64
 template <typename T>
 __global__ void bias_part_kernel(igi_conv g, const T *dy, int64_t Q, int64_t chunk, double *part) {
-    __shared__ double sh[CONV_THREADS];
+    __shared__ double sh[IGC_THREADS];
     int64_t cnt = g.N * g.P;
     for (int64_t o = blockIdx.y; o < g.O; o += gridDim.y) {
         int64_t j0 = (int64_t)blockIdx.x * chunk, j1 = j0 + chunk < cnt ? j0 + chunk : cnt;
@@ -117,14 +113,8 @@ __global__ void bias_part_kernel(igi_conv g, const T *dy, int64_t Q, int64_t chu
             int64_t n = j / g.P, p = j % g.P;
             acc += (double)dy[(n * g.O + o) * g.P + p];
         }
-        sh[threadIdx.x] = acc;
-        __syncthreads();
-        for (int s = CONV_THREADS / 2; s > 0; s >>= 1) {
-            if ((int)threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
-            __syncthreads();
-        }
-        if (threadIdx.x == 0) part[o * Q + blockIdx.x] = sh[0];
-        __syncthreads();
+        double total = igc_block_sum(acc, sh);
+        if (threadIdx.x == 0) part[o * Q + blockIdx.x] = total;
     }
 }
 
@@ -172,15 +162,14 @@ static ig_status conv_bwd(const char *op, ig_dtype dt, const igi_conv *gp, const
         if (g.N * g.P == 0) {
             if (g.O > 0) IGC_CHECK(op, cudaMemsetAsync(db, 0, (size_t)g.O * es, igc_stream));
         } else if (g.O > 0) {
-            int64_t cnt = g.N * g.P, Q = (cnt + BIAS_PART_ELEMS - 1) / BIAS_PART_ELEMS;
-            Q = Q < 1 ? 1 : (Q > BIAS_MAX_PARTS ? BIAS_MAX_PARTS : Q);
+            int64_t cnt = g.N * g.P, Q = igc_parts(cnt);
             int64_t chunk = (cnt + Q - 1) / Q;
             size_t pbytes = (size_t)(g.O * Q) * sizeof(double);
             double *part = (double *)igi_alloc(IG_CUDA, pbytes);
             if (!part)
                 return igi_error(IG_ERR_NOMEM, "%s: out of device memory for %zu bytes of bias-gradient sums", op,
                                  pbytes);
-            bias_part_kernel<T><<<dim3((unsigned)Q, blocks_for_rows(g.O)), CONV_THREADS, 0, igc_stream>>>(g, dy, Q,
+            bias_part_kernel<T><<<dim3((unsigned)Q, blocks_for_rows(g.O)), IGC_THREADS, 0, igc_stream>>>(g, dy, Q,
                                                                                                           chunk, part);
             cudaError_t e = cudaGetLastError();
             if (e == cudaSuccess) {

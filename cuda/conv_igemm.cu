@@ -448,6 +448,21 @@ bool igc_conv_igemm_applies(ig_dtype dt, const igi_conv *g) {
 
 /* ---- entry points ---------------------------------------------------------------------------- */
 
+/* The window fields igm_tile and igm_dw share (kernel size, stride, padding, dilation,
+ * autocast), from the geometry. */
+template <typename A> static void igm_set_window(A &a, const igi_conv *g) {
+    a.kh = (int)g->kh;
+    a.kw = (int)g->kw;
+    a.khw = (int)(g->kh * g->kw);
+    a.sh = (int)g->stride_h;
+    a.sw = (int)g->stride_w;
+    a.ph = (int)g->pad_h;
+    a.pw = (int)g->pad_w;
+    a.dh = (int)g->dil_h;
+    a.dw = (int)g->dil_w;
+    a.amp = g->amp;
+}
+
 ig_status igc_conv2d_igemm(const char *op, const igi_conv *g, const float *x, const float *w, const float *b,
                            int64_t bs, float *y) {
     igm_tile a;
@@ -468,16 +483,7 @@ ig_status igc_conv2d_igemm(const char *op, const igi_conv *g, const float *x, co
     a.SW = (int)g->W;
     a.Ncol = (int)g->O;
     a.K = (int)g->K;
-    a.kh = (int)g->kh;
-    a.kw = (int)g->kw;
-    a.khw = (int)(g->kh * g->kw);
-    a.sh = (int)g->stride_h;
-    a.sw = (int)g->stride_w;
-    a.ph = (int)g->pad_h;
-    a.pw = (int)g->pad_w;
-    a.dh = (int)g->dil_h;
-    a.dw = (int)g->dil_w;
-    a.amp = g->amp;
+    igm_set_window(a, g);
     return igm_tile_run<IGM_FWD>(op, a);
 }
 
@@ -504,16 +510,7 @@ ig_status igc_conv2d_backward_igemm(const char *op, const igi_conv *g, const flo
         a.SW = (int)g->Wo;
         a.Ncol = (int)g->C;
         a.K = (int)(g->O * g->kh * g->kw);
-        a.kh = (int)g->kh;
-        a.kw = (int)g->kw;
-        a.khw = (int)(g->kh * g->kw);
-        a.sh = (int)g->stride_h;
-        a.sw = (int)g->stride_w;
-        a.ph = (int)g->pad_h;
-        a.pw = (int)g->pad_w;
-        a.dh = (int)g->dil_h;
-        a.dw = (int)g->dil_w;
-        a.amp = g->amp;
+        igm_set_window(a, g);
         ig_status st = igm_tile_run<IGM_BWD_DATA>(op, a);
         if (st != IG_OK) return st;
     }
@@ -530,16 +527,7 @@ ig_status igc_conv2d_backward_igemm(const char *op, const igi_conv *g, const flo
     a.W = (int)g->W;
     a.O = (int)g->O;
     a.K = (int)g->K;
-    a.kh = (int)g->kh;
-    a.kw = (int)g->kw;
-    a.khw = (int)(g->kh * g->kw);
-    a.sh = (int)g->stride_h;
-    a.sw = (int)g->stride_w;
-    a.ph = (int)g->pad_h;
-    a.pw = (int)g->pad_w;
-    a.dh = (int)g->dil_h;
-    a.dw = (int)g->dil_w;
-    a.amp = g->amp;
+    igm_set_window(a, g);
     int bo = g->O <= 16 ? 16 : g->O <= 32 ? 32 : 64, bkw = 4096 / bo;
     /* Slices: enough blocks to fill the GPU, each at least IGM_DW_MIN_CHUNKS stages, the
      * partials [S, O, K] within the col scratch (K*nb*P floats: S*O <= nb*P), S <= 65535. */

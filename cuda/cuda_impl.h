@@ -79,6 +79,31 @@ __device__ __forceinline__ void igc_ew_offsets(const igi_ew &e, int64_t i, int64
     }
 }
 
+/* Split per-channel reductions (batch norm in norm.cu, the conv bias gradient in conv.cu): a
+ * channel's cnt values are cut into igc_parts(cnt) parts of at least IGC_PART_ELEMS, one
+ * block each, whose partial sums a later kernel adds in index order. The count depends only
+ * on cnt, so the sums are the same on every run and every GPU. */
+#define IGC_PART_ELEMS 4096
+#define IGC_MAX_PARTS 64
+static inline int64_t igc_parts(int64_t cnt) {
+    int64_t P = (cnt + IGC_PART_ELEMS - 1) / IGC_PART_ELEMS;
+    return P < 1 ? 1 : (P > IGC_MAX_PARTS ? IGC_MAX_PARTS : P);
+}
+
+/* The sum of v over a block of IGC_THREADS threads (sh: IGC_THREADS shared doubles), in a
+ * fixed tree order; every thread gets the total. Every thread of the block must call it. */
+__device__ __forceinline__ double igc_block_sum(double v, double *sh) {
+    sh[threadIdx.x] = v;
+    __syncthreads();
+    for (int s = IGC_THREADS / 2; s > 0; s >>= 1) {
+        if ((int)threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
+        __syncthreads();
+    }
+    double total = sh[0];
+    __syncthreads();
+    return total;
+}
+
 /* Offset of the row-major index i over (n, shape, stride). */
 __device__ __forceinline__ int64_t igc_offset(int n, const int64_t *shape, const int64_t *stride, int64_t i) {
     int64_t off = 0;

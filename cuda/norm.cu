@@ -15,34 +15,14 @@
  */
 #include "cuda_impl.h"
 
-#define BN_THREADS 256
-
-/* The block's sum of v (every thread passes its partial); every thread gets the total. */
-__device__ double bn_block_sum(double v, double *sh) {
-    sh[threadIdx.x] = v;
-    __syncthreads();
-    for (int s = BN_THREADS / 2; s > 0; s >>= 1) {
-        if ((int)threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
-        __syncthreads();
-    }
-    double total = sh[0];
-    __syncthreads();
-    return total;
-}
+#define BN_THREADS IGC_THREADS /* igc_block_sum needs the block this size */
 
 /* Split reductions: channel c is cut into P contiguous parts of `chunk` elements (of its
  * cnt = N*S, in (n, s) order); block (q, c) of a grid (P, C) sums part q, and the next
  * kernel adds the P partials of a channel in index order. P depends only on cnt, so the
  * sums (and the results) are the same on every run and every GPU. One block per channel,
  * as before, left most of the GPU idle: 16 channels of 200,000 elements kept 16 of 132
- * SMs busy. */
-#define BN_PART_ELEMS 4096
-#define BN_MAX_PARTS 64
-
-static int64_t bn_parts(int64_t cnt) {
-    int64_t P = (cnt + BN_PART_ELEMS - 1) / BN_PART_ELEMS;
-    return P < 1 ? 1 : (P > BN_MAX_PARTS ? BN_MAX_PARTS : P);
-}
+ * SMs busy. The part count is igc_parts (cuda_impl.h), shared with conv2d's bias gradient. */
 
 /* Offset of element j (of cnt, in (n, s) order) of channel c in a contiguous [N, C, S]. */
 __device__ __forceinline__ int64_t bn_at(int64_t j, int64_t c, int64_t C, int64_t S) {
@@ -65,7 +45,7 @@ template <typename T> __global__ void bn_sum_kernel(igi_bn p, int64_t P, int64_t
         int64_t j0 = (int64_t)blockIdx.x * chunk, j1 = j0 + chunk < cnt ? j0 + chunk : cnt;
         double acc = 0;
         for (int64_t j = j0 + threadIdx.x; j < j1; j += blockDim.x) acc += (double)x[bn_at(j, c, C, S)];
-        double s = bn_block_sum(acc, sh);
+        double s = igc_block_sum(acc, sh);
         if (threadIdx.x == 0) part1[c * P + blockIdx.x] = s;
     }
 }
@@ -84,7 +64,7 @@ __global__ void bn_sq_kernel(igi_bn p, int64_t P, int64_t chunk, const double *p
             double d = (double)x[bn_at(j, c, C, S)] - m;
             acc += d * d;
         }
-        double s = bn_block_sum(acc, sh);
+        double s = igc_block_sum(acc, sh);
         if (threadIdx.x == 0) part2[c * P + blockIdx.x] = s;
     }
 }
@@ -147,8 +127,8 @@ template <typename T> __global__ void bn_bwd_sum_kernel(igi_bn_bwd p, int64_t P,
             ag += gv;
             agx += gv * ((double)x[o] - m);
         }
-        double sg = bn_block_sum(ag, sh);
-        double sgx = bn_block_sum(agx, sh);
+        double sg = igc_block_sum(ag, sh);
+        double sgx = igc_block_sum(agx, sh);
         if (threadIdx.x == 0) {
             part[(c * P + blockIdx.x) * 2] = sg;
             part[(c * P + blockIdx.x) * 2 + 1] = sgx;
@@ -203,7 +183,7 @@ static ig_status bn_scratch(const char *op, size_t n, double **out) {
 }
 
 template <typename T> static ig_status bn_forward(const char *op, const igi_bn *p) {
-    int64_t cnt = p->N * p->S, P = bn_parts(cnt);
+    int64_t cnt = p->N * p->S, P = igc_parts(cnt);
     int64_t chunk = (cnt + P - 1) / P;
     dim3 grid((unsigned)P, channel_blocks(p->C));
     double *part = NULL;
@@ -232,7 +212,7 @@ template <typename T> static ig_status bn_forward(const char *op, const igi_bn *
 }
 
 template <typename T> static ig_status bn_backward(const char *op, const igi_bn_bwd *p) {
-    int64_t cnt = p->N * p->S, P = bn_parts(cnt), chunk = (cnt + P - 1) / P;
+    int64_t cnt = p->N * p->S, P = igc_parts(cnt), chunk = (cnt + P - 1) / P;
     dim3 grid((unsigned)P, channel_blocks(p->C));
     size_t n = (size_t)(p->C * P) * 2;
     double *part = NULL;
@@ -274,13 +254,13 @@ template <typename T> __global__ void ln_fwd_kernel(igi_ln p) {
         const T *xr = x + r * D;
         double acc = 0;
         for (int64_t k = threadIdx.x; k < D; k += blockDim.x) acc += (double)xr[k];
-        double m = bn_block_sum(acc, sh) / (double)D;
+        double m = igc_block_sum(acc, sh) / (double)D;
         acc = 0;
         for (int64_t k = threadIdx.x; k < D; k += blockDim.x) {
             double d = (double)xr[k] - m;
             acc += d * d;
         }
-        double is = 1.0 / sqrt(bn_block_sum(acc, sh) / (double)D + p.eps);
+        double is = 1.0 / sqrt(igc_block_sum(acc, sh) / (double)D + p.eps);
         if (threadIdx.x == 0) {
             p.mean[r] = m;
             p.invstd[r] = is;
@@ -305,8 +285,8 @@ template <typename T> __global__ void ln_dx_kernel(igi_ln p) {
             a1 += dy;
             a2 += dy * xh;
         }
-        double s1 = bn_block_sum(a1, sh) / (double)D;
-        double s2 = bn_block_sum(a2, sh) / (double)D;
+        double s1 = igc_block_sum(a1, sh) / (double)D;
+        double s2 = igc_block_sum(a2, sh) / (double)D;
         for (int64_t k = threadIdx.x; k < D; k += blockDim.x) {
             double xh = ((double)xr[k] - m) * is;
             dx[r * D + k] = (T)(is * ((double)gr[k] * (w ? (double)w[k] : 1.0) - s1 - xh * s2));

@@ -94,44 +94,35 @@ template <int ID, typename R, typename... A> struct prof_wrap {
         }
         return NULL;
     }
+    /* Ends a call: its times into the row (timed calls only) and the lock released. The
+     * destructor runs after the real call's result is made, so void and value entries
+     * share one path. */
+    struct ending {
+        const char *op;
+        double h0;
+        bool timed;
+        ~ending() {
+            if (timed) {
+                depth--;
+                cudaEventRecord(ev_end, igc_stream);
+                cudaEventSynchronize(ev_end);
+                float ms = 0;
+                cudaEventElapsedTime(&ms, ev_start, ev_end);
+                prof_add(entry, op, ms, host_ms_now() - h0);
+                (void)cudaGetLastError(); /* a failed call reported its own error; keep the profiler's out */
+            }
+            pthread_mutex_unlock(&prof_lock);
+        }
+    };
     static R call(A... a) {
         pthread_mutex_lock(&prof_lock);
-        if (depth > 0) {
-            if constexpr (std::is_void_v<R>) {
-                real(a...);
-                pthread_mutex_unlock(&prof_lock);
-                return;
-            } else {
-                R r = real(a...);
-                pthread_mutex_unlock(&prof_lock);
-                return r;
-            }
+        ending e{op_of(a...), 0, depth == 0}; /* nested entries run untimed, inside their caller */
+        if (e.timed) {
+            depth++;
+            e.h0 = host_ms_now();
+            cudaEventRecord(ev_start, igc_stream);
         }
-        depth++;
-        double h0 = host_ms_now();
-        cudaEventRecord(ev_start, igc_stream);
-        if constexpr (std::is_void_v<R>) {
-            real(a...);
-            depth--;
-            cudaEventRecord(ev_end, igc_stream);
-            cudaEventSynchronize(ev_end);
-            float ms = 0;
-            cudaEventElapsedTime(&ms, ev_start, ev_end);
-            prof_add(entry, op_of(a...), ms, host_ms_now() - h0);
-            (void)cudaGetLastError();
-            pthread_mutex_unlock(&prof_lock);
-        } else {
-            R r = real(a...);
-            depth--;
-            cudaEventRecord(ev_end, igc_stream);
-            cudaEventSynchronize(ev_end);
-            float ms = 0;
-            cudaEventElapsedTime(&ms, ev_start, ev_end);
-            prof_add(entry, op_of(a...), ms, host_ms_now() - h0);
-            (void)cudaGetLastError(); /* a failed call reported its own error; keep the profiler's out */
-            pthread_mutex_unlock(&prof_lock);
-            return r;
-        }
+        return real(a...);
     }
 };
 template <int ID, typename R, typename... A> const char *prof_wrap<ID, R, A...>::entry;

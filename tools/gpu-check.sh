@@ -353,6 +353,22 @@ fi
 # Its GPU tests must all run; then one epoch of cnn with IGNIS_DIST=nccl (the single host
 # group, the gradient buckets through ncclAllReduce on the communication stream) must train.
 NCCL_MIN_ACC=${NCCL_MIN_ACC:-80}
+# nccl_verdict STAGE LOG BANNER WHAT: ends STAGE from a one-epoch NCCL training log: it must
+# show BANNER (the backend and world size it ran with) and a test accuracy >= NCCL_MIN_ACC.
+nccl_verdict() {
+    local stage=$1 log=$2 banner=$3 what=$4 acc
+    grep -E '^(data parallel|epoch|ignis: error)' "$log" || true
+    acc=$(test_acc "$log")
+    if ! grep -q "$banner" "$log"; then
+        end "$stage" FAIL "the run did not print '$banner' (log: $log)"
+    elif [ -z "$acc" ]; then
+        end "$stage" FAIL "the run did not finish (log: $log)"
+    elif awk -v a="$acc" -v m="$NCCL_MIN_ACC" 'BEGIN { exit !(a >= m) }'; then
+        end "$stage" PASS "cnn, 1 epoch, $what: test accuracy ${acc}% (>= ${NCCL_MIN_ACC}%)"
+    else
+        end "$stage" FAIL "cnn, 1 epoch, $what: test accuracy ${acc}% < ${NCCL_MIN_ACC}%"
+    fi
+}
 if [ "${NCCL:-1}" = 0 ]; then
     begin "nccl 1 rank"; end "nccl 1 rank" SKIP "NCCL=0"
 elif ! grep -q '^NCCL: on' "$LOG_DIR/build.log"; then
@@ -368,17 +384,7 @@ elif fits "nccl 1 rank" 40; then
         timeout "$(cap "${TRAIN_TIMEOUT:-150}")" ${TEST_ENV[@]+"${TEST_ENV[@]}"} env IGNIS_DIST=nccl "$BUILD/ignis" train \
             --model cnn --epochs 1 --seed 1 --data "$FASHION" --device cuda --out "$LOG_DIR/train-nccl1" \
             >"$LOG_DIR/train-nccl1.log" 2>&1 || true
-        grep -E '^(data parallel|epoch|ignis: error)' "$LOG_DIR/train-nccl1.log" || true
-        acc=$(test_acc "$LOG_DIR/train-nccl1.log")
-        if ! grep -q 'data parallel: 1 process (nccl backend)' "$LOG_DIR/train-nccl1.log"; then
-            end "nccl 1 rank" FAIL "the run did not use the nccl backend (log: $LOG_DIR/train-nccl1.log)"
-        elif [ -z "$acc" ]; then
-            end "nccl 1 rank" FAIL "the run did not finish (log: $LOG_DIR/train-nccl1.log)"
-        elif awk -v a="$acc" -v m="$NCCL_MIN_ACC" 'BEGIN { exit !(a >= m) }'; then
-            end "nccl 1 rank" PASS "cnn, 1 epoch, nccl backend: test accuracy ${acc}% (>= ${NCCL_MIN_ACC}%)"
-        else
-            end "nccl 1 rank" FAIL "cnn, 1 epoch, nccl backend: test accuracy ${acc}% < ${NCCL_MIN_ACC}%"
-        fi
+        nccl_verdict "nccl 1 rank" "$LOG_DIR/train-nccl1.log" 'data parallel: 1 process (nccl backend)' "nccl backend"
     fi
 fi
 
@@ -438,17 +444,7 @@ elif fits "nccl 2 ranks" 120; then
         timeout "$(cap "${TRAIN_TIMEOUT:-150}")" ${TEST_ENV[@]+"${TEST_ENV[@]}"} mpirun -np 2 $mpi_root "$NCCL_BUILD/ignis" train \
             --model cnn --epochs 1 --seed 1 --data "$FASHION" --device cuda --out "$LOG_DIR/train-nccl2" \
             >"$LOG_DIR/train-nccl2.log" 2>&1 || true
-        grep -E '^(data parallel|epoch|ignis: error)' "$LOG_DIR/train-nccl2.log" || true
-        acc=$(test_acc "$LOG_DIR/train-nccl2.log")
-        if ! grep -q 'data parallel: 2 processes (nccl backend)' "$LOG_DIR/train-nccl2.log"; then
-            end "nccl 2 ranks" FAIL "the run did not use the nccl backend on 2 ranks (log: $LOG_DIR/train-nccl2.log)"
-        elif [ -z "$acc" ]; then
-            end "nccl 2 ranks" FAIL "the run did not finish (log: $LOG_DIR/train-nccl2.log)"
-        elif awk -v a="$acc" -v m="$NCCL_MIN_ACC" 'BEGIN { exit !(a >= m) }'; then
-            end "nccl 2 ranks" PASS "cnn, 1 epoch, 2 GPUs: test accuracy ${acc}% (>= ${NCCL_MIN_ACC}%)"
-        else
-            end "nccl 2 ranks" FAIL "cnn, 1 epoch, 2 GPUs: test accuracy ${acc}% < ${NCCL_MIN_ACC}%"
-        fi
+        nccl_verdict "nccl 2 ranks" "$LOG_DIR/train-nccl2.log" 'data parallel: 2 processes (nccl backend)' "2 GPUs"
     fi
 fi
 
