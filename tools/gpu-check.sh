@@ -23,13 +23,13 @@
 #   7. nccl 1 rank   the GPU tests of the nccl backend (none may skip) and IGNIS_DIST=nccl
 #                    ignis train --device cuda, cnn for one epoch, test accuracy >=
 #                    NCCL_MIN_ACC (skipped, and said so, when the build has no NCCL)
-#   8. amp training  cnn, one epoch on cuda with --amp bf16 and --amp fp16: test accuracy
+#   8. memcheck      the `cuda` suite under compute-sanitizer --tool memcheck (skipped, and
+#                    said so, when compute-sanitizer is not installed)
+#   9. amp training  cnn, one epoch on cuda with --amp bf16 and --amp fp16: test accuracy
 #                    within AMP_ACC_TOL points (default 1.5) of the fp32 cuda run of stage 5
-#   9. nccl 2 ranks  only when `nvidia-smi -L` lists 2 GPUs or more and mpicc/mpirun exist:
+#  10. nccl 2 ranks  only when `nvidia-smi -L` lists 2 GPUs or more and mpicc/mpirun exist:
 #                    a build with MPI and NCCL ($BUILD-nccl), mpirun -np 2 ignis train
 #                    --device cuda, the same epoch on two GPUs (else SKIP, with the reason)
-#  10. memcheck      the `cuda` suite under compute-sanitizer --tool memcheck (skipped, and
-#                    said so, when compute-sanitizer is not installed)
 # Budget: GPU_CHECK_BUDGET seconds (default 540) from the start; a stage that would not fit
 # in what is left is skipped with the reason, and every timeout is capped by what is left,
 # so the summary always prints before a lease or a caller's timeout ends the run.
@@ -46,7 +46,7 @@
 # system: added to CFLAGS/LDFLAGS with an rpath and to LD_LIBRARY_PATH for the tests),
 # BUILD (default build/gpu), MEMCHECK (0 skips the memcheck stage), ACC_TOL, FASHION_DIR,
 # TRAIN_TIMEOUT / CPU_TRAIN_TIMEOUT (150 / 300 s), BENCH_TIMEOUT (90 s), BENCH_STEPS (30), AMP_ACC_TOL (1.5),
-# NCCL_MIN_ACC (test accuracy the NCCL runs must reach, default 80 (%)), NCCL=0 (skips 7 and 9),
+# NCCL_MIN_ACC (test accuracy the NCCL runs must reach, default 80 (%)), NCCL=0 (skips 7 and 10),
 # NCCL_HOME, PROFILE=0 (skips the profiled bench run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -212,7 +212,7 @@ run_suite() {
     local name=$1 filter=$2 require_no_skip=$3
     shift 3
     local log=$LOG_DIR/$name.log status=0
-    timeout "$(cap "$STAGE_TIMEOUT")" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$@" "$TEST_BIN" --filter="$filter" --verbose --jobs=1 \
+    timeout "$(cap "$STAGE_TIMEOUT")" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$@" "$TEST_BIN" --filter="$filter" --verbose --jobs="${SUITE_JOBS:-1}" \
         >"$log" 2>&1 || status=$?
     grep -E '^\[(PASS|FAIL|SKIP|----)\]|Synthesis|ERROR SUMMARY|========= ' "$log" | grep -v 'Test is disabled' | tail -n 200 || true
     local skips fails
@@ -261,17 +261,21 @@ else
     IGNIS=$BUILD/ignis
     rm -rf "$LOG_DIR/train-cuda" "$LOG_DIR/train-cpu"
     acc_gpu="" acc_cpu=""
+    # The two runs at once: the cuda one needs a core and the GPU, the cpu one the other cores.
     s0=$(date +%s)
-    timeout "$(cap "${TRAIN_TIMEOUT:-150}")" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$IGNIS" train --model cnn --epochs 1 --seed 1 \
+    (timeout "$(cap "${TRAIN_TIMEOUT:-150}")" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$IGNIS" train --model cnn --epochs 1 --seed 1 \
         --data "$FASHION" --device cuda --out "$LOG_DIR/train-cuda" >"$LOG_DIR/train-cuda.log" 2>&1 || true
-    s1=$(date +%s)
-    acc_gpu=$(test_acc "$LOG_DIR/train-cuda.log")
+     date +%s >"$LOG_DIR/train-cuda.end") &
+    cuda_pid=$!
     timeout "$(cap "${CPU_TRAIN_TIMEOUT:-300}")" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$IGNIS" train --model cnn --epochs 1 --seed 1 \
         --data "$FASHION" --device cpu --out "$LOG_DIR/train-cpu" >"$LOG_DIR/train-cpu.log" 2>&1 || true
     s2=$(date +%s)
+    wait "$cuda_pid" || true
+    s1=$(cat "$LOG_DIR/train-cuda.end" 2>/dev/null || date +%s)
+    acc_gpu=$(test_acc "$LOG_DIR/train-cuda.log")
     acc_cpu=$(test_acc "$LOG_DIR/train-cpu.log")
     grep -E '^(epoch|ignis: error)' "$LOG_DIR/train-cuda.log" "$LOG_DIR/train-cpu.log" || true
-    echo "cnn, 1 epoch: cuda test accuracy ${acc_gpu:-?}% ($((s1 - s0)) s), cpu ${acc_cpu:-?}% ($((s2 - s1)) s)"
+    echo "cnn, 1 epoch (run side by side): cuda test accuracy ${acc_gpu:-?}% ($((s1 - s0)) s), cpu ${acc_cpu:-?}% ($((s2 - s0)) s)"
     if [ -z "$acc_gpu" ] || [ -z "$acc_cpu" ]; then
         end "train parity" FAIL "a run did not finish (logs: $LOG_DIR/train-cuda.log, train-cpu.log)"
     elif awk -v a="$acc_gpu" -v b="$acc_cpu" -v t="$ACC_TOL" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }'; then
@@ -388,7 +392,37 @@ elif fits "nccl 1 rank" 40; then
     fi
 fi
 
-# ---- 8. amp training ------------------------------------------------------------------------------
+# ---- 8. memcheck -----------------------------------------------------------------------------
+if fits memcheck 60; then
+begin memcheck
+if [ "${MEMCHECK:-1}" = 0 ]; then
+    end memcheck SKIP "MEMCHECK=0"
+elif [ -z "$SANITIZER" ]; then
+    end memcheck SKIP "compute-sanitizer not found"
+else
+    # Criterion runs each test in a child process: follow them all; any memcheck error
+    # makes the child, and so the run, fail.
+    # First: can the sanitizer use this GPU at all? (Under some container runtimes it
+    # answers "Device not supported".)
+    probe=$LOG_DIR/memcheck-probe.log
+    timeout "$(cap 120)" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$SANITIZER" --tool memcheck --target-processes all \
+        "$TEST_BIN" --filter='cuda/roundtrip_bit_exact' --jobs=1 >"$probe" 2>&1 || true
+    if grep -qiE 'device not supported|error 999|not supported on this' "$probe"; then
+        tail -n 20 "$probe"
+        end memcheck SKIP "compute-sanitizer cannot run on this machine (see $probe)"
+    else
+        # Tests in parallel: memcheck's cost is mostly host-side instrumentation per process.
+        SUITE_JOBS=$(( JOBS < 8 ? JOBS : 8 )) run_suite memcheck 'cuda/*' yes "$SANITIZER" --tool memcheck --target-processes all --error-exitcode 86 \
+            --print-limit 20
+        if grep -qE 'ERROR SUMMARY: [1-9]' "$LOG_DIR/memcheck.log"; then
+            SUMMARY+=("FAIL memcheck      reported errors (see $LOG_DIR/memcheck.log)")
+            failed=1
+        fi
+    fi
+fi
+fi
+
+# ---- 9. amp training ------------------------------------------------------------------------------
 # One epoch of cnn on cuda with --amp bf16 and with --amp fp16 (dynamic loss scaling), same
 # seed as stage 6: each test accuracy must land within AMP_ACC_TOL points of the fp32 cuda
 # run's (bf16/fp16 GEMM operands change the rounding, not what is learnt).
@@ -419,7 +453,7 @@ else
 fi
 fi
 
-# ---- 9. nccl, 2 ranks ------------------------------------------------------------------------------
+# ---- 10. nccl, 2 ranks ------------------------------------------------------------------------------
 # mpirun -np 2: each rank takes the GPU of its local rank; the same epoch must train as well.
 # Several processes need MPI (it carries rank 0's ncclUniqueId): a second build, with MPI.
 NCCL_BUILD=$BUILD-nccl
@@ -446,35 +480,6 @@ elif fits "nccl 2 ranks" 120; then
             >"$LOG_DIR/train-nccl2.log" 2>&1 || true
         nccl_verdict "nccl 2 ranks" "$LOG_DIR/train-nccl2.log" 'data parallel: 2 processes (nccl backend)' "2 GPUs"
     fi
-fi
-
-# ---- 10. memcheck -----------------------------------------------------------------------------
-if fits memcheck 60; then
-begin memcheck
-if [ "${MEMCHECK:-1}" = 0 ]; then
-    end memcheck SKIP "MEMCHECK=0"
-elif [ -z "$SANITIZER" ]; then
-    end memcheck SKIP "compute-sanitizer not found"
-else
-    # Criterion runs each test in a child process: follow them all; any memcheck error
-    # makes the child, and so the run, fail.
-    # First: can the sanitizer use this GPU at all? (Under some container runtimes it
-    # answers "Device not supported".)
-    probe=$LOG_DIR/memcheck-probe.log
-    timeout "$(cap 120)" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$SANITIZER" --tool memcheck --target-processes all \
-        "$TEST_BIN" --filter='cuda/roundtrip_bit_exact' --jobs=1 >"$probe" 2>&1 || true
-    if grep -qiE 'device not supported|error 999|not supported on this' "$probe"; then
-        tail -n 20 "$probe"
-        end memcheck SKIP "compute-sanitizer cannot run on this machine (see $probe)"
-    else
-        run_suite memcheck 'cuda/*' yes "$SANITIZER" --tool memcheck --target-processes all --error-exitcode 86 \
-            --print-limit 20
-        if grep -qE 'ERROR SUMMARY: [1-9]' "$LOG_DIR/memcheck.log"; then
-            SUMMARY+=("FAIL memcheck      reported errors (see $LOG_DIR/memcheck.log)")
-            failed=1
-        fi
-    fi
-fi
 fi
 
 [ "$failed" -eq 0 ]
