@@ -9,7 +9,11 @@
  * backward two (sums of g and g * (x - mean), then dx). As on the CPU, statistics and the
  * backward sums accumulate in double, the variance takes two passes (mean, then squared
  * deviations), and y / dx are computed in double and rounded once to T. The CPU adds in
- * another order, so results agree to rounding (f32 well within 1e-5 relative, f64 within 1e-12). Layer norm
+ * another order, so results agree to rounding (f32 well within 1e-5 relative, f64 within 1e-12).
+ * Synchronised batch norm (core's igi_batch_norm_sync) runs the same split as separate
+ * steps: this process's sums (x; deviations about a given shift; g and g * (x - mean)),
+ * which core all-reduces on the host, then the normalisation or dx with the group's
+ * statistics and sums given. Layer norm
  * runs one block per row the same way; its weight and bias gradients are column sums, one
  * thread per column adding the rows in the CPU's order.
  */

@@ -1,7 +1,8 @@
 /*
  * core/ops/nn_device.c — conv2d, the 2-D pools, batch norm and layer norm on a device (see
  * nn_device.h): geometry for the backend table, scratch from the caching allocator, and
- * the backward functions these ops record on a device.
+ * the backward functions these ops record on a device (batch norm's synchronised form
+ * included: device sums all-reduced on the host).
  *
  * Every tensor an op reads is on the device of x (the callers checked); strided inputs are
  * read through their strides where the kernel takes strides (conv's x, the pools' x and

@@ -19,7 +19,9 @@
  * Synchronised batch norm (igi_batch_norm_sync, data-parallel) runs the same kernels with
  * the statistics and the two backward sums added over the process group through a caller's
  * callback: n becomes the group's element count, mean and variance the group's (two
- * passes, as here), and dx uses the group's sum(g) and sum(g * xhat).
+ * passes, as here), and dx uses the group's sum(g) and sum(g * xhat). The forward's
+ * reductions (igi_bn_stats_sync) are shared with the device path (nn_device.c), which
+ * feeds them the device's sums.
  * Batch norm runs on the thread pool, one channel per thread at a time (see bn_job), so its
  * results do not depend on the thread count.
  */
