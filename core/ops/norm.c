@@ -831,8 +831,8 @@ ig_tensor *igi_batch_norm_sync(ig_tensor *x, ig_tensor *running_mean, ig_tensor 
     ig_tensor *out = xc ? igi_tensor_new(op, x->ndim, x->shape, x->dtype, x->device) : NULL;
     if (!out) goto fail;
     if (sync) {
-        /* scale and shift (2C doubles, at least 5 in all) double as the reduction buffer
-         * (C + 1, then 2C). */
+        /* scale and shift double as the reduction buffer (C + 1, then 2C doubles: they
+         * have 2C, and buf at least 5 when C is 0). */
         bool f32 = x->dtype == IG_F32;
         bn_job lj = {.x = xc, .N = N, .C = C, .S = S};
         if (igi_bn_stats_sync(sync, f32, C, (double)cnt, bn_local_sums_cpu, &lj, mean, var, scale, &gcnt) != IG_OK)
