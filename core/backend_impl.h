@@ -163,6 +163,23 @@ typedef struct igi_bn_bwd {
     bool training;
 } igi_bn_bwd;
 
+/* Synchronised batch norm (core/ops/norm.c's igi_batch_norm_sync on a device) in steps,
+ * between which core adds per-channel sums over the process group on the host. The sums of
+ * this process over x (and g) viewed as contiguous [N, C, S] of dtype dt, accumulated in
+ * double, into out ([2C] f64 on the device; IGI_BN_SUM_X writes out[0..C) only):
+ *   IGI_BN_SUM_X:    out[c] = sum(x)
+ *   IGI_BN_SUM_DEV:  out[c] = sum(d), out[C + c] = sum(d * d), d = x - shift[c]
+ *   IGI_BN_SUM_GRAD: out[c] = sum(g), out[C + c] = sum(g * (x - shift[c])) * invstd[c]
+ * shift / invstd are [C] f64 on the device (NULL where the kind does not read them). */
+enum igi_bn_sum_kind { IGI_BN_SUM_X, IGI_BN_SUM_DEV, IGI_BN_SUM_GRAD };
+typedef struct igi_bn_sums {
+    int64_t N, C, S;
+    ig_dtype dt;
+    const void *x, *g;
+    const double *shift, *invstd;
+    double *out;
+} igi_bn_sums;
+
 /* Cross-entropy / NLL (core/ops/loss.c) over npos positions (row-major over the target
  * shape, n dims): per position, tensor k's element offset from stride[k] (0 scores x with
  * the class dim removed, 1 target, 2 per-position loss (forward, reduction none) or the
@@ -324,6 +341,17 @@ typedef struct igi_backend {
      * n contiguous f32 elements, and *found_inf (device memory, an int the caller zeroed)
      * set to 1 when any result is inf or NaN. Several calls may share one flag. */
     ig_status (*amp_unscale)(const char *op, float *g, int64_t n, float inv_scale, int *found_inf);
+    /* Synchronised batch norm (igi_bn_sums above). batch_norm_sums: one kind of this
+     * process's sums. batch_norm_apply: batch_norm's training forward with the group's
+     * statistics given (stats: [2C] f64 on the device, the mean then the biased variance)
+     * instead of computed: y, mean / invstd, and the running stats updated with the
+     * unbiased variance for the group's count cnt (> 1). batch_norm_backward_apply:
+     * batch_norm_backward in training with the sums given (sums: [4C] f64 on the device:
+     * this process's sum(g), sum(g * xhat), then the group's): dw / db from this process's,
+     * dx from the group's with p->cnt the group's count. */
+    ig_status (*batch_norm_sums)(const char *op, int kind, const igi_bn_sums *p);
+    ig_status (*batch_norm_apply)(const char *op, const igi_bn *p, const double *stats, double cnt);
+    ig_status (*batch_norm_backward_apply)(const char *op, const igi_bn_bwd *p, const double *sums);
 } igi_backend;
 
 /* Installs dev's table (called by the backend at init; tests may install a stand-in).

@@ -107,6 +107,9 @@ static const igi_backend cuda_table = {
     igc_mask_apply,
     igc_gemm_amp,
     igc_amp_unscale,
+    igc_batch_norm_sums,
+    igc_batch_norm_apply,
+    igc_batch_norm_backward_apply,
 };
 
 extern "C" ig_status igi_cuda_init(char *msg, size_t cap) {

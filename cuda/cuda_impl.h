@@ -202,6 +202,11 @@ ig_status igc_gemm_amp(const char *op, int amp, bool ta, bool tb, int64_t M, int
 ig_status igc_amp_convert(const char *op, int amp, const float *src, int64_t rows, int64_t cols, int64_t ld,
                           void *dst);
 ig_status igc_amp_unscale(const char *op, float *g, int64_t n, float inv_scale, int *found_inf);
+/* cuda/norm.cu: synchronised batch norm's steps (the table's batch_norm_sums, batch_norm_apply,
+ * batch_norm_backward_apply). */
+ig_status igc_batch_norm_sums(const char *op, int kind, const igi_bn_sums *p);
+ig_status igc_batch_norm_apply(const char *op, const igi_bn *p, const double *stats, double cnt);
+ig_status igc_batch_norm_backward_apply(const char *op, const igi_bn_bwd *p, const double *sums);
 /* cuda/profile.cu: the table with every entry timed (IGNIS_CUDA_PROFILE=1), or NULL. */
 const igi_backend *igc_profile_table(const igi_backend *real);
 /* cuda/conv_igemm.cu: the implicit-GEMM convolution (f32, groups 1). applies: this

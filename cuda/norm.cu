@@ -9,7 +9,11 @@
  * backward two (sums of g and g * (x - mean), then dx). As on the CPU, statistics and the
  * backward sums accumulate in double, the variance takes two passes (mean, then squared
  * deviations), and y / dx are computed in double and rounded once to T. The CPU adds in
- * another order, so results agree to rounding (f32 well within 1e-5 relative, f64 within 1e-12). Layer norm
+ * another order, so results agree to rounding (f32 well within 1e-5 relative, f64 within 1e-12).
+ * Synchronised batch norm (core's igi_batch_norm_sync) runs the same split as separate
+ * steps: this process's sums (x; deviations about a given shift; g and g * (x - mean)),
+ * which core all-reduces on the host, then the normalisation or dx with the group's
+ * statistics and sums given. Layer norm
  * runs one block per row the same way; its weight and bias gradients are column sums, one
  * thread per column adding the rows in the CPU's order.
  */
@@ -69,15 +73,47 @@ __global__ void bn_sq_kernel(igi_bn p, int64_t P, int64_t chunk, const double *p
     }
 }
 
-/* Pass 3: y over part q of channel c from the statistics (the partials in training, the
- * running statistics in eval); block (0, c) records mean / invstd and updates the running
- * statistics. */
+/* y over part q of channel c (block (q, c)) from the channel's mean m and biased variance
+ * v; block (0, c) records mean / invstd and, with update, takes the running statistics a
+ * step towards m and the unbiased variance for cnt elements. */
 template <typename T>
-__global__ void bn_apply_kernel(igi_bn p, int64_t P, int64_t chunk, const double *part1, const double *part2) {
+__device__ __forceinline__ void bn_apply_part(const igi_bn &p, int64_t c, int64_t chunk, double m, double v, double cnt,
+                                              bool update) {
     const T *x = (const T *)p.x;
     T *y = (T *)p.y;
-    int64_t S = p.S, C = p.C, cnt = p.N * p.S;
-    for (int64_t c = blockIdx.y; c < C; c += gridDim.y) {
+    int64_t S = p.S, C = p.C, n = p.N * p.S;
+    double is = 1.0 / sqrt(v + p.eps);
+    double wv = p.w ? (double)((const T *)p.w)[c * p.ws] : 1.0;
+    double bv = p.b ? (double)((const T *)p.b)[c * p.bs] : 0.0;
+    double a = wv * is, sft = bv - m * a;
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        p.mean[c] = m;
+        p.invstd[c] = is;
+        if (update) {
+            double unbias = cnt / (cnt - 1.0);
+            if (p.rm) {
+                T *r = (T *)p.rm + c * p.rms;
+                *r = (T)((1.0 - p.momentum) * (double)*r + p.momentum * m);
+            }
+            if (p.rv) {
+                T *r = (T *)p.rv + c * p.rvs;
+                *r = (T)((1.0 - p.momentum) * (double)*r + p.momentum * (v * unbias));
+            }
+        }
+    }
+    int64_t j0 = (int64_t)blockIdx.x * chunk, j1 = j0 + chunk < n ? j0 + chunk : n;
+    for (int64_t j = j0 + threadIdx.x; j < j1; j += blockDim.x) {
+        int64_t o = bn_at(j, c, C, S);
+        y[o] = (T)((double)x[o] * a + sft);
+    }
+}
+
+/* Pass 3: y over part q of channel c from the statistics (the partials in training, the
+ * running statistics in eval). */
+template <typename T>
+__global__ void bn_apply_kernel(igi_bn p, int64_t P, int64_t chunk, const double *part1, const double *part2) {
+    int64_t cnt = p.N * p.S;
+    for (int64_t c = blockIdx.y; c < p.C; c += gridDim.y) {
         double m, v;
         if (p.training) {
             m = cnt > 0 ? bn_total(part1, c, P) / (double)cnt : 0.0;
@@ -86,31 +122,16 @@ __global__ void bn_apply_kernel(igi_bn p, int64_t P, int64_t chunk, const double
             m = (double)((const T *)p.rm)[c * p.rms];
             v = (double)((const T *)p.rv)[c * p.rvs];
         }
-        double is = 1.0 / sqrt(v + p.eps);
-        double wv = p.w ? (double)((const T *)p.w)[c * p.ws] : 1.0;
-        double bv = p.b ? (double)((const T *)p.b)[c * p.bs] : 0.0;
-        double a = wv * is, sft = bv - m * a;
-        if (blockIdx.x == 0 && threadIdx.x == 0) {
-            p.mean[c] = m;
-            p.invstd[c] = is;
-            if (p.training && cnt > 0) {
-                double unbias = (double)cnt / (double)(cnt - 1);
-                if (p.rm) {
-                    T *r = (T *)p.rm + c * p.rms;
-                    *r = (T)((1.0 - p.momentum) * (double)*r + p.momentum * m);
-                }
-                if (p.rv) {
-                    T *r = (T *)p.rv + c * p.rvs;
-                    *r = (T)((1.0 - p.momentum) * (double)*r + p.momentum * (v * unbias));
-                }
-            }
-        }
-        int64_t j0 = (int64_t)blockIdx.x * chunk, j1 = j0 + chunk < cnt ? j0 + chunk : cnt;
-        for (int64_t j = j0 + threadIdx.x; j < j1; j += blockDim.x) {
-            int64_t o = bn_at(j, c, C, S);
-            y[o] = (T)((double)x[o] * a + sft);
-        }
+        bn_apply_part<T>(p, c, chunk, m, v, (double)cnt, p.training && cnt > 0);
     }
+}
+
+/* Synchronised batch norm: pass 3 with the group's statistics (stats: means, then biased
+ * variances) and the group's count gcnt for the running variance. */
+template <typename T>
+__global__ void bn_sync_apply_kernel(igi_bn p, int64_t chunk, const double *stats, double gcnt) {
+    for (int64_t c = blockIdx.y; c < p.C; c += gridDim.y)
+        bn_apply_part<T>(p, c, chunk, stats[c], stats[p.C + c], gcnt, true);
 }
 
 /* Backward pass 1: part[c, q] = (sum g, sum g * (x - mean)) over part q of channel c. */
@@ -136,39 +157,106 @@ template <typename T> __global__ void bn_bwd_sum_kernel(igi_bn_bwd p, int64_t P,
     }
 }
 
-/* Backward pass 2: the channel's sums from the partials (in index order); block (0, c)
- * writes dw and db; every block writes dx over its part. */
-template <typename T> __global__ void bn_bwd_apply_kernel(igi_bn_bwd p, int64_t P, int64_t chunk, const double *part) {
+/* Over part q of channel c (block (q, c)): block (0, c) writes dw = sgx and db = sg (this
+ * process's sums, sgx already times invstd); every block writes dx from the sums dsg /
+ * dsgx (this process's, or in synchronised batch norm the group's). */
+template <typename T>
+__device__ __forceinline__ void bn_bwd_part(const igi_bn_bwd &p, int64_t c, int64_t chunk, double sg, double sgx,
+                                            double dsg, double dsgx) {
     const T *x = (const T *)p.x, *g = (const T *)p.g;
     int64_t S = p.S, C = p.C, cnt = p.N * p.S;
-    for (int64_t c = blockIdx.y; c < C; c += gridDim.y) {
-        double m = p.mean[c], is = p.invstd[c], sg = 0, sgx = 0;
+    double m = p.mean[c], is = p.invstd[c];
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        if (p.dw) ((T *)p.dw)[c] = (T)sgx;
+        if (p.db) ((T *)p.db)[c] = (T)sg;
+    }
+    if (!p.dx) return;
+    double wv = p.w ? (double)((const T *)p.w)[c * p.ws] : 1.0;
+    double k1 = wv * is;
+    T *dx = (T *)p.dx;
+    int64_t j0 = (int64_t)blockIdx.x * chunk, j1 = j0 + chunk < cnt ? j0 + chunk : cnt;
+    if (p.training) {
+        double mg = dsg / p.cnt, mgx = dsgx / p.cnt * is;
+        for (int64_t j = j0 + threadIdx.x; j < j1; j += blockDim.x) {
+            int64_t o = bn_at(j, c, C, S);
+            dx[o] = (T)(k1 * ((double)g[o] - mg - ((double)x[o] - m) * mgx));
+        }
+    } else {
+        for (int64_t j = j0 + threadIdx.x; j < j1; j += blockDim.x) {
+            int64_t o = bn_at(j, c, C, S);
+            dx[o] = (T)(k1 * (double)g[o]);
+        }
+    }
+}
+
+/* Backward pass 2: the channel's sums from the partials (in index order), then dw, db and
+ * dx over the block's part. */
+template <typename T> __global__ void bn_bwd_apply_kernel(igi_bn_bwd p, int64_t P, int64_t chunk, const double *part) {
+    for (int64_t c = blockIdx.y; c < p.C; c += gridDim.y) {
+        double sg = 0, sgx = 0;
         for (int64_t q = 0; q < P; q++) {
             sg += part[(c * P + q) * 2];
             sgx += part[(c * P + q) * 2 + 1];
         }
-        sgx *= is;
-        if (blockIdx.x == 0 && threadIdx.x == 0) {
-            if (p.dw) ((T *)p.dw)[c] = (T)sgx;
-            if (p.db) ((T *)p.db)[c] = (T)sg;
-        }
-        if (!p.dx) continue;
-        double wv = p.w ? (double)((const T *)p.w)[c * p.ws] : 1.0;
-        double k1 = wv * is;
-        T *dx = (T *)p.dx;
+        sgx *= p.invstd[c];
+        bn_bwd_part<T>(p, c, chunk, sg, sgx, sg, sgx);
+    }
+}
+
+/* Synchronised batch norm, backward pass 2 with the sums given: sums[0..2C) this
+ * process's (sum g, sum g * xhat), sums[2C..4C) the group's. */
+template <typename T> __global__ void bn_sync_bwd_apply_kernel(igi_bn_bwd p, int64_t chunk, const double *sums) {
+    int64_t C = p.C;
+    for (int64_t c = blockIdx.y; c < C; c += gridDim.y)
+        bn_bwd_part<T>(p, c, chunk, sums[c], sums[C + c], sums[2 * C + c], sums[3 * C + c]);
+}
+
+/* Synchronised batch norm's sums (igi_bn_sums), pass 1: part[(c * P + q) * 2 + k] = the
+ * k-th sum of the kind over part q of channel c. kind is the same for the whole grid, so
+ * the block sums below are reached by every thread. */
+template <typename T>
+__global__ void bn_sync_sum_kernel(igi_bn_sums p, int kind, int64_t P, int64_t chunk, double *part) {
+    __shared__ double sh[BN_THREADS];
+    const T *x = (const T *)p.x, *g = (const T *)p.g;
+    int64_t S = p.S, C = p.C, cnt = p.N * p.S;
+    for (int64_t c = blockIdx.y; c < C; c += gridDim.y) {
+        double sft = kind == IGI_BN_SUM_X ? 0.0 : p.shift[c], a0 = 0, a1 = 0;
         int64_t j0 = (int64_t)blockIdx.x * chunk, j1 = j0 + chunk < cnt ? j0 + chunk : cnt;
-        if (p.training) {
-            double mg = sg / p.cnt, mgx = sgx / p.cnt * is;
-            for (int64_t j = j0 + threadIdx.x; j < j1; j += blockDim.x) {
-                int64_t o = bn_at(j, c, C, S);
-                dx[o] = (T)(k1 * ((double)g[o] - mg - ((double)x[o] - m) * mgx));
-            }
-        } else {
-            for (int64_t j = j0 + threadIdx.x; j < j1; j += blockDim.x) {
-                int64_t o = bn_at(j, c, C, S);
-                dx[o] = (T)(k1 * (double)g[o]);
+        for (int64_t j = j0 + threadIdx.x; j < j1; j += blockDim.x) {
+            int64_t o = bn_at(j, c, C, S);
+            double d = (double)x[o] - sft;
+            if (kind == IGI_BN_SUM_X) {
+                a0 += d;
+            } else if (kind == IGI_BN_SUM_DEV) {
+                a0 += d;
+                a1 += d * d;
+            } else {
+                double gv = (double)g[o];
+                a0 += gv;
+                a1 += gv * d;
             }
         }
+        double s0 = igc_block_sum(a0, sh);
+        double s1 = kind == IGI_BN_SUM_X ? 0.0 : igc_block_sum(a1, sh);
+        if (threadIdx.x == 0) {
+            part[(c * P + blockIdx.x) * 2] = s0;
+            part[(c * P + blockIdx.x) * 2 + 1] = s1;
+        }
+    }
+}
+
+/* Pass 2: out[c] (and out[C + c]) = channel c's partials added in index order; the
+ * gradient kind's second sum times invstd[c], as bn_bwd_apply_kernel does. */
+__global__ void bn_sync_total_kernel(igi_bn_sums p, int kind, int64_t P, const double *part) {
+    IGC_GRID_STRIDE(c, p.C) {
+        double s0 = 0, s1 = 0;
+        for (int64_t q = 0; q < P; q++) {
+            s0 += part[(c * P + q) * 2];
+            s1 += part[(c * P + q) * 2 + 1];
+        }
+        p.out[c] = s0;
+        if (kind == IGI_BN_SUM_DEV) p.out[p.C + c] = s1;
+        if (kind == IGI_BN_SUM_GRAD) p.out[p.C + c] = s1 * p.invstd[c];
     }
 }
 
@@ -241,6 +329,57 @@ ig_status igc_batch_norm_backward(const char *op, const igi_bn_bwd *p) {
     if (p->dt == IG_F32) return bn_backward<float>(op, p);
     if (p->dt == IG_F64) return bn_backward<double>(op, p);
     return igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported on cuda", op, ig_dtype_name(p->dt));
+}
+
+/* ---- synchronised batch norm (the table's batch_norm_sums / _apply / _backward_apply) -------- */
+
+template <typename T> static ig_status bn_sync_sums(const char *op, int kind, const igi_bn_sums *p) {
+    int64_t cnt = p->N * p->S, P = igc_parts(cnt), chunk = (cnt + P - 1) / P;
+    dim3 grid((unsigned)P, channel_blocks(p->C));
+    size_t n = (size_t)(p->C * P) * 2;
+    double *part = NULL;
+    ig_status st = bn_scratch(op, n, &part);
+    if (st != IG_OK) return st;
+    bn_sync_sum_kernel<T><<<grid, BN_THREADS, 0, igc_stream>>>(*p, kind, P, chunk, part);
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess) {
+        bn_sync_total_kernel<<<igc_blocks(p->C), IGC_THREADS, 0, igc_stream>>>(*p, kind, P, part);
+        e = cudaGetLastError();
+    }
+    igi_free(IG_CUDA, part, n * sizeof(double));
+    if (e != cudaSuccess) return igc_fail(op, "batch norm sum kernels", __FILE__, __LINE__, e);
+    return IG_OK;
+}
+
+ig_status igc_batch_norm_sums(const char *op, int kind, const igi_bn_sums *p) {
+    if (kind < IGI_BN_SUM_X || kind > IGI_BN_SUM_GRAD)
+        return igi_error(IG_ERR_ARG, "%s: invalid batch norm sum kind %d", op, kind);
+    if (p->C <= 0) return IG_OK;
+    if (p->dt == IG_F32) return bn_sync_sums<float>(op, kind, p);
+    if (p->dt == IG_F64) return bn_sync_sums<double>(op, kind, p);
+    return igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported on cuda", op, ig_dtype_name(p->dt));
+}
+
+ig_status igc_batch_norm_apply(const char *op, const igi_bn *p, const double *stats, double cnt) {
+    if (p->C <= 0) return IG_OK;
+    int64_t n = p->N * p->S, P = igc_parts(n), chunk = (n + P - 1) / P;
+    dim3 grid((unsigned)P, channel_blocks(p->C));
+    if (p->dt == IG_F32) bn_sync_apply_kernel<float><<<grid, BN_THREADS, 0, igc_stream>>>(*p, chunk, stats, cnt);
+    else if (p->dt == IG_F64) bn_sync_apply_kernel<double><<<grid, BN_THREADS, 0, igc_stream>>>(*p, chunk, stats, cnt);
+    else return igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported on cuda", op, ig_dtype_name(p->dt));
+    IGC_LAUNCHED(op);
+    return IG_OK;
+}
+
+ig_status igc_batch_norm_backward_apply(const char *op, const igi_bn_bwd *p, const double *sums) {
+    if (p->C <= 0) return IG_OK;
+    int64_t n = p->N * p->S, P = igc_parts(n), chunk = (n + P - 1) / P;
+    dim3 grid((unsigned)P, channel_blocks(p->C));
+    if (p->dt == IG_F32) bn_sync_bwd_apply_kernel<float><<<grid, BN_THREADS, 0, igc_stream>>>(*p, chunk, sums);
+    else if (p->dt == IG_F64) bn_sync_bwd_apply_kernel<double><<<grid, BN_THREADS, 0, igc_stream>>>(*p, chunk, sums);
+    else return igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported on cuda", op, ig_dtype_name(p->dt));
+    IGC_LAUNCHED(op);
+    return IG_OK;
 }
 
 /* ---- layer norm ------------------------------------------------------------------------ */

@@ -197,6 +197,9 @@ const igi_backend *igc_profile_table(const igi_backend *real) {
     PROF(mask_apply);
     PROF(gemm_amp);
     PROF(amp_unscale);
+    PROF(batch_norm_sums);
+    PROF(batch_norm_apply);
+    PROF(batch_norm_backward_apply);
     atexit(prof_print);
     return &t;
 }

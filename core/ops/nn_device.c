@@ -1,7 +1,8 @@
 /*
  * core/ops/nn_device.c — conv2d, the 2-D pools, batch norm and layer norm on a device (see
  * nn_device.h): geometry for the backend table, scratch from the caching allocator, and
- * the backward functions these ops record on a device.
+ * the backward functions these ops record on a device (batch norm's synchronised form
+ * included: device sums all-reduced on the host).
  *
  * Every tensor an op reads is on the device of x (the callers checked); strided inputs are
  * read through their strides where the kernel takes strides (conv's x, the pools' x and
@@ -9,6 +10,7 @@
  * Scratch goes back to the caching allocator as soon as the kernels are queued: the
  * backend runs everything on one stream, so a later user of the block runs after them.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn_device.h"
@@ -218,12 +220,109 @@ static ig_tensor *contiguous_nograd(ig_tensor *t) {
 static const void *data_or_null(const ig_tensor *t) { return t ? igi_data(t) : NULL; }
 static int64_t stride0(const ig_tensor *t) { return t ? t->strides[0] : 0; }
 
-/* saved: mean [C], invstd [C] (f64, on the device); iattr[0]: training; dattr[0]: N*S. */
+/* Synchronised batch norm (igi_bn_sync) on a device: the backend sums this process's
+ * values per channel into device scratch, the sums go to the host (each copy waits for the
+ * device), the group's callback adds them over the process group there exactly as on the
+ * CPU (norm.c's igi_bn_stats_sync, shared), and what the kernels need of the result goes
+ * back to the device. A device failure before a reduction leaves this member out of it, as
+ * any failing member does; the group's own timeout ends the others. */
+
+/* The device's side of igi_bn_stats_sync: a batch_norm_sums kernel (X, then DEV about the
+ * uploaded shift) into scratch, copied to out on the host. */
+typedef struct bn_dev_sums {
+    const igi_backend *be;
+    igi_bn_sums p;  /* x and its geometry; out: device scratch of 2C doubles */
+    double *dshift; /* device [C]: where pass 1's shift is uploaded */
+} bn_dev_sums;
+
+static ig_status bn_local_sums_device(void *ctx, int pass, const double *shift, double *out) {
+    const bn_dev_sums *d = ctx;
+    igi_bn_sums p = d->p;
+    size_t cb = sizeof(double) * (size_t)p.C;
+    ig_status st;
+    if (pass == 1 && cb && (st = d->be->memcpy_h2d(d->dshift, shift, cb)) != IG_OK) return st;
+    p.shift = pass == 1 ? d->dshift : NULL;
+    if ((st = d->be->batch_norm_sums(BN_OP, pass == 0 ? IGI_BN_SUM_X : IGI_BN_SUM_DEV, &p)) != IG_OK) return st;
+    return cb ? d->be->memcpy_d2h(out, p.out, pass == 0 ? cb : 2 * cb) : IG_OK;
+}
+
+/* The synchronised forward: the group's statistics (p->mean doubles as the shift's upload
+ * buffer until the apply kernel writes the mean there), then the normalisation with them;
+ * *gcnt gets the group's count. */
+static ig_status bn_sync_forward(const igi_backend *be, ig_device dev, const igi_bn *p, const igi_bn_sync *sync,
+                                 double *gcnt) {
+    const char *op = BN_OP;
+    int64_t C = p->C;
+    size_t cb = sizeof(double) * (size_t)C;
+    double *dsc = dev_scratch(op, dev, 2 * cb);    /* the passes' sums, then [mean, var] */
+    double *h = calloc((size_t)(4 * C + 1), sizeof(double)); /* mean, var, tmp (2C + 1) */
+    ig_status st = IG_OK;
+    if (!dsc || !h) {
+        st = dsc ? igi_error(IG_ERR_NOMEM, "%s: out of memory", op) : ig_last_status();
+        goto done;
+    }
+    bn_dev_sums ds = {be, {.N = p->N, .C = C, .S = p->S, .dt = p->dt, .x = p->x, .out = dsc}, p->mean};
+    double *mean = h, *var = h + C, *tmp = h + 2 * C;
+    st = igi_bn_stats_sync(sync, p->dt == IG_F32, C, (double)p->N * (double)p->S, bn_local_sums_device, &ds, mean,
+                           var, tmp, gcnt);
+    if (st != IG_OK) goto done;
+    if (cb && (st = be->memcpy_h2d(dsc, h, 2 * cb)) != IG_OK) goto done; /* mean and var are adjacent */
+    st = be->batch_norm_apply(op, p, dsc, *gcnt);
+done:
+    dev_scratch_free(dev, dsc, 2 * cb);
+    free(h);
+    return st;
+}
+
+/* The synchronised backward (dx wanted, training): this process's (sum g, sum g * xhat)
+ * on the device, added over the group on the host, then dx from the group's sums and dw /
+ * db from this process's (norm.c's batch_norm_backward). */
+static ig_status bn_sync_backward(const igi_backend *be, ig_device dev, const igi_bn_bwd *p, const igi_bn_sync *sync) {
+    const char *op = BN_OP;
+    int64_t C = p->C;
+    size_t cb = sizeof(double) * (size_t)C;
+    double *dsc = dev_scratch(op, dev, 4 * cb); /* this process's sums [2C], then the group's */
+    double *h = calloc((size_t)(2 * C + 1), sizeof(double));
+    ig_status st = IG_OK;
+    if (!dsc || !h) {
+        st = dsc ? igi_error(IG_ERR_NOMEM, "%s: out of memory", op) : ig_last_status();
+        goto done;
+    }
+    igi_bn_sums s = {.N = p->N, .C = C, .S = p->S, .dt = p->dt, .x = p->x, .g = p->g, .shift = p->mean,
+                     .invstd = p->invstd, .out = dsc};
+    if ((st = be->batch_norm_sums(op, IGI_BN_SUM_GRAD, &s)) != IG_OK) goto done;
+    if (cb && (st = be->memcpy_d2h(h, dsc, 2 * cb)) != IG_OK) goto done;
+    if ((st = sync->sum(sync->ctx, h, 2 * C)) != IG_OK) goto done;
+    if (cb && (st = be->memcpy_h2d(dsc + 2 * C, h, 2 * cb)) != IG_OK) goto done;
+    st = be->batch_norm_backward_apply(op, p, dsc);
+done:
+    dev_scratch_free(dev, dsc, 4 * cb);
+    free(h);
+    return st;
+}
+
+/* dev's table when it has every entry synchronised batch norm uses, else NULL with the
+ * error set ("ig_batch_norm: not implemented on cuda"). */
+static const igi_backend *bn_sync_backend(ig_device dev) {
+    const igi_backend *be = IGI_BACKEND_WITH(BN_OP, dev, batch_norm_sums);
+    if (be && (!be->batch_norm_apply || !be->batch_norm_backward_apply)) {
+        igi_error_not_implemented(BN_OP, dev);
+        return NULL;
+    }
+    return be;
+}
+
+/* saved: mean [C], invstd [C] (f64, on the device); iattr[0]: training; iattr[1]: the
+ * igi_bn_sync pointer or 0; dattr[0]: the element count per channel (the group's when
+ * synchronised). */
 static ig_status batch_norm_backward_device(igi_node *node, ig_tensor *g, ig_tensor **gin) {
     const char *op = BN_OP;
     ig_tensor *x = node->inputs[0], *w = node->inputs[1], *b = node->inputs[2];
     ig_device dev = x->device;
-    const igi_backend *be = IGI_BACKEND_WITH(op, dev, batch_norm_backward);
+    const igi_bn_sync *sync = (const igi_bn_sync *)(intptr_t)node->iattr[1];
+    /* As on the CPU, the group's sums are needed only for dx. */
+    bool synced = sync && node->iattr[0] != 0 && igi_needs_grad(x);
+    const igi_backend *be = synced ? bn_sync_backend(dev) : IGI_BACKEND_WITH(op, dev, batch_norm_backward);
     if (!be) return ig_last_status();
     if (!igi_check_same_device_any(op, g, x)) return ig_last_status();
     int64_t C = x->shape[1];
@@ -241,7 +340,7 @@ static ig_status batch_norm_backward_device(igi_node *node, ig_tensor *g, ig_ten
                     .invstd = (const double *)(const void *)igi_data(node->saved[1]),
                     .dx = dx ? igi_data(dx) : NULL, .dw = dw ? igi_data(dw) : NULL, .db = db ? igi_data(db) : NULL,
                     .cnt = node->dattr[0], .training = node->iattr[0] != 0};
-    st = be->batch_norm_backward(op, &p);
+    st = synced ? bn_sync_backward(be, dev, &p, sync) : be->batch_norm_backward(op, &p);
     if (st == IG_OK) {
         gin[0] = dx;
         gin[1] = dw;
@@ -258,12 +357,14 @@ done:
 }
 
 ig_tensor *igi_batch_norm_device(ig_tensor *x, ig_tensor *running_mean, ig_tensor *running_var, ig_tensor *weight,
-                                 ig_tensor *bias, bool training, double momentum, double eps) {
+                                 ig_tensor *bias, bool training, double momentum, double eps, const igi_bn_sync *sync) {
     const char *op = BN_OP;
     ig_device dev = x->device;
-    const igi_backend *be = IGI_BACKEND_WITH(op, dev, batch_norm);
+    if (!training) sync = NULL;
+    const igi_backend *be = sync ? bn_sync_backend(dev) : IGI_BACKEND_WITH(op, dev, batch_norm);
     if (!be) return NULL;
     int64_t N = x->shape[0], C = x->shape[1], S = igi_numel(x->ndim - 2, x->shape + 2);
+    double cnt = (double)N * (double)S;
     ig_tensor *xc = contiguous_nograd(x);
     ig_tensor *out = xc ? igi_tensor_new(op, x->ndim, x->shape, x->dtype, dev) : NULL;
     ig_tensor *mean = out ? igi_tensor_new(op, 1, &C, IG_F64, dev) : NULL;
@@ -276,7 +377,7 @@ ig_tensor *igi_batch_norm_device(ig_tensor *x, ig_tensor *running_mean, ig_tenso
                     .rms = stride0(running_mean), .rvs = stride0(running_var),
                     .mean = (double *)(void *)igi_data(mean), .invstd = (double *)(void *)igi_data(invstd),
                     .eps = eps, .momentum = momentum, .training = training};
-        st = be->batch_norm(op, &p);
+        st = sync ? bn_sync_forward(be, dev, &p, sync, &cnt) : be->batch_norm(op, &p);
     }
     ig_tensor_free(xc);
     if (st != IG_OK) {
@@ -289,8 +390,8 @@ ig_tensor *igi_batch_norm_device(ig_tensor *x, ig_tensor *running_mean, ig_tenso
     out = igi_finish(IGI_OP_BATCH_NORM, batch_norm_backward_device, out, in, 3);
     if (out && out->node) {
         out->node->iattr[0] = training;
-        out->node->iattr[1] = 0;
-        out->node->dattr[0] = (double)N * (double)S;
+        out->node->iattr[1] = (int64_t)(intptr_t)sync;
+        out->node->dattr[0] = cnt;
         igi_node_save(out->node, 0, mean);
         igi_node_save(out->node, 1, invstd);
     }

@@ -19,7 +19,9 @@
  * Synchronised batch norm (igi_batch_norm_sync, data-parallel) runs the same kernels with
  * the statistics and the two backward sums added over the process group through a caller's
  * callback: n becomes the group's element count, mean and variance the group's (two
- * passes, as here), and dx uses the group's sum(g) and sum(g * xhat).
+ * passes, as here), and dx uses the group's sum(g) and sum(g * xhat). The forward's
+ * reductions (igi_bn_stats_sync) are shared with the device path (nn_device.c), which
+ * feeds them the device's sums.
  * Batch norm runs on the thread pool, one channel per thread at a time (see bn_job), so its
  * results do not depend on the thread count.
  */
@@ -253,25 +255,6 @@ static void bn_sums(const ig_tensor *x, int64_t N, int64_t C, int64_t S, double 
 static void bn_sqdev(const ig_tensor *x, int64_t N, int64_t C, int64_t S, const double *mean, double *sq) {
     bn_job j = {.x = x, .N = N, .C = C, .S = S, .a = mean, .s1 = sq};
     igi_parallel_for(C, bn_grain(N * S), bn_sqdev_range, &j);
-}
-
-/* The group's mean and biased variance through sync (tmp: C + 1 doubles); *gcnt gets the
- * group's element count per channel. Every member reaches both reductions or none. */
-static ig_status bn_stats_sync(const ig_tensor *x, int64_t N, int64_t C, int64_t S, const igi_bn_sync *sync,
-                               double *mean, double *var, double *tmp, double *gcnt) {
-    bn_sums(x, N, C, S, tmp);
-    tmp[C] = (double)N * (double)S;
-    ig_status st = sync->sum(sync->ctx, tmp, C + 1);
-    if (st != IG_OK) return st;
-    double cnt = tmp[C];
-    *gcnt = cnt;
-    if (cnt <= 1) /* the same on every member: all fail together */
-        return igi_error(IG_ERR_ARG, "ig_batch_norm: expected more than 1 value per channel over the process group when training, got %.0f", cnt);
-    for (int64_t c = 0; c < C; c++) mean[c] = tmp[c] / cnt;
-    bn_sqdev(x, N, C, S, mean, tmp);
-    if ((st = sync->sum(sync->ctx, tmp, C)) != IG_OK) return st;
-    for (int64_t c = 0; c < C; c++) var[c] = tmp[c] / cnt;
-    return IG_OK;
 }
 
 /* Rows [r0, r1) of y = x * a[c] + b[c] (row r = n*C + c). */
@@ -657,26 +640,53 @@ IGI_HOT static void bn_dev_f32_range(int64_t c0, int64_t c1, void *ctx) {
         bn_f32_channel_dev(xp, j->N, j->C, j->S, c, (float)j->a[c], &j->s1[c], &j->s2[c]);
 }
 
-/* bn_stats_sync for f32: the group's sums (and count), the shift mf from them, the group's
- * shifted sums (one reduction of 2C), then bn_f32_stats as the plain path does (tmp: 2C
- * doubles, at least C + 1). */
-static ig_status bn_stats_sync_f32(const ig_tensor *x, int64_t N, int64_t C, int64_t S, const igi_bn_sync *sync,
-                                   double *mean, double *var, double *tmp, double *gcnt) {
-    bn_job j = {.x = x, .N = N, .C = C, .S = S, .s1 = tmp};
-    igi_parallel_for(C, bn_grain(N * S), bn_sums_f32_range, &j);
-    tmp[C] = (double)N * (double)S;
-    ig_status st = sync->sum(sync->ctx, tmp, C + 1);
+/* The group's statistics from this process's sums (synchronised batch norm, on the CPU and
+ * on a device alike, so both reduce the same values in the same order; see nn_device.h).
+ * Every member reaches both reductions or none: the count is the group's. */
+ig_status igi_bn_stats_sync(const igi_bn_sync *sync, bool f32, int64_t C, double local_cnt, igi_bn_local_sums fn,
+                            void *ctx, double *mean, double *var, double *tmp, double *gcnt) {
+    ig_status st = fn(ctx, 0, NULL, tmp);
     if (st != IG_OK) return st;
+    tmp[C] = local_cnt;
+    if ((st = sync->sum(sync->ctx, tmp, C + 1)) != IG_OK) return st;
     double cnt = tmp[C];
     *gcnt = cnt;
     if (cnt <= 1) /* the same on every member: all fail together */
         return igi_error(IG_ERR_ARG, "ig_batch_norm: expected more than 1 value per channel over the process group when training, got %.0f", cnt);
-    for (int64_t c = 0; c < C; c++) mean[c] = (double)bn_f32_shift(tmp[c], cnt);
-    j.a = mean;
-    j.s2 = tmp + C;
-    igi_parallel_for(C, bn_grain(N * S), bn_dev_f32_range, &j);
-    if ((st = sync->sum(sync->ctx, tmp, 2 * C)) != IG_OK) return st;
-    for (int64_t c = 0; c < C; c++) bn_f32_stats((float)mean[c], tmp[c], tmp[C + c], cnt, &mean[c], &var[c]);
+    /* f64: the group's mean, then the squared deviations from it. f32: the first pass's
+     * mean rounded to float as the shift, then the shifted sums (the plain f32 path's
+     * cancellation-free variance, bn_f32_stats). */
+    for (int64_t c = 0; c < C; c++) mean[c] = f32 ? (double)bn_f32_shift(tmp[c], cnt) : tmp[c] / cnt;
+    if ((st = fn(ctx, 1, mean, tmp)) != IG_OK) return st;
+    if (f32) {
+        if ((st = sync->sum(sync->ctx, tmp, 2 * C)) != IG_OK) return st;
+        for (int64_t c = 0; c < C; c++) bn_f32_stats((float)mean[c], tmp[c], tmp[C + c], cnt, &mean[c], &var[c]);
+    } else {
+        if ((st = sync->sum(sync->ctx, tmp + C, C)) != IG_OK) return st;
+        for (int64_t c = 0; c < C; c++) var[c] = tmp[C + c] / cnt;
+    }
+    return IG_OK;
+}
+
+/* igi_bn_local_sums on the CPU: ctx is a bn_job over this process's x (s1 / s2 unset). */
+static ig_status bn_local_sums_cpu(void *ctx, int pass, const double *shift, double *out) {
+    bn_job j = *(const bn_job *)ctx;
+    bool f32 = j.x->dtype == IG_F32;
+    if (pass == 0) {
+        if (f32) {
+            j.s1 = out;
+            igi_parallel_for(j.C, bn_grain(j.N * j.S), bn_sums_f32_range, &j);
+        } else {
+            bn_sums(j.x, j.N, j.C, j.S, out);
+        }
+    } else if (f32) {
+        j.a = shift;
+        j.s1 = out;
+        j.s2 = out + j.C;
+        igi_parallel_for(j.C, bn_grain(j.N * j.S), bn_dev_f32_range, &j);
+    } else {
+        bn_sqdev(j.x, j.N, j.C, j.S, shift, out + j.C);
+    }
     return IG_OK;
 }
 
@@ -810,11 +820,8 @@ ig_tensor *igi_batch_norm_sync(ig_tensor *x, ig_tensor *running_mean, ig_tensor 
                   ig_shape_str(x, b1, sizeof b1));
         return NULL;
     }
-    if (x->device != IG_CPU) {
-        if (!sync) return igi_batch_norm_device(x, running_mean, running_var, weight, bias, training, momentum, eps);
-        igi_error(IG_ERR_DEVICE, "%s: synchronised batch norm is not implemented on %s", op, igi_device_name(x->device));
-        return NULL;
-    }
+    if (x->device != IG_CPU)
+        return igi_batch_norm_device(x, running_mean, running_var, weight, bias, training, momentum, eps, sync);
     bn_scratch scratch;
     double *buf = bn_scratch_get(&scratch, op, C, 5);
     if (!buf) return NULL;
@@ -824,9 +831,12 @@ ig_tensor *igi_batch_norm_sync(ig_tensor *x, ig_tensor *running_mean, ig_tensor 
     ig_tensor *out = xc ? igi_tensor_new(op, x->ndim, x->shape, x->dtype, x->device) : NULL;
     if (!out) goto fail;
     if (sync) {
-        /* scale and shift (2C doubles) double as the reduction buffer (C + 1, or 2C for f32). */
+        /* scale and shift double as the reduction buffer (C + 1, then 2C doubles: they
+         * have 2C, and buf at least 5 when C is 0). */
         bool f32 = x->dtype == IG_F32;
-        if ((f32 ? bn_stats_sync_f32 : bn_stats_sync)(xc, N, C, S, sync, mean, var, scale, &gcnt) != IG_OK) goto fail;
+        bn_job lj = {.x = xc, .N = N, .C = C, .S = S};
+        if (igi_bn_stats_sync(sync, f32, C, (double)cnt, bn_local_sums_cpu, &lj, mean, var, scale, &gcnt) != IG_OK)
+            goto fail;
         double unbias = gcnt / (gcnt - 1);
         for (int64_t c = 0; c < C; c++) scale[c] = var[c] * unbias;
         if (running_mean) update_running(running_mean, mean, C, momentum);

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "core/backend_impl.h"
+#include "core/tensor_impl.h" /* igi_batch_norm_sync */
 #include "cuda_test_util.h"
 #include "fake_device.h"
 #include "ignis.h"
@@ -908,6 +909,9 @@ Test(cuda_fake, not_implemented_and_mixed_devices, .init = fake_setup) {
     EXPECT_DEVICE_ERROR(ig_max_pool2d(g4, &(ig_pool2d_params){.kernel = {2, 2}}), "ig_max_pool2d: not implemented on cuda");
     EXPECT_DEVICE_ERROR(ig_avg_pool2d(g4, &(ig_pool2d_params){.kernel = {2, 2}}), "ig_avg_pool2d: not implemented on cuda");
     EXPECT_DEVICE_ERROR(ig_batch_norm(g4, NULL, NULL, NULL, NULL, true, 0.1, 1e-5), "ig_batch_norm: not implemented on cuda");
+    igi_bn_sync no_group = {NULL, NULL}; /* never called: the entries are missing first */
+    EXPECT_DEVICE_ERROR(igi_batch_norm_sync(g4, NULL, NULL, NULL, NULL, true, 0.1, 1e-5, &no_group),
+                        "ig_batch_norm: not implemented on cuda");
     EXPECT_DEVICE_ERROR(ig_layer_norm(g, 1, (const int64_t[]){3}, NULL, NULL, 1e-5), "ig_layer_norm: not implemented on cuda");
     EXPECT_DEVICE_ERROR(ig_dropout(g, 0.5, true), "ig_dropout: not implemented on cuda");
     EXPECT_DEVICE_ERROR(ig_cross_entropy(g, gi, NULL), "ig_cross_entropy: not implemented on cuda");

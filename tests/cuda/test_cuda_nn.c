@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../core/tensor_impl.h" /* igi_batch_norm_sync */
 #include "cuda_test_util.h"
 #include "ignis.h"
 
@@ -606,6 +607,199 @@ static void check_batch_norm(ig_device d, bool grad_check) {
     }
 }
 
+/* Synchronised batch norm (igi_batch_norm_sync) on d vs the CPU with the same fake group in
+ * one process. The group's sum is vals * factor plus, with `others`, a fixed contribution
+ * of further members by call and position (their count, sums, squared deviations, and
+ * backward sums), so the statistics, the running variance's count and dx all differ from
+ * this process's own. CPU and device share the reduction protocol (the same values in the
+ * same order), so the same fake gives both the same group. */
+typedef struct {
+    double factor;
+    bool others;
+    int64_t C;
+    int calls, fail_at; /* fail_at: the call (1-based) that fails, 0: none */
+} bn_fake_group;
+
+static ig_status bn_fake_sum(void *ctx, double *vals, int64_t n) {
+    bn_fake_group *g = ctx;
+    g->calls++;
+    if (g->fail_at && g->calls >= g->fail_at)
+        return igi_error(IG_ERR_STATE, "ig_batch_norm (fake group): member 1 is gone");
+    int64_t C = g->C;
+    for (int64_t i = 0; i < n; i++) {
+        double add = 0;
+        if (g->others) {
+            if (g->calls == 1) /* [sum(x) (C), count]: 6 more values per channel */
+                add = i == C ? 6.0 : 1.5 + 0.25 * (double)i;
+            else if (g->calls == 2) /* sum(d^2) (f64, C) or [sum(d), sum(d^2)] (f32, 2C) */
+                add = n == 2 * C && i < C ? 0.3 : 4.0 + 0.5 * (double)(i % C);
+            else /* backward: [sum(g), sum(g * xhat)] */
+                add = i < C ? 0.7 : -0.4 + 0.1 * (double)(i - C);
+        }
+        vals[i] = vals[i] * g->factor + add;
+    }
+    return IG_OK;
+}
+
+typedef struct {
+    int ndim;
+    int64_t xs[4];
+    bool affine, running, transposed, offset;
+} bn_sync_case;
+static const bn_sync_case bn_sync_cases[] = {
+    {4, {4, 3, 5, 6}, true, true, false, false},
+    {2, {7, 5}, false, true, false, false},
+    {4, {2, 3, 4, 5}, true, false, true, false}, /* x transposed in its last two dims */
+    {4, {4, 2, 40, 40}, true, true, false, true}, /* 6400 per channel: two parts; x = 50 + noise */
+    {2, {1, 4}, true, true, false, false},       /* one value per channel here, more in the group */
+};
+
+static void check_batch_norm_sync(ig_device d) {
+    ig_manual_seed(15);
+    for (size_t k = 0; k < sizeof bn_sync_cases / sizeof bn_sync_cases[0]; k++) {
+        const bn_sync_case *c = &bn_sync_cases[k];
+        for (size_t t = 0; t < 2; t++) {
+            for (int grp = 0; grp < 2; grp++) {
+                ig_dtype dt = float_dtypes[t];
+                ig_scope *s = ig_scope_begin();
+                int64_t C = c->xs[1];
+                ig_tensor *x = data(dt, c->ndim, c->xs, false);
+                if (c->offset) x = ig_add_scalar(x, 50.0);
+                ig_tensor *w = c->affine ? data(dt, 1, &C, true) : NULL, *b = c->affine ? data(dt, 1, &C, false) : NULL;
+                ig_tensor *rm = c->running ? data(dt, 1, &C, false) : NULL, *rv = c->running ? data(dt, 1, &C, true) : NULL;
+                ig_tensor *r = data(dt, c->ndim, c->xs, false);
+                if (c->transposed) r = ig_contiguous(ig_transpose(r, 2, 3));
+                /* The two sides: [0] the CPU, [1] d. */
+                ig_tensor *xs[2], *ws[2] = {NULL, NULL}, *bs[2] = {NULL, NULL}, *rms[2] = {NULL, NULL},
+                          *rvs[2] = {NULL, NULL}, *ys[2];
+                bn_fake_group fg[2];
+                int64_t cnt = ig_tensor_numel(x) / C;
+                bool one_value = cnt == 1 && grp == 0;
+                for (int side = 0; side < 2; side++) {
+                    ig_device dev = side ? d : IG_CPU;
+                    xs[side] = side && d != IG_CPU ? on(x, dev) : ig_clone(x);
+                    cr_assert_eq(ig_set_requires_grad(xs[side], true), IG_OK);
+                    if (w) {
+                        ws[side] = side && d != IG_CPU ? on(w, dev) : ig_clone(w);
+                        bs[side] = side && d != IG_CPU ? on(b, dev) : ig_clone(b);
+                        cr_assert_eq(ig_set_requires_grad(ws[side], true), IG_OK);
+                        cr_assert_eq(ig_set_requires_grad(bs[side], true), IG_OK);
+                    }
+                    if (rm) {
+                        rms[side] = side && d != IG_CPU ? on(rm, dev) : ig_clone(rm);
+                        rvs[side] = side && d != IG_CPU ? on(rv, dev) : ig_clone(rv);
+                    }
+                    fg[side] = (bn_fake_group){grp ? 2.0 : 1.0, grp == 1, C, 0, 0};
+                    igi_bn_sync sync = {bn_fake_sum, &fg[side]};
+                    ig_tensor *xin = c->transposed ? ig_transpose(xs[side], 2, 3) : xs[side];
+                    ys[side] = igi_batch_norm_sync(xin, rms[side], rvs[side], ws[side], bs[side], true, 0.1, 1e-5,
+                                                   &sync);
+                    if (one_value) {
+                        /* One value per channel in a group of one: refused on both sides. */
+                        cr_assert_null(ys[side]);
+                        cr_assert(strstr(ig_last_error(), "ig_batch_norm") &&
+                                      strstr(ig_last_error(), "more than 1 value"), "%s", ig_last_error());
+                        continue;
+                    }
+                    cr_assert(ys[side], "%s", ig_last_error());
+                    cr_assert_eq(fg[side].calls, 2, "sums and count, then the deviations");
+                    ig_tensor *rr = side && d != IG_CPU ? on(r, dev) : r;
+                    cr_assert_eq(ig_backward(ig_sum(ig_mul(ys[side], rr), 0, NULL, false), NULL), IG_OK, "%s",
+                                 ig_last_error());
+                    cr_assert_eq(fg[side].calls, 3, "the backward sums");
+                }
+                if (one_value) {
+                    ig_scope_end(s);
+                    continue;
+                }
+                char what[160];
+                snprintf(what, sizeof what, "sync batch norm case %zu %s group %d", k, ig_dtype_name(dt), grp);
+                expect_match(ys[1], ys[0], d, what);
+                if (rm) {
+                    expect_match(rms[1], rms[0], d, "sync running mean");
+                    expect_match(rvs[1], rvs[0], d, "sync running var");
+                }
+                expect_match(ig_grad(xs[1]), ig_grad(xs[0]), d, "sync grad of x");
+                if (w) {
+                    expect_match(ig_grad(ws[1]), ig_grad(ws[0]), d, "sync grad of weight");
+                    expect_match(ig_grad(bs[1]), ig_grad(bs[0]), d, "sync grad of bias");
+                }
+                ig_scope_end(s);
+            }
+        }
+    }
+}
+
+/* A group of one is plain batch norm on d (same statistics, running stats, gradients);
+ * eval mode never calls the group; a failing group fails forward or backward with its
+ * error. */
+static void check_batch_norm_sync_edges(ig_device d) {
+    ig_manual_seed(16);
+    ig_scope *s = ig_scope_begin();
+    int64_t xs[4] = {3, 2, 4, 5}, C = 2;
+    for (size_t t = 0; t < 2; t++) {
+        ig_dtype dt = float_dtypes[t];
+        ig_tensor *x = on(data(dt, 4, xs, false), d), *w = on(data(dt, 1, &C, true), d);
+        ig_tensor *rm = data(dt, 1, &C, false), *rv = data(dt, 1, &C, true);
+        ig_tensor *rm1 = on(rm, d), *rv1 = on(rv, d), *rm2 = on(rm, d), *rv2 = on(rv, d);
+        ig_tensor *x1 = ig_clone(x), *x2 = ig_clone(x), *w1 = ig_clone(w), *w2 = ig_clone(w);
+        ig_tensor *leaves[4] = {x1, x2, w1, w2};
+        for (int i = 0; i < 4; i++) cr_assert_eq(ig_set_requires_grad(leaves[i], true), IG_OK);
+        bn_fake_group g = {1.0, false, C, 0, 0};
+        igi_bn_sync sync = {bn_fake_sum, &g};
+        ig_tensor *y1 = igi_batch_norm_sync(x1, rm1, rv1, w1, NULL, true, 0.1, 1e-5, &sync);
+        ig_tensor *y2 = ig_batch_norm(x2, rm2, rv2, w2, NULL, true, 0.1, 1e-5);
+        cr_assert(y1 && y2, "%s", ig_last_error());
+        /* Both on d: the same sums in the same order, so equal to rounding of the apply. */
+        ig_tensor *y2c = ig_to(y2, IG_CPU);
+        expect_match(y1, y2c, d, "group of one vs batch norm");
+        expect_match(rm1, ig_to(rm2, IG_CPU), d, "group of one: running mean");
+        expect_match(rv1, ig_to(rv2, IG_CPU), d, "group of one: running var");
+        ig_tensor *r = on(data(dt, 4, xs, false), d);
+        cr_assert_eq(ig_backward(ig_sum(ig_mul(y1, r), 0, NULL, false), NULL), IG_OK, "%s", ig_last_error());
+        cr_assert_eq(ig_backward(ig_sum(ig_mul(y2, r), 0, NULL, false), NULL), IG_OK, "%s", ig_last_error());
+        cr_assert_eq(g.calls, 3);
+        expect_match(ig_grad(x1), ig_to(ig_grad(x2), IG_CPU), d, "group of one: grad of x");
+        expect_match(ig_grad(w1), ig_to(ig_grad(w2), IG_CPU), d, "group of one: grad of weight");
+        /* Only the weight wants a gradient: no reduction in backward (as on the CPU). */
+        g.calls = 0;
+        ig_tensor *wn = ig_clone(w);
+        cr_assert_eq(ig_set_requires_grad(wn, true), IG_OK);
+        ig_tensor *yn = igi_batch_norm_sync(x, NULL, NULL, wn, NULL, true, 0.1, 1e-5, &sync);
+        cr_assert(yn, "%s", ig_last_error());
+        cr_assert_eq(ig_backward(ig_sum(ig_mul(yn, r), 0, NULL, false), NULL), IG_OK, "%s", ig_last_error());
+        cr_assert_eq(g.calls, 2);
+        expect_match(ig_grad(wn), ig_to(ig_grad(w1), IG_CPU), d, "weight only: grad of weight");
+        /* Eval: the running statistics, no reduction. */
+        g.calls = 0;
+        ig_tensor *ye = igi_batch_norm_sync(x, rm1, rv1, w, NULL, false, 0.1, 1e-5, &sync);
+        ig_tensor *ye2 = ig_batch_norm(x, rm1, rv1, w, NULL, false, 0.1, 1e-5);
+        cr_assert(ye && ye2, "%s", ig_last_error());
+        cr_assert_eq(g.calls, 0);
+        expect_match(ye, ig_to(ye2, IG_CPU), d, "eval");
+        /* A failing group: in forward (either reduction) the op fails with its error; in
+         * backward, ig_backward does. */
+        for (int at = 1; at <= 3; at++) {
+            g = (bn_fake_group){1.0, false, C, 0, at};
+            ig_tensor *xf = ig_clone(x);
+            cr_assert_eq(ig_set_requires_grad(xf, true), IG_OK);
+            ig_clear_error();
+            ig_tensor *yf = igi_batch_norm_sync(xf, rm1, rv1, NULL, NULL, true, 0.1, 1e-5, &sync);
+            if (at < 3) {
+                cr_assert_null(yf);
+                cr_assert_eq(g.calls, at);
+            } else {
+                cr_assert(yf, "%s", ig_last_error());
+                cr_assert_eq(ig_backward(ig_sum(yf, 0, NULL, false), NULL), IG_ERR_STATE);
+            }
+            cr_assert_eq(ig_last_status(), IG_ERR_STATE);
+            cr_assert(strstr(ig_last_error(), "ig_batch_norm") && strstr(ig_last_error(), "member 1 is gone"), "%s",
+                      ig_last_error());
+        }
+    }
+    ig_scope_end(s);
+}
+
 /* ---- training: optimizers and a model on the device ------------------------------------------- */
 
 /* Like expect_match for float tensors, with a relative tolerance of tol (of max |cpu|). */
@@ -785,6 +979,8 @@ Test(cuda, conv2d_deterministic) { need_cuda(); check_conv_deterministic(IG_CUDA
 Test(cuda, pool2d) { need_cuda(); check_pool(IG_CUDA, true); }
 Test(cuda, class_loss) { need_cuda(); check_class_loss(IG_CUDA, true); }
 Test(cuda, batch_norm) { need_cuda(); check_batch_norm(IG_CUDA, true); }
+Test(cuda, batch_norm_sync) { need_cuda(); check_batch_norm_sync(IG_CUDA); }
+Test(cuda, batch_norm_sync_edges) { need_cuda(); check_batch_norm_sync_edges(IG_CUDA); }
 /* IGNIS_CUDA_PROFILE=1 (read when the backend starts) registers a table whose entries are
  * timed: results stay the same, nested entries (batch norm's scratch reaching raw_alloc
  * through the caching allocator) do not deadlock, and the calls are counted. */
@@ -810,6 +1006,8 @@ Test(cuda_harness, conv2d_deterministic) { check_conv_deterministic(IG_CPU); }
 Test(cuda_harness, pool2d) { check_pool(IG_CPU, true); }
 Test(cuda_harness, class_loss) { check_class_loss(IG_CPU, true); }
 Test(cuda_harness, batch_norm) { check_batch_norm(IG_CPU, true); }
+Test(cuda_harness, batch_norm_sync) { check_batch_norm_sync(IG_CPU); }
+Test(cuda_harness, batch_norm_sync_edges) { check_batch_norm_sync_edges(IG_CPU); }
 Test(cuda_harness, pointwise_loss) { check_pointwise_loss(IG_CPU, true); }
 Test(cuda_harness, layer_norm) { check_layer_norm(IG_CPU, true); }
 Test(cuda_harness, dropout) { check_dropout(IG_CPU, true); }
