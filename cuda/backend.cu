@@ -107,6 +107,8 @@ static const igi_backend cuda_table = {
     igc_mask_apply,
     igc_gemm_amp,
     igc_amp_unscale,
+    igc_gather,
+    igc_gather_backward,
 };
 
 extern "C" ig_status igi_cuda_init(char *msg, size_t cap) {

@@ -202,6 +202,9 @@ ig_status igc_gemm_amp(const char *op, int amp, bool ta, bool tb, int64_t M, int
 ig_status igc_amp_convert(const char *op, int amp, const float *src, int64_t rows, int64_t cols, int64_t ld,
                           void *dst);
 ig_status igc_amp_unscale(const char *op, float *g, int64_t n, float inv_scale, int *found_inf);
+/* cuda/index.cu: gather forward and backward. */
+ig_status igc_gather(const char *op, const igi_gather *g, const void *t, const void *index, void *out);
+ig_status igc_gather_backward(const char *op, const igi_gather *g, const void *gout, const void *index, void *gin);
 /* cuda/profile.cu: the table with every entry timed (IGNIS_CUDA_PROFILE=1), or NULL. */
 const igi_backend *igc_profile_table(const igi_backend *real);
 /* cuda/conv_igemm.cu: the implicit-GEMM convolution (f32, groups 1). applies: this

@@ -197,6 +197,8 @@ const igi_backend *igc_profile_table(const igi_backend *real) {
     PROF(mask_apply);
     PROF(gemm_amp);
     PROF(amp_unscale);
+    PROF(gather);
+    PROF(gather_backward);
     atexit(prof_print);
     return &t;
 }
