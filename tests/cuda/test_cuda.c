@@ -763,6 +763,16 @@ static void check_one_hot(ig_device d) {
             ig_scope_end(s);
         }
     }
+    /* The device path's temporaries (converted classes, arange, mask) are all released. */
+    ig_tensor *ch = heap_on(ig_randint(0, 5, 2, (const int64_t[]){3, 2}, IG_I32), d);
+    ig_mem_stats m0, m1;
+    ig_mem_get_stats(d, &m0);
+    ig_tensor *oh = ig_one_hot(ch, -1);
+    cr_assert(oh, "%s", ig_last_error());
+    ig_tensor_free(oh);
+    ig_mem_get_stats(d, &m1);
+    cr_assert_eq(m1.live_bytes, m0.live_bytes, "one_hot left %lld bytes live", (long long)(m1.live_bytes - m0.live_bytes));
+    ig_tensor_free(ch);
     ig_scope *s = ig_scope_begin();
     /* u8 classes above 255 classes' reach, 0-dim, empty with num_classes, zero classes. */
     ig_tensor *u = ig_from_data(1, (const int64_t[]){3}, IG_U8, (const uint8_t[]){255, 0, 7});
