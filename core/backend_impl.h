@@ -234,6 +234,20 @@ typedef struct igi_ln {
  * max(x,0) - x*y + log1p(exp(-|x|)) (binary cross-entropy on logits). */
 enum igi_pw_kind { IGI_PW_MSE, IGI_PW_L1, IGI_PW_SMOOTH_L1, IGI_PW_BCE_LOGITS };
 
+/* Gather along dim (core/ops/index.c): out[c] = t[c with c[dim] = index[c]] over index's
+ * shape ishape (ndim dims, row-major, n elements). t's and index's element strides tstride /
+ * istride (tstride[dim] is along dim; 0-dim t: ndim 0, size 1), t's size along dim, t's
+ * shape tshape (backward), g's strides gstride (backward; g has index's shape). Indices
+ * (int64 or int32, idt) are valid: in [0, size). Values of dtype dt. */
+typedef struct igi_gather {
+    int ndim, dim;
+    int64_t ishape[IG_MAX_DIMS], istride[IG_MAX_DIMS];
+    int64_t tshape[IG_MAX_DIMS], tstride[IG_MAX_DIMS];
+    int64_t gstride[IG_MAX_DIMS];
+    int64_t size;
+    ig_dtype dt, idt;
+} igi_gather;
+
 /* ---- the table ----------------------------------------------------------------------- */
 
 typedef struct igi_backend {
@@ -352,6 +366,13 @@ typedef struct igi_backend {
     ig_status (*batch_norm_sums)(const char *op, int kind, const igi_bn_sums *p);
     ig_status (*batch_norm_apply)(const char *op, const igi_bn *p, const double *stats, double cnt);
     ig_status (*batch_norm_backward_apply)(const char *op, const igi_bn_bwd *p, const double *sums);
+    /* Gather: out (contiguous, index's shape, dtype g->dt, any dtype) from t and index. */
+    ig_status (*gather)(const char *op, const igi_gather *g, const void *t, const void *index, void *out);
+    /* Its gradient (f32 / f64): gin (contiguous, t's shape, fully written) = zeros with gout
+     * added at the gathered positions, each element summing its contributions in index's
+     * row-major order (the CPU's scatter order, no atomics). */
+    ig_status (*gather_backward)(const char *op, const igi_gather *g, const void *gout, const void *index,
+                                 void *gin);
 } igi_backend;
 
 /* Installs dev's table (called by the backend at init; tests may install a stand-in).

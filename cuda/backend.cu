@@ -110,6 +110,8 @@ static const igi_backend cuda_table = {
     igc_batch_norm_sums,
     igc_batch_norm_apply,
     igc_batch_norm_backward_apply,
+    igc_gather,
+    igc_gather_backward,
 };
 
 extern "C" ig_status igi_cuda_init(char *msg, size_t cap) {

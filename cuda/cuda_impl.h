@@ -207,6 +207,9 @@ ig_status igc_amp_unscale(const char *op, float *g, int64_t n, float inv_scale, 
 ig_status igc_batch_norm_sums(const char *op, int kind, const igi_bn_sums *p);
 ig_status igc_batch_norm_apply(const char *op, const igi_bn *p, const double *stats, double cnt);
 ig_status igc_batch_norm_backward_apply(const char *op, const igi_bn_bwd *p, const double *sums);
+/* cuda/index.cu: gather forward and backward. */
+ig_status igc_gather(const char *op, const igi_gather *g, const void *t, const void *index, void *out);
+ig_status igc_gather_backward(const char *op, const igi_gather *g, const void *gout, const void *index, void *gin);
 /* cuda/profile.cu: the table with every entry timed (IGNIS_CUDA_PROFILE=1), or NULL. */
 const igi_backend *igc_profile_table(const igi_backend *real);
 /* cuda/conv_igemm.cu: the implicit-GEMM convolution (f32, groups 1). applies: this

@@ -200,6 +200,8 @@ const igi_backend *igc_profile_table(const igi_backend *real) {
     PROF(batch_norm_sums);
     PROF(batch_norm_apply);
     PROF(batch_norm_backward_apply);
+    PROF(gather);
+    PROF(gather_backward);
     atexit(prof_print);
     return &t;
 }

@@ -8,6 +8,12 @@
  * scatters the gradient into zeros with an accumulating kernel, because indices repeat.
  * one_hot turns integer classes into int64 rows and is not differentiable.
  *
+ * On a device, indices and classes are validated on a host copy (the same messages, in the
+ * same order, as on the CPU) before any device work: index_select moves slabs with the
+ * copy kernel, gather and its gradient have their own entries (cuda/index.cu; the
+ * gradient is a deterministic gather in the CPU's order), and one_hot compares the
+ * classes with an arange on the device and converts the mask to int64.
+ *
  * Slabs are addressed with header copies on the stack (same storage, adjusted shape and
  * offset): they never escape the function that makes them and need no reference.
  */
@@ -54,14 +60,6 @@ static inline int64_t load_index(const ig_tensor *ix, int64_t off) {
 static bool check_index_dtype(const char *op, const ig_tensor *ix) {
     if (ix->dtype != IG_I64 && ix->dtype != IG_I32) {
         igi_error(IG_ERR_DTYPE, "%s: index must be int64 or int32, got %s", op, ig_dtype_name(ix->dtype));
-        return false;
-    }
-    return true;
-}
-
-static bool check_cpu(const char *op, const ig_tensor *t) {
-    if (t->device != IG_CPU) {
-        igi_check_cpu(op, t); /* sets "not implemented on cuda" */
         return false;
     }
     return true;
@@ -353,8 +351,52 @@ static void gather_walker(walker *w, const ig_tensor *t, int d, const ig_tensor 
     }
 }
 
+/* Device geometry of a gather of t along d by ix; g: the gradient (index's shape) or NULL.
+ * A 0-dim t is described as 1-D of size 1 so kernels need no special case. */
+static void gather_geom(const ig_tensor *t, int d, const ig_tensor *ix, const ig_tensor *g, igi_gather *geo) {
+    memset(geo, 0, sizeof *geo);
+    geo->dt = t->dtype;
+    geo->idt = ix->dtype;
+    if (t->ndim == 0) {
+        geo->ndim = 1;
+        geo->ishape[0] = geo->tshape[0] = geo->size = 1;
+        return;
+    }
+    geo->ndim = t->ndim;
+    geo->dim = d;
+    geo->size = t->shape[d];
+    for (int k = 0; k < t->ndim; k++) {
+        geo->ishape[k] = ix->shape[k];
+        geo->istride[k] = ix->strides[k];
+        geo->tshape[k] = t->shape[k];
+        geo->tstride[k] = t->strides[k];
+        geo->gstride[k] = g ? g->strides[k] : 0;
+    }
+}
+
+/* saved[0]: the index, on t's device. gin: a fresh contiguous tensor the kernel fills. */
+static ig_status gather_backward_device(igi_node *node, ig_tensor *g, ig_tensor **gin) {
+    const char *op = "ig_gather";
+    ig_tensor *t = node->inputs[0], *ix = node->saved[0];
+    const igi_backend *be = IGI_BACKEND_WITH(op, t->device, gather_backward);
+    if (!be || !igi_check_same_device_any(op, g, t)) return ig_last_status();
+    igi_gather geo;
+    gather_geom(t, (int)node->iattr[0], ix, g, &geo);
+    geo.dt = g->dtype;
+    ig_tensor *z = igi_tensor_new(op, t->ndim, t->shape, g->dtype, t->device);
+    if (!z) return ig_last_status();
+    ig_status st = be->gather_backward(op, &geo, igi_data(g), igi_data(ix), igi_data(z));
+    if (st != IG_OK) {
+        ig_tensor_free(z);
+        return st;
+    }
+    gin[0] = z;
+    return IG_OK;
+}
+
 static ig_status gather_backward(igi_node *node, ig_tensor *g, ig_tensor **gin) {
     ig_tensor *t = node->inputs[0], *ix = node->saved[0];
+    if (t->device != IG_CPU) return gather_backward_device(node, g, gin);
     int d = (int)node->iattr[0];
     ig_tensor *z = ig_zeros(t->ndim, t->shape, g->dtype);
     if (!z) return ig_last_status();
@@ -375,12 +417,60 @@ static ig_status gather_backward(igi_node *node, ig_tensor *g, ig_tensor **gin) 
     return IG_OK;
 }
 
+/* The out-of-range message of ig_gather for the first bad index in row-major order over
+ * ix (on the CPU), or true when every index lies in [0, size). */
+static bool gather_check_range(const char *op, const ig_tensor *ix, int d, int64_t size) {
+    int64_t n = igi_numel(ix->ndim, ix->shape);
+    walker w;
+    memset(&w, 0, sizeof w);
+    w.nd = ix->ndim;
+    for (int k = 0; k < ix->ndim; k++) {
+        w.shape[k] = ix->shape[k];
+        w.st[0][k] = ix->strides[k];
+    }
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = load_index(ix, w.off[0]);
+        if (v < 0 || v >= size) {
+            igi_error(IG_ERR_ARG, "%s: index %lld is out of range for dim %d of size %lld", op, (long long)v, d,
+                      (long long)size);
+            return false;
+        }
+        walker_step(&w);
+    }
+    return true;
+}
+
+/* ig_gather on t's device (shapes already checked): the index is range-checked on a host
+ * copy, then be's kernel fills the output; the node saves the device index. */
+static ig_tensor *gather_device(const char *op, const igi_backend *be, ig_tensor *t, int d, ig_tensor *index) {
+    ig_tensor *host = igi_to_device_copy(op, index, IG_CPU);
+    if (!host) return NULL;
+    bool ok = gather_check_range(op, host, d, t->ndim ? t->shape[d] : 1);
+    ig_tensor_free(host);
+    if (!ok) return NULL;
+    ig_tensor *out = igi_tensor_new(op, index->ndim, index->shape, t->dtype, t->device);
+    if (!out) return NULL;
+    igi_gather geo;
+    gather_geom(t, d, index, NULL, &geo);
+    if (be->gather(op, &geo, igi_data(t), igi_data(index), igi_data(out)) != IG_OK) {
+        ig_tensor_free(out);
+        return NULL;
+    }
+    out = igi_finish(IGI_OP_GATHER, gather_backward, out, &t, 1);
+    if (out && out->node) {
+        out->node->iattr[0] = d;
+        igi_node_save(out->node, 0, index);
+    }
+    return out;
+}
+
 ig_tensor *ig_gather(ig_tensor *t, int dim, ig_tensor *index) {
     const char *op = "ig_gather";
     IGI_NULL_CHECK(op, t);
     IGI_NULL_CHECK(op, index);
-    if (!check_index_dtype(op, index) || !igi_check_same_device(op, t, index) || !check_cpu(op, t))
-        return NULL;
+    if (!check_index_dtype(op, index) || !igi_check_same_device_any(op, t, index)) return NULL;
+    const igi_backend *be = NULL;
+    if (t->device != IG_CPU && !(be = IGI_BACKEND_WITH(op, t->device, gather))) return NULL;
     char b1[160], b2[160];
     if (index->ndim != t->ndim) {
         igi_error(IG_ERR_SHAPE, "%s: index %s must have as many dims as the input %s", op,
@@ -396,6 +486,7 @@ ig_tensor *ig_gather(ig_tensor *t, int dim, ig_tensor *index) {
             return NULL;
         }
     }
+    if (be) return gather_device(op, be, t, d, index);
     ig_tensor *out = igi_tensor_new(op, index->ndim, index->shape, t->dtype, t->device);
     if (!out) return NULL;
     int64_t n = igi_numel(index->ndim, index->shape);
@@ -436,34 +527,26 @@ static int64_t load_class(const ig_tensor *t, int64_t off) {
     }
 }
 
-ig_tensor *ig_one_hot(ig_tensor *t, int64_t num_classes) {
-    const char *op = "ig_one_hot";
-    IGI_NULL_CHECK(op, t);
-    if (t->dtype != IG_I64 && t->dtype != IG_I32 && t->dtype != IG_U8) {
-        igi_error(IG_ERR_DTYPE, "%s: classes must be an integer dtype, got %s", op, ig_dtype_name(t->dtype));
-        return NULL;
+/* A walker over t's shape (offset 0: t's elements). */
+static void class_walker(walker *w, const ig_tensor *t) {
+    memset(w, 0, sizeof *w);
+    w->nd = t->ndim;
+    for (int k = 0; k < t->ndim; k++) {
+        w->shape[k] = t->shape[k];
+        w->st[0][k] = t->strides[k];
     }
-    if (!check_cpu(op, t)) return NULL;
-    if (t->ndim >= IG_MAX_DIMS) {
-        igi_error(IG_ERR_ARG, "%s: input already has %d dims", op, IG_MAX_DIMS);
-        return NULL;
-    }
-    if (num_classes < -1) {
-        igi_error(IG_ERR_ARG, "%s: num_classes must be -1 or at least 0, got %lld", op, (long long)num_classes);
-        return NULL;
-    }
+}
+
+/* Infers *num_classes when it is -1 and checks every class of t (CPU memory) against it;
+ * false with the error set otherwise. */
+static bool one_hot_classes(const char *op, const ig_tensor *t, int64_t *num_classes) {
     int64_t n = igi_numel(t->ndim, t->shape);
     walker w;
-    memset(&w, 0, sizeof w);
-    w.nd = t->ndim;
-    for (int k = 0; k < t->ndim; k++) {
-        w.shape[k] = t->shape[k];
-        w.st[0][k] = t->strides[k];
-    }
-    if (num_classes == -1) {
+    class_walker(&w, t);
+    if (*num_classes == -1) {
         if (n == 0) {
             igi_error(IG_ERR_ARG, "%s: cannot infer num_classes from an empty tensor", op);
-            return NULL;
+            return false;
         }
         int64_t mx = INT64_MIN;
         walker w2 = w;
@@ -474,28 +557,88 @@ ig_tensor *ig_one_hot(ig_tensor *t, int64_t num_classes) {
         }
         if (mx == INT64_MAX) {
             igi_error(IG_ERR_ARG, "%s: class %lld is too large", op, (long long)mx);
-            return NULL;
+            return false;
         }
-        num_classes = mx < 0 ? 0 : mx + 1;
+        *num_classes = mx < 0 ? 0 : mx + 1;
     }
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = load_class(t, w.off[0]);
+        if (v < 0 || v >= *num_classes) {
+            igi_error(IG_ERR_ARG, "%s: class %lld is out of range [0, %lld)", op, (long long)v,
+                      (long long)*num_classes);
+            return false;
+        }
+        walker_step(&w);
+    }
+    return true;
+}
+
+/* out (int64, t's shape + [C], on t's device, valid classes) = (t[.., None] == arange(C)),
+ * converted from the u8 mask by the copy kernel. Temporaries are heap tensors, freed here. */
+static ig_status one_hot_fill_device(const char *op, ig_tensor *t, int64_t C, ig_tensor *out) {
+    ig_tensor *ti = NULL, *col = NULL, *ar = NULL, *ard = NULL, *mask = NULL;
+    ig_status st = IG_ERR_NOMEM;
+    igi_heap_mode(1);
+    /* int64 classes, so an arange past a narrow dtype's range compares correctly. */
+    if (t->dtype == IG_I64) ig_tensor_retain(ti = t);
+    else ti = ig_to_dtype(t, IG_I64);
+    if (ti && (col = ig_unsqueeze(ti, t->ndim)) && (ar = ig_arange(0.0, (double)C, 1.0, IG_I64)) &&
+        (ard = igi_to_device_copy(op, ar, t->device)) && (mask = ig_eq(col, ard)))
+        st = IG_OK;
+    igi_heap_mode(-1);
+    if (st == IG_OK) st = ig_copy_(out, mask);
+    else st = ig_last_status();
+    ig_tensor_free(mask);
+    ig_tensor_free(ard);
+    ig_tensor_free(ar);
+    ig_tensor_free(col);
+    ig_tensor_free(ti);
+    return st;
+}
+
+ig_tensor *ig_one_hot(ig_tensor *t, int64_t num_classes) {
+    const char *op = "ig_one_hot";
+    IGI_NULL_CHECK(op, t);
+    if (t->dtype != IG_I64 && t->dtype != IG_I32 && t->dtype != IG_U8) {
+        igi_error(IG_ERR_DTYPE, "%s: classes must be an integer dtype, got %s", op, ig_dtype_name(t->dtype));
+        return NULL;
+    }
+    /* On a device: the comparison and conversion kernels (one_hot_fill_device). */
+    if (t->device != IG_CPU &&
+        (!IGI_BACKEND_WITH(op, t->device, binary) || !IGI_BACKEND_WITH(op, t->device, copy)))
+        return NULL;
+    if (t->ndim >= IG_MAX_DIMS) {
+        igi_error(IG_ERR_ARG, "%s: input already has %d dims", op, IG_MAX_DIMS);
+        return NULL;
+    }
+    if (num_classes < -1) {
+        igi_error(IG_ERR_ARG, "%s: num_classes must be -1 or at least 0, got %lld", op, (long long)num_classes);
+        return NULL;
+    }
+    /* Validate before allocating, so a bad class never costs a large output; a device's
+     * classes are read through a host copy. */
+    ig_tensor *host = NULL;
+    if (t->device != IG_CPU && !(host = igi_to_device_copy(op, t, IG_CPU))) return NULL;
+    bool ok = one_hot_classes(op, host ? host : t, &num_classes);
+    ig_tensor_free(host);
+    if (!ok) return NULL;
     int64_t oshape[IG_MAX_DIMS];
     memcpy(oshape, t->shape, sizeof(int64_t) * (size_t)t->ndim);
     oshape[t->ndim] = num_classes;
-    /* Validate before allocating, so a bad class never costs a large output. */
-    walker w3 = w;
-    for (int64_t i = 0; i < n; i++) {
-        int64_t v = load_class(t, w3.off[0]);
-        if (v < 0 || v >= num_classes) {
-            igi_error(IG_ERR_ARG, "%s: class %lld is out of range [0, %lld)", op, (long long)v,
-                      (long long)num_classes);
-            return NULL;
-        }
-        walker_step(&w3);
-    }
     ig_tensor *out = igi_tensor_new(op, t->ndim + 1, oshape, IG_I64, t->device);
     if (!out) return NULL;
-    int64_t *o = (int64_t *)igi_data(out);
     int64_t total = igi_numel(t->ndim + 1, oshape);
+    if (t->device != IG_CPU) {
+        if (total > 0 && one_hot_fill_device(op, t, num_classes, out) != IG_OK) {
+            ig_tensor_free(out);
+            return NULL;
+        }
+        return out;
+    }
+    int64_t n = igi_numel(t->ndim, t->shape);
+    walker w;
+    class_walker(&w, t);
+    int64_t *o = (int64_t *)igi_data(out);
     if (total > 0) memset(o, 0, (size_t)total * sizeof *o);
     for (int64_t i = 0; i < n; i++) {
         o[i * num_classes + load_class(t, w.off[0])] = 1;

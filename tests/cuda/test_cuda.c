@@ -3,8 +3,8 @@
  *
  * Suites:
  *  - cuda: the core ops with a CUDA kernel (copies and conversions, elementwise, where,
- *    reductions, softmax, matmul; the nn ops and training are in test_cuda_nn.c, helpers in
- *    cuda_test_util.h), forward and backward, on CUDA vs the CPU, over
+ *    reductions, softmax, matmul, gather, one_hot; the nn ops and training are in
+ *    test_cuda_nn.c, helpers in cuda_test_util.h), forward and backward, on CUDA vs the CPU, over
  *    broadcast shapes and strided views and every dtype the op takes; gradcheck on CUDA in
  *    f64; the caching device allocator; the error messages. Each test skips ("no CUDA
  *    device: ...") when the build has no CUDA or the machine no GPU. tools/gpu-check.sh
@@ -575,6 +575,239 @@ static void check_allocator(ig_device d) {
     }
 }
 
+/* ---- gather and one_hot ------------------------------------------------------------------------ */
+
+/* Calls cpu_call and dev_call (each returning a tensor) and asserts both fail with the same
+ * status and message, which names op. */
+#define EXPECT_SAME_ERROR(op, cpu_call, dev_call)                                                         \
+    do {                                                                                                   \
+        ig_clear_error();                                                                                  \
+        cr_assert_null((cpu_call), "%s should fail", #cpu_call);                                          \
+        char cpu_msg_[512];                                                                                \
+        snprintf(cpu_msg_, sizeof cpu_msg_, "%s", ig_last_error());                                       \
+        ig_status cpu_st_ = ig_last_status();                                                              \
+        cr_assert(strstr(cpu_msg_, (op)), "%s: %s", #cpu_call, cpu_msg_);                                 \
+        ig_clear_error();                                                                                  \
+        cr_assert_null((dev_call), "%s should fail", #dev_call);                                          \
+        cr_assert_eq(ig_last_status(), cpu_st_, "%s: %s", #dev_call, ig_last_error());                    \
+        cr_assert_str_eq(ig_last_error(), cpu_msg_);                                                       \
+    } while (0)
+
+/* A random index of shape (3, shape) with values in [0, size) on the CPU, of dtype idt; the
+ * extent along dim exceeds size, so values repeat. strided: the same values through a
+ * transposed view (dims 0 and 2). */
+static ig_tensor *gather_index(const int64_t *shape, int64_t size, ig_dtype idt, bool strided) {
+    ig_tensor *ix;
+    if (strided) {
+        int64_t ts[3] = {shape[2], shape[1], shape[0]};
+        ix = ig_transpose(ig_randint(0, size, 3, ts, idt), 0, 2);
+    } else {
+        ix = ig_randint(0, size, 3, shape, idt);
+    }
+    cr_assert(ix, "%s", ig_last_error());
+    return ix;
+}
+
+/* t [4,3,5] (or a transposed [5,3,4] viewed as [4,3,5]); index along dim with extent 7
+ * there and one less than t elsewhere. */
+static void check_gather(ig_device d) {
+    ig_manual_seed(31);
+    const ig_dtype tdts[] = {IG_F32, IG_F64, IG_I64};
+    const int64_t ts[3] = {4, 3, 5};
+    for (int dim = 0; dim < 3; dim++) {
+        for (size_t k = 0; k < 3; k++) {
+            for (int v = 0; v < 4; v++) {
+                bool i32 = v & 1, strided = v & 2;
+                ig_scope *s = ig_scope_begin();
+                ig_tensor *tc = strided ? ig_transpose(data(tdts[k], 3, (const int64_t[]){5, 3, 4}, false), 0, 2)
+                                        : data(tdts[k], 3, ts, false);
+                int64_t is[3];
+                for (int j = 0; j < 3; j++) is[j] = j == dim ? 7 : ts[j] - 1;
+                ig_tensor *ixc = gather_index(is, ts[dim], i32 ? IG_I32 : IG_I64, strided);
+                ig_tensor *td = strided ? ig_transpose(on(ig_transpose(tc, 0, 2), d), 0, 2) : on(tc, d);
+                ig_tensor *ixd = strided ? ig_transpose(on(ig_transpose(ixc, 0, 2), d), 0, 2) : on(ixc, d);
+                if (strided) cr_assert(!ig_tensor_is_contiguous(td) && !ig_tensor_is_contiguous(ixd));
+                char what[120];
+                snprintf(what, sizeof what, "gather dim %d %s %s%s", dim, ig_dtype_name(tdts[k]), i32 ? "i32" : "i64",
+                         strided ? " strided" : "");
+                expect_match(ig_gather(td, dim - 3 * (dim == 2), ixd), ig_gather(tc, dim, ixc), d, what);
+                ig_scope_end(s);
+            }
+        }
+    }
+    /* 0-dim, empty index, and an index as large as t. */
+    ig_scope *s = ig_scope_begin();
+    ig_tensor *t0 = ig_scalar(2.5, IG_F64), *i0 = ig_scalar(0, IG_I64);
+    expect_match(ig_gather(on(t0, d), 0, on(i0, d)), ig_gather(t0, 0, i0), d, "gather 0-dim");
+    ig_tensor *t2 = data(IG_F32, 2, (const int64_t[]){3, 4}, false);
+    ig_tensor *ie = ig_zeros(2, (const int64_t[]){0, 4}, IG_I64);
+    expect_match(ig_gather(on(t2, d), 0, on(ie, d)), ig_gather(t2, 0, ie), d, "gather empty index");
+    ig_tensor *ifull = ig_randint(0, 4, 2, (const int64_t[]){3, 4}, IG_I32);
+    expect_match(ig_gather(on(t2, d), 1, on(ifull, d)), ig_gather(t2, 1, ifull), d, "gather full index");
+    ig_scope_end(s);
+}
+
+typedef struct {
+    int dim;
+    ig_tensor *index; /* on the CPU */
+    bool strided;     /* gather from a transposed view, and transpose the result */
+} gather_ctx;
+
+static ig_tensor *g_gather(ig_tensor *const *in, int n, void *ctx) {
+    (void)n;
+    const gather_ctx *c = ctx;
+    ig_tensor *ix = ig_to(c->index, ig_tensor_device(in[0]));
+    if (!c->strided) return ig_gather(in[0], c->dim, ix);
+    /* the gradient reaching gather is then a transposed (strided) view */
+    return ig_transpose(ig_gather(ig_transpose(in[0], 0, 2), c->dim, ix), 0, 1);
+}
+
+/* Gather's gradient (repeated indices accumulate) against the CPU's, and gradcheck in f64. */
+static void check_gather_backward(ig_device d) {
+    ig_manual_seed(32);
+    for (int dim = 0; dim < 3; dim++) {
+        for (int v = 0; v < 4; v++) {
+            bool strided = v & 1;
+            ig_dtype dt = float_dtypes[v >> 1];
+            ig_scope *s = ig_scope_begin();
+            const int64_t ts[3] = {4, 3, 5};
+            int64_t is[3];
+            for (int j = 0; j < 3; j++) is[j] = j == dim ? 9 : ts[j] - 1;
+            gather_ctx c = {dim, gather_index(is, ts[dim], v & 2 ? IG_I32 : IG_I64, false), strided};
+            ig_tensor *v0 = data(dt, 3, strided ? (const int64_t[]){5, 3, 4} : ts, false);
+            ig_tensor *xc = ig_clone(v0), *xd = d == IG_CPU ? ig_clone(v0) : on(v0, d);
+            cr_assert_eq(ig_set_requires_grad(xc, true), IG_OK);
+            cr_assert_eq(ig_set_requires_grad(xd, true), IG_OK, "%s", ig_last_error());
+            ig_tensor *yc = g_gather(&xc, 1, &c), *yd = g_gather(&xd, 1, &c);
+            char what[120];
+            snprintf(what, sizeof what, "gather backward dim %d %s%s", dim, ig_dtype_name(dt), strided ? " strided" : "");
+            expect_match(yd, yc, d, what);
+            ig_tensor *w = data(dt, ig_tensor_ndim(yc), ig_tensor_shape(yc), false);
+            ig_tensor *lc = ig_sum(ig_mul(yc, w), 0, NULL, false), *ld = ig_sum(ig_mul(yd, on(w, d)), 0, NULL, false);
+            cr_assert_eq(ig_backward(lc, NULL), IG_OK, "%s", ig_last_error());
+            cr_assert_eq(ig_backward(ld, NULL), IG_OK, "%s: %s", what, ig_last_error());
+            cr_assert_eq(ig_tensor_device(ig_grad(xd)), d);
+            expect_match(ig_grad(xd), ig_grad(xc), d, what);
+            if (dt == IG_F64) {
+                ig_tensor *xg = d == IG_CPU ? ig_clone(v0) : on(v0, d);
+                cr_assert_eq(ig_set_requires_grad(xg, true), IG_OK);
+                cr_assert_eq(ig_gradcheck(g_gather, &xg, 1, &c, NULL), IG_OK, "gradcheck %s: %s", what,
+                             ig_last_error());
+            }
+            ig_scope_end(s);
+        }
+    }
+    /* Every element of a 1-D gradient gathered from one position: the sum of g in order. */
+    ig_scope *s = ig_scope_begin();
+    ig_tensor *x = ig_zeros(1, (const int64_t[]){3}, IG_F32), *xd = d == IG_CPU ? ig_clone(x) : on(x, d);
+    cr_assert_eq(ig_set_requires_grad(xd, true), IG_OK);
+    ig_tensor *ix = on(ig_from_data(1, (const int64_t[]){5}, IG_I64, (const int64_t[]){1, 1, 2, 1, 1}), d);
+    ig_tensor *gw = ig_from_data(1, (const int64_t[]){5}, IG_F32, (const float[]){1e8f, 1.0f, 3.0f, -1e8f, 1.0f});
+    ig_tensor *l = ig_sum(ig_mul(ig_gather(xd, 0, ix), on(gw, d)), 0, NULL, false);
+    cr_assert_eq(ig_backward(l, NULL), IG_OK, "%s", ig_last_error());
+    ig_tensor *gh = ig_to(ig_grad(xd), IG_CPU);
+    cr_assert(gh, "%s", ig_last_error());
+    /* in float, in order: ((1e8 + 1) - 1e8) + 1 = 1 (1e8 + 1 rounds to 1e8) */
+    float want1 = 1e8f;
+    want1 += 1.0f;
+    want1 += -1e8f;
+    want1 += 1.0f;
+    cr_assert_float_eq(ig_tensor_get(gh, 0), 0.0, 0);
+    cr_assert_float_eq(ig_tensor_get(gh, 1), (double)want1, 0);
+    cr_assert_float_eq(ig_tensor_get(gh, 2), 3.0, 0);
+    ig_scope_end(s);
+}
+
+static void check_gather_errors(ig_device d) {
+    ig_scope *s = ig_scope_begin();
+    ig_tensor *t = data(IG_F32, 2, (const int64_t[]){2, 3}, false), *td = on(t, d);
+    ig_tensor *bad = ig_from_data(2, (const int64_t[]){2, 2}, IG_I64, (const int64_t[]){0, 2, 3, -1});
+    EXPECT_SAME_ERROR("ig_gather: index 3 is out of range for dim 1 of size 3", ig_gather(t, 1, bad),
+                      ig_gather(td, 1, on(bad, d)));
+    ig_tensor *neg = ig_from_data(2, (const int64_t[]){1, 2}, IG_I32, (const int32_t[]){0, -2});
+    EXPECT_SAME_ERROR("ig_gather: index -2 is out of range", ig_gather(t, 0, neg), ig_gather(td, 0, on(neg, d)));
+    ig_tensor *big = ig_zeros(2, (const int64_t[]){1, 4}, IG_I64), *flat = ig_zeros(1, (const int64_t[]){2}, IG_I64);
+    EXPECT_SAME_ERROR("ig_gather: index [1,4] is larger than the input [2,3] in dim 1", ig_gather(t, 0, big),
+                      ig_gather(td, 0, on(big, d)));
+    EXPECT_SAME_ERROR("ig_gather: index [2] must have as many dims", ig_gather(t, 0, flat),
+                      ig_gather(td, 0, on(flat, d)));
+    EXPECT_SAME_ERROR("ig_gather: dim 2 out of range", ig_gather(t, 2, big), ig_gather(td, 2, on(big, d)));
+    ig_tensor *fi = ig_zeros(2, (const int64_t[]){1, 1}, IG_F32);
+    EXPECT_SAME_ERROR("ig_gather: index must be int64 or int32, got float32", ig_gather(t, 0, fi),
+                      ig_gather(td, 0, on(fi, d)));
+    if (d != IG_CPU) {
+        cr_assert_null(ig_gather(td, 0, ig_zeros(2, (const int64_t[]){1, 1}, IG_I64)));
+        cr_assert_str_eq(ig_last_error(), "ig_gather: tensors are on different devices (cuda and cpu)");
+    }
+    ig_scope_end(s);
+}
+
+/* one_hot of int64 / int32 / u8 classes, num_classes given or inferred, strided input. */
+static void check_one_hot(ig_device d) {
+    ig_manual_seed(33);
+    const ig_dtype dts[] = {IG_I64, IG_I32, IG_U8};
+    for (size_t k = 0; k < 3; k++) {
+        for (int v = 0; v < 4; v++) {
+            bool strided = v & 1;
+            int64_t nc = v & 2 ? 9 : -1;
+            ig_scope *s = ig_scope_begin();
+            ig_tensor *c = ig_randint(0, 7, 2, (const int64_t[]){5, 4}, dts[k]);
+            ig_tensor *cd = on(c, d);
+            if (strided) {
+                c = ig_transpose(c, 0, 1);
+                cd = ig_transpose(cd, 0, 1);
+            }
+            char what[120];
+            snprintf(what, sizeof what, "one_hot %s num_classes %lld%s", ig_dtype_name(dts[k]), (long long)nc,
+                     strided ? " strided" : "");
+            expect_match(ig_one_hot(cd, nc), ig_one_hot(c, nc), d, what);
+            ig_scope_end(s);
+        }
+    }
+    /* The device path's temporaries (converted classes, arange, mask) are all released. */
+    ig_tensor *ch = heap_on(ig_randint(0, 5, 2, (const int64_t[]){3, 2}, IG_I32), d);
+    ig_mem_stats m0, m1;
+    ig_mem_get_stats(d, &m0);
+    ig_tensor *oh = ig_one_hot(ch, -1);
+    cr_assert(oh, "%s", ig_last_error());
+    ig_tensor_free(oh);
+    ig_mem_get_stats(d, &m1);
+    cr_assert_eq(m1.live_bytes, m0.live_bytes, "one_hot left %lld bytes live", (long long)(m1.live_bytes - m0.live_bytes));
+    ig_tensor_free(ch);
+    ig_scope *s = ig_scope_begin();
+    /* u8 classes above 255 classes' reach, 0-dim, empty with num_classes, zero classes. */
+    ig_tensor *u = ig_from_data(1, (const int64_t[]){3}, IG_U8, (const uint8_t[]){255, 0, 7});
+    expect_match(ig_one_hot(on(u, d), 300), ig_one_hot(u, 300), d, "one_hot u8 300 classes");
+    ig_tensor *z0 = ig_scalar(3, IG_I32);
+    expect_match(ig_one_hot(on(z0, d), -1), ig_one_hot(z0, -1), d, "one_hot 0-dim");
+    ig_tensor *e = ig_zeros(2, (const int64_t[]){0, 2}, IG_I64);
+    expect_match(ig_one_hot(on(e, d), 4), ig_one_hot(e, 4), d, "one_hot empty");
+    expect_match(ig_one_hot(on(e, d), 0), ig_one_hot(e, 0), d, "one_hot empty, 0 classes");
+    /* the values themselves: row i has its 1 at column c[i] */
+    ig_tensor *h = ig_to(ig_one_hot(on(u, d), -1), IG_CPU);
+    cr_assert(h, "%s", ig_last_error());
+    cr_assert_eq(ig_tensor_shape(h)[1], 256);
+    for (int64_t i = 0; i < 3 * 256; i++) {
+        int64_t row = i / 256, col = i % 256, want = col == (int64_t[]){255, 0, 7}[row];
+        cr_assert_eq((int64_t)ig_tensor_get(h, i), want, "one_hot element %lld", (long long)i);
+    }
+    /* errors, as on the CPU */
+    ig_tensor *c = ig_from_data(1, (const int64_t[]){3}, IG_I64, (const int64_t[]){0, 4, -1});
+    EXPECT_SAME_ERROR("ig_one_hot: class 4 is out of range [0, 3)", ig_one_hot(c, 3), ig_one_hot(on(c, d), 3));
+    EXPECT_SAME_ERROR("ig_one_hot: class -1 is out of range [0, 5)", ig_one_hot(c, -1), ig_one_hot(on(c, d), -1));
+    EXPECT_SAME_ERROR("ig_one_hot: num_classes must be -1 or at least 0, got -2", ig_one_hot(c, -2),
+                      ig_one_hot(on(c, d), -2));
+    EXPECT_SAME_ERROR("ig_one_hot: cannot infer num_classes from an empty tensor", ig_one_hot(e, -1),
+                      ig_one_hot(on(e, d), -1));
+    ig_tensor *mx = ig_from_data(1, (const int64_t[]){1}, IG_I64, (const int64_t[]){INT64_MAX});
+    EXPECT_SAME_ERROR("ig_one_hot: class 9223372036854775807 is too large", ig_one_hot(mx, -1),
+                      ig_one_hot(on(mx, d), -1));
+    ig_tensor *f = ig_zeros(1, (const int64_t[]){2}, IG_F32);
+    EXPECT_SAME_ERROR("ig_one_hot: classes must be an integer dtype, got float32", ig_one_hot(f, 2),
+                      ig_one_hot(on(f, d), 2));
+    ig_scope_end(s);
+}
+
 /* ---- the suites ------------------------------------------------------------------------------------ */
 
 Test(cuda, roundtrip_bit_exact) {
@@ -623,6 +856,11 @@ Test(cuda, backward_matches_cpu) { need_cuda(); check_backward(IG_CUDA); }
 Test(cuda, gradcheck_f64) { need_cuda(); check_gradcheck(IG_CUDA); }
 Test(cuda, allocator_steady_state) { need_cuda(); check_allocator(IG_CUDA); }
 
+Test(cuda, gather_forward) { need_cuda(); check_gather(IG_CUDA); }
+Test(cuda, gather_backward) { need_cuda(); check_gather_backward(IG_CUDA); }
+Test(cuda, gather_errors) { need_cuda(); check_gather_errors(IG_CUDA); }
+Test(cuda, one_hot) { need_cuda(); check_one_hot(IG_CUDA); }
+
 Test(cuda, tf32_switch) {
     need_cuda();
     ig_scope *s = ig_scope_begin();
@@ -665,8 +903,8 @@ Test(cuda, errors) {
     cr_assert_str_eq(ig_last_error(), "ig_cross_entropy: tensors are on different devices (cuda and cpu)");
     cr_assert_null(ig_batch_norm(x4, ig_zeros(1, (const int64_t[]){1}, IG_F32), NULL, NULL, NULL, true, 0.1, 1e-5));
     cr_assert_str_eq(ig_last_error(), "ig_batch_norm: tensors are on different devices (cpu and cuda)");
-    cr_assert_null(ig_gather(g, 0, on(ig_zeros(2, (const int64_t[]){1, 3}, IG_I64), IG_CUDA)));
-    cr_assert_str_eq(ig_last_error(), "ig_gather: not implemented on cuda");
+    cr_assert_null(ig_gather(g, 0, ig_zeros(2, (const int64_t[]){1, 3}, IG_I64)));
+    cr_assert_str_eq(ig_last_error(), "ig_gather: tensors are on different devices (cuda and cpu)");
     cr_assert_null(ig_tensor_data(g));
     cr_assert_eq(ig_last_status(), IG_ERR_DEVICE);
     cr_assert_float_eq(ig_item(ig_sum(g, 0, NULL, false)), 6.0, 0);
@@ -685,6 +923,10 @@ Test(cuda_harness, copies) { check_copies(IG_CPU); }
 Test(cuda_harness, backward) { check_backward(IG_CPU); }
 Test(cuda_harness, gradcheck) { check_gradcheck(IG_CPU); }
 Test(cuda_harness, allocator) { check_allocator(IG_CPU); }
+Test(cuda_harness, gather_forward) { check_gather(IG_CPU); }
+Test(cuda_harness, gather_backward) { check_gather_backward(IG_CPU); }
+Test(cuda_harness, gather_errors) { check_gather_errors(IG_CPU); }
+Test(cuda_harness, one_hot) { check_one_hot(IG_CPU); }
 
 /* ---- a stand-in device: host memory, no kernels ------------------------------------------------ */
 
@@ -918,6 +1160,8 @@ Test(cuda_fake, not_implemented_and_mixed_devices, .init = fake_setup) {
     EXPECT_DEVICE_ERROR(ig_mse_loss(g, g, IG_REDUCTION_MEAN), "ig_mse_loss: not implemented on cuda");
     EXPECT_DEVICE_ERROR(ig_embedding(gi, g), "ig_embedding: not implemented on cuda");
     EXPECT_DEVICE_ERROR(ig_index_select(g, 0, gi), "ig_index_select: not implemented on cuda");
+    EXPECT_DEVICE_ERROR(ig_gather(g, 0, gi), "ig_gather: not implemented on cuda");
+    EXPECT_DEVICE_ERROR(ig_one_hot(gi, 3), "ig_one_hot: not implemented on cuda");
     EXPECT_DEVICE_ERROR(ig_cat((ig_tensor *[]){g, g}, 2, 0), "ig_cat: not implemented on cuda");
     cr_assert_eq(ig_fill_(g, 1.0), IG_ERR_DEVICE);
     cr_assert_str_eq(ig_last_error(), "ig_fill_: not implemented on cuda");
