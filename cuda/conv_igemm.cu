@@ -18,11 +18,16 @@
  * Autocast (g.amp, IG_AMP_BF16 / IG_AMP_FP16): every operand value is rounded to nearest
  * even (__float2bfloat16_rn / __float2half_rn, as cuda/amp.cu) when it is staged into shared
  * memory; the products of two such values are exact in fp32, so this computes what
- * cublasGemmEx computes from bf16 / fp16 copies with CUBLAS_COMPUTE_32F.
+ * cublasGemmEx computes from bf16 / fp16 copies with CUBLAS_COMPUTE_32F. On sm_80+ the
+ * three GEMMs then run on tensor cores (igm_tc_tile_kernel, igm_tc_dw_kernel: the same
+ * loaders, the stages kept as __nv_bfloat16 / __half, nvcuda::wmma 16x16x16 fragments with
+ * fp32 accumulators), unless IGNIS_CUDA_CONV=simt or igi_cuda_conv_force(SIMT) keeps the
+ * SIMT kernels, which round the same values and multiply them with fp32 FMAs.
  *
- * Plain CUDA C++ on purpose (shared memory, registers, __syncthreads; no PTX, cp.async or
- * tensor cores): the kernels also run under the CPU emulator in CI. Full fp32 math, TF32
- * mode or not.
+ * Plain CUDA C++ on purpose (shared memory, registers, __syncthreads, wmma; no PTX or
+ * cp.async): the kernels also run under the CPU emulator in CI (tests/cuda/emu, whose
+ * mma.h emulates the wmma subset used here). Exact f32 is full fp32 math on the SIMT
+ * kernels, TF32 mode or not.
  *
  * Index types: spatial sizes, kernel taps, strides, paddings and dilations are below 2^14
  * and the reduction lengths below 2^30 (igc_conv_igemm_applies), so per-tap arithmetic is
