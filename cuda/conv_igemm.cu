@@ -651,9 +651,10 @@ static void igm_read_env(void) {
                    : strcmp(v, "simt") == 0   ? IGI_CUDA_CONV_SIMT
                                               : IGI_CUDA_CONV_AUTO;
     int dev = 0, major = 0;
-    igm_tc_device = cudaGetDevice(&dev) == cudaSuccess &&
-                    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 8;
-    (void)cudaGetLastError(); /* a failed query is "no tensor cores", not an error for later calls */
+    bool ok = cudaGetDevice(&dev) == cudaSuccess &&
+              cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess;
+    if (!ok) (void)cudaGetLastError(); /* a failed query means "no tensor cores", not an error for later calls */
+    igm_tc_device = ok && major >= 8;
 }
 
 /* The mode in effect: the forced one, or under AUTO the environment's. */

@@ -20,7 +20,11 @@ static float max_diff_host(ig_tensor *a, ig_tensor *b) {
     cr_assert(ha && hb, "%s", ig_last_error());
     const float *x = ig_tensor_data(ha), *y = ig_tensor_data(hb);
     float m = 0;
-    for (int64_t i = 0; i < ig_tensor_numel(ha); i++) m = fmaxf(m, fabsf(x[i] - y[i]));
+    for (int64_t i = 0; i < ig_tensor_numel(ha); i++) {
+        float d = fabsf(x[i] - y[i]);
+        if (d != d) return INFINITY; /* a NaN (say, unwritten or poisoned memory) is never close */
+        m = fmaxf(m, d);
+    }
     return m;
 }
 
