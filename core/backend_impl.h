@@ -415,12 +415,14 @@ ig_status igi_cuda_init(char *msg, size_t cap);
 /* TF32 for f32 GEMMs (cuBLAS math mode); off by default for exact fp32. */
 void igi_cuda_set_tf32(bool on);
 /* cuda/conv_igemm.cu: which path f32 conv2d takes on CUDA. AUTO: the implicit GEMM where
- * it applies (groups 1, sizes within its index limits) unless the environment has
- * IGNIS_CUDA_CONV=im2col (read once); IM2COL: im2col + cuBLAS always; IGEMM: the implicit
- * GEMM where it applies, whatever the environment says. Returns the previous mode. For
- * tests (both paths) and experiments; not synchronised with convolutions in flight on
- * other threads. */
-enum { IGI_CUDA_CONV_AUTO = 0, IGI_CUDA_CONV_IM2COL = 1, IGI_CUDA_CONV_IGEMM = 2 };
+ * it applies (groups 1, sizes within its index limits), on tensor cores under autocast
+ * (sm_80+), unless the environment has IGNIS_CUDA_CONV=im2col or =simt (read once; simt:
+ * the implicit GEMM's SIMT kernels even under autocast); IM2COL: im2col + cuBLAS always;
+ * IGEMM: the implicit GEMM where it applies (tensor cores under autocast), whatever the
+ * environment says; SIMT: the implicit GEMM where it applies, SIMT kernels only. Returns the
+ * previous mode. For tests (every path) and experiments; not synchronised with convolutions
+ * in flight on other threads. */
+enum { IGI_CUDA_CONV_AUTO = 0, IGI_CUDA_CONV_IM2COL = 1, IGI_CUDA_CONV_IGEMM = 2, IGI_CUDA_CONV_SIMT = 3 };
 int igi_cuda_conv_force(int mode);
 /* cuda/profile.cu: backend calls timed so far by IGNIS_CUDA_PROFILE=1 (0 when it is off). */
 int64_t igi_cuda_profiled_calls(void);

@@ -18,11 +18,16 @@
  * Autocast (g.amp, IG_AMP_BF16 / IG_AMP_FP16): every operand value is rounded to nearest
  * even (__float2bfloat16_rn / __float2half_rn, as cuda/amp.cu) when it is staged into shared
  * memory; the products of two such values are exact in fp32, so this computes what
- * cublasGemmEx computes from bf16 / fp16 copies with CUBLAS_COMPUTE_32F.
+ * cublasGemmEx computes from bf16 / fp16 copies with CUBLAS_COMPUTE_32F. On sm_80+ the
+ * three GEMMs then run on tensor cores (igm_tc_tile_kernel, igm_tc_dw_kernel: the same
+ * loaders, the stages kept as __nv_bfloat16 / __half, nvcuda::wmma 16x16x16 fragments with
+ * fp32 accumulators), unless IGNIS_CUDA_CONV=simt or igi_cuda_conv_force(SIMT) keeps the
+ * SIMT kernels, which round the same values and multiply them with fp32 FMAs.
  *
- * Plain CUDA C++ on purpose (shared memory, registers, __syncthreads; no PTX, cp.async or
- * tensor cores): the kernels also run under the CPU emulator in CI. Full fp32 math, TF32
- * mode or not.
+ * Plain CUDA C++ on purpose (shared memory, registers, __syncthreads, wmma; no PTX or
+ * cp.async): the kernels also run under the CPU emulator in CI (tests/cuda/emu, whose
+ * mma.h emulates the wmma subset used here). Exact f32 is full fp32 math on the SIMT
+ * kernels, TF32 mode or not.
  *
  * Index types: spatial sizes, kernel taps, strides, paddings and dilations are below 2^14
  * and the reduction lengths below 2^30 (igc_conv_igemm_applies), so per-tap arithmetic is
@@ -30,6 +35,7 @@
  */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <mma.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,66 +124,54 @@ __device__ __forceinline__ float igm_gather(const igm_tile &a, int64_t abase, in
     return a.src[abase + (int64_t)outer * a.ss[1] + (int64_t)sy * a.ss[2] + (int64_t)sx * a.ss[3]];
 }
 
-/* Tiling (256 threads, block (bx, by) computes rows m0 = bx*BM .. +BM, columns n0 = by*BN ..
- * +BN, looping over K in stages of IGM_BK):
- *   compute: thread (tx, ty) = (tid % MT, tid / MT) owns the IGM_TM x TN accumulators of rows
- *     m0 + tx + i*MT and columns n0 + ty + j*NT. Consecutive threads hold consecutive pixels,
- *     so the NCHW stores (contiguous along the pixel) coalesce; a warp shares ty, so its
- *     reads of Bs broadcast and its reads of As hit 32 consecutive words.
- *   A loader: thread tid gathers the pixel m0 + tid % BM for the reduction indices
- *     k0 + tid / BM + q*LK (q < KQ) of each stage: its pixel never changes, so (img, by, bx)
- *     are computed once, and its tap (outer, ki, kj) advances by LK per value (no division).
- *   B loader: thread tid reads k0 + tid % IGM_BK for the columns n0 + tid / IGM_BK + r*16
- *     (r < BQ): 16 consecutive threads read 16 consecutive weights (forward).
- *   Pipeline: the next stage's values are loaded into registers while the current stage is
- *     multiplied out of shared memory (one shared buffer, two barriers per stage).
- * Configurations: BN 64 (TN 8: 32 x 8 threads, BM 128), BN 32 (TN 8: 64 x 4, BM 256), BN 16
- * (TN 4: 64 x 4, BM 256), picked by the column count so 16 channels do not run a 64-wide
- * tile. Rows past M and columns past Ncol load zeros and are not stored. */
-template <int MODE, int BN, int TN>
-__global__ void __launch_bounds__(IGM_THREADS) igm_tile_kernel(igm_tile a) {
-    constexpr int NT = BN / TN, MT = IGM_THREADS / NT, BM = MT * IGM_TM;
-    constexpr int LK = IGM_THREADS / BM, KQ = IGM_BK / LK;
-    constexpr int BSTEP = IGM_THREADS / IGM_BK, BQ = BN / BSTEP;
-    static_assert(NT * MT == IGM_THREADS && MT % 32 == 0, "a warp shares one column group");
+/* A staged operand value as shared memory holds it: f32 (the SIMT kernels: rounded to the
+ * autocast precision, or not at all) or bf16 / fp16 (the tensor-core kernels: the same
+ * rounding, kept in the narrow type). */
+__device__ __forceinline__ void igm_put(float &d, float v, int amp) { d = igm_round(v, amp); }
+__device__ __forceinline__ void igm_put(__nv_bfloat16 &d, float v, int) { d = __float2bfloat16_rn(v); }
+__device__ __forceinline__ void igm_put(__half &d, float v, int) { d = __float2half_rn(v); }
+
+/* The loaders of the tile kernels (SIMT and tensor-core), for a block computing rows m0 ..
+ * m0 + BM and columns n0 .. n0 + BN of out, looping over K in stages of IGM_BK:
+ *   A: thread tid gathers the pixel m0 + tid % BM for the reduction indices k0 + tid / BM +
+ *     q*LK (q < KQ) of each stage: its pixel never changes, so (img, by, bx) are computed
+ *     once, and its tap (outer, ki, kj) advances by LK per value (no division).
+ *   B: thread tid reads k0 + tid % IGM_BK for the columns n0 + tid / IGM_BK + r*16 (r < BQ):
+ *     16 consecutive threads read 16 consecutive weights (forward).
+ * load() reads stage k0 into registers (ra, rb), put() stores them into the shared stage
+ * As[k][m], Bs[k][n] (rounded as igm_put says); the caller loads the next stage while the
+ * current one is multiplied. Rows past M and columns past Ncol load zeros. */
+template <int MODE, int BM, int BN> struct igm_tile_loader {
+    static constexpr int LK = IGM_THREADS / BM, KQ = IGM_BK / LK;
+    static constexpr int BSTEP = IGM_THREADS / IGM_BK, BQ = BN / BSTEP;
     static_assert(BM <= IGM_THREADS && LK * BM == IGM_THREADS, "one pixel per loading thread");
     static_assert(BQ * BSTEP == BN, "the B loader covers the tile");
-    __shared__ float As[IGM_BK][BM];     /* As[k][m]: the gathered A stage */
-    __shared__ float Bs[IGM_BK][BN + 1]; /* Bs[k][n]: the weight stage (+1: fewer bank conflicts on store) */
 
-    const int tid = threadIdx.x;
-    const int64_t m0 = (int64_t)blockIdx.x * BM;
-    const int n0 = (int)blockIdx.y * BN;
-
-    /* A loader: this thread's pixel and its first tap. */
-    const int lm = tid % BM, lk = tid / BM;
-    const int64_t am = m0 + lm;
-    const bool arow = am < a.M;
-    int64_t abase = 0;
-    int by = 0, bx = 0;
-    if (arow) {
-        int64_t img = am / a.ohw;
-        int p = (int)(am - img * a.ohw), py = p / a.OW, px = p - py * a.OW;
-        abase = img * a.ss[0];
-        by = MODE == IGM_FWD ? py * a.sh - a.ph : py + a.ph;
-        bx = MODE == IGM_FWD ? px * a.sw - a.pw : px + a.pw;
-    }
-    int ak = lk, aouter = 0, aki = 0, akj = 0;
-    igm_advance(aouter, aki, akj, lk, a.kh, a.kw);
-
-    /* B loader: this thread's column offset within the stage. */
-    const int bk = tid % IGM_BK, bn = tid / IGM_BK;
-
+    int lm, lk, bk, bn, n0;
+    bool arow;
+    int64_t abase;
+    int by, bx, ak, aouter, aki, akj;
     float ra[KQ], rb[BQ];
-    float acc[IGM_TM][TN];
-#pragma unroll
-    for (int i = 0; i < IGM_TM; i++)
-#pragma unroll
-        for (int j = 0; j < TN; j++) acc[i][j] = 0.f;
 
-    /* Loads stage k0 into ra / rb (the A tap state carries over from the previous stage:
+    __device__ igm_tile_loader(const igm_tile &a, int64_t m0, int n0_, int tid)
+        : lm(tid % BM), lk(tid / BM), bk(tid % IGM_BK), bn(tid / IGM_BK), n0(n0_), abase(0), by(0), bx(0) {
+        const int64_t am = m0 + lm;
+        arow = am < a.M;
+        if (arow) {
+            int64_t img = am / a.ohw;
+            int p = (int)(am - img * a.ohw), py = p / a.OW, px = p - py * a.OW;
+            abase = img * a.ss[0];
+            by = MODE == IGM_FWD ? py * a.sh - a.ph : py + a.ph;
+            bx = MODE == IGM_FWD ? px * a.sw - a.pw : px + a.pw;
+        }
+        ak = lk;
+        aouter = aki = akj = 0;
+        igm_advance(aouter, aki, akj, lk, a.kh, a.kw);
+    }
+
+    /* Stage k0 into ra / rb (the A tap state carries over from the previous stage:
      * KQ*LK == IGM_BK). */
-    auto load_stage = [&](int k0) {
+    __device__ void load(const igm_tile &a, int k0) {
 #pragma unroll
         for (int q = 0; q < KQ; q++) {
             ra[q] = arow && ak < a.K ? igm_gather<MODE>(a, abase, by, bx, aouter, aki, akj) : 0.f;
@@ -199,17 +193,51 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tile_kernel(igm_tile a) {
             int col = n0 + bn + r * BSTEP;
             rb[r] = kg < a.K && col < a.Ncol ? a.w[q0 + (int64_t)col * a.wn] : 0.f;
         }
-    };
+    }
+
+    template <typename T, int LDA, int LDB> __device__ void put(T (&As)[IGM_BK][LDA], T (&Bs)[IGM_BK][LDB], int amp) const {
+#pragma unroll
+        for (int q = 0; q < KQ; q++) igm_put(As[lk + q * LK][lm], ra[q], amp);
+#pragma unroll
+        for (int r = 0; r < BQ; r++) igm_put(Bs[bk][bn + r * BSTEP], rb[r], amp);
+    }
+};
+
+/* Tiling (256 threads, block (bx, by) computes rows m0 = bx*BM .. +BM, columns n0 = by*BN ..
+ * +BN, looping over K in stages of IGM_BK; loaders: igm_tile_loader):
+ *   compute: thread (tx, ty) = (tid % MT, tid / MT) owns the IGM_TM x TN accumulators of rows
+ *     m0 + tx + i*MT and columns n0 + ty + j*NT. Consecutive threads hold consecutive pixels,
+ *     so the NCHW stores (contiguous along the pixel) coalesce; a warp shares ty, so its
+ *     reads of Bs broadcast and its reads of As hit 32 consecutive words.
+ *   Pipeline: the next stage's values are loaded into registers while the current stage is
+ *     multiplied out of shared memory (one shared buffer, two barriers per stage).
+ * Configurations: BN 64 (TN 8: 32 x 8 threads, BM 128), BN 32 (TN 8: 64 x 4, BM 256), BN 16
+ * (TN 4: 64 x 4, BM 256), picked by the column count so 16 channels do not run a 64-wide
+ * tile. Rows past M and columns past Ncol are not stored. */
+template <int MODE, int BN, int TN>
+__global__ void __launch_bounds__(IGM_THREADS) igm_tile_kernel(igm_tile a) {
+    constexpr int NT = BN / TN, MT = IGM_THREADS / NT, BM = MT * IGM_TM;
+    static_assert(NT * MT == IGM_THREADS && MT % 32 == 0, "a warp shares one column group");
+    __shared__ float As[IGM_BK][BM];     /* As[k][m]: the gathered A stage */
+    __shared__ float Bs[IGM_BK][BN + 1]; /* Bs[k][n]: the weight stage (+1: fewer bank conflicts on store) */
+
+    const int tid = threadIdx.x;
+    const int64_t m0 = (int64_t)blockIdx.x * BM;
+    const int n0 = (int)blockIdx.y * BN;
+    igm_tile_loader<MODE, BM, BN> ld(a, m0, n0, tid);
+
+    float acc[IGM_TM][TN];
+#pragma unroll
+    for (int i = 0; i < IGM_TM; i++)
+#pragma unroll
+        for (int j = 0; j < TN; j++) acc[i][j] = 0.f;
 
     const int tx = tid % MT, ty = tid / MT;
-    load_stage(0);
+    ld.load(a, 0);
     for (int k0 = 0; k0 < a.K; k0 += IGM_BK) {
-#pragma unroll
-        for (int q = 0; q < KQ; q++) As[lk + q * LK][lm] = igm_round(ra[q], a.amp);
-#pragma unroll
-        for (int r = 0; r < BQ; r++) Bs[bk][bn + r * BSTEP] = igm_round(rb[r], a.amp);
+        ld.put(As, Bs, a.amp);
         __syncthreads();
-        if (k0 + IGM_BK < a.K) load_stage(k0 + IGM_BK);
+        if (k0 + IGM_BK < a.K) ld.load(a, k0 + IGM_BK);
 #pragma unroll
         for (int kk = 0; kk < IGM_BK; kk++) {
             float av[IGM_TM], bv[TN];
@@ -243,6 +271,109 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tile_kernel(igm_tile a) {
     }
 }
 
+/* ---- tensor cores (autocast, sm_80+): the same tiles through wmma ---------------------------- */
+
+/* Shared memory of igm_tc_tile_kernel: the stages As[k][m] (the A tile column-major for
+ * wmma), Bs[k][n] (B row-major) in T = bf16 / fp16, and the accumulators Cs[n][m] for the
+ * epilogue. Rows padded by 8 halves / 4 floats (wmma needs leading dimensions that are
+ * multiples of 16 bytes; the padding also spreads the rows over the banks); every fragment
+ * pointer is 32-byte aligned, as load/store_matrix_sync require. */
+#define IGM_TC_PAD 8
+template <typename T, int BM, int BN> struct __align__(32) igm_tc_tile_smem {
+    __align__(32) T As[IGM_BK][BM + IGM_TC_PAD];
+    __align__(32) T Bs[IGM_BK][BN + IGM_TC_PAD];
+    __align__(32) float Cs[BN][BM + 4];
+};
+
+/* The tile GEMM on tensor cores (T = __nv_bfloat16 or __half: the autocast precision; the
+ * operands are rounded as the SIMT kernel rounds them, the products are exact and summed in
+ * fp32, so the results agree within the order of the sums). 8 warps as WM x WN, each owning
+ * FM x FN = 2 x FN fragments of 16 x 16: BN 64 (warps 4 x 2, FN 2: BM 128), BN 32 (8 x 1,
+ * FN 2: BM 256), BN 16 (8 x 1, FN 1: BM 256). Loading as igm_tile_kernel (igm_tile_loader:
+ * registers hold the next stage while the warps multiply this one). Epilogue: the
+ * accumulators go to Cs (column-major: Cs[n][m]), then thread tid stores the pixel
+ * m0 + tid % BM of the columns tid / BM + c*(256 / BM): consecutive threads, consecutive
+ * pixels, coalesced NCHW stores, bias added on the way. */
+template <int MODE, typename T, int BN>
+__global__ void __launch_bounds__(IGM_THREADS) igm_tc_tile_kernel(igm_tile a) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+    __trap(); /* never launched: igm_tc_ok() is false below compute capability 8.0 */
+#else
+    using namespace nvcuda;
+    constexpr int WN = BN >= 32 ? BN / 32 : 1, WM = IGM_THREADS / 32 / WN;
+    constexpr int FM = 2, FN = BN / 16 / WN, BM = WM * FM * 16;
+    constexpr int LDA = BM + IGM_TC_PAD, LDB = BN + IGM_TC_PAD, LDC = BM + 4;
+    static_assert(WM * WN * 32 == IGM_THREADS && FN * 16 * WN == BN, "the warps cover the tile");
+    static_assert(IGM_BK == 16, "one wmma k-step per stage");
+    __shared__ igm_tc_tile_smem<T, BM, BN> sm;
+
+    const int tid = threadIdx.x, warp = tid / 32;
+    const int wm = warp % WM, wn = warp / WM;
+    const int64_t m0 = (int64_t)blockIdx.x * BM;
+    const int n0 = (int)blockIdx.y * BN;
+    igm_tile_loader<MODE, BM, BN> ld(a, m0, n0, tid);
+
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[FM][FN];
+#pragma unroll
+    for (int i = 0; i < FM; i++)
+#pragma unroll
+        for (int j = 0; j < FN; j++) wmma::fill_fragment(acc[i][j], 0.0f);
+
+    ld.load(a, 0);
+    for (int k0 = 0; k0 < a.K; k0 += IGM_BK) {
+        ld.put(sm.As, sm.Bs, a.amp);
+        __syncthreads();
+        if (k0 + IGM_BK < a.K) ld.load(a, k0 + IGM_BK);
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::col_major> fa[FM];
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb[FN];
+#pragma unroll
+        for (int i = 0; i < FM; i++) wmma::load_matrix_sync(fa[i], &sm.As[0][(wm * FM + i) * 16], LDA);
+#pragma unroll
+        for (int j = 0; j < FN; j++) wmma::load_matrix_sync(fb[j], &sm.Bs[0][(wn * FN + j) * 16], LDB);
+#pragma unroll
+        for (int i = 0; i < FM; i++)
+#pragma unroll
+            for (int j = 0; j < FN; j++) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+        __syncthreads();
+    }
+
+#pragma unroll
+    for (int i = 0; i < FM; i++)
+#pragma unroll
+        for (int j = 0; j < FN; j++)
+            wmma::store_matrix_sync(&sm.Cs[(wn * FN + j) * 16][(wm * FM + i) * 16], acc[i][j], LDC, wmma::mem_col_major);
+    __syncthreads();
+
+    /* out[img, col, p] = Cs[col - n0][m - m0] (+ bias[col]). */
+    const int lm = tid % BM;
+    const int64_t m = m0 + lm;
+    if (m >= a.M) return;
+    const int64_t img = m / a.ohw, p = m - img * a.ohw;
+    const int64_t obase = img * (int64_t)a.Ncol * a.ohw + p;
+    for (int c = tid / BM; c < BN; c += IGM_THREADS / BM) {
+        int col = n0 + c;
+        if (col >= a.Ncol) break;
+        float v = sm.Cs[c][lm];
+        if (MODE == IGM_FWD && a.bias) v += a.bias[(int64_t)col * a.bs];
+        a.out[obase + (int64_t)col * a.ohw] = v;
+    }
+#endif
+}
+
+template <int MODE, typename T, int BN> static ig_status igm_tc_tile_launch(const char *op, const igm_tile &a) {
+    constexpr int WN = BN >= 32 ? BN / 32 : 1, BM = IGM_THREADS / 32 / WN * 2 * 16;
+    dim3 grid((unsigned)((a.M + BM - 1) / BM), (unsigned)((a.Ncol + BN - 1) / BN));
+    igm_tc_tile_kernel<MODE, T, BN><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
+    IGC_LAUNCHED(op);
+    return IG_OK;
+}
+
+template <int MODE, typename T> static ig_status igm_tc_tile_run_t(const char *op, const igm_tile &a) {
+    if (a.Ncol <= 16) return igm_tc_tile_launch<MODE, T, 16>(op, a);
+    if (a.Ncol <= 32) return igm_tc_tile_launch<MODE, T, 32>(op, a);
+    return igm_tc_tile_launch<MODE, T, 64>(op, a);
+}
+
 template <int MODE, int BN, int TN> static ig_status igm_tile_launch(const char *op, const igm_tile &a) {
     constexpr int BM = IGM_THREADS / (BN / TN) * IGM_TM;
     dim3 grid((unsigned)((a.M + BM - 1) / BM), (unsigned)((a.Ncol + BN - 1) / BN));
@@ -251,8 +382,13 @@ template <int MODE, int BN, int TN> static ig_status igm_tile_launch(const char 
     return IG_OK;
 }
 
-/* The tile width for ncol columns: 16, 32 or 64. */
-template <int MODE> static ig_status igm_tile_run(const char *op, const igm_tile &a) {
+/* The tile width for ncol columns: 16, 32 or 64; tensor cores when tc (a.amp is bf16 or
+ * fp16 then). */
+template <int MODE> static ig_status igm_tile_run(const char *op, const igm_tile &a, bool tc) {
+    if (tc) {
+        return a.amp == IG_AMP_BF16 ? igm_tc_tile_run_t<MODE, __nv_bfloat16>(op, a)
+                                    : igm_tc_tile_run_t<MODE, __half>(op, a);
+    }
     if (a.Ncol <= 16) return igm_tile_launch<MODE, 16, 4>(op, a);
     if (a.Ncol <= 32) return igm_tile_launch<MODE, 32, 8>(op, a);
     return igm_tile_launch<MODE, 64, 8>(op, a);
@@ -274,62 +410,49 @@ struct igm_dw {
     int amp;
 };
 
-/* Tiling (256 threads, block (bx, by, s) computes dw rows o0 = by*BO .. +BO and columns
- * k0 = bx*BKW .. +BKW over slice s, IGM_BR pixels per stage):
- *   compute: thread (tk, to) = (tid % TKT, tid / TKT) owns the 4 x 4 accumulators of rows
- *     o0 + to + i*TOT and columns k0 + tk + j*TKT (TOT = BO/4, TKT = BKW/4, TOT*TKT = 256);
- *     in a warp the Xs reads are consecutive words, the Ds reads broadcast.
- *   loaders: thread tid handles the pixel tid % IGM_BR of each stage (one decomposition per
- *     stage, moved forward incrementally) and the columns tid / IGM_BR + q*16: x for the
- *     taps k0 + that (XQ = BKW/16 of them; each tap's offset and (ki*dh, kj*dw) from a
- *     table built once per block), dy for the channels o0 + that (DQ = BO/16).
- *   Pipeline as igm_tile_kernel: registers hold the next stage while this one is used.
- * Configurations (BO, BKW): (64, 64), (32, 128), (16, 256), picked by O. */
-template <int BO, int BKW>
-__global__ void __launch_bounds__(IGM_THREADS) igm_dw_kernel(igm_dw a) {
-    constexpr int TOT = BO / 4, TKT = BKW / 4, LSTEP = IGM_THREADS / IGM_BR;
-    constexpr int XQ = BKW / LSTEP, DQ = BO / LSTEP;
-    static_assert(TOT * TKT == IGM_THREADS, "4 x 4 accumulators per thread");
+/* The tap table and loaders of the dw kernels (SIMT and tensor-core), for a block computing
+ * dw rows o0 .. o0 + BO and columns k0 .. k0 + BKW over slice blockIdx.z, IGM_BR pixels per
+ * stage:
+ *   taps(): per tap column kc, the x offset of (c, ki*dh, kj*dw) and the tap's (ki*dh, kj*dw)
+ *     into the shared table koff / kdy / kdx (columns past K get a row shift that is out of
+ *     range for every pixel: they read 0); a __syncthreads must follow.
+ *   load(): thread tid handles the pixel tid % IGM_BR of each stage (one decomposition per
+ *     slice, moved forward incrementally) and the columns tid / IGM_BR + q*16: x for the taps
+ *     k0 + that (XQ = BKW/16 of them), dy for the channels o0 + that (DQ = BO/16).
+ *   put(): the registers into the shared stage Xs[r][kc], Ds[r][oc] (rounded as igm_put). */
+template <int BO, int BKW> struct igm_dw_loader {
+    static constexpr int LSTEP = IGM_THREADS / IGM_BR, XQ = BKW / LSTEP, DQ = BO / LSTEP;
     static_assert(XQ * LSTEP == BKW && DQ * LSTEP == BO, "the loaders cover the tile");
-    __shared__ float Xs[IGM_BR][BKW + 1]; /* Xs[r][kc]: gathered x of pixel r, tap k0 + kc */
-    __shared__ float Ds[IGM_BR][BO + 1];  /* Ds[r][oc]: dy of pixel r, channel o0 + oc */
-    /* Per tap column kc: the x offset of (c, ki*dh, kj*dw) and the tap's (ki*dh, kj*dw);
-     * columns past K get a row shift that is out of range for every pixel (reads 0). */
-    __shared__ int64_t koff[BKW];
-    __shared__ int kdy[BKW], kdx[BKW];
 
-    const int tid = threadIdx.x;
-    const int k0 = (int)blockIdx.x * BKW, o0 = (int)blockIdx.y * BO;
-    for (int kc = tid; kc < BKW; kc += IGM_THREADS) {
-        int kg = k0 + kc;
-        if (kg < a.K) {
-            int c = kg / a.khw, kk = kg - c * a.khw, ki = kk / a.kw, kj = kk - ki * a.kw;
-            kdy[kc] = ki * a.dh;
-            kdx[kc] = kj * a.dw;
-            koff[kc] = (int64_t)c * a.xs[1] + (int64_t)(ki * a.dh) * a.xs[2] + (int64_t)(kj * a.dw) * a.xs[3];
-        } else {
-            kdy[kc] = -(1 << 30); /* by >= -2^15: iy stays negative, no overflow */
-            kdx[kc] = 0;
-            koff[kc] = 0;
+    int lr, lc, k0, o0;
+    int64_t m, img, p;
+    float rx[XQ], rd[DQ];
+
+    __device__ igm_dw_loader(const igm_dw &a, int64_t cbeg, int tid)
+        : lr(tid % IGM_BR), lc(tid / IGM_BR), k0((int)blockIdx.x * BKW), o0((int)blockIdx.y * BO) {
+        m = cbeg * IGM_BR + lr;
+        img = m / a.P;
+        p = m - img * a.P;
+    }
+
+    __device__ void taps(const igm_dw &a, int64_t *koff, int *kdy, int *kdx, int tid) const {
+        for (int kc = tid; kc < BKW; kc += IGM_THREADS) {
+            int kg = k0 + kc;
+            if (kg < a.K) {
+                int c = kg / a.khw, kk = kg - c * a.khw, ki = kk / a.kw, kj = kk - ki * a.kw;
+                kdy[kc] = ki * a.dh;
+                kdx[kc] = kj * a.dw;
+                koff[kc] = (int64_t)c * a.xs[1] + (int64_t)(ki * a.dh) * a.xs[2] + (int64_t)(kj * a.dw) * a.xs[3];
+            } else {
+                kdy[kc] = -(1 << 30); /* by >= -2^15: iy stays negative, no overflow */
+                kdx[kc] = 0;
+                koff[kc] = 0;
+            }
         }
     }
 
-    /* This thread's pixel in the first stage of the slice. */
-    const int lr = tid % IGM_BR, lc = tid / IGM_BR;
-    const int64_t cbeg = (int64_t)blockIdx.z * a.cps;
-    int64_t chunks = (a.M + IGM_BR - 1) / IGM_BR, cend = cbeg + a.cps < chunks ? cbeg + a.cps : chunks;
-    int64_t m = cbeg * IGM_BR + lr;
-    int64_t img = m / a.P, p = m - img * a.P;
-
-    float rx[XQ], rd[DQ];
-    float acc[4][4];
-#pragma unroll
-    for (int i = 0; i < 4; i++)
-#pragma unroll
-        for (int j = 0; j < 4; j++) acc[i][j] = 0.f;
-
     /* Loads the stage of pixel m into rx / rd, then moves m (img, p) on by IGM_BR. */
-    auto load_stage = [&]() {
+    __device__ void load(const igm_dw &a, const int64_t *koff, const int *kdy, const int *kdx) {
         bool valid = m < a.M;
         int oy = (int)(p / a.Wo), ox = (int)(p - (int64_t)oy * a.Wo);
         int by = oy * a.sh - a.ph, bx = ox * a.sw - a.pw;
@@ -354,18 +477,51 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_dw_kernel(igm_dw a) {
             p -= a.P;
             img++;
         }
-    };
+    }
+
+    template <typename T, int LDX, int LDD> __device__ void put(T (&Xs)[IGM_BR][LDX], T (&Ds)[IGM_BR][LDD], int amp) const {
+#pragma unroll
+        for (int q = 0; q < XQ; q++) igm_put(Xs[lr][lc + q * LSTEP], rx[q], amp);
+#pragma unroll
+        for (int q = 0; q < DQ; q++) igm_put(Ds[lr][lc + q * LSTEP], rd[q], amp);
+    }
+};
+
+/* Tiling (256 threads, block (bx, by, s) computes dw rows o0 = by*BO .. +BO and columns
+ * k0 = bx*BKW .. +BKW over slice s, IGM_BR pixels per stage; loaders: igm_dw_loader):
+ *   compute: thread (tk, to) = (tid % TKT, tid / TKT) owns the 4 x 4 accumulators of rows
+ *     o0 + to + i*TOT and columns k0 + tk + j*TKT (TOT = BO/4, TKT = BKW/4, TOT*TKT = 256);
+ *     in a warp the Xs reads are consecutive words, the Ds reads broadcast.
+ *   Pipeline as igm_tile_kernel: registers hold the next stage while this one is used.
+ * Configurations (BO, BKW): (64, 64), (32, 128), (16, 256), picked by O. */
+template <int BO, int BKW>
+__global__ void __launch_bounds__(IGM_THREADS) igm_dw_kernel(igm_dw a) {
+    constexpr int TOT = BO / 4, TKT = BKW / 4;
+    static_assert(TOT * TKT == IGM_THREADS, "4 x 4 accumulators per thread");
+    __shared__ float Xs[IGM_BR][BKW + 1]; /* Xs[r][kc]: gathered x of pixel r, tap k0 + kc */
+    __shared__ float Ds[IGM_BR][BO + 1];  /* Ds[r][oc]: dy of pixel r, channel o0 + oc */
+    __shared__ int64_t koff[BKW];
+    __shared__ int kdy[BKW], kdx[BKW];
+
+    const int tid = threadIdx.x;
+    const int64_t cbeg = (int64_t)blockIdx.z * a.cps;
+    int64_t chunks = (a.M + IGM_BR - 1) / IGM_BR, cend = cbeg + a.cps < chunks ? cbeg + a.cps : chunks;
+    igm_dw_loader<BO, BKW> ld(a, cbeg, tid);
+    ld.taps(a, koff, kdy, kdx, tid);
+
+    float acc[4][4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[i][j] = 0.f;
 
     __syncthreads(); /* the tap table is built */
     const int tk = tid % TKT, to = tid / TKT;
-    if (cbeg < cend) load_stage();
+    if (cbeg < cend) ld.load(a, koff, kdy, kdx);
     for (int64_t ch = cbeg; ch < cend; ch++) {
-#pragma unroll
-        for (int q = 0; q < XQ; q++) Xs[lr][lc + q * LSTEP] = igm_round(rx[q], a.amp);
-#pragma unroll
-        for (int q = 0; q < DQ; q++) Ds[lr][lc + q * LSTEP] = igm_round(rd[q], a.amp);
+        ld.put(Xs, Ds, a.amp);
         __syncthreads();
-        if (ch + 1 < cend) load_stage();
+        if (ch + 1 < cend) ld.load(a, koff, kdy, kdx);
 #pragma unroll
         for (int r = 0; r < IGM_BR; r++) {
             float dv[4], xv[4];
@@ -384,14 +540,79 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_dw_kernel(igm_dw a) {
     float *out = a.out + (int64_t)blockIdx.z * a.O * a.K;
 #pragma unroll
     for (int i = 0; i < 4; i++) {
-        int o = o0 + to + i * TOT;
+        int o = ld.o0 + to + i * TOT;
         if (o >= a.O) continue;
 #pragma unroll
         for (int j = 0; j < 4; j++) {
-            int k = k0 + tk + j * TKT;
+            int k = ld.k0 + tk + j * TKT;
             if (k < a.K) out[(int64_t)o * a.K + k] = acc[i][j];
         }
     }
+}
+
+/* Shared memory of igm_tc_dw_kernel: the stages Xs[r][kc] (B = gather(x), row-major) and
+ * Ds[r][oc] (A = dy^T, column-major) in T, the accumulators Cs[oc][kc], the tap table;
+ * padded and aligned as igm_tc_tile_smem. */
+template <typename T, int BO, int BKW> struct __align__(32) igm_tc_dw_smem {
+    __align__(32) T Xs[IGM_BR][BKW + IGM_TC_PAD];
+    __align__(32) T Ds[IGM_BR][BO + IGM_TC_PAD];
+    __align__(32) float Cs[BO][BKW + 4];
+    int64_t koff[BKW];
+    int kdy[BKW], kdx[BKW];
+};
+
+/* dw on tensor cores (T = __nv_bfloat16 or __half, as igm_tc_tile_kernel): the 16 fragments
+ * of the BO x BKW tile (BO/16 rows of BKW/16) go two per warp, warp w taking fragments 2w and
+ * 2w + 1 in row-major order (one row: BKW/16 is even), one IGM_BR = 16 pixel stage per wmma
+ * k-step. The partial tile goes through Cs to out + s*O*K with coalesced stores. */
+template <typename T, int BO, int BKW>
+__global__ void __launch_bounds__(IGM_THREADS) igm_tc_dw_kernel(igm_dw a) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+    __trap(); /* never launched: igm_tc_ok() is false below compute capability 8.0 */
+#else
+    using namespace nvcuda;
+    constexpr int FC = BKW / 16, LDX = BKW + IGM_TC_PAD, LDD = BO + IGM_TC_PAD, LDC = BKW + 4;
+    static_assert((BO / 16) * FC == 2 * IGM_THREADS / 32 && FC % 2 == 0, "two fragments of one row per warp");
+    static_assert(IGM_BR == 16, "one wmma k-step per stage");
+    __shared__ igm_tc_dw_smem<T, BO, BKW> sm;
+
+    const int tid = threadIdx.x, warp = tid / 32;
+    const int fr = 2 * warp / FC, fc = 2 * warp % FC;
+    const int64_t cbeg = (int64_t)blockIdx.z * a.cps;
+    int64_t chunks = (a.M + IGM_BR - 1) / IGM_BR, cend = cbeg + a.cps < chunks ? cbeg + a.cps : chunks;
+    igm_dw_loader<BO, BKW> ld(a, cbeg, tid);
+    ld.taps(a, sm.koff, sm.kdy, sm.kdx, tid);
+
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2];
+    wmma::fill_fragment(acc[0], 0.0f);
+    wmma::fill_fragment(acc[1], 0.0f);
+
+    __syncthreads(); /* the tap table is built */
+    if (cbeg < cend) ld.load(a, sm.koff, sm.kdy, sm.kdx);
+    for (int64_t ch = cbeg; ch < cend; ch++) {
+        ld.put(sm.Xs, sm.Ds, a.amp);
+        __syncthreads();
+        if (ch + 1 < cend) ld.load(a, sm.koff, sm.kdy, sm.kdx);
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::col_major> fa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb[2];
+        wmma::load_matrix_sync(fa, &sm.Ds[0][fr * 16], LDD);
+        wmma::load_matrix_sync(fb[0], &sm.Xs[0][fc * 16], LDX);
+        wmma::load_matrix_sync(fb[1], &sm.Xs[0][(fc + 1) * 16], LDX);
+        wmma::mma_sync(acc[0], fa, fb[0], acc[0]);
+        wmma::mma_sync(acc[1], fa, fb[1], acc[1]);
+        __syncthreads();
+    }
+
+    wmma::store_matrix_sync(&sm.Cs[fr * 16][fc * 16], acc[0], LDC, wmma::mem_row_major);
+    wmma::store_matrix_sync(&sm.Cs[fr * 16][(fc + 1) * 16], acc[1], LDC, wmma::mem_row_major);
+    __syncthreads();
+
+    float *out = a.out + (int64_t)blockIdx.z * a.O * a.K;
+    for (int e = tid; e < BO * BKW; e += IGM_THREADS) {
+        int oc = e / BKW, kc = e - oc * BKW, o = ld.o0 + oc, k = ld.k0 + kc;
+        if (o < a.O && k < a.K) out[(int64_t)o * a.K + k] = sm.Cs[oc][kc];
+    }
+#endif
 }
 
 /* dw[e] = sum over s = 0, 1, ..., S-1 of part[s*OK + e]: the slices in a fixed order. */
@@ -403,9 +624,15 @@ __global__ void igm_dw_sum(const float *part, int64_t S, int64_t OK, float *dw) 
     }
 }
 
-template <int BO, int BKW> static ig_status igm_dw_launch(const char *op, const igm_dw &a, int64_t S) {
+/* The SIMT kernel, or the tensor-core one for autocast when tc. */
+template <int BO, int BKW> static ig_status igm_dw_launch(const char *op, const igm_dw &a, int64_t S, bool tc) {
     dim3 grid((unsigned)((a.K + BKW - 1) / BKW), (unsigned)((a.O + BO - 1) / BO), (unsigned)S);
-    igm_dw_kernel<BO, BKW><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
+    if (!tc)
+        igm_dw_kernel<BO, BKW><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
+    else if (a.amp == IG_AMP_BF16)
+        igm_tc_dw_kernel<__nv_bfloat16, BO, BKW><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
+    else
+        igm_tc_dw_kernel<__half, BO, BKW><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
     IGC_LAUNCHED(op);
     return IG_OK;
 }
@@ -414,11 +641,34 @@ template <int BO, int BKW> static ig_status igm_dw_launch(const char *op, const 
 
 static std::atomic<int> igm_forced(IGI_CUDA_CONV_AUTO);
 static pthread_once_t igm_env_once = PTHREAD_ONCE_INIT;
-static bool igm_env_im2col;
+static int igm_env_mode = IGI_CUDA_CONV_AUTO; /* IGNIS_CUDA_CONV: im2col, simt, else auto */
+static bool igm_tc_device;                      /* the current device is sm_80 or newer */
 
 static void igm_read_env(void) {
     const char *v = getenv("IGNIS_CUDA_CONV");
-    igm_env_im2col = v && strcmp(v, "im2col") == 0;
+    igm_env_mode = !v                          ? IGI_CUDA_CONV_AUTO
+                   : strcmp(v, "im2col") == 0 ? IGI_CUDA_CONV_IM2COL
+                   : strcmp(v, "simt") == 0   ? IGI_CUDA_CONV_SIMT
+                                              : IGI_CUDA_CONV_AUTO;
+    int dev = 0, major = 0;
+    bool ok = cudaGetDevice(&dev) == cudaSuccess &&
+              cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess;
+    if (!ok) (void)cudaGetLastError(); /* a failed query means "no tensor cores", not an error for later calls */
+    igm_tc_device = ok && major >= 8;
+}
+
+/* The mode in effect: the forced one, or under AUTO the environment's. */
+static int igm_mode(void) {
+    int mode = igm_forced.load();
+    pthread_once(&igm_env_once, igm_read_env);
+    return mode == IGI_CUDA_CONV_AUTO ? igm_env_mode : mode;
+}
+
+/* The implicit GEMM runs on tensor cores (wmma, bf16 / fp16 operands, fp32 accumulation)
+ * under autocast on sm_80+ unless the SIMT kernels are asked for; exact f32 always stays on
+ * the SIMT kernels (no TF32). */
+static bool igm_tc(const igi_conv *g) {
+    return g->amp != IG_AMP_OFF && igm_mode() != IGI_CUDA_CONV_SIMT && igm_tc_device;
 }
 
 extern "C" int igi_cuda_conv_force(int mode) { return igm_forced.exchange(mode); }
@@ -426,12 +676,7 @@ extern "C" int igi_cuda_conv_force(int mode) { return igm_forced.exchange(mode);
 static bool igm_small(int64_t v) { return v >= 0 && v <= IGM_MAX_SPATIAL; }
 
 bool igc_conv_igemm_applies(ig_dtype dt, const igi_conv *g) {
-    int mode = igm_forced.load();
-    if (mode == IGI_CUDA_CONV_IM2COL) return false;
-    if (mode == IGI_CUDA_CONV_AUTO) {
-        pthread_once(&igm_env_once, igm_read_env);
-        if (igm_env_im2col) return false;
-    }
+    if (igm_mode() == IGI_CUDA_CONV_IM2COL) return false;
     if (dt != IG_F32 || g->groups != 1) return false;
     /* empty problems keep the im2col path's handling (bias only, zeroed gradients) */
     if (g->N <= 0 || g->C <= 0 || g->O <= 0 || g->K <= 0 || g->P <= 0 || g->H <= 0 || g->W <= 0) return false;
@@ -484,7 +729,7 @@ ig_status igc_conv2d_igemm(const char *op, const igi_conv *g, const float *x, co
     a.Ncol = (int)g->O;
     a.K = (int)g->K;
     igm_set_window(a, g);
-    return igm_tile_run<IGM_FWD>(op, a);
+    return igm_tile_run<IGM_FWD>(op, a, igm_tc(g));
 }
 
 ig_status igc_conv2d_backward_igemm(const char *op, const igi_conv *g, const float *x, const float *w,
@@ -511,7 +756,7 @@ ig_status igc_conv2d_backward_igemm(const char *op, const igi_conv *g, const flo
         a.Ncol = (int)g->C;
         a.K = (int)(g->O * g->kh * g->kw);
         igm_set_window(a, g);
-        ig_status st = igm_tile_run<IGM_BWD_DATA>(op, a);
+        ig_status st = igm_tile_run<IGM_BWD_DATA>(op, a, igm_tc(g));
         if (st != IG_OK) return st;
     }
     if (!dw) return IG_OK;
@@ -541,9 +786,10 @@ ig_status igc_conv2d_backward_igemm(const char *op, const igi_conv *g, const flo
     a.cps = (chunks + S - 1) / S;
     S = (chunks + a.cps - 1) / a.cps; /* every slice non-empty */
     a.out = S == 1 ? dw : col;
-    ig_status st = bo == 16 ? igm_dw_launch<16, 256>(op, a, S)
-                   : bo == 32 ? igm_dw_launch<32, 128>(op, a, S)
-                              : igm_dw_launch<64, 64>(op, a, S);
+    bool tc = igm_tc(g);
+    ig_status st = bo == 16 ? igm_dw_launch<16, 256>(op, a, S, tc)
+                   : bo == 32 ? igm_dw_launch<32, 128>(op, a, S, tc)
+                              : igm_dw_launch<64, 64>(op, a, S, tc);
     if (st != IG_OK || S == 1) return st;
     int64_t ok = g->O * g->K;
     igm_dw_sum<<<igc_blocks(ok), IGC_THREADS, 0, igc_stream>>>(col, S, ok, dw);

@@ -1,6 +1,7 @@
 /*
  * tests/cuda/test_cuda_amp.c — mixed precision on the GPU against the CPU's exact
- * emulation: ig_matmul and ig_conv2d (both CUDA conv paths) under bf16 / fp16 autocast
+ * emulation: ig_matmul and ig_conv2d (every CUDA conv path: im2col, the implicit GEMM's
+ * SIMT and tensor-core kernels) under bf16 / fp16 autocast
  * (forward and backward), and ig_grad_scaler's device unscale + inf check. The two sides round the operands to the same
  * values and differ only in the order of the f32 sums, hence the tolerances. Skips, saying
  * why, without a CUDA device (suite `cuda`, run by tools/gpu-check.sh).
@@ -19,7 +20,11 @@ static float max_diff_host(ig_tensor *a, ig_tensor *b) {
     cr_assert(ha && hb, "%s", ig_last_error());
     const float *x = ig_tensor_data(ha), *y = ig_tensor_data(hb);
     float m = 0;
-    for (int64_t i = 0; i < ig_tensor_numel(ha); i++) m = fmaxf(m, fabsf(x[i] - y[i]));
+    for (int64_t i = 0; i < ig_tensor_numel(ha); i++) {
+        float d = fabsf(x[i] - y[i]);
+        if (d != d) return INFINITY; /* a NaN (say, unwritten or poisoned memory) is never close */
+        m = fmaxf(m, d);
+    }
     return m;
 }
 
@@ -51,45 +56,99 @@ Test(cuda, amp_matmul_and_conv_match_the_cpu_emulation) {
     }
 }
 
-/* cuda/conv_igemm.cu (core/backend_impl.h): 1 forces im2col + cuBLAS, 2 the implicit GEMM. */
+/* cuda/conv_igemm.cu (core/backend_impl.h): 1 forces im2col + cuBLAS, 2 the implicit GEMM
+ * (tensor cores under autocast on sm_80+), 3 the implicit GEMM's SIMT kernels. */
 #ifdef IGNIS_CUDA
 int igi_cuda_conv_force(int mode);
 #endif
 
-/* Both CUDA conv paths under autocast (the implicit GEMM rounds operands as it stages them,
- * im2col converts them for cublasGemmEx) against the CPU emulation: stride 1 and 2, bias,
- * C and O off the tile widths; forward, dx and dw. */
-Test(cuda, amp_conv_both_paths_match_the_cpu_emulation) {
+/* max |a - b| over max(1, max |a|): the two sides round the operands alike and differ in
+ * the order of the fp32 sums only, an error that grows with the magnitude of the sums. */
+static float rel_diff_host(ig_tensor *ref, ig_tensor *b) {
+    ig_tensor *h = ig_contiguous(ig_to(ref, IG_CPU));
+    cr_assert(h, "%s", ig_last_error());
+    const float *x = ig_tensor_data(h);
+    float m = 1;
+    for (int64_t i = 0; i < ig_tensor_numel(h); i++) m = fmaxf(m, fabsf(x[i]));
+    return max_diff_host(ref, b) / m;
+}
+
+/* One amp conv case: x [N, C, H, W], w [O, C, k, k2], stride, padding, dilation, bias. */
+typedef struct {
+    int64_t N, C, H, W, O, kh, kw;
+    int sh, sw, ph, pw, dil;
+    bool bias;
+} amp_conv_case;
+
+/* The zoo's convolutions at batch 2 (cnn: 1->32 and 32->64 at 28 and 14; resnet: the 1->16
+ * stem, 16/32/64-channel 3x3 convs with stride 1 and 2, the 1x1 stride-2 shortcuts), then
+ * odd sizes with C and O off the multiples of 16 (and off the 16/32/64 tile widths), uneven
+ * stride and padding, dilation, a 5x3 kernel. */
+static const amp_conv_case amp_conv_cases[] = {
+    {2, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, true},   {2, 32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, true},
+    {2, 1, 28, 28, 16, 3, 3, 1, 1, 1, 1, 1, false},  {2, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, 1, false},
+    {2, 16, 28, 28, 32, 3, 3, 2, 2, 1, 1, 1, false}, {2, 32, 14, 14, 64, 3, 3, 2, 2, 1, 1, 1, false},
+    {2, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, false},   {2, 16, 28, 28, 32, 1, 1, 2, 2, 0, 0, 1, false},
+    {2, 32, 14, 14, 64, 1, 1, 2, 2, 0, 0, 1, false}, {3, 5, 9, 9, 7, 3, 3, 1, 1, 1, 1, 1, true},
+    {3, 5, 9, 9, 7, 3, 3, 2, 2, 1, 1, 1, true},      {2, 3, 7, 5, 5, 3, 3, 1, 1, 1, 1, 1, true},
+    {2, 5, 9, 9, 70, 3, 3, 1, 1, 2, 2, 2, true},     {2, 20, 6, 7, 40, 5, 3, 3, 2, 2, 1, 1, false},
+    {2, 17, 8, 8, 33, 3, 3, 2, 1, 1, 0, 1, true},
+};
+
+/* Every CUDA conv path under autocast (im2col converts the operands for cublasGemmEx, the
+ * implicit GEMM rounds them as it stages them, on SIMT or tensor-core kernels) against the
+ * CPU emulation, bf16 and fp16: y, dx, dw and db of sum(y * r). */
+Test(cuda, amp_conv_every_path_matches_the_cpu_emulation) {
     need_cuda();
 #ifdef IGNIS_CUDA
-    ig_amp modes[2] = {IG_AMP_BF16, IG_AMP_FP16};
-    for (int path = 1; path <= 2; path++)
-        for (int m = 0; m < 2; m++)
-            for (int stride = 1; stride <= 2; stride++) {
-                ig_scope *s = ig_scope_begin();
-                ig_tensor *x = values(IG_DIMS(3, 5, 9, 9), 0.1f), *w = values(IG_DIMS(7, 5, 3, 3), -0.2f);
-                ig_tensor *b = values(IG_DIMS(7), 0.3f);
-                ig_tensor *gx = on(x, IG_CUDA), *gw = on(w, IG_CUDA), *gb = on(b, IG_CUDA);
-                ig_tensor *leaves[6] = {x, w, b, gx, gw, gb};
-                for (int i = 0; i < 6; i++) ig_set_requires_grad(leaves[i], true);
-                ig_conv2d_params p = {.stride = {stride, stride}, .padding = {1, 1}};
-                int prev = igi_cuda_conv_force(path);
-                ig_amp prev_amp = ig_autocast_set(modes[m]);
-                ig_tensor *c = ig_conv2d(x, w, b, &p), *gc = ig_conv2d(gx, gw, gb, &p);
-                ig_autocast_set(prev_amp);
-                cr_assert(c && gc, "%s", ig_last_error());
-                cr_expect_lt(max_diff_host(c, gc), 1e-4f, "path %d mode %d stride %d: conv2d", path, m, stride);
-                cr_assert_eq(ig_backward(ig_sum(c, 0, NULL, false), NULL), IG_OK, "%s", ig_last_error());
-                cr_assert_eq(ig_backward(ig_sum(gc, 0, NULL, false), NULL), IG_OK, "%s", ig_last_error());
-                igi_cuda_conv_force(prev);
-                cr_expect_lt(max_diff_host(ig_grad(x), ig_grad(gx)), 1e-4f, "path %d mode %d stride %d: dx", path, m,
-                             stride);
-                cr_expect_lt(max_diff_host(ig_grad(w), ig_grad(gw)), 1e-3f, "path %d mode %d stride %d: dw", path, m,
-                             stride);
-                cr_expect_lt(max_diff_host(ig_grad(b), ig_grad(gb)), 1e-3f, "path %d mode %d stride %d: db", path, m,
-                             stride);
-                ig_scope_end(s);
+    const ig_amp modes[2] = {IG_AMP_BF16, IG_AMP_FP16};
+    const int paths[3] = {1, 3, 2};
+    const char *path_names[3] = {"im2col", "simt", "tensor cores"};
+    for (size_t k = 0; k < sizeof amp_conv_cases / sizeof amp_conv_cases[0]; k++) {
+        const amp_conv_case *c = &amp_conv_cases[k];
+        for (int m = 0; m < 2; m++) {
+            ig_scope *s = ig_scope_begin();
+            ig_tensor *x = values(IG_DIMS(c->N, c->C, c->H, c->W), 0.1f);
+            ig_tensor *w = values(IG_DIMS(c->O, c->C, c->kh, c->kw), -0.2f);
+            ig_tensor *b = c->bias ? values(IG_DIMS(c->O), 0.3f) : NULL;
+            ig_conv2d_params p = {.stride = {c->sh, c->sw}, .padding = {c->ph, c->pw}, .dilation = {c->dil, c->dil}};
+            ig_tensor *base[3] = {x, w, b}, *cpu_in[3];
+            for (int i = 0; i < 3; i++) {
+                cpu_in[i] = base[i] ? ig_clone(base[i]) : NULL;
+                if (cpu_in[i]) ig_set_requires_grad(cpu_in[i], true);
             }
+            x = cpu_in[0], w = cpu_in[1], b = cpu_in[2];
+            ig_amp prev_amp = ig_autocast_set(modes[m]);
+            ig_tensor *y = ig_conv2d(x, w, b, &p);
+            cr_assert(y, "%s", ig_last_error());
+            ig_tensor *r = values(ig_tensor_ndim(y), ig_tensor_shape(y), -0.05f);
+            cr_assert_eq(ig_backward(ig_sum(ig_mul(y, r), 0, NULL, false), NULL), IG_OK, "%s", ig_last_error());
+            for (int q = 0; q < 3; q++) {
+                ig_tensor *gin[3];
+                for (int i = 0; i < 3; i++) {
+                    gin[i] = base[i] ? on(base[i], IG_CUDA) : NULL;
+                    if (gin[i]) ig_set_requires_grad(gin[i], true);
+                }
+                int prev = igi_cuda_conv_force(paths[q]);
+                ig_tensor *gy = ig_conv2d(gin[0], gin[1], gin[2], &p);
+                cr_assert(gy, "%s", ig_last_error());
+                cr_assert_eq(ig_backward(ig_sum(ig_mul(gy, on(r, IG_CUDA)), 0, NULL, false), NULL), IG_OK, "%s",
+                             ig_last_error());
+                igi_cuda_conv_force(prev);
+                const char *what[4] = {"y", "dx", "dw", "db"};
+                ig_tensor *ref[4] = {y, ig_grad(x), ig_grad(w), b ? ig_grad(b) : NULL};
+                ig_tensor *got[4] = {gy, ig_grad(gin[0]), ig_grad(gin[1]), b ? ig_grad(gin[2]) : NULL};
+                for (int i = 0; i < 4; i++) {
+                    if (!ref[i]) continue;
+                    float d = rel_diff_host(ref[i], got[i]);
+                    cr_expect_lt(d, 3e-5f, "case %zu %s %s: %s off by %g (relative)", k, m ? "fp16" : "bf16",
+                                 path_names[q], what[i], (double)d);
+                }
+            }
+            ig_autocast_set(prev_amp);
+            ig_scope_end(s);
+        }
+    }
 #endif
 }
 

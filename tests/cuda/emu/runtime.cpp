@@ -503,6 +503,19 @@ cudaError_t cudaGetDevice(int *device) {
     return cudaSuccess;
 }
 
+/* The emulated device reports compute capability 9.0 (an H100 / H200): kernels that pick a
+ * path by architecture (tensor cores from 8.0) take their newest one. */
+cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int device) {
+    IGEMU_ENTER();
+    if (!value || device != 0) return fail(device != 0 ? cudaErrorInvalidDevice : cudaErrorInvalidValue);
+    switch (attr) {
+    case cudaDevAttrComputeCapabilityMajor: *value = 9; return cudaSuccess;
+    case cudaDevAttrComputeCapabilityMinor: *value = 0; return cudaSuccess;
+    case cudaDevAttrMultiProcessorCount: *value = 132; return cudaSuccess;
+    default: return fail(cudaErrorInvalidValue);
+    }
+}
+
 cudaError_t cudaSetDevice(int device) {
     IGEMU_ENTER();
     return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice);

@@ -3,12 +3,14 @@
  * the emulated test binary): barriers in 2-D blocks, the warp intrinsics, dynamic shared
  * memory, atomics, launch-configuration errors, the checked copies and frees, poisoned
  * device and shared memory, the bf16 / half conversions against core's CPU rounding, a
- * deadlocked block's sticky error, and the cuBLAS stand-in's column-major GEMM and checks.
+ * deadlocked block's sticky error, wmma's 16x16x16 bf16 / half mma (layouts, leading
+ * dimensions) against a plain loop, and the cuBLAS stand-in's column-major GEMM and checks.
  * Compiled like the files of cuda/ (launch.pl, then g++ against tests/cuda/emu/include/).
  */
 #include <criterion/criterion.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <mma.h>
 #include <cublas_v2.h>
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -20,6 +22,11 @@ float igi_round_fp16(float x);
 }
 
 #define OK(call) cr_assert_eq((call), cudaSuccess, "%s: %s", #call, cudaGetErrorName(cudaGetLastError()))
+
+/* The wmma test's shared staging: 32-byte aligned, as load_matrix_sync requires. */
+template <typename T> struct __align__(32) igemu_wmma_stage {
+    T a[16 * 40], b[16 * 40];
+};
 
 template <typename T> static T *dev(size_t n) {
     void *p = NULL;
@@ -304,6 +311,97 @@ Test(cuda_emu, bf16_and_half_round_like_the_cpu) {
     cr_expect_eq(__half2float(__float2half_rn(2.9802322e-8f)), 0.0f, "2^-25 ties to even: 0");
     free(x), free(b), free(hb), free(hh);
     cudaFree(dx), cudaFree(db), cudaFree(dh);
+}
+
+/* ---- wmma (tensor-core fragments) ------------------------------------------------------------------ */
+
+/* One warp: D = A @ B + C for 16x16 tiles read from global memory, A with layout LA and
+ * leading dimension lda, B with LB and ldb, C loaded (row-major, ld 20) or zero, D stored
+ * with layout ld_layout and leading dimension ldd. The operands go through shared memory
+ * first (as a kernel would stage them), 32-byte aligned. */
+template <typename T, typename LA, typename LB>
+__global__ void wmma_kernel(const T *a, unsigned lda, const T *b, unsigned ldb, const float *c, float *d, unsigned ldd,
+                            int col_out) {
+    using namespace nvcuda;
+    __shared__ igemu_wmma_stage<T> st;
+    for (int i = threadIdx.x; i < 16 * 40; i += 32) {
+        st.a[i] = a[i];
+        st.b[i] = b[i];
+    }
+    __syncwarp();
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, T, LA> fa;
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, T, LB> fb;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> fc;
+    wmma::load_matrix_sync(fa, st.a, lda);
+    wmma::load_matrix_sync(fb, st.b, ldb);
+    if (c)
+        wmma::load_matrix_sync(fc, c, 20, wmma::mem_row_major);
+    else
+        wmma::fill_fragment(fc, 0.0f);
+    wmma::mma_sync(fc, fa, fb, fc);
+    wmma::store_matrix_sync(d, fc, ldd, col_out ? wmma::mem_col_major : wmma::mem_row_major);
+}
+
+template <typename T, typename LA, typename LB> static void wmma_case(int with_c, int col_out) {
+    using namespace nvcuda;
+    const bool arow = std::is_same<LA, wmma::row_major>::value, brow = std::is_same<LB, wmma::row_major>::value;
+    const unsigned lda = 24, ldb = 40, ldd = 20; /* padded: the layouts' strides show */
+    T ha[16 * 40], hb[16 * 40];
+    float hc[16 * 20], want[16][16], got[20 * 20];
+    for (int i = 0; i < 16 * 40; i++) {
+        ha[i] = T(NAN); /* padding: must not be read */
+        hb[i] = T(NAN);
+    }
+    float av[16][16], bv[16][16];
+    for (int i = 0; i < 16; i++)
+        for (int k = 0; k < 16; k++) {
+            av[i][k] = (float)T(0.37f * (float)((i * 7 + k * 3) % 11) - 1.1f + 0.013f * (float)k);
+            bv[i][k] = (float)T(0.53f * (float)((i * 5 + k * 13) % 9) - 2.0f + 0.007f * (float)i);
+            ha[arow ? i * lda + k : i + k * lda] = T(av[i][k]);
+            hb[brow ? i * ldb + k : i + k * ldb] = T(bv[i][k]);
+        }
+    for (int i = 0; i < 16 * 20; i++) hc[i] = 0.25f * (float)(i % 17) - 2.0f;
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 16; j++) {
+            double acc = with_c ? hc[i * 20 + j] : 0.0;
+            for (int k = 0; k < 16; k++) acc += (double)av[i][k] * bv[k][j];
+            want[i][j] = (float)acc;
+        }
+    T *da = dev<T>(16 * 40), *db = dev<T>(16 * 40);
+    float *dc = dev<float>(16 * 20), *dd = dev<float>(20 * 20);
+    OK(cudaMemcpy(da, ha, sizeof ha, cudaMemcpyHostToDevice));
+    OK(cudaMemcpy(db, hb, sizeof hb, cudaMemcpyHostToDevice));
+    OK(cudaMemcpy(dc, hc, sizeof hc, cudaMemcpyHostToDevice));
+    OK(cudaMemset(dd, 0, sizeof got));
+    wmma_kernel<T, LA, LB><<<1, 32>>>(da, lda, db, ldb, with_c ? dc : NULL, dd, ldd, col_out);
+    OK(cudaGetLastError());
+    OK(cudaMemcpy(got, dd, sizeof got, cudaMemcpyDeviceToHost));
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 16; j++) {
+            float g = got[col_out ? i + j * ldd : i * ldd + j];
+            cr_expect(fabsf(g - want[i][j]) <= 1e-5f * (1 + fabsf(want[i][j])), "%s a %s b %s c %d d %s: D[%d][%d] = %g, want %g",
+                      std::is_same<T, __half>::value ? "half" : "bf16", arow ? "row" : "col", brow ? "row" : "col",
+                      with_c, col_out ? "col" : "row", i, j, (double)g, (double)want[i][j]);
+        }
+    /* Past the tile: the rows (or columns) 16..19 of D's leading dimension stay untouched. */
+    for (int i = 0; i < 20 * 20; i++)
+        if ((col_out ? i % 20 : i / 20) >= 16 || (col_out ? i / 20 : i % 20) >= 16)
+            cr_expect_eq(got[i], 0.0f, "D element %d outside the tile written", i);
+    cudaFree(da), cudaFree(db), cudaFree(dc), cudaFree(dd);
+}
+
+Test(cuda_emu, wmma_bf16_and_half_mma_match_a_plain_loop) {
+    using namespace nvcuda;
+    for (int with_c = 0; with_c < 2; with_c++)
+        for (int col_out = 0; col_out < 2; col_out++) {
+            wmma_case<__nv_bfloat16, wmma::row_major, wmma::row_major>(with_c, col_out);
+            wmma_case<__nv_bfloat16, wmma::col_major, wmma::row_major>(with_c, col_out);
+            wmma_case<__nv_bfloat16, wmma::row_major, wmma::col_major>(with_c, col_out);
+            wmma_case<__half, wmma::col_major, wmma::col_major>(with_c, col_out);
+            wmma_case<__half, wmma::row_major, wmma::row_major>(with_c, col_out);
+        }
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> f;
+    cr_expect_eq(f.num_elements, 256);
 }
 
 /* ---- the cuBLAS stand-in ------------------------------------------------------------------------------- */
