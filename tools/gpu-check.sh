@@ -18,7 +18,8 @@
 #   6. benchmarks    ignis bench --device cuda --synthetic --batch 256, cnn and resnet20, with
 #                    --amp off and --amp bf16, beside PyTorch's torch_ref.py without and with
 #                    --amp (bf16 autocast) when carried along, with the ignis/torch ratios
-#                    (--amp off also with IGNIS_CUDA_CONV=im2col, the older conv path);
+#                    (each also with the older conv path: IGNIS_CUDA_CONV=im2col for fp32,
+#                    =simt, the implicit GEMM without tensor cores, under --amp);
 #                    then resnet20 once more with IGNIS_CUDA_PROFILE=1 (device time per op)
 #   7. nccl 1 rank   the GPU tests of the nccl backend (none may skip) and IGNIS_DIST=nccl
 #                    ignis train --device cuda, cnn for one epoch, test accuracy >=
@@ -314,15 +315,15 @@ for model in cnn resnet20; do
             tail -n 5 "$log"
             bench_status=FAIL
         fi
-        # the same run on the im2col conv path, for the implicit GEMM's before / after
-        clog=$LOG_DIR/bench-$model-$amp-im2col.log
-        if [ "$amp" != off ]; then
-            :
-        elif IGNIS_CUDA_CONV=im2col timeout "$(cap "${BENCH_TIMEOUT:-90}")" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$BUILD/ignis" bench \
+        # the same run on the older conv path, for a before / after: im2col + cuBLAS for
+        # fp32, the SIMT implicit GEMM (no tensor cores) under amp
+        alt=$([ "$amp" = off ] && echo im2col || echo simt)
+        clog=$LOG_DIR/bench-$model-$amp-$alt.log
+        if IGNIS_CUDA_CONV=$alt timeout "$(cap "${BENCH_TIMEOUT:-90}")" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$BUILD/ignis" bench \
             --device cuda --synthetic --model "$model" --batch 256 --steps "${BENCH_STEPS:-30}" --warmup 5 \
             --sgemm-size 0 --amp "$amp" >"$clog" 2>&1; then
             c_ips=$(sed -n 's/^train_images_per_s: \([0-9.]*\).*/\1/p' "$clog")
-            echo "ignis $model batch 256 cuda amp=$amp IGNIS_CUDA_CONV=im2col: train_images_per_s ${c_ips:-?}"
+            echo "ignis $model batch 256 cuda amp=$amp IGNIS_CUDA_CONV=$alt: train_images_per_s ${c_ips:-?}"
         else
             tail -n 5 "$clog"
             bench_status=FAIL
