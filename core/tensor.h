@@ -131,9 +131,11 @@ IG_API void ig_mem_release_cached(ig_device dev);
  * ig_last_error() says why ("... ignis was built without CUDA", "... no CUDA device
  * (cudaGetDeviceCount: ...)"). The first call initialises the CUDA backend. */
 IG_API bool ig_cuda_is_available(void);
-/* Lets float32 GEMMs on CUDA use TF32 tensor cores (faster, about 10 mantissa bits).
- * Off by default: f32 results then match the CPU to f32 rounding. IG_ERR_DEVICE without
- * CUDA. */
+/* Lets float32 GEMMs on CUDA — ig_matmul / ig_linear (cuBLAS) and ig_conv2d — use TF32
+ * tensor cores (faster; operands rounded to 10 mantissa bits, sums in f32), as PyTorch's
+ * allow_tf32 switches do. Autocast (bf16 / fp16) takes precedence where it is on. Off by
+ * default: f32 results then match the CPU to f32 rounding. Process-wide. IG_ERR_DEVICE
+ * without CUDA. */
 IG_API ig_status ig_cuda_set_tf32(bool on);
 /* t on device dev: a contiguous copy when dev differs from t's device (differentiable: the
  * gradient goes back to t's device); when t is already on dev, t's data without copying,

@@ -24,10 +24,16 @@
  * fp32 accumulators), unless IGNIS_CUDA_CONV=simt or igi_cuda_conv_force(SIMT) keeps the
  * SIMT kernels, which round the same values and multiply them with fp32 FMAs.
  *
+ * TF32 (ig_cuda_set_tf32(true), autocast off; the switch cuBLAS's GEMMs follow too): the
+ * operands are rounded to tf32 (10 mantissa bits, nearest with ties away from zero) as they
+ * are staged, kept as float, and multiplied on tensor cores through 16x16x8
+ * precision::tf32 fragments (two per stage), or with fp32 FMAs on the SIMT kernels under
+ * IGNIS_CUDA_CONV=simt. TF32 is off by default: exact f32 is full fp32 math on the SIMT
+ * kernels.
+ *
  * Plain CUDA C++ on purpose (shared memory, registers, __syncthreads, wmma; no PTX or
  * cp.async): the kernels also run under the CPU emulator in CI (tests/cuda/emu, whose
- * mma.h emulates the wmma subset used here). Exact f32 is full fp32 math on the SIMT
- * kernels, TF32 mode or not.
+ * mma.h emulates the wmma subset used here).
  *
  * Index types: spatial sizes, kernel taps, strides, paddings and dilations are below 2^14
  * and the reduction lengths below 2^30 (igc_conv_igemm_applies), so per-tap arithmetic is
@@ -58,10 +64,18 @@
 
 enum { IGM_FWD = 0, IGM_BWD_DATA = 1 };
 
-/* An operand value as the GEMM sees it: itself, or rounded to bf16 / fp16 under autocast. */
+/* The operand precision of a launch (the kernels' `amp` field): an ig_amp value (IG_AMP_OFF:
+ * exact fp32; bf16 / fp16 under autocast), or IGM_TF32 when autocast is off and TF32 is on
+ * (ig_cuda_set_tf32). */
+#define IGM_TF32 3
+
+/* An operand value as the GEMM sees it: itself, or rounded to bf16 / fp16 under autocast,
+ * or to tf32 (10 mantissa bits, nearest with ties away from zero: cvt.rna, what cuBLAS's and
+ * wmma's documented conversion does) in TF32 mode. */
 __device__ __forceinline__ float igm_round(float v, int amp) {
     if (amp == IG_AMP_BF16) return __bfloat162float(__float2bfloat16_rn(v));
     if (amp == IG_AMP_FP16) return __half2float(__float2half_rn(v));
+    if (amp == IGM_TF32) return nvcuda::wmma::__float_to_tf32(v);
     return v;
 }
 
@@ -271,23 +285,41 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tile_kernel(igm_tile a) {
     }
 }
 
-/* ---- tensor cores (autocast, sm_80+): the same tiles through wmma ---------------------------- */
+/* ---- tensor cores (autocast or TF32, sm_80+): the same tiles through wmma -------------------- */
 
-/* Shared memory of igm_tc_tile_kernel: the stages As[k][m] (the A tile column-major for
- * wmma), Bs[k][n] (B row-major) in T = bf16 / fp16, and the accumulators Cs[n][m] for the
- * epilogue. Rows padded by 8 halves / 4 floats (wmma needs leading dimensions that are
- * multiples of 16 bytes; the padding also spreads the rows over the banks); every fragment
- * pointer is 32-byte aligned, as load/store_matrix_sync require. */
-#define IGM_TC_PAD 8
-template <typename T, int BM, int BN> struct __align__(32) igm_tc_tile_smem {
-    __align__(32) T As[IGM_BK][BM + IGM_TC_PAD];
-    __align__(32) T Bs[IGM_BK][BN + IGM_TC_PAD];
-    __align__(32) float Cs[BN][BM + 4];
+/* The wmma operand type for a staged type T, and the k of one mma: bf16 / fp16 stages feed
+ * 16x16x16 fragments of themselves; float stages (TF32 mode, values already rounded to tf32
+ * when staged) feed 16x16x8 fragments of precision::tf32, two per IGM_BK = 16 stage. */
+template <typename T> struct igm_wmma {
+    typedef T frag;
+    static constexpr int KS = 16;
+};
+template <> struct igm_wmma<float> {
+    typedef nvcuda::wmma::precision::tf32 frag;
+    static constexpr int KS = 8;
 };
 
-/* The tile GEMM on tensor cores (T = __nv_bfloat16 or __half: the autocast precision; the
- * operands are rounded as the SIMT kernel rounds them, the products are exact and summed in
- * fp32, so the results agree within the order of the sums). 8 warps as WM x WN, each owning
+/* Shared memory of igm_tc_tile_kernel: the stages As[k][m] (the A tile column-major for
+ * wmma), Bs[k][n] (B row-major) in T = bf16 / fp16 / float (tf32), and the accumulators
+ * Cs[n][m] for the epilogue, which reuse the stages' bytes (they are written after the last
+ * stage is consumed; with float stages the two would not fit the 48 KiB of static shared
+ * memory side by side). Rows padded by 8 elements / 4 floats (wmma needs leading dimensions
+ * that are multiples of 16 bytes; the padding also spreads the rows over the banks); every
+ * fragment pointer is 32-byte aligned, as load/store_matrix_sync require. */
+#define IGM_TC_PAD 8
+template <typename T, int BM, int BN> struct __align__(32) igm_tc_tile_smem {
+    union {
+        struct {
+            __align__(32) T As[IGM_BK][BM + IGM_TC_PAD];
+            __align__(32) T Bs[IGM_BK][BN + IGM_TC_PAD];
+        } st;
+        __align__(32) float Cs[BN][BM + 4];
+    };
+};
+
+/* The tile GEMM on tensor cores (T = __nv_bfloat16 or __half: the autocast precision; float:
+ * TF32 mode; the operands are rounded as the SIMT kernel rounds them, the products are exact
+ * and summed in fp32, so the results agree within the order of the sums). 8 warps as WM x WN, each owning
  * FM x FN = 2 x FN fragments of 16 x 16: BN 64 (warps 4 x 2, FN 2: BM 128), BN 32 (8 x 1,
  * FN 2: BM 256), BN 16 (8 x 1, FN 1: BM 256). Loading as igm_tile_kernel (igm_tile_loader:
  * registers hold the next stage while the warps multiply this one). Epilogue: the
@@ -303,8 +335,10 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tc_tile_kernel(igm_tile a) {
     constexpr int WN = BN >= 32 ? BN / 32 : 1, WM = IGM_THREADS / 32 / WN;
     constexpr int FM = 2, FN = BN / 16 / WN, BM = WM * FM * 16;
     constexpr int LDA = BM + IGM_TC_PAD, LDB = BN + IGM_TC_PAD, LDC = BM + 4;
+    constexpr int KS = igm_wmma<T>::KS;
+    typedef typename igm_wmma<T>::frag F;
     static_assert(WM * WN * 32 == IGM_THREADS && FN * 16 * WN == BN, "the warps cover the tile");
-    static_assert(IGM_BK == 16, "one wmma k-step per stage");
+    static_assert(IGM_BK % KS == 0, "whole wmma k-steps per stage");
     __shared__ igm_tc_tile_smem<T, BM, BN> sm;
 
     const int tid = threadIdx.x, warp = tid / 32;
@@ -313,7 +347,7 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tc_tile_kernel(igm_tile a) {
     const int n0 = (int)blockIdx.y * BN;
     igm_tile_loader<MODE, BM, BN> ld(a, m0, n0, tid);
 
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[FM][FN];
+    wmma::fragment<wmma::accumulator, 16, 16, KS, float> acc[FM][FN];
 #pragma unroll
     for (int i = 0; i < FM; i++)
 #pragma unroll
@@ -321,20 +355,23 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tc_tile_kernel(igm_tile a) {
 
     ld.load(a, 0);
     for (int k0 = 0; k0 < a.K; k0 += IGM_BK) {
-        ld.put(sm.As, sm.Bs, a.amp);
+        ld.put(sm.st.As, sm.st.Bs, a.amp);
         __syncthreads();
         if (k0 + IGM_BK < a.K) ld.load(a, k0 + IGM_BK);
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::col_major> fa[FM];
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb[FN];
 #pragma unroll
-        for (int i = 0; i < FM; i++) wmma::load_matrix_sync(fa[i], &sm.As[0][(wm * FM + i) * 16], LDA);
+        for (int kk = 0; kk < IGM_BK; kk += KS) {
+            wmma::fragment<wmma::matrix_a, 16, 16, KS, F, wmma::col_major> fa[FM];
+            wmma::fragment<wmma::matrix_b, 16, 16, KS, F, wmma::row_major> fb[FN];
 #pragma unroll
-        for (int j = 0; j < FN; j++) wmma::load_matrix_sync(fb[j], &sm.Bs[0][(wn * FN + j) * 16], LDB);
+            for (int i = 0; i < FM; i++) wmma::load_matrix_sync(fa[i], &sm.st.As[kk][(wm * FM + i) * 16], LDA);
 #pragma unroll
-        for (int i = 0; i < FM; i++)
+            for (int j = 0; j < FN; j++) wmma::load_matrix_sync(fb[j], &sm.st.Bs[kk][(wn * FN + j) * 16], LDB);
 #pragma unroll
-            for (int j = 0; j < FN; j++) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
-        __syncthreads();
+            for (int i = 0; i < FM; i++)
+#pragma unroll
+                for (int j = 0; j < FN; j++) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+        }
+        __syncthreads(); /* also orders the last stage's reads before the Cs stores below */
     }
 
 #pragma unroll
@@ -382,12 +419,13 @@ template <int MODE, int BN, int TN> static ig_status igm_tile_launch(const char 
     return IG_OK;
 }
 
-/* The tile width for ncol columns: 16, 32 or 64; tensor cores when tc (a.amp is bf16 or
- * fp16 then). */
+/* The tile width for ncol columns: 16, 32 or 64; tensor cores when tc (a.amp is bf16, fp16
+ * or IGM_TF32 then). */
 template <int MODE> static ig_status igm_tile_run(const char *op, const igm_tile &a, bool tc) {
     if (tc) {
-        return a.amp == IG_AMP_BF16 ? igm_tc_tile_run_t<MODE, __nv_bfloat16>(op, a)
-                                    : igm_tc_tile_run_t<MODE, __half>(op, a);
+        return a.amp == IG_AMP_BF16   ? igm_tc_tile_run_t<MODE, __nv_bfloat16>(op, a)
+               : a.amp == IG_AMP_FP16 ? igm_tc_tile_run_t<MODE, __half>(op, a)
+                                      : igm_tc_tile_run_t<MODE, float>(op, a);
     }
     if (a.Ncol <= 16) return igm_tile_launch<MODE, 16, 4>(op, a);
     if (a.Ncol <= 32) return igm_tile_launch<MODE, 32, 8>(op, a);
@@ -552,7 +590,7 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_dw_kernel(igm_dw a) {
 
 /* Shared memory of igm_tc_dw_kernel: the stages Xs[r][kc] (B = gather(x), row-major) and
  * Ds[r][oc] (A = dy^T, column-major) in T, the accumulators Cs[oc][kc], the tap table;
- * padded and aligned as igm_tc_tile_smem. */
+ * padded and aligned as igm_tc_tile_smem (side by side: at most 39 KiB with float stages). */
 template <typename T, int BO, int BKW> struct __align__(32) igm_tc_dw_smem {
     __align__(32) T Xs[IGM_BR][BKW + IGM_TC_PAD];
     __align__(32) T Ds[IGM_BR][BO + IGM_TC_PAD];
@@ -561,10 +599,10 @@ template <typename T, int BO, int BKW> struct __align__(32) igm_tc_dw_smem {
     int kdy[BKW], kdx[BKW];
 };
 
-/* dw on tensor cores (T = __nv_bfloat16 or __half, as igm_tc_tile_kernel): the 16 fragments
- * of the BO x BKW tile (BO/16 rows of BKW/16) go two per warp, warp w taking fragments 2w and
- * 2w + 1 in row-major order (one row: BKW/16 is even), one IGM_BR = 16 pixel stage per wmma
- * k-step. The partial tile goes through Cs to out + s*O*K with coalesced stores. */
+/* dw on tensor cores (T = __nv_bfloat16, __half or float for tf32, as igm_tc_tile_kernel): the
+ * 16 fragments of the BO x BKW tile (BO/16 rows of BKW/16) go two per warp, warp w taking
+ * fragments 2w and 2w + 1 in row-major order (one row: BKW/16 is even), one IGM_BR = 16 pixel
+ * stage per 16 / KS wmma k-steps. The partial tile goes through Cs to out + s*O*K with coalesced stores. */
 template <typename T, int BO, int BKW>
 __global__ void __launch_bounds__(IGM_THREADS) igm_tc_dw_kernel(igm_dw a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
@@ -572,8 +610,10 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tc_dw_kernel(igm_dw a) {
 #else
     using namespace nvcuda;
     constexpr int FC = BKW / 16, LDX = BKW + IGM_TC_PAD, LDD = BO + IGM_TC_PAD, LDC = BKW + 4;
+    constexpr int KS = igm_wmma<T>::KS;
+    typedef typename igm_wmma<T>::frag F;
     static_assert((BO / 16) * FC == 2 * IGM_THREADS / 32 && FC % 2 == 0, "two fragments of one row per warp");
-    static_assert(IGM_BR == 16, "one wmma k-step per stage");
+    static_assert(IGM_BR % KS == 0, "whole wmma k-steps per stage");
     __shared__ igm_tc_dw_smem<T, BO, BKW> sm;
 
     const int tid = threadIdx.x, warp = tid / 32;
@@ -583,7 +623,7 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tc_dw_kernel(igm_dw a) {
     igm_dw_loader<BO, BKW> ld(a, cbeg, tid);
     ld.taps(a, sm.koff, sm.kdy, sm.kdx, tid);
 
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2];
+    wmma::fragment<wmma::accumulator, 16, 16, KS, float> acc[2];
     wmma::fill_fragment(acc[0], 0.0f);
     wmma::fill_fragment(acc[1], 0.0f);
 
@@ -593,13 +633,16 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tc_dw_kernel(igm_dw a) {
         ld.put(sm.Xs, sm.Ds, a.amp);
         __syncthreads();
         if (ch + 1 < cend) ld.load(a, sm.koff, sm.kdy, sm.kdx);
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::col_major> fa;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb[2];
-        wmma::load_matrix_sync(fa, &sm.Ds[0][fr * 16], LDD);
-        wmma::load_matrix_sync(fb[0], &sm.Xs[0][fc * 16], LDX);
-        wmma::load_matrix_sync(fb[1], &sm.Xs[0][(fc + 1) * 16], LDX);
-        wmma::mma_sync(acc[0], fa, fb[0], acc[0]);
-        wmma::mma_sync(acc[1], fa, fb[1], acc[1]);
+#pragma unroll
+        for (int kk = 0; kk < IGM_BR; kk += KS) {
+            wmma::fragment<wmma::matrix_a, 16, 16, KS, F, wmma::col_major> fa;
+            wmma::fragment<wmma::matrix_b, 16, 16, KS, F, wmma::row_major> fb[2];
+            wmma::load_matrix_sync(fa, &sm.Ds[kk][fr * 16], LDD);
+            wmma::load_matrix_sync(fb[0], &sm.Xs[kk][fc * 16], LDX);
+            wmma::load_matrix_sync(fb[1], &sm.Xs[kk][(fc + 1) * 16], LDX);
+            wmma::mma_sync(acc[0], fa, fb[0], acc[0]);
+            wmma::mma_sync(acc[1], fa, fb[1], acc[1]);
+        }
         __syncthreads();
     }
 
@@ -631,8 +674,10 @@ template <int BO, int BKW> static ig_status igm_dw_launch(const char *op, const 
         igm_dw_kernel<BO, BKW><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
     else if (a.amp == IG_AMP_BF16)
         igm_tc_dw_kernel<__nv_bfloat16, BO, BKW><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
-    else
+    else if (a.amp == IG_AMP_FP16)
         igm_tc_dw_kernel<__half, BO, BKW><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
+    else
+        igm_tc_dw_kernel<float, BO, BKW><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
     IGC_LAUNCHED(op);
     return IG_OK;
 }
@@ -664,12 +709,17 @@ static int igm_mode(void) {
     return mode == IGI_CUDA_CONV_AUTO ? igm_env_mode : mode;
 }
 
-/* The implicit GEMM runs on tensor cores (wmma, bf16 / fp16 operands, fp32 accumulation)
- * under autocast on sm_80+ unless the SIMT kernels are asked for; exact f32 always stays on
- * the SIMT kernels (no TF32). */
-static bool igm_tc(const igi_conv *g) {
-    return g->amp != IG_AMP_OFF && igm_mode() != IGI_CUDA_CONV_SIMT && igm_tc_device;
+/* The operand precision of g's GEMMs: autocast's, else IGM_TF32 when TF32 is on
+ * (ig_cuda_set_tf32, which cuBLAS's GEMMs follow too), else exact fp32 (IG_AMP_OFF). */
+static int igm_precision(const igi_conv *g) {
+    if (g->amp != IG_AMP_OFF) return g->amp;
+    return igc_gemm_tf32() ? IGM_TF32 : IG_AMP_OFF;
 }
+
+/* The implicit GEMM runs on tensor cores (wmma: bf16 / fp16 / tf32 operands, fp32
+ * accumulation) under autocast or TF32 on sm_80+ unless the SIMT kernels are asked for;
+ * exact f32 always stays on the SIMT kernels. */
+static bool igm_tc(int prec) { return prec != IG_AMP_OFF && igm_mode() != IGI_CUDA_CONV_SIMT && igm_tc_device; }
 
 extern "C" int igi_cuda_conv_force(int mode) { return igm_forced.exchange(mode); }
 
@@ -694,8 +744,8 @@ bool igc_conv_igemm_applies(ig_dtype dt, const igi_conv *g) {
 /* ---- entry points ---------------------------------------------------------------------------- */
 
 /* The window fields igm_tile and igm_dw share (kernel size, stride, padding, dilation,
- * autocast), from the geometry. */
-template <typename A> static void igm_set_window(A &a, const igi_conv *g) {
+ * operand precision), from the geometry. */
+template <typename A> static void igm_set_window(A &a, const igi_conv *g, int prec) {
     a.kh = (int)g->kh;
     a.kw = (int)g->kw;
     a.khw = (int)(g->kh * g->kw);
@@ -705,7 +755,7 @@ template <typename A> static void igm_set_window(A &a, const igi_conv *g) {
     a.pw = (int)g->pad_w;
     a.dh = (int)g->dil_h;
     a.dw = (int)g->dil_w;
-    a.amp = g->amp;
+    a.amp = prec;
 }
 
 ig_status igc_conv2d_igemm(const char *op, const igi_conv *g, const float *x, const float *w, const float *b,
@@ -728,12 +778,14 @@ ig_status igc_conv2d_igemm(const char *op, const igi_conv *g, const float *x, co
     a.SW = (int)g->W;
     a.Ncol = (int)g->O;
     a.K = (int)g->K;
-    igm_set_window(a, g);
-    return igm_tile_run<IGM_FWD>(op, a, igm_tc(g));
+    int prec = igm_precision(g);
+    igm_set_window(a, g, prec);
+    return igm_tile_run<IGM_FWD>(op, a, igm_tc(prec));
 }
 
 ig_status igc_conv2d_backward_igemm(const char *op, const igi_conv *g, const float *x, const float *w,
                                     const float *dy, float *dx, float *dw, float *col) {
+    const int prec = igm_precision(g);
     if (dx) {
         /* rows: input pixels (img, iy, ix); columns: c; reduction (o, ki, kj) over dy. */
         igm_tile a;
@@ -755,8 +807,8 @@ ig_status igc_conv2d_backward_igemm(const char *op, const igi_conv *g, const flo
         a.SW = (int)g->Wo;
         a.Ncol = (int)g->C;
         a.K = (int)(g->O * g->kh * g->kw);
-        igm_set_window(a, g);
-        ig_status st = igm_tile_run<IGM_BWD_DATA>(op, a, igm_tc(g));
+        igm_set_window(a, g, prec);
+        ig_status st = igm_tile_run<IGM_BWD_DATA>(op, a, igm_tc(prec));
         if (st != IG_OK) return st;
     }
     if (!dw) return IG_OK;
@@ -772,7 +824,7 @@ ig_status igc_conv2d_backward_igemm(const char *op, const igi_conv *g, const flo
     a.W = (int)g->W;
     a.O = (int)g->O;
     a.K = (int)g->K;
-    igm_set_window(a, g);
+    igm_set_window(a, g, prec);
     int bo = g->O <= 16 ? 16 : g->O <= 32 ? 32 : 64, bkw = 4096 / bo;
     /* Slices: enough blocks to fill the GPU, each at least IGM_DW_MIN_CHUNKS stages, the
      * partials [S, O, K] within the col scratch (K*nb*P floats: S*O <= nb*P), S <= 65535. */
@@ -786,7 +838,7 @@ ig_status igc_conv2d_backward_igemm(const char *op, const igi_conv *g, const flo
     a.cps = (chunks + S - 1) / S;
     S = (chunks + a.cps - 1) / a.cps; /* every slice non-empty */
     a.out = S == 1 ? dw : col;
-    bool tc = igm_tc(g);
+    bool tc = igm_tc(prec);
     ig_status st = bo == 16 ? igm_dw_launch<16, 256>(op, a, S, tc)
                    : bo == 32 ? igm_dw_launch<32, 128>(op, a, S, tc)
                               : igm_dw_launch<64, 64>(op, a, S, tc);

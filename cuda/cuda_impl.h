@@ -226,5 +226,7 @@ ig_status igc_conv2d_backward_igemm(const char *op, const igi_conv *g, const flo
 /* cuda/gemm.cu: cuBLAS handle on igc_stream; IG_OK or the error in msg. */
 ig_status igc_gemm_init(char *msg, size_t cap);
 void igc_gemm_set_tf32(bool on);
+/* Whether TF32 is on (conv_igemm.cu's implicit GEMM follows the same switch). */
+bool igc_gemm_tf32(void);
 
 #endif

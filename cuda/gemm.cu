@@ -130,6 +130,13 @@ void igc_gemm_set_tf32(bool on) {
     pthread_mutex_unlock(&gemm_lock);
 }
 
+bool igc_gemm_tf32(void) {
+    pthread_mutex_lock(&gemm_lock);
+    bool on = tf32_on;
+    pthread_mutex_unlock(&gemm_lock);
+    return on;
+}
+
 ig_status igc_gemm(const char *op, ig_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                    const void *A, int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc) {
     if (M > INT_MAX || N > INT_MAX || K > INT_MAX || lda > INT_MAX || ldb > INT_MAX || ldc > INT_MAX)

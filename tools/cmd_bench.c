@@ -230,7 +230,7 @@ static void close_source(source *s) {
 int cmd_bench(int argc, char **argv) {
     const char *model = "cnn", *data = "/usr/share/datasets/fashion-mnist", *device = "cpu", *amp = "off";
     int64_t batch = 64, threads = 0, steps = 100, warmup = 10, sgemm_n = 1024;
-    bool synthetic = false, data_seen = false;
+    bool synthetic = false, data_seen = false, tf32 = false;
     const cli_option opts[] = {
         {"model", CLI_STRING, &model, "NAME|FILE",
          "a zoo model (mlp, cnn, resnet8, resnet20, resnet56) or a model file; default cnn", NULL},
@@ -244,12 +244,13 @@ int cmd_bench(int argc, char **argv) {
         {"device", CLI_STRING, &device, "NAME", "cpu (default) or cuda (phase times on cuda are only indicative: "
                                                 "the images are uploaded once and kernels run asynchronously: the loss is read at the end)", NULL},
         {"amp", CLI_STRING, &amp, "MODE", AMP_HELP_TRAIN, NULL},
+        {"tf32", CLI_FLAG, &tf32, NULL, TF32_HELP, NULL},
         {"sgemm-size", CLI_INT, &sgemm_n, "N", "N^3 sgemm for the machine's reference GFLOP/s (default 1024; 0 skips)",
          NULL},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     int rc = cli_parse("bench", "[--model NAME|FILE] [--batch B] [--threads T] [--steps S] [--warmup W] "
-                                "[--data DIR | --synthetic] [--device cpu|cuda] [--amp off|bf16|fp16]",
+                                "[--data DIR | --synthetic] [--device cpu|cuda] [--amp off|bf16|fp16] [--tf32]",
                        "Trains a model for S steps after W warm-up steps (SGD lr 0.05, momentum 0.9, weight\n"
                        "decay 5e-4, contiguous slices of the train set, images normalised with mean 0.2860\n"
                        "and std 0.3530, no augmentation: as bench/torch_ref.py) and prints, one 'key: value'\n"
@@ -274,7 +275,7 @@ int cmd_bench(int argc, char **argv) {
     ig_amp amp_mode = IG_AMP_OFF;
     if ((rc = parse_amp("bench", amp, &amp_mode))) return rc;
     ig_device dev = IG_CPU;
-    if ((rc = parse_device("bench", device, &dev))) return rc;
+    if ((rc = parse_device("bench", device, &dev)) || (rc = apply_tf32("bench", tf32, dev))) return rc;
 
     ig_set_num_threads((int)threads);
     ig_manual_seed(0);
@@ -347,6 +348,7 @@ int cmd_bench(int argc, char **argv) {
     printf("data: %s\n", synthetic ? "synthetic" : data);
     printf("device: %s\n", dev == IG_CPU ? "cpu" : "cuda");
     printf("amp: %s\n", ig_amp_name(amp_mode));
+    printf("tf32: %s\n", tf32 ? "on" : "off");
     if (r.scaler)
         printf("amp_skipped_steps: %lld (loss scale %g)\n", (long long)r.skipped, ig_grad_scaler_get_scale(r.scaler));
     printf("train_images_per_s: %.1f\n", imgs / wall);

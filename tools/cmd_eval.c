@@ -52,16 +52,18 @@ static void print_report(const ckpt_run *r, const eval_result *er) {
 int cmd_eval(int argc, char **argv) {
     const char *ckpt = NULL, *data = NULL, *device = "cpu", *amp = "off";
     int64_t batch = 256;
+    bool tf32 = false;
     const cli_option opts[] = {
         {"checkpoint", CLI_STRING, &ckpt, "FILE", "a model file written by ignis train (required)", NULL},
         {"data", CLI_STRING, &data, "DIR", "dataset folder whose test split is used (default: the training run's)", NULL},
         {"batch", CLI_INT, &batch, "N", "batch size (default 256)", NULL},
         {"device", CLI_STRING, &device, "NAME", "cpu (default) or cuda", NULL},
         {"amp", CLI_STRING, &amp, "MODE", AMP_HELP_FORWARD, NULL},
+        {"tf32", CLI_FLAG, &tf32, NULL, TF32_HELP, NULL},
     };
     char *pos[1];
     int npos = 0;
-    int rc = cli_parse("eval", "--checkpoint FILE [--data DIR] [--batch N] [--device cpu|cuda] [--amp off|bf16|fp16]",
+    int rc = cli_parse("eval", "--checkpoint FILE [--data DIR] [--batch N] [--device cpu|cuda] [--amp off|bf16|fp16] [--tf32]",
                        "Evaluates a checkpoint on the test split of a dataset: accuracy, top-5 accuracy (with\n"
                        "more than 5 classes), per-class precision, recall and F1, and the confusion matrix.",
                        argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), pos, &npos, 0);
@@ -72,7 +74,7 @@ int cmd_eval(int argc, char **argv) {
     ig_amp amp_mode = IG_AMP_OFF;
     if ((rc = parse_amp("eval", amp, &amp_mode))) return rc;
     ig_device dev = IG_CPU;
-    if ((rc = parse_device("eval", device, &dev))) return rc;
+    if ((rc = parse_device("eval", device, &dev)) || (rc = apply_tf32("eval", tf32, dev))) return rc;
 
     ckpt_run r;
     ig_module *m = NULL;

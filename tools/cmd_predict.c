@@ -81,16 +81,18 @@ static ig_status load_image(const char *path, const ckpt_run *r, ig_tensor *x) {
 int cmd_predict(int argc, char **argv) {
     const char *ckpt = NULL, *device = "cpu", *amp = "off";
     int64_t top = 5;
+    bool tf32 = false;
     const cli_option opts[] = {
         {"checkpoint", CLI_STRING, &ckpt, "FILE", "a model file written by ignis train (required)", NULL},
         {"top", CLI_INT, &top, "K", "classes shown per image (default 5)", NULL},
         {"device", CLI_STRING, &device, "NAME", "cpu (default) or cuda", NULL},
         {"amp", CLI_STRING, &amp, "MODE", AMP_HELP_FORWARD, NULL},
+        {"tf32", CLI_FLAG, &tf32, NULL, TF32_HELP, NULL},
     };
     char **pos = malloc(sizeof(char *) * MAX_IMAGES);
     if (!pos) return cli_error(EXIT_FAILED, "out of memory");
     int npos = 0;
-    int rc = cli_parse("predict", "--checkpoint FILE [--top K] [--device cpu|cuda] [--amp off|bf16|fp16] IMAGE.png...",
+    int rc = cli_parse("predict", "--checkpoint FILE [--top K] [--device cpu|cuda] [--amp off|bf16|fp16] [--tf32] IMAGE.png...",
                        "Prints the k most likely classes of each PNG image with their probabilities. Images\n"
                        "are converted to the checkpoint's channels, resized to its input size (bilinear)\n"
                        "and normalised as in training.",
@@ -106,6 +108,7 @@ int cmd_predict(int argc, char **argv) {
     if (!rc) rc = parse_amp("predict", amp, &amp_mode);
     ig_device dev = IG_CPU;
     if (!rc) rc = parse_device("predict", device, &dev);
+    if (!rc) rc = apply_tf32("predict", tf32, dev);
     if (rc) {
         free(pos);
         return rc;

@@ -50,7 +50,7 @@ typedef struct train_opts {
     const char *data, *model, *optimizer, *schedule, *augment, *out, *device, *log_steps, *amp;
     int64_t epochs, batch, seed, threads, stop_after;
     double lr, momentum, wd, warmup, label_smoothing, val_split;
-    bool nesterov, resume, quiet, sync_bn;
+    bool nesterov, resume, quiet, sync_bn, tf32;
     bool seen_sync_bn, seen_data, seen_model, seen_optimizer, seen_schedule, seen_augment, seen_epochs, seen_batch, seen_seed,
         seen_threads, seen_lr, seen_momentum, seen_wd, seen_warmup, seen_ls, seen_val, seen_nesterov;
 } train_opts;
@@ -776,6 +776,7 @@ static int train_main(ig_dist *d, int argc, char **argv) {
         {"stop-after", CLI_INT, &o.stop_after, "N", "stop after epoch N (the schedule still spans --epochs)", NULL},
         {"device", CLI_STRING, &o.device, "NAME", "cpu (default) or cuda", NULL},
         {"amp", CLI_STRING, &o.amp, "MODE", AMP_HELP_TRAIN, NULL},
+        {"tf32", CLI_FLAG, &o.tf32, NULL, TF32_HELP, NULL},
         {"log-steps", CLI_STRING, &o.log_steps, "FILE", "write each step's loss to FILE (\"epoch step loss\", hex float)", NULL},
         {"quiet", CLI_FLAG, &o.quiet, NULL, "no progress display: only the per-epoch lines", NULL},
         {"sync-bn", CLI_FLAG, &o.sync_bn, NULL, "under mpirun: BatchNorm batch statistics over all ranks (default: per rank)", &o.seen_sync_bn},
@@ -802,7 +803,7 @@ static int train_main(ig_dist *d, int argc, char **argv) {
     /* The nccl group picks each process's GPU before anything else touches CUDA (the
      * device check below would create the CUDA stream on GPU 0), so it comes first. */
     if (!strcmp(o.device, "cuda") && (rc = pick_backend(d, IG_CUDA, world))) return rc;
-    if ((rc = parse_device("train", o.device, &dev))) return rc;
+    if ((rc = parse_device("train", o.device, &dev)) || (rc = apply_tf32("train", o.tf32, dev))) return rc;
     if (dev == IG_CPU && (rc = pick_backend(d, IG_CPU, world))) return rc;
 
     trainer t = {.o = &o, .dist = d, .rank = ig_dist_rank(d), .world = ig_dist_world_size(d), .dev = dev, .amp = amp};

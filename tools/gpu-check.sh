@@ -15,12 +15,12 @@
 #                    skip on a GPU machine means the device was not found
 #   4. self tests    the suites cuda_harness and cuda_fake (and cuda_nodev, which skips here)
 #   5. train parity  cnn, one epoch of Fashion-MNIST on cuda and on cpu
-#   6. benchmarks    ignis bench --device cuda --synthetic --batch 256, cnn and resnet20, with
-#                    --amp off and --amp bf16, beside PyTorch's torch_ref.py without and with
-#                    --amp (bf16 autocast) when carried along, with the ignis/torch ratios
-#                    (each also with the older conv path: IGNIS_CUDA_CONV=im2col for fp32,
-#                    =simt, the implicit GEMM without tensor cores, under --amp);
-#                    then resnet20 once more with IGNIS_CUDA_PROFILE=1 (device time per op)
+#   6. benchmarks    ignis bench --device cuda --synthetic --batch 256, cnn and resnet20, in
+#                    fp32, --tf32 and --amp bf16, beside PyTorch's torch_ref.py (carried
+#                    along; run by tools/torch_bench.py) with its defaults, with TF32 off,
+#                    with TF32 on and with bf16 autocast, and the ignis/torch ratios; ignis
+#                    also on the older conv paths (IGNIS_CUDA_CONV=im2col for fp32, =simt
+#                    under --amp); then resnet20 once more with IGNIS_CUDA_PROFILE=1
 #   7. nccl 1 rank   the GPU tests of the nccl backend (none may skip) and IGNIS_DIST=nccl
 #                    ignis train --device cuda, cnn for one epoch, test accuracy >=
 #                    NCCL_MIN_ACC (skipped, and said so, when the build has no NCCL)
@@ -288,10 +288,17 @@ fi
 fi
 
 # ---- 6. benchmarks -------------------------------------------------------------------------------
-# ignis bench --device cuda --synthetic --batch 256 for cnn and resnet20, with --amp off and
-# --amp bf16, next to PyTorch's bench/torch_ref.py without and with --amp (bf16 autocast) on
-# the same GPU when a copy is in build/gpu-extra/ and python3 has torch with CUDA (else said
-# SKIP), and the ratio ignis/torch of train images/s for each pair. Informational: only a
+# ignis bench --device cuda --synthetic --batch 256 for cnn and resnet20 in four precision
+# settings, beside PyTorch's bench/torch_ref.py on the same GPU (run by tools/torch_bench.py,
+# one python process for all runs) when a copy is in build/gpu-extra/ and python3 has torch
+# with CUDA (else said SKIP), with the ratio ignis/torch of train images/s per pair:
+#   fp32-default  ignis (exact fp32) vs torch's defaults (cuDNN convolutions may use TF32):
+#                 the comparison the issue asks for
+#   fp32-exact    ignis vs torch with allow_tf32 off (both exact fp32)
+#   tf32          ignis --tf32 vs torch with allow_tf32 on (cuDNN and matmul)
+#   bf16          ignis --amp bf16 vs torch_ref.py --amp (bf16 autocast)
+# plus ignis on the older conv paths for a before / after: IGNIS_CUDA_CONV=im2col (fp32) and
+# =simt (the implicit GEMM without tensor cores, under --amp bf16). Informational: only a
 # failing ignis run fails the stage.
 if fits benchmarks 60; then
 begin benchmarks
@@ -299,47 +306,54 @@ bench_status=PASS
 have_torch=0
 if [ -e build/gpu-extra/torch_ref.py ] && python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
     have_torch=1
-    # What "fp32" means for PyTorch here: cuDNN convolutions may use TF32 by default.
-    python3 -c 'import torch; b = torch.backends; print("torch", torch.__version__, "cudnn", b.cudnn.version(), "cudnn.allow_tf32", b.cudnn.allow_tf32, "matmul.allow_tf32", b.cuda.matmul.allow_tf32)' 2>&1 | tail -n 1 || true
+    python3 -c 'import torch; b = torch.backends; print("torch", torch.__version__, "cudnn", b.cudnn.version(), "defaults: cudnn.allow_tf32", b.cudnn.allow_tf32, "matmul.allow_tf32", b.cuda.matmul.allow_tf32)' 2>&1 | tail -n 1 || true
 fi
+# ig_bench MODEL NAME [ENV=VALUE] -- [bench options]: one ignis bench run; its images/s in
+# IG_IPS[MODEL-NAME] and one line printed.
+declare -A IG_IPS
+ig_bench() {
+    local model=$1 name=$2 envs=() log ips
+    shift 2
+    while [ "$1" != -- ]; do envs+=("$1"); shift; done
+    shift
+    log=$LOG_DIR/bench-$model-$name.log
+    if timeout "$(cap "${BENCH_TIMEOUT:-90}")" env ${envs[@]+"${envs[@]}"} ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$BUILD/ignis" bench \
+        --device cuda --synthetic --model "$model" --batch 256 --steps "${BENCH_STEPS:-30}" --warmup 5 --sgemm-size 0 \
+        "$@" >"$log" 2>&1; then
+        ips=$(sed -n 's/^train_images_per_s: \([0-9.]*\).*/\1/p' "$log")
+        IG_IPS[$model-$name]=$ips
+        printf 'ignis %-8s %-14s %10s img/s  (%s)\n' "$model" "$name" "${ips:-?}" \
+            "$(grep -E '^(step_ms|forward_ms|backward_ms|optimizer_ms):' "$log" | tr '\n' ' ')"
+    else
+        tail -n 5 "$log"
+        bench_status=FAIL
+    fi
+}
 for model in cnn resnet20; do
-    for amp in off bf16; do
-        log=$LOG_DIR/bench-$model-$amp.log
-        ig_ips=""
-        if timeout "$(cap "${BENCH_TIMEOUT:-90}")" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$BUILD/ignis" bench --device cuda --synthetic \
-            --model "$model" --batch 256 --steps "${BENCH_STEPS:-30}" --warmup 5 --sgemm-size 0 --amp "$amp" >"$log" 2>&1; then
-            ig_ips=$(sed -n 's/^train_images_per_s: \([0-9.]*\).*/\1/p' "$log")
-            echo "ignis $model batch 256 cuda amp=$amp: train_images_per_s ${ig_ips:-?}" \
-                "($(grep -E '^(step_ms|forward_ms|backward_ms|optimizer_ms):' "$log" | tr '\n' ' '))"
-        else
-            tail -n 5 "$log"
-            bench_status=FAIL
-        fi
-        # the same run on the older conv path, for a before / after: im2col + cuBLAS for
-        # fp32, the SIMT implicit GEMM (no tensor cores) under amp
-        alt=$([ "$amp" = off ] && echo im2col || echo simt)
-        clog=$LOG_DIR/bench-$model-$amp-$alt.log
-        if IGNIS_CUDA_CONV=$alt timeout "$(cap "${BENCH_TIMEOUT:-90}")" ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$BUILD/ignis" bench \
-            --device cuda --synthetic --model "$model" --batch 256 --steps "${BENCH_STEPS:-30}" --warmup 5 \
-            --sgemm-size 0 --amp "$amp" >"$clog" 2>&1; then
-            c_ips=$(sed -n 's/^train_images_per_s: \([0-9.]*\).*/\1/p' "$clog")
-            echo "ignis $model batch 256 cuda amp=$amp IGNIS_CUDA_CONV=$alt: train_images_per_s ${c_ips:-?}"
-        else
-            tail -n 5 "$clog"
-            bench_status=FAIL
-        fi
-        if [ "$have_torch" = 1 ]; then
-            tlog=$LOG_DIR/torch-$model-$amp.log
-            timeout "$(cap "${BENCH_TIMEOUT:-90}")" python3 build/gpu-extra/torch_ref.py "$model" --device cuda --synthetic --batch 256 \
-                --steps "${BENCH_STEPS:-30}" $([ "$amp" = bf16 ] && echo --amp) >"$tlog" 2>&1 || true
-            t_ips=$(sed -n 's/.*train_img_per_s=\([0-9.]*\).*/\1/p' "$tlog" | tail -n 1)
-            ratio=$(awk -v a="$ig_ips" -v b="$t_ips" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "?" }')
-            echo "torch $model batch 256 cuda amp=$amp: train_img_per_s ${t_ips:-?}   ignis/torch ${ratio}x"
-        else
-            echo "torch $model amp=$amp: SKIP (no build/gpu-extra/torch_ref.py or no torch with CUDA)"
-        fi
-    done
+    ig_bench "$model" fp32 --
+    ig_bench "$model" tf32 -- --tf32
+    ig_bench "$model" bf16 -- --amp bf16
+    ig_bench "$model" fp32-im2col IGNIS_CUDA_CONV=im2col --
+    ig_bench "$model" bf16-simt IGNIS_CUDA_CONV=simt -- --amp bf16
 done
+if [ "$have_torch" = 1 ]; then
+    tlog=$LOG_DIR/torch-bench.log
+    PYTHONUNBUFFERED=1 timeout "$(cap $(( 4 * ${BENCH_TIMEOUT:-90} )))" python3 tools/torch_bench.py build/gpu-extra/torch_ref.py \
+        --models cnn,resnet20 --settings default,exact,tf32,bf16 --batch 256 --steps "${BENCH_STEPS:-30}" >"$tlog" 2>&1 || true
+    grep -E '^torch ' "$tlog" || tail -n 5 "$tlog"
+    echo "ignis/torch, train images/s at batch 256 (>= 1.0 is the bench target):"
+    for model in cnn resnet20; do
+        for pair in fp32-default:fp32:default fp32-exact:fp32:exact tf32:tf32:tf32 bf16:bf16:bf16; do
+            IFS=: read -r label ig_name t_name <<<"$pair"
+            a=${IG_IPS[$model-$ig_name]:-}
+            b=$(sed -n "s/^torch $model $t_name train_img_per_s=\([0-9.]*\).*/\1/p" "$tlog" | tail -n 1)
+            ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "?" }')
+            printf '  %-8s %-12s ignis %10s  torch %10s  ratio %s\n' "$model" "$label" "${a:-?}" "${b:-?}" "$ratio"
+        done
+    done
+else
+    echo "torch: SKIP (no build/gpu-extra/torch_ref.py or no torch with CUDA)"
+fi
 end benchmarks "$bench_status"
 # Where the device time of a resnet20 step goes (each backend call waited for, so the
 # step is slower than above: the split is what counts).

@@ -36,6 +36,13 @@ int parse_device(const char *cmd, const char *name, ig_device *dev);
 /* --amp NAME for command cmd: "off", "bf16" or "fp16" into *amp; 0, or EXIT_USAGE after
  * printing "ignis: error: CMD: --amp: unknown ...". */
 int parse_amp(const char *cmd, const char *name, ig_amp *amp);
+/* --tf32 of command cmd, once the device is known: on turns TF32 on for float32 GEMMs and
+ * convolutions on CUDA (ig_cuda_set_tf32); 0, or EXIT_USAGE with "CMD: --tf32 needs
+ * --device cuda" when dev is the CPU (it has no TF32 arithmetic). */
+int apply_tf32(const char *cmd, bool on, ig_device dev);
+#define TF32_HELP                                                                                       \
+    "fp32 GEMMs and convolutions on cuda use TF32 tensor cores (operands rounded to 10 mantissa bits, " \
+    "fp32 sums: PyTorch's allow_tf32); default off: exact fp32"
 /* The help text of --amp (one per command kind: training, or forward only). */
 #define AMP_HELP_TRAIN                                                                                  \
     "mixed precision: off (default), bf16, or fp16 with dynamic loss scaling; GEMM/conv operands in "  \

@@ -42,6 +42,13 @@ int parse_amp(const char *cmd, const char *name, ig_amp *amp) {
     return cli_error(EXIT_USAGE, "%s: --amp: unknown '%s' (off, bf16, fp16)", cmd, name);
 }
 
+int apply_tf32(const char *cmd, bool on, ig_device dev) {
+    if (!on) return 0;
+    if (dev == IG_CPU) return cli_error(EXIT_USAGE, "%s: --tf32 needs --device cuda", cmd);
+    if (ig_cuda_set_tf32(true) != IG_OK) return cli_error(EXIT_FAILED, "%s: --tf32: %s", cmd, ig_last_error());
+    return 0;
+}
+
 int parse_device(const char *cmd, const char *name, ig_device *dev) {
     if (!strcmp(name, "cpu")) {
         *dev = IG_CPU;

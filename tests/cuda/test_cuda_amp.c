@@ -2,7 +2,8 @@
  * tests/cuda/test_cuda_amp.c — mixed precision on the GPU against the CPU's exact
  * emulation: ig_matmul and ig_conv2d (every CUDA conv path: im2col, the implicit GEMM's
  * SIMT and tensor-core kernels) under bf16 / fp16 autocast
- * (forward and backward), and ig_grad_scaler's device unscale + inf check. The two sides round the operands to the same
+ * (forward and backward), ig_conv2d under ig_cuda_set_tf32 (operands rounded to tf32), and
+ * ig_grad_scaler's device unscale + inf check. The two sides round the operands to the same
  * values and differ only in the order of the f32 sums, hence the tolerances. Skips, saying
  * why, without a CUDA device (suite `cuda`, run by tools/gpu-check.sh).
  */
@@ -148,6 +149,93 @@ Test(cuda, amp_conv_every_path_matches_the_cpu_emulation) {
             ig_autocast_set(prev_amp);
             ig_scope_end(s);
         }
+    }
+#endif
+}
+
+/* x rounded to tf32 as the implicit GEMM rounds its operands: 10 mantissa bits, to nearest
+ * with ties away from zero (finite x). */
+static float tf32_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u = (u + 0x1000u) & 0xffffe000u;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* A copy of the f32 tensor t with every element rounded to tf32. */
+static ig_tensor *tf32_copy(ig_tensor *t) {
+    ig_tensor *c = ig_contiguous(ig_clone(t));
+    float *p = ig_tensor_data(c);
+    for (int64_t i = 0; i < ig_tensor_numel(c); i++) p[i] = tf32_round(p[i]);
+    return c;
+}
+
+/* ig_cuda_set_tf32(true) and ig_conv2d: the implicit GEMM (SIMT and tensor-core kernels)
+ * rounds x, w and dy to tf32 and sums in fp32, so it matches the CPU's exact conv of the
+ * rounded values (r, hence dy, is rounded already) within the order of the sums; it differs
+ * from the exact conv of the unrounded values (the rounding really happens). im2col goes
+ * through cuBLAS's TF32 mode, whose operand rounding is not documented: only checked to be
+ * within TF32 precision. Switched off again, every path is exact fp32. */
+Test(cuda, tf32_conv_every_path_rounds_the_operands) {
+    need_cuda();
+#ifdef IGNIS_CUDA
+    const int paths[3] = {1, 3, 2};
+    const char *path_names[3] = {"im2col", "simt", "tensor cores"};
+    for (size_t k = 0; k < sizeof amp_conv_cases / sizeof amp_conv_cases[0]; k++) {
+        const amp_conv_case *c = &amp_conv_cases[k];
+        ig_scope *s = ig_scope_begin();
+        ig_tensor *x = values(IG_DIMS(c->N, c->C, c->H, c->W), 0.1f);
+        ig_tensor *w = values(IG_DIMS(c->O, c->C, c->kh, c->kw), -0.2f);
+        ig_tensor *b = c->bias ? values(IG_DIMS(c->O), 0.3f) : NULL;
+        ig_conv2d_params p = {.stride = {c->sh, c->sw}, .padding = {c->ph, c->pw}, .dilation = {c->dil, c->dil}};
+        /* CPU references: the exact conv of the rounded x, w (and of the unrounded ones) */
+        ig_tensor *ref_in[2][3] = {{tf32_copy(x), tf32_copy(w), b ? ig_clone(b) : NULL},
+                                   {ig_clone(x), ig_clone(w), b ? ig_clone(b) : NULL}};
+        ig_tensor *ref_y[2], *r = NULL;
+        for (int e = 0; e < 2; e++) {
+            for (int i = 0; i < 3; i++)
+                if (ref_in[e][i]) ig_set_requires_grad(ref_in[e][i], true);
+            ref_y[e] = ig_conv2d(ref_in[e][0], ref_in[e][1], ref_in[e][2], &p);
+            cr_assert(ref_y[e], "%s", ig_last_error());
+            if (!r) r = tf32_copy(values(ig_tensor_ndim(ref_y[e]), ig_tensor_shape(ref_y[e]), -0.05f));
+            cr_assert_eq(ig_backward(ig_sum(ig_mul(ref_y[e], r), 0, NULL, false), NULL), IG_OK, "%s", ig_last_error());
+        }
+        for (int on_off = 1; on_off >= 0; on_off--) {
+            cr_assert_eq(ig_cuda_set_tf32(on_off), IG_OK, "%s", ig_last_error());
+            for (int q = 0; q < 3; q++) {
+                ig_tensor *base[3] = {x, w, b}, *gin[3];
+                for (int i = 0; i < 3; i++) {
+                    gin[i] = base[i] ? on(base[i], IG_CUDA) : NULL;
+                    if (gin[i]) ig_set_requires_grad(gin[i], true);
+                }
+                int prev = igi_cuda_conv_force(paths[q]);
+                ig_tensor *gy = ig_conv2d(gin[0], gin[1], gin[2], &p);
+                cr_assert(gy, "%s", ig_last_error());
+                cr_assert_eq(ig_backward(ig_sum(ig_mul(gy, on(r, IG_CUDA)), 0, NULL, false), NULL), IG_OK, "%s",
+                             ig_last_error());
+                igi_cuda_conv_force(prev);
+                /* TF32 on: against the rounded operands' conv; off: against the exact one */
+                int e = on_off ? 0 : 1;
+                const char *what[4] = {"y", "dx", "dw", "db"};
+                ig_tensor *ref[4] = {ref_y[e], ig_grad(ref_in[e][0]), ig_grad(ref_in[e][1]), b ? ig_grad(ref_in[e][2]) : NULL};
+                ig_tensor *got[4] = {gy, ig_grad(gin[0]), ig_grad(gin[1]), b ? ig_grad(gin[2]) : NULL};
+                float tol = on_off && q == 0 ? 1e-2f : on_off ? 3e-5f : 1e-5f;
+                for (int i = 0; i < 4; i++) {
+                    if (!ref[i]) continue;
+                    float d = rel_diff_host(ref[i], got[i]);
+                    cr_expect_lt(d, tol, "case %zu tf32 %s %s: %s off by %g (relative)", k, on_off ? "on" : "off",
+                                 path_names[q], what[i], (double)d);
+                }
+                if (on_off && q > 0) {
+                    /* y = x (*) w with 10-bit operands is visibly not the fp32 conv */
+                    float d = rel_diff_host(ref_y[1], gy);
+                    cr_expect_gt(d, 1e-6f, "case %zu tf32 %s: y equals the exact fp32 conv (off by %g)", k,
+                                 path_names[q], (double)d);
+                }
+            }
+        }
+        ig_scope_end(s);
     }
 #endif
 }

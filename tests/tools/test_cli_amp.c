@@ -1,7 +1,8 @@
 /*
- * tests/tools/test_cli_amp.c — `--amp` through the built binary: bad values refused with a
- * message naming the option for every command, and a tiny --amp bf16 / fp16 training run on
- * the CPU (emulated precision) that finishes with a loss close to the fp32 run's.
+ * tests/tools/test_cli_amp.c — `--amp` and `--tf32` through the built binary: bad values
+ * (and --tf32 on the CPU) refused with a message naming the option for every command, and a
+ * tiny --amp bf16 / fp16 training run on the CPU (emulated precision) that finishes with a
+ * loss close to the fp32 run's.
  */
 #include <math.h>
 
@@ -21,6 +22,28 @@ Test(tools, cli_amp_refuses_bad_values) {
         int rc = cli_run(&out, dir, cases[i]);
         char want[96];
         snprintf(want, sizeof want, "ignis: error: %s: --amp: unknown 'nonsense' (off, bf16, fp16)", cases[i][0]);
+        cr_expect_eq(rc, 2, "%s: exit %d; output:\n%s", cases[i][0], rc, out);
+        cr_expect(strstr(out, want) != NULL, "%s: '%s' not in:\n%s", cases[i][0], want, out);
+        free(out);
+    }
+    rm_tree(dir);
+}
+
+/* --tf32 selects CUDA arithmetic: every command refuses it on the CPU, naming the option. */
+Test(tools, cli_tf32_needs_a_cuda_device) {
+    char dir[256];
+    make_tmpdir(dir);
+    const char *cases[][8] = {
+        {"train", "--tf32", NULL},
+        {"bench", "--tf32", "--synthetic", NULL},
+        {"eval", "--tf32", "--checkpoint", "x", NULL},
+        {"predict", "--tf32", "--checkpoint", "x", "a.png", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out = NULL;
+        int rc = cli_run(&out, dir, cases[i]);
+        char want[96];
+        snprintf(want, sizeof want, "ignis: error: %s: --tf32 needs --device cuda", cases[i][0]);
         cr_expect_eq(rc, 2, "%s: exit %d; output:\n%s", cases[i][0], rc, out);
         cr_expect(strstr(out, want) != NULL, "%s: '%s' not in:\n%s", cases[i][0], want, out);
         free(out);

@@ -13,6 +13,8 @@
 #include <mma.h>
 #include <cublas_v2.h>
 #include <dlfcn.h>
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -402,6 +404,85 @@ Test(cuda_emu, wmma_bf16_and_half_mma_match_a_plain_loop) {
         }
     wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> f;
     cr_expect_eq(f.num_elements, 256);
+}
+
+/* tf32: one warp, D = A [16x8] @ B [8x16] (row-major, from global memory), the fragments'
+ * elements rounded with __float_to_tf32 first when round (the documented usage) or left as
+ * loaded (the tensor core then ignores their low 13 bits). */
+__global__ void wmma_tf32_kernel(const float *a, const float *b, float *d, int round) {
+    using namespace nvcuda;
+    wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fa;
+    wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fb;
+    wmma::fragment<wmma::accumulator, 16, 16, 8, float> fc;
+    wmma::load_matrix_sync(fa, a, 8);
+    wmma::load_matrix_sync(fb, b, 16);
+    if (round) {
+        for (int i = 0; i < fa.num_elements; i++) fa.x[i] = wmma::__float_to_tf32(fa.x[i]);
+        for (int i = 0; i < fb.num_elements; i++) fb.x[i] = wmma::__float_to_tf32(fb.x[i]);
+    }
+    wmma::fill_fragment(fc, 0.0f);
+    wmma::mma_sync(fc, fa, fb, fc);
+    wmma::store_matrix_sync(d, fc, 16, wmma::mem_row_major);
+}
+
+static float bits_float(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static uint32_t float_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+Test(cuda_emu, tf32_rounding_and_mma) {
+    using namespace nvcuda;
+    /* __float_to_tf32: nearest, ties away from zero, 10 mantissa bits (ulp 2^-10 at 1). */
+    cr_expect_eq(wmma::__float_to_tf32(1.0f + 0x1p-11f), 1.0f + 0x1p-10f, "a tie rounds away from zero");
+    cr_expect_eq(wmma::__float_to_tf32(-(1.0f + 0x1p-11f)), -(1.0f + 0x1p-10f), "a negative tie, away from zero");
+    cr_expect_eq(wmma::__float_to_tf32(1.0f + 0x1p-11f - 0x1p-23f), 1.0f, "below the tie: down");
+    cr_expect_eq(wmma::__float_to_tf32(1.0f + 0x1p-10f + 0x1p-11f), 1.0f + 0x1p-9f, "a tie above an odd value: away");
+    cr_expect_eq(wmma::__float_to_tf32(3.0f), 3.0f);
+    cr_expect_eq(wmma::__float_to_tf32(INFINITY), INFINITY);
+    cr_expect_eq(wmma::__float_to_tf32(FLT_MAX), INFINITY, "the largest float is past the largest tf32's half ulp");
+    cr_expect_eq(float_bits(wmma::__float_to_tf32(bits_float(0x7f7fefffu))), 0x7f7fe000u, "the largest tf32 stays");
+    cr_expect(isnan(wmma::__float_to_tf32(NAN)));
+    cr_expect(isnan(wmma::__float_to_tf32(bits_float(0x7f800001u))), "a NaN with only low bits set stays NaN");
+    cr_expect_eq(float_bits(wmma::__float_to_tf32(bits_float(0x00001000u))), 0x00002000u, "subnormals round too");
+
+    /* The mma: values with low bits set, so rounding, truncation and full fp32 all differ. */
+    float ha[16 * 8], hb[8 * 16], got[16 * 16];
+    for (int i = 0; i < 16 * 8; i++) ha[i] = 1.0f + (float)(i % 13) * 0x1.3p-9f + 0x1.fp-12f;
+    for (int i = 0; i < 8 * 16; i++) hb[i] = -0.5f + (float)(i % 7) * 0x1.7p-8f + 0x1.8p-13f;
+    float *da = dev<float>(16 * 8), *db = dev<float>(8 * 16), *dd = dev<float>(16 * 16);
+    OK(cudaMemcpy(da, ha, sizeof ha, cudaMemcpyHostToDevice));
+    OK(cudaMemcpy(db, hb, sizeof hb, cudaMemcpyHostToDevice));
+    for (int round = 0; round < 2; round++) {
+        wmma_tf32_kernel<<<1, 32>>>(da, db, dd, round);
+        OK(cudaGetLastError());
+        OK(cudaMemcpy(got, dd, sizeof got, cudaMemcpyDeviceToHost));
+        for (int i = 0; i < 16; i++)
+            for (int j = 0; j < 16; j++) {
+                double want = 0, full = 0;
+                for (int k = 0; k < 8; k++) {
+                    /* the operand values, rounded (ties away) or truncated to 10 mantissa bits */
+                    float a = ha[i * 8 + k], b = hb[k * 16 + j];
+                    uint32_t ua = float_bits(a), ub = float_bits(b);
+                    if (round) ua += 0x1000u, ub += 0x1000u;
+                    want += (double)bits_float(ua & 0xffffe000u) * (double)bits_float(ub & 0xffffe000u);
+                    full += (double)a * b;
+                }
+                cr_expect(fabs(got[i * 16 + j] - want) <= 1e-6 * (1 + fabs(want)), "round %d: D[%d][%d] = %.9g, want %.9g",
+                          round, i, j, (double)got[i * 16 + j], want);
+                cr_expect(fabs(got[i * 16 + j] - full) > 1e-6 * (1 + fabs(full)), "round %d: D[%d][%d] is the fp32 product",
+                          round, i, j);
+            }
+    }
+    cudaFree(da), cudaFree(db), cudaFree(dd);
+    typedef wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> Ftf32;
+    cr_expect_eq((int)Ftf32::num_elements, 128);
 }
 
 /* ---- the cuBLAS stand-in ------------------------------------------------------------------------------- */
