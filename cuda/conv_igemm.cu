@@ -220,9 +220,12 @@ template <int MODE, int BM, int BN> struct igm_tile_loader {
 /* Tiling (256 threads, block (bx, by) computes rows m0 = bx*BM .. +BM, columns n0 = by*BN ..
  * +BN, looping over K in stages of IGM_BK; loaders: igm_tile_loader):
  *   compute: thread (tx, ty) = (tid % MT, tid / MT) owns the IGM_TM x TN accumulators of rows
- *     m0 + tx + i*MT and columns n0 + ty + j*NT. Consecutive threads hold consecutive pixels,
+ *     m0 + tx + i*MT and columns n0 + ty*TN + j. Consecutive threads hold consecutive pixels,
  *     so the NCHW stores (contiguous along the pixel) coalesce; a warp shares ty, so its
- *     reads of Bs broadcast and its reads of As hit 32 consecutive words.
+ *     reads of As hit 32 consecutive words (one shared-memory wavefront per row) and its
+ *     reads of Bs are TN/4 16-byte broadcasts: IGM_TM + TN/4 shared loads per IGM_TM*TN FMAs
+ *     (with TN scalar loads of strided columns it was IGM_TM + TN, which made the 16-column
+ *     tile load-bound). Every accumulator still sums k = 0, 1, ... in order.
  *   Pipeline: the next stage's values are loaded into registers while the current stage is
  *     multiplied out of shared memory (one shared buffer, two barriers per stage).
  * Configurations: BN 64 (TN 8: 32 x 8 threads, BM 128), BN 32 (TN 8: 64 x 4, BM 256), BN 16
@@ -232,8 +235,10 @@ template <int MODE, int BN, int TN>
 __global__ void __launch_bounds__(IGM_THREADS) igm_tile_kernel(igm_tile a) {
     constexpr int NT = BN / TN, MT = IGM_THREADS / NT, BM = MT * IGM_TM;
     static_assert(NT * MT == IGM_THREADS && MT % 32 == 0, "a warp shares one column group");
-    __shared__ float As[IGM_BK][BM];     /* As[k][m]: the gathered A stage */
-    __shared__ float Bs[IGM_BK][BN + 1]; /* Bs[k][n]: the weight stage (+1: fewer bank conflicts on store) */
+    static_assert(TN % 4 == 0, "Bs is read 4 columns at a time");
+    __shared__ float As[IGM_BK][BM]; /* As[k][m]: the gathered A stage */
+    /* Bs[k][n]: the weight stage; rows padded to keep 16-byte alignment for the float4 reads */
+    __shared__ __align__(16) float Bs[IGM_BK][BN + 4];
 
     const int tid = threadIdx.x;
     const int64_t m0 = (int64_t)blockIdx.x * BM;
@@ -258,7 +263,13 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tile_kernel(igm_tile a) {
 #pragma unroll
             for (int i = 0; i < IGM_TM; i++) av[i] = As[kk][tx + i * MT];
 #pragma unroll
-            for (int j = 0; j < TN; j++) bv[j] = Bs[kk][ty + j * NT];
+            for (int j = 0; j < TN; j += 4) {
+                const float4 b4 = *reinterpret_cast<const float4 *>(&Bs[kk][ty * TN + j]);
+                bv[j] = b4.x;
+                bv[j + 1] = b4.y;
+                bv[j + 2] = b4.z;
+                bv[j + 3] = b4.w;
+            }
 #pragma unroll
             for (int i = 0; i < IGM_TM; i++)
 #pragma unroll
@@ -276,7 +287,7 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tile_kernel(igm_tile a) {
         int64_t obase = img * (int64_t)a.Ncol * a.ohw + p;
 #pragma unroll
         for (int j = 0; j < TN; j++) {
-            int col = n0 + ty + j * NT;
+            int col = n0 + ty * TN + j;
             if (col >= a.Ncol) continue;
             float v = acc[i][j];
             if (MODE == IGM_FWD && a.bias) v += a.bias[(int64_t)col * a.bs];

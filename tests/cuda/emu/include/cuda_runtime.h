@@ -49,6 +49,9 @@
 struct uint3 {
     unsigned int x, y, z;
 };
+struct __attribute__((aligned(16))) float4 {
+    float x, y, z, w;
+};
 struct dim3 {
     unsigned int x, y, z;
     constexpr dim3(unsigned int vx = 1, unsigned int vy = 1, unsigned int vz = 1) : x(vx), y(vy), z(vz) {}
