@@ -149,7 +149,11 @@ __device__ __forceinline__ void igm_put(__half &d, float v, int) { d = __float2h
  * m0 + BM and columns n0 .. n0 + BN of out, looping over K in stages of IGM_BK:
  *   A: thread tid gathers the pixel m0 + tid % BM for the reduction indices k0 + tid / BM +
  *     q*LK (q < KQ) of each stage: its pixel never changes, so (img, by, bx) are computed
- *     once, and its tap (outer, ki, kj) advances by LK per value (no division).
+ *     once, and its tap (outer, ki, kj) advances by LK per value (no division). Forward
+ *     also carries the tap's source row / column (sy, sx) and element offset along, moved
+ *     by additions of precomputed steps as the tap advances: a value costs a bounds check
+ *     and a load, not three 64-bit multiplies (backward data keeps igm_gather, whose taps
+ *     need the stride's exact division).
  *   B: thread tid reads k0 + tid % IGM_BK for the columns n0 + tid / IGM_BK + r*16 (r < BQ):
  *     16 consecutive threads read 16 consecutive weights (forward).
  * load() reads stage k0 into registers (ra, rb), put() stores them into the shared stage
@@ -165,6 +169,13 @@ template <int MODE, int BM, int BN> struct igm_tile_loader {
     bool arow;
     int64_t abase;
     int by, bx, ak, aouter, aki, akj;
+    /* forward: the tap's source position (asy, asx) = (by + aki*dh, bx + akj*dw) and its
+     * element offset aoff = abase + aouter*ss1 + asy*ss2 + asx*ss3 (read only when inside) */
+    int asy, asx;
+    int64_t aoff;
+    /* ... and the steps: a tap (LK*dw columns), a row carry, an outer carry */
+    int cstep, ccarry, rcarry;
+    int64_t ostep, orow, oouter;
     float ra[KQ], rb[BQ];
 
     __device__ igm_tile_loader(const igm_tile &a, int64_t m0, int n0_, int tid)
@@ -181,6 +192,36 @@ template <int MODE, int BM, int BN> struct igm_tile_loader {
         ak = lk;
         aouter = aki = akj = 0;
         igm_advance(aouter, aki, akj, lk, a.kh, a.kw);
+        asy = by + aki * a.dh;
+        asx = bx + akj * a.dw;
+        aoff = abase + (int64_t)aouter * a.ss[1] + (int64_t)asy * a.ss[2] + (int64_t)asx * a.ss[3];
+        cstep = LK * a.dw;
+        ccarry = a.kw * a.dw;
+        rcarry = a.kh * a.dh;
+        ostep = (int64_t)cstep * a.ss[3];
+        orow = (int64_t)a.dh * a.ss[2] - (int64_t)ccarry * a.ss[3];
+        oouter = a.ss[1] - (int64_t)rcarry * a.ss[2];
+    }
+
+    /* Forward: the tap moves on by LK (kj += LK, carrying into ki and outer) and with it
+     * (asy, asx) and aoff, by additions only. */
+    __device__ __forceinline__ void fwd_advance(const igm_tile &a) {
+        akj += LK;
+        asx += cstep;
+        aoff += ostep;
+        while (akj >= a.kw) {
+            akj -= a.kw;
+            asx -= ccarry;
+            aoff += orow;
+            aki++;
+            asy += a.dh;
+        }
+        while (aki >= a.kh) {
+            aki -= a.kh;
+            asy -= rcarry;
+            aoff += oouter;
+            aouter++;
+        }
     }
 
     /* Stage k0 into ra / rb (the A tap state carries over from the previous stage:
@@ -188,9 +229,15 @@ template <int MODE, int BM, int BN> struct igm_tile_loader {
     __device__ void load(const igm_tile &a, int k0) {
 #pragma unroll
         for (int q = 0; q < KQ; q++) {
-            ra[q] = arow && ak < a.K ? igm_gather<MODE>(a, abase, by, bx, aouter, aki, akj) : 0.f;
+            if (MODE == IGM_FWD) {
+                bool in = arow && ak < a.K && (unsigned)asy < (unsigned)a.SH && (unsigned)asx < (unsigned)a.SW;
+                ra[q] = in ? a.src[aoff] : 0.f;
+                fwd_advance(a);
+            } else {
+                ra[q] = arow && ak < a.K ? igm_gather<MODE>(a, abase, by, bx, aouter, aki, akj) : 0.f;
+                igm_advance(aouter, aki, akj, LK, a.kh, a.kw);
+            }
             ak += LK;
-            igm_advance(aouter, aki, akj, LK, a.kh, a.kw);
         }
         int kg = k0 + bk;
         int64_t q0 = 0;
