@@ -62,7 +62,10 @@
 #define IGM_MAX_SPATIAL (1 << 14)
 #define IGM_MAX_K (1 << 30)
 
-enum { IGM_FWD = 0, IGM_BWD_DATA = 1 };
+/* What a tile launch computes: forward, or backward data (IGM_BWD_DATA_S1: unit strides, so
+ * the source of every tap is known without a division; its own instantiation, which keeps
+ * the strided gather's registers out of it). */
+enum { IGM_FWD = 0, IGM_BWD_DATA = 1, IGM_BWD_DATA_S1 = 2 };
 
 /* The operand precision of a launch (the kernels' `amp` field): an ig_amp value (IG_AMP_OFF:
  * exact fp32; bf16 / fp16 under autocast), or IGM_TF32 when autocast is off and TF32 is on
@@ -100,7 +103,7 @@ __device__ __forceinline__ void igm_advance(int &outer, int &ki, int &kj, int st
  *   rows: pixels (img, py, px) of the output map OH x OW, M = N * OH * OW of them;
  *   A[m][k], k = (outer, ki, kj) over (outer, kh, kw):
  *     IGM_FWD:      x[img, outer, py*sh - ph + ki*dh, px*sw - pw + kj*dw] (0 outside SH x SW)
- *     IGM_BWD_DATA: dy[img, outer, (py + ph - ki*dh)/sh, (px + pw - kj*dw)/sw] where both
+ *     IGM_BWD_DATA(_S1): dy[img, outer, (py + ph - ki*dh)/sh, (px + pw - kj*dw)/sw] where both
  *                   divisions are exact and land inside SH x SW (the taps that reached
  *                   this input pixel), else 0;
  *     read at src + img*ss[0] + outer*ss[1] + sy*ss[2] + sx*ss[3];
@@ -149,11 +152,11 @@ __device__ __forceinline__ void igm_put(__half &d, float v, int) { d = __float2h
  * m0 + BM and columns n0 .. n0 + BN of out, looping over K in stages of IGM_BK:
  *   A: thread tid gathers the pixel m0 + tid % BM for the reduction indices k0 + tid / BM +
  *     q*LK (q < KQ) of each stage: its pixel never changes, so (img, by, bx) are computed
- *     once, and its tap (outer, ki, kj) advances by LK per value (no division). Forward
- *     also carries the tap's source row / column (sy, sx) and element offset along, moved
- *     by additions of precomputed steps as the tap advances: a value costs a bounds check
- *     and a load, not three 64-bit multiplies (backward data keeps igm_gather, whose taps
- *     need the stride's exact division).
+ *     once, and its tap (outer, ki, kj) advances by LK per value (no division). Forward, and
+ *     backward data with stride 1, also carry the tap's source row / column (sy, sx) and
+ *     element offset along, moved by additions of precomputed steps as the tap advances: a
+ *     value costs a bounds check and a load, not three 64-bit multiplies (backward data
+ *     with a stride keeps igm_gather, whose taps need the stride's exact division).
  *   B: thread tid reads k0 + tid % IGM_BK for the columns n0 + tid / IGM_BK + r*16 (r < BQ):
  *     16 consecutive threads read 16 consecutive weights (forward).
  * load() reads stage k0 into registers (ra, rb), put() stores them into the shared stage
@@ -169,12 +172,14 @@ template <int MODE, int BM, int BN> struct igm_tile_loader {
     bool arow;
     int64_t abase;
     int by, bx, ak, aouter, aki, akj;
-    /* forward: the tap's source position (asy, asx) = (by + aki*dh, bx + akj*dw) and its
-     * element offset aoff = abase + aouter*ss1 + asy*ss2 + asx*ss3 (read only when inside) */
+    /* INCR (forward; backward data with stride 1): the tap's source position (asy, asx) =
+     * (by + dir*aki*dh, bx + dir*akj*dw), dir = 1 forward and -1 backward, and its element
+     * offset aoff = abase + aouter*ss1 + asy*ss2 + asx*ss3 (read only when inside) ... */
+    static constexpr bool INCR = MODE != IGM_BWD_DATA;
     int asy, asx;
     int64_t aoff;
-    /* ... and the steps: a tap (LK*dw columns), a row carry, an outer carry */
-    int cstep, ccarry, rcarry;
+    /* ... and their steps: a tap (LK columns), a row carry, an outer carry */
+    int cstep, ccarry, rstep, rcarry;
     int64_t ostep, orow, oouter;
     float ra[KQ], rb[BQ];
 
@@ -192,20 +197,22 @@ template <int MODE, int BM, int BN> struct igm_tile_loader {
         ak = lk;
         aouter = aki = akj = 0;
         igm_advance(aouter, aki, akj, lk, a.kh, a.kw);
-        asy = by + aki * a.dh;
-        asx = bx + akj * a.dw;
+        const int dir = MODE == IGM_FWD ? 1 : -1;
+        asy = by + dir * aki * a.dh;
+        asx = bx + dir * akj * a.dw;
         aoff = abase + (int64_t)aouter * a.ss[1] + (int64_t)asy * a.ss[2] + (int64_t)asx * a.ss[3];
-        cstep = LK * a.dw;
-        ccarry = a.kw * a.dw;
-        rcarry = a.kh * a.dh;
+        cstep = dir * LK * a.dw;
+        ccarry = dir * a.kw * a.dw;
+        rstep = dir * a.dh;
+        rcarry = dir * a.kh * a.dh;
         ostep = (int64_t)cstep * a.ss[3];
-        orow = (int64_t)a.dh * a.ss[2] - (int64_t)ccarry * a.ss[3];
+        orow = (int64_t)rstep * a.ss[2] - (int64_t)ccarry * a.ss[3];
         oouter = a.ss[1] - (int64_t)rcarry * a.ss[2];
     }
 
-    /* Forward: the tap moves on by LK (kj += LK, carrying into ki and outer) and with it
+    /* incr: the tap moves on by LK (kj += LK, carrying into ki and outer) and with it
      * (asy, asx) and aoff, by additions only. */
-    __device__ __forceinline__ void fwd_advance(const igm_tile &a) {
+    __device__ __forceinline__ void incr_advance(const igm_tile &a) {
         akj += LK;
         asx += cstep;
         aoff += ostep;
@@ -214,7 +221,7 @@ template <int MODE, int BM, int BN> struct igm_tile_loader {
             asx -= ccarry;
             aoff += orow;
             aki++;
-            asy += a.dh;
+            asy += rstep;
         }
         while (aki >= a.kh) {
             aki -= a.kh;
@@ -229,10 +236,10 @@ template <int MODE, int BM, int BN> struct igm_tile_loader {
     __device__ void load(const igm_tile &a, int k0) {
 #pragma unroll
         for (int q = 0; q < KQ; q++) {
-            if (MODE == IGM_FWD) {
+            if constexpr (INCR) {
                 bool in = arow && ak < a.K && (unsigned)asy < (unsigned)a.SH && (unsigned)asx < (unsigned)a.SW;
                 ra[q] = in ? a.src[aoff] : 0.f;
-                fwd_advance(a);
+                incr_advance(a);
             } else {
                 ra[q] = arow && ak < a.K ? igm_gather<MODE>(a, abase, by, bx, aouter, aki, akj) : 0.f;
                 igm_advance(aouter, aki, akj, LK, a.kh, a.kw);
@@ -870,7 +877,8 @@ ig_status igc_conv2d_backward_igemm(const char *op, const igi_conv *g, const flo
         a.Ncol = (int)g->C;
         a.K = (int)(g->O * g->kh * g->kw);
         igm_set_window(a, g, prec);
-        ig_status st = igm_tile_run<IGM_BWD_DATA>(op, a, igm_tc(prec));
+        ig_status st = a.sh == 1 && a.sw == 1 ? igm_tile_run<IGM_BWD_DATA_S1>(op, a, igm_tc(prec))
+                                              : igm_tile_run<IGM_BWD_DATA>(op, a, igm_tc(prec));
         if (st != IG_OK) return st;
     }
     if (!dw) return IG_OK;
