@@ -84,6 +84,11 @@ igi_storage *igi_storage_new(const char *op, ig_device dev, size_t nbytes);
 void igi_storage_retain(igi_storage *s);
 void igi_storage_release(igi_storage *s);
 
+/* t += s in place, elementwise (core/ops/binary.c): no autograd, no new tensor; on a device
+ * one kernel (a counter such as batch norm's num_batches_tracked costs one launch, not an
+ * add and a copy). IG_OK or the error, naming op. */
+ig_status igi_add_scalar_inplace(const char *op, ig_tensor *t, double s);
+
 /* ---- autograd nodes ------------------------------------------------------------------- */
 typedef struct igi_node igi_node;
 /* Computes the gradients of the node's inputs from gout (the gradient of its output, same

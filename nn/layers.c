@@ -194,15 +194,10 @@ static ig_tensor *batchnorm_forward(ig_module *m, ig_tensor *x) {
         if (nbt->device == IG_CPU) {
             int64_t *c = (int64_t *)igi_data(nbt);
             *c = (int64_t)((uint64_t)*c + 1u);
-        } else {
-            /* On a device (ig_module_to): the counter is counted there. */
-            ig_tensor *c = ig_add_scalar(nbt, 1.0);
-            ig_status st = c ? ig_copy_(nbt, c) : ig_last_status();
-            ig_tensor_free(c);
-            if (st != IG_OK) {
-                ig_tensor_free(y);
-                return NULL;
-            }
+        } else if (igi_add_scalar_inplace("ig_module_forward", nbt, 1.0) != IG_OK) {
+            /* on a device (ig_module_to) the counter is counted there: one kernel */
+            ig_tensor_free(y);
+            return NULL;
         }
     }
     return y;

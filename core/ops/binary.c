@@ -252,6 +252,22 @@ static ig_tensor *scalar_op(const char *op, int opid, igi_backward_fn bw, ig_ten
     return out;
 }
 
+ig_status igi_add_scalar_inplace(const char *op, ig_tensor *t, double s) {
+    const igi_backend *be = NULL;
+    if (t->device != IG_CPU && !(be = IGI_BACKEND_WITH(op, t->device, scalar))) return ig_last_status();
+    ig_tensor *ops[2] = {t, t}; /* each element read, then written, by the same step */
+    if (be) {
+        igi_ew e;
+        if (!igi_ew_make(ops, 2, &e)) return IG_OK; /* empty: nothing to add to */
+        return be->scalar(op, &e, s, false);
+    }
+    bool s_int = !ig_dtype_is_float(t->dtype) && s >= -9223372036854775808.0 && s < 9223372036854775808.0 &&
+                 s == floor(s);
+    scalar_ctx ctx = {s, s_int ? (int64_t)s : 0, s_int, false, t->dtype};
+    igi_iter_run_parallel(ops, 2, scalar_loop, &ctx);
+    return IG_OK;
+}
+
 ig_tensor *ig_add_scalar(ig_tensor *a, double s) {
     return scalar_op("ig_add_scalar", IGI_OP_ADD_SCALAR, add_scalar_backward, a, s, false);
 }

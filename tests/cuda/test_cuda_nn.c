@@ -920,6 +920,27 @@ static void check_train(ig_device d, const char *model, double tol) {
     }
     expect_close(fd, fc, tol, "parameters after 3 steps");
     expect_close(ig_module_flat_grads(md), ig_module_flat_grads(mc), 10 * tol, "last gradients");
+    /* The buffers too: batch norm's running statistics, and num_batches_tracked, which the
+     * device counts in place (3 training forwards: 3). */
+    ig_named_tensor bc[128], bd[128];
+    int nbc = ig_module_state_dict(mc, bc, 128), nbd = ig_module_state_dict(md, bd, 128);
+    cr_assert(nbc == nbd && nbc > 0 && nbc <= 128, "%s: state dicts of %d and %d entries", model, nbc, nbd);
+    int counters = 0;
+    for (int i = 0; i < nbc; i++) {
+        cr_assert_str_eq(bd[i].name, bc[i].name);
+        const char *nbt = strstr(bc[i].name, "num_batches_tracked");
+        if (nbt) {
+            ig_tensor *h = ig_to(bd[i].tensor, IG_CPU);
+            cr_assert(h, "%s", ig_last_error());
+            cr_expect_eq(*(const int64_t *)ig_tensor_data(h), 3, "%s: %s on the device", model, bd[i].name);
+            cr_expect_eq(*(const int64_t *)ig_tensor_data(bc[i].tensor), 3, "%s: %s on the CPU", model, bc[i].name);
+            ig_tensor_free(h);
+            counters++;
+        } else {
+            expect_close(bd[i].tensor, bc[i].tensor, tol, bc[i].name);
+        }
+    }
+    if (strstr(model, "resnet")) cr_expect_gt(counters, 0, "%s: no num_batches_tracked buffer", model);
     ig_optim_free(oc);
     ig_optim_free(od);
     ig_module_free(mc);
