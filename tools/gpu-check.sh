@@ -325,6 +325,7 @@ ig_bench() {
         printf 'ignis %-8s %-14s %10s img/s  (%s)\n' "$model" "$name" "${ips:-?}" \
             "$(grep -E '^(step_ms|forward_ms|backward_ms|optimizer_ms):' "$log" | tr '\n' ' ')"
     else
+        echo "ignis $model $name: FAIL (log: $log)"
         tail -n 5 "$log"
         bench_status=FAIL
     fi
