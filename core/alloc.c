@@ -13,8 +13,16 @@
  * device block cannot hold a link the host can read. A device request that fails releases
  * that device's cache and tries once more before reporting out of memory. Device storage
  * keeps its record (igi_storage) in host memory; its data points at the device block.
+ *
+ * Pinned (page-locked) host memory for the loader's pin_memory comes from the backend's
+ * host_alloc, cached the same way (host-side records per size class, with counters of its
+ * own, igi_pinned_mem_stats). Each cached block keeps the event the backend made for it,
+ * so neither cudaHostAlloc nor an event is created in the steady state. A pinned storage's
+ * record is malloc'ed apart from its bytes, as for device storage. ig_mem_release_cached
+ * (IG_CPU) also returns cached pinned blocks.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,6 +50,16 @@ typedef struct dev_block {
 static dev_block *dev_lists[IG_DEVICE_COUNT][IGI_NUM_CLASSES];
 static dev_block *spare_records;
 static ig_mem_stats dev_stats[IG_DEVICE_COUNT];
+
+/* Pinned host memory: one cache (only one accelerator kind exists); records as above. */
+typedef struct pin_block {
+    void *p, *event;
+    ig_device dev;
+    struct pin_block *next;
+} pin_block;
+static pin_block *pin_lists[IGI_NUM_CLASSES];
+static pin_block *pin_spares;
+static ig_mem_stats pin_stats;
 
 /* Class index and rounded size for n bytes (n >= 1). */
 static int size_class(size_t n, size_t *rounded) {
@@ -198,6 +216,95 @@ void igi_free(ig_device dev, void *p, size_t nbytes) {
     free(p);
 }
 
+/* Frees every cached pinned block and its event (lock held). */
+static void pin_release_cached_locked(void) {
+    for (int c = 0; c < IGI_NUM_CLASSES; c++) {
+        while (pin_lists[c]) {
+            pin_block *b = pin_lists[c];
+            pin_lists[c] = b->next;
+            const igi_backend *be = igi_backend_peek(b->dev);
+            IG_ASSERT(be); /* the block came from it */
+            be->event_free(b->event);
+            be->host_free(b->p);
+            pin_stats.os_frees++;
+            b->next = pin_spares;
+            pin_spares = b;
+        }
+    }
+    pin_stats.cached_bytes = 0;
+}
+
+/* A pinned block of at least nbytes from dev's backend (cached), with its event; false
+ * (nothing set) when the cache and the backend have none. */
+static bool pin_alloc(const igi_backend *be, size_t nbytes, void **p, void **event) {
+    if (nbytes == 0) nbytes = 1;
+    size_t rounded;
+    int cls = size_class(nbytes, &rounded);
+    if (cls < 0) return false;
+    pthread_mutex_lock(&alloc_lock);
+    pin_block *b = pin_lists[cls];
+    if (b) {
+        pin_lists[cls] = b->next;
+        *p = b->p;
+        *event = b->event;
+        b->next = pin_spares;
+        pin_spares = b;
+        pin_stats.cached_bytes -= (int64_t)rounded;
+        pin_stats.live_bytes += (int64_t)rounded;
+        pthread_mutex_unlock(&alloc_lock);
+        return true;
+    }
+    pthread_mutex_unlock(&alloc_lock);
+    /* Outside the lock: cudaHostAlloc is slow (it maps pages), and nothing shared is touched. */
+    *p = be->host_alloc(rounded);
+    if (!*p) return false;
+    if (be->event_new(event) != IG_OK) {
+        be->host_free(*p);
+        ig_clear_error(); /* the caller falls back to ordinary memory */
+        return false;
+    }
+    pthread_mutex_lock(&alloc_lock);
+    pin_stats.os_allocs++;
+    pin_stats.live_bytes += (int64_t)rounded;
+    pthread_mutex_unlock(&alloc_lock);
+    return true;
+}
+
+/* Returns a pinned block (its copies are complete: the caller waited) to the cache. */
+static void pin_free(ig_device dev, void *p, void *event, size_t nbytes) {
+    if (nbytes == 0) nbytes = 1;
+    size_t rounded;
+    int cls = size_class(nbytes, &rounded);
+    IG_ASSERT(cls >= 0); /* pin_alloc refused the rest */
+    pthread_mutex_lock(&alloc_lock);
+    pin_stats.live_bytes -= (int64_t)rounded;
+    pin_block *b = pin_spares;
+    if (b) pin_spares = b->next;
+    else b = malloc(sizeof *b);
+    if (b) {
+        b->p = p;
+        b->event = event;
+        b->dev = dev;
+        b->next = pin_lists[cls];
+        pin_lists[cls] = b;
+        pin_stats.cached_bytes += (int64_t)rounded;
+        pthread_mutex_unlock(&alloc_lock);
+        return;
+    }
+    pin_stats.os_frees++;
+    pthread_mutex_unlock(&alloc_lock);
+    const igi_backend *be = igi_backend_peek(dev);
+    IG_ASSERT(be);
+    be->event_free(event);
+    be->host_free(p);
+}
+
+void igi_pinned_mem_stats(ig_mem_stats *out) {
+    pthread_mutex_lock(&alloc_lock);
+    *out = pin_stats;
+    pthread_mutex_unlock(&alloc_lock);
+}
+
 void ig_mem_get_stats(ig_device dev, ig_mem_stats *out) {
     if (!out) return;
     memset(out, 0, sizeof *out);
@@ -226,6 +333,7 @@ void ig_mem_release_cached(ig_device dev) {
         }
     }
     cpu_stats.cached_bytes = 0;
+    pin_release_cached_locked();
     pthread_mutex_unlock(&alloc_lock);
 }
 
@@ -262,7 +370,57 @@ igi_storage *igi_storage_new(const char *op, ig_device dev, size_t nbytes) {
     atomic_init(&s->refcount, 1);
     s->device = dev;
     s->nbytes = nbytes;
+    s->pinned_by = IG_CPU;
+    s->event = NULL;
     return s;
+}
+
+igi_storage *igi_storage_new_pinned(const char *op, ig_device dev, size_t nbytes) {
+    const igi_backend *be = NULL;
+    if (dev > IG_CPU && dev < IG_DEVICE_COUNT && nbytes <= ((size_t)1 << 60)) {
+        /* No such device (a CPU-only build, no GPU): ordinary memory, and the failed
+         * lookup's message is not this call's error: the earlier state comes back. */
+        ig_status before = ig_last_status();
+        char saved[1024] = "";
+        if (before != IG_OK) snprintf(saved, sizeof saved, "%s", ig_last_error());
+        be = igi_backend_get(op, dev);
+        if (!be) {
+            if (before == IG_OK) ig_clear_error();
+            else igi_error(before, "%s", saved);
+        }
+        if (be && (!be->host_alloc || !be->host_free || !be->event_new || !be->event_free ||
+                   !be->memcpy_h2d_async || !be->host_wait))
+            be = NULL;
+    }
+    void *p = NULL, *event = NULL;
+    if (!be || !pin_alloc(be, nbytes, &p, &event)) return igi_storage_new(op, IG_CPU, nbytes);
+    igi_storage *s = malloc(sizeof *s);
+    if (!s) {
+        pin_free(dev, p, event, nbytes);
+        igi_error(IG_ERR_NOMEM, "%s: out of memory", op);
+        return NULL;
+    }
+    atomic_init(&s->refcount, 1);
+    s->device = IG_CPU;
+    s->nbytes = nbytes;
+    s->data = p;
+    s->pinned_by = dev;
+    s->event = event;
+    return s;
+}
+
+ig_status igi_storage_host_wait(const char *op, const igi_storage *s) {
+    if (!s || s->pinned_by == IG_CPU) return IG_OK;
+    const igi_backend *be = igi_backend_peek(s->pinned_by);
+    IG_ASSERT(be && be->host_wait); /* the storage came from it */
+    ig_status st = be->host_wait(s->event);
+    if (st != IG_OK && op) {
+        /* The backend names its own entry; say who was waiting. */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", ig_last_error());
+        return igi_error(st, "%s: waiting for an upload from a pinned batch: %s", op, msg);
+    }
+    return st;
 }
 
 void igi_storage_retain(igi_storage *s) {
@@ -272,6 +430,14 @@ void igi_storage_retain(igi_storage *s) {
 void igi_storage_release(igi_storage *s) {
     if (!s) return;
     if (atomic_fetch_sub_explicit(&s->refcount, 1, memory_order_acq_rel) != 1) return;
+    if (s->pinned_by != IG_CPU) {
+        /* A copy still reading the block would read whatever the cache's next user writes.
+         * A failed wait (the device is gone) leaves nothing to wait for. */
+        if (igi_storage_host_wait(NULL, s) != IG_OK) ig_clear_error();
+        pin_free(s->pinned_by, s->data, s->event, s->nbytes);
+        free(s);
+        return;
+    }
     if (s->device != IG_CPU) {
         igi_free(s->device, s->data, s->nbytes);
         free(s);

@@ -373,6 +373,23 @@ typedef struct igi_backend {
      * row-major order (the CPU's scatter order, no atomics). */
     ig_status (*gather_backward)(const char *op, const igi_gather *g, const void *gout, const void *index,
                                  void *gin);
+
+    /* Page-locked ("pinned") host memory, for the loader's pin_memory (core/alloc.c caches
+     * it; NULL entries: the device has none, and pinned requests get ordinary memory).
+     * host_alloc returns NULL (no error set) when it cannot; each block comes with an event
+     * (event_new, made once per block and cached with it) that tracks the last
+     * asynchronous copy out of the block. */
+    void *(*host_alloc)(size_t nbytes);
+    void (*host_free)(void *p);
+    ig_status (*event_new)(void **event);
+    void (*event_free)(void *event);
+    /* memcpy_h2d from page-locked src: the copy is only enqueued on the stream (later work
+     * on the stream sees the bytes, the host does not wait), then event is recorded after
+     * it, so src must not be written until host_wait(event) has returned. */
+    ig_status (*memcpy_h2d_async)(void *dst, const void *src, size_t nbytes, void *event);
+    /* Blocks the calling thread (any thread) until the work recorded by event's last
+     * recording is done; at once when it was never recorded. */
+    ig_status (*host_wait)(void *event);
 } igi_backend;
 
 /* Installs dev's table (called by the backend at init; tests may install a stand-in).

@@ -5,7 +5,11 @@
  * A move copies bytes unchanged (no dtype conversion), so a round trip is bit-exact. The
  * source is first made contiguous on its own device when it is a strided view, then one
  * memcpy crosses (host to device, device to host or device to device through the backend);
- * copies that end on the host wait for the device's stream.
+ * copies that end on the host wait for the device's stream. A copy from pinned storage
+ * (the loader's pin_memory batches) to its device is asynchronous: the host does not wait,
+ * and the storage's event marks when the bytes may be overwritten (core/tensor_impl.h).
+ * From ordinary (pageable) memory the backend waits, since the caller may free or reuse
+ * the bytes as soon as ig_to returns.
  */
 #include <string.h>
 
@@ -26,7 +30,13 @@ static ig_status copy_bytes(const char *op, ig_tensor *out, const ig_tensor *src
         return igi_error(IG_ERR_DEVICE, "%s: copies between two different accelerators are not supported", op);
     const igi_backend *be = igi_backend_get(op, out->device != IG_CPU ? out->device : src->device);
     if (!be) return ig_last_status();
-    if (src->device == IG_CPU) return be->memcpy_h2d(d, s, nbytes);
+    if (src->device == IG_CPU) {
+        /* From page-locked memory of this device: enqueued only, the storage's event
+         * recorded after it (igi_storage_host_wait before src is written again). */
+        const igi_storage *ss = src->storage;
+        if (ss->pinned_by == out->device) return be->memcpy_h2d_async(d, s, nbytes, ss->event);
+        return be->memcpy_h2d(d, s, nbytes);
+    }
     if (out->device == IG_CPU) return be->memcpy_d2h(d, s, nbytes);
     return be->memcpy_d2d(d, s, nbytes);
 }

@@ -202,6 +202,19 @@ ig_tensor *igi_tensor_new(const char *op, int ndim, const int64_t *shape, ig_dty
     return t;
 }
 
+ig_tensor *igi_tensor_new_pinned(const char *op, int ndim, const int64_t *shape, ig_dtype dt,
+                                 ig_device dev) {
+    ig_tensor *t = igi_tensor_header(op, ndim, shape, dt, IG_CPU);
+    if (!t) return NULL;
+    size_t nbytes = (size_t)igi_numel(ndim, t->shape) * ig_dtype_size(dt);
+    t->storage = igi_storage_new_pinned(op, dev, nbytes);
+    if (!t->storage) {
+        ig_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
 ig_tensor *igi_tensor_view(const char *op, ig_tensor *t, int ndim, const int64_t *shape,
                            const int64_t *strides, int64_t offset) {
     ig_tensor *v = igi_tensor_header(op, ndim, shape, t->dtype, t->device);

@@ -67,11 +67,19 @@ ig_status igi_error_null(const char *op, const char *argname);
 #endif
 
 /* ---- storage and allocator ------------------------------------------------------------ */
+/* Pinned storage (igi_storage_new_pinned) is IG_CPU storage whose bytes are page-locked
+ * memory of the accelerator pinned_by (IG_CPU: ordinary memory), so copies from it to that
+ * device run asynchronously (core/device.c). event (pinned only; the backend's, cached
+ * with the block) is recorded after each such copy: before the bytes are written again
+ * or freed, igi_storage_host_wait must return. The loader (data/loader.c) is the only
+ * maker of pinned storage and does that wait before refilling a batch buffer. */
 typedef struct igi_storage {
     atomic_int refcount;
     ig_device device;
     size_t nbytes; /* usable bytes at data */
     void *data;
+    ig_device pinned_by;
+    void *event;
 } igi_storage;
 
 /* Caching allocator (core/alloc.c): sizes are rounded to size classes; freed blocks are
@@ -82,7 +90,20 @@ void igi_free(ig_device dev, void *p, size_t nbytes);
 /* New storage of nbytes (refcount 1), or NULL with an error naming op. */
 igi_storage *igi_storage_new(const char *op, ig_device dev, size_t nbytes);
 void igi_storage_retain(igi_storage *s);
+/* Releasing pinned storage waits for its last asynchronous copy before the block goes back
+ * to the cache. */
 void igi_storage_release(igi_storage *s);
+/* IG_CPU storage of nbytes in page-locked memory of accelerator dev (its backend's
+ * host_alloc, through a size-class cache like the others). When dev's backend is not
+ * available or has no pinned memory, ordinary storage (igi_storage_new's), with no error
+ * left set: pinning is an optimisation, never a requirement. NULL with an error naming op
+ * only when out of memory. */
+igi_storage *igi_storage_new_pinned(const char *op, ig_device dev, size_t nbytes);
+/* Waits until no asynchronous copy may still read s's bytes (IG_OK at once for ordinary
+ * storage); an error names op and the runtime's failure. */
+ig_status igi_storage_host_wait(const char *op, const igi_storage *s);
+/* Live / cached bytes and OS allocations of the pinned-memory cache (for tests). */
+void igi_pinned_mem_stats(ig_mem_stats *out);
 
 /* t += s in place, elementwise (core/ops/binary.c): no autograd, no new tensor; on a device
  * one kernel (a counter such as batch norm's num_batches_tracked costs one launch, not an
@@ -147,6 +168,10 @@ ig_tensor *igi_tensor_header(const char *op, int ndim, const int64_t *shape, ig_
 /* A new contiguous tensor with fresh (uninitialised) storage. */
 ig_tensor *igi_tensor_new(const char *op, int ndim, const int64_t *shape, ig_dtype dt,
                           ig_device dev);
+/* igi_tensor_new on the CPU with page-locked storage for uploads to accelerator dev
+ * (igi_storage_new_pinned: ordinary memory where dev has none). */
+ig_tensor *igi_tensor_new_pinned(const char *op, int ndim, const int64_t *shape, ig_dtype dt,
+                                 ig_device dev);
 /* A view header of t with the given geometry, sharing t's storage. */
 ig_tensor *igi_tensor_view(const char *op, ig_tensor *t, int ndim, const int64_t *shape,
                            const int64_t *strides, int64_t offset);

@@ -1,6 +1,7 @@
 /*
  * cuda/backend.cu — the CUDA backend's table, its initialisation, and its memory functions
- * (raw device allocation under core's caching allocator, copies, memset, synchronize).
+ * (raw device allocation under core's caching allocator, pinned host memory with its
+ * events, copies, memset, synchronize).
  *
  * core/backend.c calls igi_cuda_init once, on the first use of IG_CUDA: it checks for a
  * device, creates the process-wide stream and the cuBLAS handle, and registers the table.
@@ -54,6 +55,48 @@ static ig_status memcpy_d2h(void *dst, const void *src, size_t n) {
 
 static ig_status memcpy_d2d(void *dst, const void *src, size_t n) {
     IGC_CHECK("ig_to", cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, igc_stream));
+    return IG_OK;
+}
+
+/* Pinned host memory and the events that guard its reuse (core/alloc.c caches both, so
+ * none of this runs per step). Default flags: portable within this process's one device. */
+static void *host_alloc(size_t nbytes) {
+    void *p = NULL;
+    if (cudaHostAlloc(&p, nbytes, cudaHostAllocDefault) != cudaSuccess) {
+        (void)cudaGetLastError(); /* out of pinned memory is not sticky */
+        return NULL;
+    }
+    return p;
+}
+
+static void host_free(void *p) {
+    /* As raw_free: nobody to report a failure to. core waited on the block's event first. */
+    if (cudaFreeHost(p) != cudaSuccess) (void)cudaGetLastError();
+}
+
+static ig_status event_new(void **event) {
+    cudaEvent_t e;
+    /* No timing: recording and waiting are cheaper; BlockingSync is left off, so a wait
+     * spins briefly as the runtime decides (the loader waits rarely and shortly). */
+    IGC_CHECK("ig_loader_new", cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    *event = (void *)e;
+    return IG_OK;
+}
+
+static void event_free(void *event) {
+    if (event && cudaEventDestroy((cudaEvent_t)event) != cudaSuccess) (void)cudaGetLastError();
+}
+
+/* From page-locked memory the copy is truly asynchronous: no stream synchronisation. The
+ * event recorded after it on the same stream completes when the copy has read src. */
+static ig_status memcpy_h2d_async(void *dst, const void *src, size_t n, void *event) {
+    IGC_CHECK("ig_to", cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, igc_stream));
+    IGC_CHECK("ig_to", cudaEventRecord((cudaEvent_t)event, igc_stream));
+    return IG_OK;
+}
+
+static ig_status host_wait(void *event) {
+    IGC_CHECK("ig_loader_next", cudaEventSynchronize((cudaEvent_t)event));
     return IG_OK;
 }
 
@@ -112,6 +155,12 @@ static const igi_backend cuda_table = {
     igc_batch_norm_backward_apply,
     igc_gather,
     igc_gather_backward,
+    host_alloc,
+    host_free,
+    event_new,
+    event_free,
+    memcpy_h2d_async,
+    host_wait,
 };
 
 extern "C" ig_status igi_cuda_init(char *msg, size_t cap) {

@@ -134,6 +134,13 @@ typedef struct ig_loader_opts {
     int prefetch;               /* batches prepared ahead (default 2 per worker) */
     int rank, world_size;       /* 0, 1 when not distributed (world_size 0 means 1) */
     const ig_transform *transform; /* may be NULL; not owned */
+    /* Batches in page-locked host memory (torch's DataLoader(pin_memory=True)), so that
+     * ig_to(x, IG_CUDA) is an asynchronous copy: it returns before the bytes have moved,
+     * and the loader waits for that copy before it refills the buffer. The batches stay
+     * IG_CPU tensors, read and written as usual. Where CUDA is not built or not available
+     * the flag is accepted and batches use ordinary memory (results are the same either
+     * way). Upload a batch only before the next ig_loader_next (its validity, as below). */
+    bool pin_memory;
 } ig_loader_opts;
 
 IG_API ig_loader *ig_loader_new(ig_dataset *d, const ig_loader_opts *o);

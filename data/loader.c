@@ -28,6 +28,20 @@
  * augmented with the key (seed, epoch, dataset index), so a padding duplicate on another
  * rank gets the same augmentation.
  *
+ * Pinned batches (opts.pin_memory). The slots' x and y are then IG_CPU tensors whose
+ * storage is page-locked memory from the CUDA backend (ordinary memory when there is no
+ * CUDA: the flag changes nothing else), so ig_to(x, IG_CUDA) only enqueues the copy and
+ * returns; the storage's event is recorded after it (core/device.c). Ownership rule: the
+ * consumer owns a delivered batch until its next ig_loader_next / start_epoch / free, and
+ * may start uploads from it until then; whoever writes the slot next (a worker, or the
+ * caller's thread in synchronous mode) first waits on the event of each of the slot's
+ * storages (igi_storage_host_wait; a no-op for ordinary memory), so a copy still reading
+ * the buffer is never overwritten. The event was recorded before the consumer's next call,
+ * which publishes the release under the mutex, so the waiting thread always sees the last
+ * recording. Freeing the loader waits the same way (igi_storage_release). In the
+ * synchronous mode with one slot the wait is for the previous batch's upload, which the
+ * stream ran before the previous step's kernels: at most one step of host lead is lost.
+ *
  * Errors. A failing read or transform in a worker is recorded with its status and message
  * (messages are thread-local, so the text is copied into the slot) and re-raised on the
  * consumer's thread by ig_loader_next, which then moves on past that batch.
@@ -92,6 +106,15 @@ static bool build_batch(ig_loader *l, worker *w, int64_t k, batch_slot *s, uint6
     int64_t *yp = ig_tensor_data(s->y);
     const int64_t *idx = l->indices + k * l->o.batch_size;
     ig_clear_error();
+    /* Pinned slots: an upload from the previous batch of this slot may still be reading
+     * it (see "Pinned batches" above). */
+    ig_status ws = igi_storage_host_wait("ig_loader_next", s->x->storage);
+    if (ws == IG_OK) ws = igi_storage_host_wait("ig_loader_next", s->y->storage);
+    if (ws != IG_OK) {
+        snprintf(s->msg, sizeof s->msg, "%s (batch %lld)", ig_last_error(), (long long)k);
+        s->status = ws;
+        return true;
+    }
     for (int64_t i = 0; i < b; i++) {
         if (threaded && atomic_load_explicit(&l->gen, memory_order_relaxed) != gen) return false;
         float *dst = xp + i * l->sample_numel;
@@ -139,10 +162,12 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-/* Heap tensors even if the caller has a scope open: the loader owns them. */
-static ig_tensor *heap_tensor(int ndim, const int64_t *shape, ig_dtype dt) {
+/* Heap tensors even if the caller has a scope open: the loader owns them. pinned: in
+ * page-locked memory for uploads to CUDA (ordinary memory without CUDA). */
+static ig_tensor *heap_tensor(int ndim, const int64_t *shape, ig_dtype dt, bool pinned) {
     igi_heap_mode(1);
-    ig_tensor *t = igi_tensor_new("ig_loader_new", ndim, shape, dt, IG_CPU);
+    ig_tensor *t = pinned ? igi_tensor_new_pinned("ig_loader_new", ndim, shape, dt, IG_CUDA)
+                          : igi_tensor_new("ig_loader_new", ndim, shape, dt, IG_CPU);
     igi_heap_mode(-1);
     return t;
 }
@@ -319,8 +344,8 @@ ig_loader *ig_loader_new(ig_dataset *d, const ig_loader_opts *o) {
     for (int i = 0; i < l->nbuf; i++) {
         batch_slot *s = &l->slots[i];
         s->batch = -1;
-        s->x = heap_tensor(xndim, xshape, IG_F32);
-        s->y = heap_tensor(1, yshape, IG_I64);
+        s->x = heap_tensor(xndim, xshape, IG_F32, o->pin_memory);
+        s->y = heap_tensor(1, yshape, IG_I64, o->pin_memory);
         if (!s->x || !s->y) return fail(l);
         if (l->last_b > 0 && l->last_b < o->batch_size) {
             s->px = heap_prefix_view(s->x, l->last_b);

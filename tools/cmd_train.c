@@ -113,6 +113,18 @@ static int check_opts(const train_opts *o) {
 }
 
 /* The state of one training session. */
+/* The training metrics of an epoch on a device, kept there so that a step does not wait
+ * for the GPU: step i's loss (the f32 value, converted exactly) and its top-1 hit count go
+ * to row i of buf ([steps, 2] f64 on the device) by device copies, and stats_read folds the
+ * rows not read yet into the host sums in step order, with the batch sizes kept on the
+ * host. The doubles come out as the CPU path's, which reads each step: lv * b added to the
+ * loss sum in the same order, integer hits exact in a double. */
+typedef struct step_stats {
+    ig_tensor *buf;           /* [cap, 2] f64 on the device (heap tensor) */
+    int64_t *b;               /* batch size of each recorded step */
+    int64_t cap, n, read;     /* rows; steps recorded this epoch; steps folded into the sums */
+} step_stats;
+
 typedef struct trainer {
     const train_opts *o;
     ckpt_run r;
@@ -132,10 +144,13 @@ typedef struct trainer {
     ig_scheduler *sched;
     ig_loader *loader;
     FILE *steplog;
+    step_stats stats;         /* --device other than cpu: the epoch's per-step metrics */
 } trainer;
 
 static void trainer_free(trainer *t) {
     if (t->steplog) fclose(t->steplog);
+    ig_tensor_free(t->stats.buf);
+    free(t->stats.b);
     ig_loader_free(t->loader);
     ig_ddp_free(t->ddp);
     ig_sched_free(t->sched);
@@ -360,12 +375,79 @@ static int save_epoch(trainer *t, bool improved) {
     return 0;
 }
 
-/* One epoch of training (epoch: 0-based). Fills the train columns of row. */
+/* Records a step's loss (0-dim) and the hits of logits [B, classes] against yd [B] in the
+ * next row of s, on the device and without waiting for it. b: the batch size. */
+static ig_status stats_record(step_stats *s, ig_tensor *loss, ig_tensor *logits, ig_tensor *yd, int64_t b) {
+    IG_ASSERT(s->n < s->cap); /* one row per batch of the epoch */
+    ig_no_grad_begin();
+    /* count_hits' top-1 rule: the first largest score is the prediction (the device's
+     * argmax takes the first extreme too; it differs only for NaN scores, which make the
+     * loss NaN and end the run) */
+    ig_tensor *hits = ig_sum(ig_eq(ig_argmax(logits, 1, false), yd), 0, NULL, false);
+    ig_tensor *row = ig_select(s->buf, 0, s->n);
+    ig_tensor *lcell = ig_select(row, 0, 0), *hcell = ig_select(row, 0, 1);
+    ig_status st = hits && lcell && hcell ? ig_copy_(lcell, loss) : ig_last_status();
+    if (st == IG_OK) st = ig_copy_(hcell, hits);
+    ig_no_grad_end();
+    if (st == IG_OK) s->b[s->n++] = b;
+    return st;
+}
+
+/* Folds the steps recorded since the last read into the sums (one copy to the host, which
+ * waits for the device). first_step: the global step number of row 0. A non-finite loss
+ * stops the folding at its step: *bad_step is then set (else -1) with *bad_loss. */
+static ig_status stats_read(step_stats *s, int64_t first_step, double *loss_sum, int64_t *hits, int64_t *images,
+                            double *last_loss, int64_t *bad_step, double *bad_loss) {
+    *bad_step = -1;
+    if (s->read == s->n) return IG_OK;
+    ig_scope *sc = ig_scope_begin();
+    ig_tensor *h = ig_contiguous(ig_to(ig_slice(s->buf, 0, s->read, s->n, 1), IG_CPU));
+    if (!h) {
+        ig_scope_end(sc);
+        return ig_last_status();
+    }
+    const double *v = ig_tensor_data(h);
+    for (int64_t i = s->read; i < s->n; i++, v += 2) {
+        double lv = v[0];
+        *last_loss = lv;
+        if (!isfinite(lv)) {
+            *bad_step = first_step + i + 1;
+            *bad_loss = lv;
+            break;
+        }
+        *loss_sum += lv * (double)s->b[i];
+        *images += s->b[i];
+        *hits += (int64_t)v[1];
+    }
+    ig_scope_end(sc);
+    s->read = s->n;
+    return IG_OK;
+}
+
+/* One epoch of training (epoch: 0-based). Fills the train columns of row.
+ * On the CPU the loss and the hits are read after every step (free there). On a device
+ * they stay on it (step_stats) and are read only where a number is needed: a --log-steps
+ * line (every step), a progress refresh (at most 10 a second on a terminal, else every
+ * tenth of the epoch) and the end of the epoch; so is the non-finite loss check, which
+ * still names the exact step but may fire some steps later. The uploads come from the
+ * loader's pinned buffers and do not wait either: the host runs ahead of the GPU. */
 static int train_epoch(trainer *t, int64_t epoch, metrics_row *row) {
     ckpt_run *r = &t->r;
     ig_ce_params ce = {.reduction = IG_REDUCTION_MEAN, .label_smoothing = r->label_smoothing};
     progress pg;
     bool show = t->lead && !t->o->quiet; /* the display shows rank 0's shard */
+    bool on_dev = t->dev != IG_CPU;
+    step_stats *ss = &t->stats;
+    if (on_dev && !ss->buf) {
+        ss->cap = ig_loader_num_batches(t->loader);
+        ig_tensor *z = ig_zeros(IG_DIMS(ss->cap, 2), IG_F64);
+        ss->buf = z ? ig_to(z, t->dev) : NULL;
+        ig_tensor_free(z);
+        ss->b = malloc(sizeof *ss->b * (size_t)(ss->cap > 0 ? ss->cap : 1));
+        if (!ss->buf || !ss->b) return fail("training metrics on the device");
+    }
+    ss->n = ss->read = 0;
+    const int64_t step0 = r->step;
     progress_start(&pg, show && isatty(2), epoch + 1, r->epochs, r->steps_per_epoch);
     if (ig_loader_start_epoch(t->loader, epoch) != IG_OK) return fail(NULL);
     double loss_sum = 0;
@@ -376,8 +458,8 @@ static int train_epoch(trainer *t, int64_t epoch, metrics_row *row) {
         if (got < 0) return fail("reading the training data");
         int64_t b = ig_tensor_size(y, 0);
         ig_scope *sc = ig_scope_begin();
-        /* On a device: the batch is uploaded, the logits come back for the hit counts. */
-        ig_tensor *xd = t->dev == IG_CPU ? x : ig_to(x, t->dev), *yd = t->dev == IG_CPU ? y : ig_to(y, t->dev);
+        /* On a device: the batch is uploaded (asynchronously from the pinned buffers) */
+        ig_tensor *xd = on_dev ? ig_to(x, t->dev) : x, *yd = on_dev ? ig_to(y, t->dev) : y;
         /* forward and loss under autocast (--amp); backward follows each op's own mode */
         ig_amp prev = ig_autocast_set(t->amp);
         ig_tensor *logits = ig_module_forward(t->model, xd);
@@ -391,6 +473,7 @@ static int train_epoch(trainer *t, int64_t epoch, metrics_row *row) {
             ig_scope_end(sc);
             return fail("training step");
         }
+        /* (the scaler read its overflow flag from the device: fp16 waits here each step) */
         if (t->scaler && ig_grad_scaler_skipped(t->scaler) && t->lead)
             printf("amp fp16: step %lld skipped (inf/NaN gradients), loss scale now %g\n", (long long)r->step + 1,
                    ig_grad_scaler_get_scale(t->scaler));
@@ -399,12 +482,31 @@ static int train_epoch(trainer *t, int64_t epoch, metrics_row *row) {
             ig_scope_end(sc);
             return fail("schedule");
         }
-        double lv = ig_item(loss);
-        ig_tensor *lc = on_host(ig_contiguous(logits));
-        if (lc) count_hits(ig_tensor_data(lc), ig_tensor_data(y), b, r->num_classes, &hits, &top5, NULL);
+        double lv = NAN;
+        if (on_dev) {
+            if (stats_record(ss, loss, logits, yd, b) != IG_OK) {
+                ig_scope_end(sc);
+                return fail("training metrics");
+            }
+        } else {
+            lv = ig_item(loss);
+            ig_tensor *lc = ig_contiguous(logits);
+            if (lc) count_hits(ig_tensor_data(lc), ig_tensor_data(y), b, r->num_classes, &hits, &top5, NULL);
+        }
         ig_scope_end(sc);
         r->step++;
         done++;
+        /* On a device, bring the sums up to date where they are shown. */
+        if (on_dev && (t->o->log_steps || (show && progress_due(&pg, done)))) {
+            int64_t bad_step;
+            double bad_loss;
+            if (stats_read(ss, step0, &loss_sum, &hits, &images, &lv, &bad_step, &bad_loss) != IG_OK)
+                return fail("reading the training metrics");
+            /* with --log-steps every step is read at once, so the line below is this step's */
+            if (bad_step >= 0 && !t->o->log_steps)
+                return cli_error(EXIT_FAILED, "the loss became %g at step %lld (try a smaller --lr)", bad_loss,
+                                 (long long)bad_step);
+        }
         if (t->o->log_steps) {
             /* the global batch's loss: the mean of the ranks' (every rank has --log-steps) */
             double gl = lv;
@@ -414,13 +516,25 @@ static int train_epoch(trainer *t, int64_t epoch, metrics_row *row) {
             }
             if (t->steplog) fprintf(t->steplog, "%lld %lld %a\n", (long long)epoch + 1, (long long)r->step, gl);
         }
-        if (!isfinite(lv))
+        if (!isfinite(lv) && (!on_dev || t->o->log_steps))
             return cli_error(EXIT_FAILED, "the loss became %g at step %lld (try a smaller --lr)", lv, (long long)r->step);
-        loss_sum += lv * (double)b;
-        images += b;
-        /* images/s of the whole job: every rank takes a batch per step */
-        if (show)
+        if (!on_dev) {
+            loss_sum += lv * (double)b;
+            images += b;
+        }
+        /* images/s of the whole job: every rank takes a batch per step (on a device only
+         * when the sums were just read: the display is due) */
+        if (show && (!on_dev || ss->read == ss->n))
             progress_update(&pg, done, images * t->world, loss_sum / (double)images, (double)hits / (double)images);
+    }
+    if (on_dev) {
+        int64_t bad_step;
+        double bad_loss, last;
+        if (stats_read(ss, step0, &loss_sum, &hits, &images, &last, &bad_step, &bad_loss) != IG_OK)
+            return fail("reading the training metrics");
+        if (bad_step >= 0)
+            return cli_error(EXIT_FAILED, "the loss became %g at step %lld (try a smaller --lr)", bad_loss,
+                             (long long)bad_step);
     }
     if (show) progress_end(&pg);
     if (t->steplog) fflush(t->steplog);
@@ -600,7 +714,9 @@ static int setup(trainer *t) {
                          .num_workers = 1,
                          .rank = t->rank,
                          .world_size = t->world,
-                         .transform = t->train_tf ? t->train_tf : t->eval_tf};
+                         .transform = t->train_tf ? t->train_tf : t->eval_tf,
+                         /* uploads to the device run asynchronously from page-locked batches */
+                         .pin_memory = t->dev != IG_CPU};
     t->loader = ig_loader_new(t->train, &lo);
     if (!t->loader) return fail("data loader");
     int64_t spe = ig_loader_num_batches(t->loader);

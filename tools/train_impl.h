@@ -71,6 +71,9 @@ typedef struct progress {
 
 double now_seconds(void); /* monotonic clock */
 void progress_start(progress *p, bool tty, int64_t epoch, int64_t epochs, int64_t total);
+/* Whether progress_update(p, done, ...) would draw now: callers whose numbers cost a wait
+ * (training on a device) gather them only then. */
+bool progress_due(const progress *p, int64_t done);
 /* done batches, images seen so far this epoch, running mean loss and accuracy. */
 void progress_update(progress *p, int64_t done, int64_t images, double loss, double acc);
 void progress_end(progress *p);

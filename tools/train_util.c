@@ -73,7 +73,10 @@ ig_tensor *on_host(ig_tensor *t) { return t && ig_tensor_device(t) != IG_CPU ? i
 
 ig_status evaluate(ig_module *m, ig_dataset *d, const ig_transform *tf, int64_t batch, int64_t num_classes,
                    eval_result *r) {
-    ig_loader_opts lo = {.batch_size = batch, .num_workers = 1, .transform = tf};
+    ig_device dev = model_device(m); /* batches go where the model is; results come back */
+    /* pinned batches upload without a wait (the logits read below still waits per batch:
+     * the confusion matrix needs each prediction) */
+    ig_loader_opts lo = {.batch_size = batch, .num_workers = 1, .transform = tf, .pin_memory = dev != IG_CPU};
     ig_loader *l = ig_loader_new(d, &lo);
     if (!l) return ig_last_status();
     int64_t *pred = malloc(sizeof(int64_t) * (size_t)batch);
@@ -88,7 +91,6 @@ ig_status evaluate(ig_module *m, ig_dataset *d, const ig_transform *tf, int64_t 
     ig_tensor *x, *y;
     int got;
     ig_ce_params ce = {.reduction = IG_REDUCTION_SUM};
-    ig_device dev = model_device(m); /* batches go where the model is; results come back */
     while (st == IG_OK && (got = ig_loader_next(l, &x, &y)) != 0) {
         if (got < 0) {
             st = ig_last_status();
@@ -156,11 +158,16 @@ static void fmt_duration(char *buf, size_t cap, double s) {
     else snprintf(buf, cap, "%ld:%02ld", t / 60, t % 60);
 }
 
+bool progress_due(const progress *p, int64_t done) {
+    if (p->tty) return done == p->total || p->last_draw < 0 || now_seconds() - p->last_draw >= 0.1;
+    return done % p->every == 0 || done == p->total;
+}
+
 void progress_update(progress *p, int64_t done, int64_t images, double loss, double acc) {
     double now = now_seconds(), el = now - p->t0;
     double ips = el > 0 ? (double)images / el : 0;
     if (p->tty) {
-        /* at most 10 redraws a second, plus the final one */
+        /* at most 10 redraws a second, plus the final one (progress_due says the same) */
         if (done != p->total && p->last_draw >= 0 && now - p->last_draw < 0.1) return;
         p->last_draw = now;
         char bar[31], e1[32], e2[32];

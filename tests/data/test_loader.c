@@ -3,7 +3,8 @@
  * derived from i, label i % 7): order and labels against ig_dataset_get, the partial last
  * batch, drop_last, shuffling against ig_sampler_indices, ranks, bitwise-equal batches for
  * 0, 1 and 3 workers, read errors carried from a worker to the caller, restarting an epoch
- * midway, creation inside a scope, and no allocation from the OS after the first epoch.
+ * midway, creation inside a scope, no allocation from the OS after the first epoch, and
+ * pin_memory leaving batches unchanged (tests/cuda/test_cuda_pinned.c has its device side).
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -138,9 +139,9 @@ Test(data, loader_shuffle_and_rank_follow_the_sampler) {
 }
 
 /* Every batch of two epochs, concatenated, for a worker count. */
-static float *run_epochs(ig_dataset *d, const ig_transform *t, int workers, int64_t *nfloats) {
+static float *run_epochs_pinned(ig_dataset *d, const ig_transform *t, int workers, bool pin, int64_t *nfloats) {
     ig_loader_opts o = {.batch_size = 7, .shuffle = true, .seed = 1234, .num_workers = workers,
-                        .prefetch = workers == 3 ? 1 : 0, .transform = t};
+                        .prefetch = workers == 3 ? 1 : 0, .transform = t, .pin_memory = pin};
     ig_loader *l = ig_loader_new(d, &o);
     cr_assert_not_null(l, "%s", ig_last_error());
     size_t cap = 2 * 50 * (3 * 6 * 6 + 1), used = 0;
@@ -162,6 +163,10 @@ static float *run_epochs(ig_dataset *d, const ig_transform *t, int workers, int6
     ig_loader_free(l);
     *nfloats = (int64_t)used;
     return all;
+}
+
+static float *run_epochs(ig_dataset *d, const ig_transform *t, int workers, int64_t *nfloats) {
+    return run_epochs_pinned(d, t, workers, false, nfloats);
 }
 
 Test(data, loader_batches_identical_for_any_worker_count) {
@@ -242,6 +247,46 @@ Test(data, loader_restart_epoch_midway) {
     cr_assert_eq(ig_loader_next(l, &x, &y), 1);
     ig_loader_free(l);
     ig_loader_free(fresh);
+    ig_transform_free(t);
+    ig_dataset_free(d);
+}
+
+/* pin_memory only changes where the batch bytes live (page-locked memory when CUDA is
+ * there, ordinary memory otherwise): the batches are bit for bit the same, for any worker
+ * count, and an error set before ig_loader_new is still there after it (the failed CUDA
+ * lookup of a CPU-only run is not reported). */
+Test(data, loader_pin_memory_changes_nothing) {
+    ig_dataset *d = fake_dataset(50, 3, 3, 8, 8, -1);
+    ig_transform *t = ig_tf_compose(2, (ig_transform *[]){ig_tf_random_crop(6, 6, 2, IG_PAD_REFLECT),
+                                                         ig_tf_random_hflip(0.5)});
+    cr_assert_not_null(t, "%s", ig_last_error());
+    for (int workers = 0; workers <= 3; workers += 3) {
+        int64_t n0, n1;
+        float *a = run_epochs(d, t, workers, &n0), *b = run_epochs_pinned(d, t, workers, true, &n1);
+        cr_assert_eq(n0, 2 * 50 * (3 * 6 * 6 + 1));
+        cr_assert_eq(n0, n1);
+        cr_assert_eq(memcmp(a, b, (size_t)n0 * sizeof *a), 0, "%d workers: pinned batches differ", workers);
+        free(a);
+        free(b);
+    }
+    igi_error(IG_ERR_ARG, "earlier: a failure the caller has not looked at");
+    ig_loader *l = ig_loader_new(d, &(ig_loader_opts){.batch_size = 5, .pin_memory = true});
+    cr_assert_not_null(l, "%s", ig_last_error());
+    cr_assert_eq(ig_last_status(), IG_ERR_ARG);
+    cr_assert_str_eq(ig_last_error(), "earlier: a failure the caller has not looked at");
+    ig_clear_error();
+    ig_tensor *x, *y;
+    cr_assert_eq(ig_loader_next(l, &x, &y), 1, "%s", ig_last_error());
+    cr_assert_eq(ig_tensor_device(x), IG_CPU);
+    /* pinned exactly when CUDA is usable (no leftover error from asking) */
+    bool cuda = ig_cuda_is_available();
+    ig_clear_error();
+    cr_assert_eq(x->storage->pinned_by, cuda ? IG_CUDA : IG_CPU);
+    cr_assert_eq(y->storage->pinned_by, cuda ? IG_CUDA : IG_CPU);
+    ig_loader_free(l);
+    ig_mem_stats ps;
+    igi_pinned_mem_stats(&ps);
+    cr_assert_eq(ps.live_bytes, 0, "pinned bytes left live: %lld", (long long)ps.live_bytes);
     ig_transform_free(t);
     ig_dataset_free(d);
 }
