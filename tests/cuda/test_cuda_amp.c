@@ -96,6 +96,25 @@ static const amp_conv_case amp_conv_cases[] = {
     {2, 17, 8, 8, 33, 3, 3, 2, 1, 1, 0, 1, true},
 };
 
+#ifdef IGNIS_CUDA
+/* The device side of a conv case: copies of base = {x, w, b} (b may be NULL) on CUDA as
+ * leaves (into gin), y = conv2d on the conv path forced by `path` (igi_cuda_conv_force), and
+ * the backward of sum(y * r). Returns y; the gradients are gin's. */
+static ig_tensor *device_conv_case(ig_tensor *const base[3], const ig_conv2d_params *p, ig_tensor *r, int path,
+                                   ig_tensor *gin[3]) {
+    for (int i = 0; i < 3; i++) {
+        gin[i] = base[i] ? on(base[i], IG_CUDA) : NULL;
+        if (gin[i]) ig_set_requires_grad(gin[i], true);
+    }
+    int prev = igi_cuda_conv_force(path);
+    ig_tensor *gy = ig_conv2d(gin[0], gin[1], gin[2], p);
+    cr_assert(gy, "%s", ig_last_error());
+    cr_assert_eq(ig_backward(ig_sum(ig_mul(gy, on(r, IG_CUDA)), 0, NULL, false), NULL), IG_OK, "%s", ig_last_error());
+    igi_cuda_conv_force(prev);
+    return gy;
+}
+#endif
+
 /* Every CUDA conv path under autocast (im2col converts the operands for cublasGemmEx, the
  * implicit GEMM rounds them as it stages them, on SIMT or tensor-core kernels) against the
  * CPU emulation, bf16 and fp16: y, dx, dw and db of sum(y * r). */
@@ -126,16 +145,7 @@ Test(cuda, amp_conv_every_path_matches_the_cpu_emulation) {
             cr_assert_eq(ig_backward(ig_sum(ig_mul(y, r), 0, NULL, false), NULL), IG_OK, "%s", ig_last_error());
             for (int q = 0; q < 3; q++) {
                 ig_tensor *gin[3];
-                for (int i = 0; i < 3; i++) {
-                    gin[i] = base[i] ? on(base[i], IG_CUDA) : NULL;
-                    if (gin[i]) ig_set_requires_grad(gin[i], true);
-                }
-                int prev = igi_cuda_conv_force(paths[q]);
-                ig_tensor *gy = ig_conv2d(gin[0], gin[1], gin[2], &p);
-                cr_assert(gy, "%s", ig_last_error());
-                cr_assert_eq(ig_backward(ig_sum(ig_mul(gy, on(r, IG_CUDA)), 0, NULL, false), NULL), IG_OK, "%s",
-                             ig_last_error());
-                igi_cuda_conv_force(prev);
+                ig_tensor *gy = device_conv_case(base, &p, r, paths[q], gin);
                 const char *what[4] = {"y", "dx", "dw", "db"};
                 ig_tensor *ref[4] = {y, ig_grad(x), ig_grad(w), b ? ig_grad(b) : NULL};
                 ig_tensor *got[4] = {gy, ig_grad(gin[0]), ig_grad(gin[1]), b ? ig_grad(gin[2]) : NULL};
@@ -205,16 +215,7 @@ Test(cuda, tf32_conv_every_path_rounds_the_operands) {
             cr_assert_eq(ig_cuda_set_tf32(on_off), IG_OK, "%s", ig_last_error());
             for (int q = 0; q < 3; q++) {
                 ig_tensor *base[3] = {x, w, b}, *gin[3];
-                for (int i = 0; i < 3; i++) {
-                    gin[i] = base[i] ? on(base[i], IG_CUDA) : NULL;
-                    if (gin[i]) ig_set_requires_grad(gin[i], true);
-                }
-                int prev = igi_cuda_conv_force(paths[q]);
-                ig_tensor *gy = ig_conv2d(gin[0], gin[1], gin[2], &p);
-                cr_assert(gy, "%s", ig_last_error());
-                cr_assert_eq(ig_backward(ig_sum(ig_mul(gy, on(r, IG_CUDA)), 0, NULL, false), NULL), IG_OK, "%s",
-                             ig_last_error());
-                igi_cuda_conv_force(prev);
+                ig_tensor *gy = device_conv_case(base, &p, r, paths[q], gin);
                 /* TF32 on: against the rounded operands' conv; off: against the exact one */
                 int e = on_off ? 0 : 1;
                 const char *what[4] = {"y", "dx", "dw", "db"};

@@ -8,46 +8,34 @@
 
 #include "cli_test_util.h"
 
-Test(tools, cli_amp_refuses_bad_values) {
+/* Each command refuses a bad --amp, and --tf32 on the CPU, naming the option: exit 2. */
+Test(tools, cli_amp_and_tf32_refuse_bad_values) {
     char dir[256];
     make_tmpdir(dir);
-    const char *cases[][8] = {
-        {"train", "--amp", "nonsense", NULL},
-        {"bench", "--amp", "nonsense", "--synthetic", NULL},
-        {"eval", "--amp", "nonsense", "--checkpoint", "x", NULL},
-        {"predict", "--amp", "nonsense", "--checkpoint", "x", "a.png", NULL},
+    const char *cmds[][5] = {
+        {"train", NULL},
+        {"bench", "--synthetic", NULL},
+        {"eval", "--checkpoint", "x", NULL},
+        {"predict", "--checkpoint", "x", "a.png", NULL},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *out = NULL;
-        int rc = cli_run(&out, dir, cases[i]);
-        char want[96];
-        snprintf(want, sizeof want, "ignis: error: %s: --amp: unknown 'nonsense' (off, bf16, fp16)", cases[i][0]);
-        cr_expect_eq(rc, 2, "%s: exit %d; output:\n%s", cases[i][0], rc, out);
-        cr_expect(strstr(out, want) != NULL, "%s: '%s' not in:\n%s", cases[i][0], want, out);
-        free(out);
-    }
-    rm_tree(dir);
-}
-
-/* --tf32 selects CUDA arithmetic: every command refuses it on the CPU, naming the option. */
-Test(tools, cli_tf32_needs_a_cuda_device) {
-    char dir[256];
-    make_tmpdir(dir);
-    const char *cases[][8] = {
-        {"train", "--tf32", NULL},
-        {"bench", "--tf32", "--synthetic", NULL},
-        {"eval", "--tf32", "--checkpoint", "x", NULL},
-        {"predict", "--tf32", "--checkpoint", "x", "a.png", NULL},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *out = NULL;
-        int rc = cli_run(&out, dir, cases[i]);
-        char want[96];
-        snprintf(want, sizeof want, "ignis: error: %s: --tf32 needs --device cuda", cases[i][0]);
-        cr_expect_eq(rc, 2, "%s: exit %d; output:\n%s", cases[i][0], rc, out);
-        cr_expect(strstr(out, want) != NULL, "%s: '%s' not in:\n%s", cases[i][0], want, out);
-        free(out);
-    }
+    const char *opts[2][3] = {{"--amp", "nonsense", NULL}, {"--tf32", NULL, NULL}};
+    const char *msgs[2] = {"--amp: unknown 'nonsense' (off, bf16, fp16)", "--tf32 needs --device cuda"};
+    for (int o = 0; o < 2; o++)
+        for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+            const char *args[10];
+            int n = 0;
+            args[n++] = cmds[i][0];
+            for (int k = 0; opts[o][k]; k++) args[n++] = opts[o][k];
+            for (int k = 1; cmds[i][k]; k++) args[n++] = cmds[i][k];
+            args[n] = NULL;
+            char *out = NULL;
+            int rc = cli_run(&out, dir, args);
+            char want[96];
+            snprintf(want, sizeof want, "ignis: error: %s: %s", cmds[i][0], msgs[o]);
+            cr_expect_eq(rc, 2, "%s %s: exit %d; output:\n%s", cmds[i][0], opts[o][0], rc, out);
+            cr_expect(strstr(out, want) != NULL, "%s: '%s' not in:\n%s", cmds[i][0], want, out);
+            free(out);
+        }
     rm_tree(dir);
 }
 
