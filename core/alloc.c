@@ -372,6 +372,8 @@ igi_storage *igi_storage_new(const char *op, ig_device dev, size_t nbytes) {
     s->nbytes = nbytes;
     s->pinned_by = IG_CPU;
     s->event = NULL;
+    s->vrange = false;
+    s->vmin = s->vmax = 0;
     return s;
 }
 
@@ -406,6 +408,8 @@ igi_storage *igi_storage_new_pinned(const char *op, ig_device dev, size_t nbytes
     s->data = p;
     s->pinned_by = dev;
     s->event = event;
+    s->vrange = false;
+    s->vmin = s->vmax = 0;
     return s;
 }
 

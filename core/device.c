@@ -11,6 +11,7 @@
  * From ordinary (pageable) memory the backend waits, since the caller may free or reuse
  * the bytes as soon as ig_to returns.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "backend_impl.h"
@@ -58,6 +59,35 @@ ig_status igi_copy_across(const char *op, ig_tensor *out, const ig_tensor *t) {
     return st;
 }
 
+/* The range of host integer tensor t's values (t non-empty, any strides). */
+static void host_int_range(const ig_tensor *t, int64_t *mn, int64_t *mx) {
+    int64_t idx[IG_MAX_DIMS] = {0}, n = igi_numel(t->ndim, t->shape), lo = INT64_MAX, hi = INT64_MIN;
+    const char *base = igi_data(t);
+    size_t es = ig_dtype_size(t->dtype);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t off = 0;
+        for (int d = 0; d < t->ndim; d++) off += idx[d] * t->strides[d];
+        const char *p = base + off * (int64_t)es;
+        int64_t v = t->dtype == IG_I64 ? *(const int64_t *)(const void *)p
+                    : t->dtype == IG_I32 ? *(const int32_t *)(const void *)p
+                                         : *(const uint8_t *)(const void *)p;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+        for (int d = t->ndim - 1; d >= 0 && ++idx[d] == t->shape[d]; d--) idx[d] = 0;
+    }
+    *mn = lo;
+    *mx = hi;
+}
+
+/* out: fresh device storage just filled from host tensor t: for integers, record their
+ * range (igi_storage.vrange) while they are on the host. */
+static void note_uploaded_range(ig_tensor *out, const ig_tensor *t) {
+    if (out->device == IG_CPU || t->device != IG_CPU || igi_numel(t->ndim, t->shape) <= 0) return;
+    if (t->dtype != IG_I64 && t->dtype != IG_I32 && t->dtype != IG_U8) return;
+    host_int_range(t, &out->storage->vmin, &out->storage->vmax);
+    out->storage->vrange = true;
+}
+
 ig_tensor *igi_to_device_copy(const char *op, const ig_tensor *t, ig_device dev) {
     igi_heap_mode(1);
     ig_tensor *out = igi_tensor_new(op, t->ndim, t->shape, t->dtype, dev);
@@ -67,6 +97,7 @@ ig_tensor *igi_to_device_copy(const char *op, const ig_tensor *t, ig_device dev)
         ig_tensor_free(out);
         return NULL;
     }
+    note_uploaded_range(out, t);
     return out;
 }
 
@@ -97,6 +128,7 @@ ig_tensor *ig_to(ig_tensor *t, ig_device dev) {
             ig_tensor_free(out);
             return NULL;
         }
+        note_uploaded_range(out, t);
     }
     out = igi_finish(IGI_OP_TO_DEVICE, to_backward, out, &t, 1);
     if (out && out->node) out->node->iattr[0] = t->device;
@@ -105,6 +137,7 @@ ig_tensor *ig_to(ig_tensor *t, ig_device dev) {
 
 ig_status igi_add_into(const char *op, ig_tensor *dst, ig_tensor *src) {
     if (!igi_check_same_device_any(op, dst, src) || !igi_check_same_dtype(op, dst, src)) return ig_last_status();
+    igi_storage_written(dst->storage);
     if (dst->device == IG_CPU) {
         /* CPU callers keep their own loops; this path exists for completeness. */
         ig_tensor *sum = ig_add(dst, src);

@@ -609,6 +609,7 @@ ig_status ig_copy_(ig_tensor *dst, const ig_tensor *src) {
         return igi_error(IG_ERR_SHAPE, "ig_copy_: source %s does not broadcast to destination %s",
                          ig_shape_str(src, b1, sizeof b1), ig_shape_str(dst, b2, sizeof b2));
     }
+    igi_storage_written(dst->storage);
     if (dst->device != src->device) {
         /* Same dtype and shape into a contiguous dst: one transfer (no kernel). */
         if (dst->dtype == src->dtype && dst->ndim == src->ndim && igi_is_contiguous(dst) &&
@@ -644,6 +645,7 @@ ig_status ig_copy_(ig_tensor *dst, const ig_tensor *src) {
 
 ig_status ig_fill_(ig_tensor *t, double value) {
     if (!t) return igi_error_null("ig_fill_", "t");
+    igi_storage_written(t->storage);
     if (t->device != IG_CPU) {
         const igi_backend *be = IGI_BACKEND_WITH("ig_fill_", t->device, fill);
         if (!be) return ig_last_status();
@@ -673,6 +675,7 @@ ig_status ig_tensor_to_buffer(const ig_tensor *t, ig_dtype dt, void *buf, int64_
     }
     /* Wrap buf in a temporary heap header (no storage ownership) to reuse the iterator. */
     igi_storage st;
+    memset(&st, 0, sizeof st);
     atomic_init(&st.refcount, 1);
     st.device = IG_CPU;
     st.nbytes = (size_t)numel * ig_dtype_size(dt);

@@ -73,6 +73,11 @@ ig_status igi_error_null(const char *op, const char *argname);
  * with the block) is recorded after each such copy: before the bytes are written again
  * or freed, igi_storage_host_wait must return. The loader (data/loader.c) is the only
  * maker of pinned storage and does that wait before refilling a batch buffer. */
+/* vrange: device storage of integers filled by one upload from the host (ig_to,
+ * igi_to_device_copy) knows the range [vmin, vmax] of its values, found on the host while
+ * they were there, so a consumer that must validate values (cross-entropy's targets) can do
+ * it without reading the device back. Every write into existing storage clears it
+ * (igi_storage_written): ig_copy_, ig_fill_, in-place adds, the dist collectives. */
 typedef struct igi_storage {
     atomic_int refcount;
     ig_device device;
@@ -80,7 +85,14 @@ typedef struct igi_storage {
     void *data;
     ig_device pinned_by;
     void *event;
+    bool vrange;
+    int64_t vmin, vmax;
 } igi_storage;
+
+/* s is about to be written in place: its known value range no longer holds. */
+static inline void igi_storage_written(igi_storage *s) {
+    if (s) s->vrange = false;
+}
 
 /* Caching allocator (core/alloc.c): sizes are rounded to size classes; freed blocks are
  * kept per class for reuse. igi_alloc returns 64-byte aligned memory or NULL (no error set). */

@@ -196,6 +196,7 @@ static ig_status broadcast_tensor(ig_dist *d, ig_tensor *t, const char *op) {
     if (!exchanged(d, t)) return IG_OK;
     if (!igi_is_contiguous(t))
         return igi_error(IG_ERR_STATE, "%s: a model buffer is not contiguous", op);
+    igi_storage_written(t->storage);
     return d->be->broadcast(d, igi_data(t), igi_numel(t->ndim, t->shape) * (int64_t)ig_dtype_size(t->dtype), 0, op);
 }
 
@@ -398,6 +399,7 @@ ig_status ig_ddp_sync_buffers(ig_ddp *p) {
         if (!ig_dtype_is_float(t->dtype)) {
             st = broadcast_tensor(p->d, t, op); /* counters: rank 0's */
         } else if (exchanged(p->d, t)) {
+            igi_storage_written(t->storage);
             st = p->d->be->all_reduce_sum(p->d, igi_data(t), igi_numel(t->ndim, t->shape), t->dtype, op);
             if (st == IG_OK && p->d->world > 1) st = scale(t, 1.0 / p->d->world, op);
         }

@@ -159,6 +159,7 @@ ig_status ig_dist_all_reduce_sum(ig_dist *d, ig_tensor *t) {
     if (!check_tensor(d, op, t)) return ig_last_status();
     if (t->dtype != IG_F32 && t->dtype != IG_F64 && t->dtype != IG_I32 && t->dtype != IG_I64)
         return igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported (f32, f64, i32, i64)", op, ig_dtype_name(t->dtype));
+    igi_storage_written(t->storage);
     return d->be->all_reduce_sum(d, igi_data(t), igi_numel(t->ndim, t->shape), t->dtype, op);
 }
 
@@ -179,6 +180,7 @@ ig_status ig_dist_broadcast(ig_dist *d, ig_tensor *t, int root) {
         return igi_error(IG_ERR_ARG, "%s: root %d out of range for %d ranks", op, root, d->world);
     if (!check_tensor(d, op, t)) return ig_last_status();
     int64_t nbytes = igi_numel(t->ndim, t->shape) * (int64_t)ig_dtype_size(t->dtype);
+    igi_storage_written(t->storage);
     return d->be->broadcast(d, igi_data(t), nbytes, root, op);
 }
 

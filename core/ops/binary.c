@@ -253,6 +253,7 @@ static ig_tensor *scalar_op(const char *op, int opid, igi_backward_fn bw, ig_ten
 }
 
 ig_status igi_add_scalar_inplace(const char *op, ig_tensor *t, double s) {
+    igi_storage_written(t->storage);
     const igi_backend *be = NULL;
     if (t->device != IG_CPU && !(be = IGI_BACKEND_WITH(op, t->device, scalar))) return ig_last_status();
     ig_tensor *ops[2] = {t, t}; /* each element read, then written, by the same step */

@@ -300,7 +300,16 @@ static bool class_loss_check(const char *op, const char *xname, ig_tensor *x, ig
     o->C = x->shape[cd];
     o->cs = x->strides[cd];
     /* Every counted target must be a class, checked before any computing (on a host copy
-     * when the targets are on a device). */
+     * when the targets are on a device) — unless their storage came from the host in one
+     * upload and the range of its values, noted then, is inside [0, C) and clear of the
+     * ignore index: then every position is a class and counted, with no wait for the
+     * device (the train and bench steps' targets). */
+    const igi_storage *ts = target->storage;
+    if (target->device != IG_CPU && ts->vrange && ts->vmin >= 0 && ts->vmax < o->C &&
+        !(o->use_ignore && o->ignore_index >= ts->vmin && o->ignore_index <= ts->vmax)) {
+        o->counted = igi_numel(target->ndim, target->shape);
+        return true;
+    }
     const ig_tensor *tv = target;
     ig_tensor *host = NULL;
     if (target->device != IG_CPU && !(tv = host = igi_to_device_copy(op, target, IG_CPU))) return false;

@@ -845,6 +845,27 @@ Test(cuda, roundtrip_bit_exact) {
     ig_scope_end(s);
 }
 
+/* Targets uploaded once are validated from the range noted at the upload (no copy back);
+ * writes into them on the device are validated again: the real kernels, against the CPU. */
+Test(cuda, cross_entropy_targets_written_on_the_device_are_checked) {
+    need_cuda();
+    ig_manual_seed(4);
+    ig_scope *s = ig_scope_begin();
+    ig_tensor *x = data(IG_F32, 2, (const int64_t[]){4, 5}, false);
+    ig_tensor *t = ig_from_data(1, (const int64_t[]){4}, IG_I64, (const int64_t[]){0, 4, 2, 3});
+    ig_tensor *xd = on(x, IG_CUDA), *td = on(t, IG_CUDA);
+    expect_match(ig_cross_entropy(xd, td, NULL), ig_cross_entropy(x, t, NULL), IG_CUDA, "uploaded targets");
+    cr_assert_eq(ig_fill_(td, 7.0), IG_OK, "%s", ig_last_error());
+    ig_clear_error();
+    cr_assert_null(ig_cross_entropy(xd, td, NULL));
+    cr_assert(strstr(ig_last_error(), "ig_cross_entropy: target value 7 at position 0 is out of range [0, 5)"), "%s",
+              ig_last_error());
+    cr_assert_eq(ig_fill_(td, 2.0), IG_OK, "%s", ig_last_error());
+    ig_tensor *twos = ig_full(1, (const int64_t[]){4}, IG_I64, 2.0);
+    expect_match(ig_cross_entropy(xd, td, NULL), ig_cross_entropy(x, twos, NULL), IG_CUDA, "targets filled on the device");
+    ig_scope_end(s);
+}
+
 Test(cuda, binary_forward) { need_cuda(); check_binary(IG_CUDA); }
 Test(cuda, scalar_and_where_forward) { need_cuda(); check_scalar_and_where(IG_CUDA); }
 Test(cuda, unary_forward) { need_cuda(); check_unary(IG_CUDA); }
@@ -1201,6 +1222,70 @@ Test(cuda_fake, module_to_and_back, .init = fake_setup) {
     cr_assert(strstr(ig_last_error(), "ig_module_to: module 'Sequential' is flattened"), "%s", ig_last_error());
     ig_module_free(m);
     ig_module_free(ref);
+}
+
+/* Cross-entropy's target check on a device (core/ops/loss.c): targets uploaded from the
+ * host in one piece carry the range of their values (igi_storage.vrange), so validating
+ * them needs no copy back; anything that writes into their storage, or targets made on the
+ * device, take the host copy. The stand-in counts device-to-host copies; it has no
+ * class_loss kernel, so a call that passes the check fails with "not implemented" and one
+ * that does not, with the range error. */
+static int d2h_copies;
+static ig_status counting_d2h(void *d, const void *s, size_t n) {
+    d2h_copies++;
+    return fake_copy(d, s, n);
+}
+static const igi_backend counting_backend = {
+    .name = "cuda",
+    .raw_alloc = fake_alloc,
+    .raw_free = fake_free,
+    .memcpy_h2d = fake_copy,
+    .memcpy_d2h = counting_d2h,
+    .memcpy_d2d = fake_copy,
+    .memset_zero = fake_memset,
+    .synchronize = fake_sync,
+};
+static void counting_setup(void) { igi_backend_register(IG_CUDA, &counting_backend); }
+
+/* ig_cross_entropy(x, t) on the stand-in: the error it leaves and the copies it made. */
+static int ce_copies(ig_tensor *x, ig_tensor *t, const ig_ce_params *p, const char *want_error) {
+    d2h_copies = 0;
+    ig_clear_error();
+    cr_assert_null(ig_cross_entropy(x, t, p), "the stand-in has no class_loss kernel");
+    cr_assert(strstr(ig_last_error(), want_error), "'%s' not in '%s'", want_error, ig_last_error());
+    return d2h_copies;
+}
+
+Test(cuda_fake, cross_entropy_targets_from_the_host_need_no_copy_back, .init = counting_setup) {
+    ig_scope *s = ig_scope_begin();
+    const char *unimpl = "ig_cross_entropy: not implemented on cuda";
+    ig_tensor *xh = ig_zeros(IG_DIMS(6, 10), IG_F32), *th = ig_empty(IG_DIMS(6), IG_I64);
+    int64_t *tv = ig_tensor_data(th);
+    for (int i = 0; i < 6; i++) tv[i] = (i * 7) % 10; /* 0, 7, 4, 1, 8, 5: in [0, 10) */
+    ig_tensor *x = ig_to(xh, IG_CUDA), *t = ig_to(th, IG_CUDA);
+    cr_assert(x && t, "%s", ig_last_error());
+    cr_expect_eq(ce_copies(x, t, NULL, unimpl), 0, "uploaded targets: no copy back");
+    cr_expect_eq(ce_copies(ig_narrow(x, 0, 2, 3), ig_narrow(t, 0, 2, 3), NULL, unimpl), 0, "a view of them: none");
+    /* an ignore index inside the values' range: the count needs them, so they are read */
+    ig_ce_params ign = {.reduction = IG_REDUCTION_MEAN, .use_ignore_index = true, .ignore_index = 4};
+    cr_expect_eq(ce_copies(x, t, &ign, unimpl), 1, "ignore index 4 among the targets");
+    ign.ignore_index = -100;
+    cr_expect_eq(ce_copies(x, t, &ign, unimpl), 0, "ignore index -100, outside their range");
+    /* more classes than the scores have: the range says "not all valid", the host decides */
+    ig_tensor *x5 = ig_to(ig_zeros(IG_DIMS(6, 5), IG_F32), IG_CUDA);
+    cr_expect_eq(ce_copies(x5, t, NULL, "target value 7 at position 1 is out of range [0, 5)"), 1);
+    /* a write into the targets' storage (here: a bad value into one element) drops the range */
+    ig_tensor *bad = ig_full(IG_DIMS(1), IG_I64, 12.0);
+    cr_assert_eq(ig_copy_(ig_narrow(t, 0, 3, 1), bad), IG_OK, "%s", ig_last_error());
+    cr_expect_eq(ce_copies(x, t, NULL, "target value 12 at position 3 is out of range [0, 10)"), 1);
+    cr_expect_eq(ce_copies(ig_narrow(x, 0, 0, 3), ig_narrow(t, 0, 0, 3), NULL, unimpl), 1,
+                 "the valid part of written storage is read too (the range is per storage)");
+    /* ig_fill_ drops it as well, even where the device refuses the fill */
+    ig_tensor *t2 = ig_to(th, IG_CUDA);
+    cr_expect_eq(ce_copies(x, t2, NULL, unimpl), 0);
+    cr_expect_neq(ig_fill_(t2, 3.0), IG_OK, "the stand-in has no fill kernel");
+    cr_expect_eq(ce_copies(x, t2, NULL, unimpl), 1, "after ig_fill_");
+    ig_scope_end(s);
 }
 
 /* ---- without a device ------------------------------------------------------------------------ */
