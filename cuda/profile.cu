@@ -202,6 +202,9 @@ const igi_backend *igc_profile_table(const igi_backend *real) {
     PROF(batch_norm_backward_apply);
     PROF(gather);
     PROF(gather_backward);
+    /* the pinned-batch path: the asynchronous upload, and the loader's wait before reuse */
+    PROF(memcpy_h2d_async);
+    PROF(host_wait);
     atexit(prof_print);
     return &t;
 }
