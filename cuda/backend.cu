@@ -95,7 +95,19 @@ static ig_status memcpy_h2d_async(void *dst, const void *src, size_t n, void *ev
     return IG_OK;
 }
 
+/* The device the backend was initialised on (the process's GPU: under NCCL the local rank's,
+ * chosen before the first CUDA call). */
+static int igc_device;
+
 static ig_status host_wait(void *event) {
+    /* The loader's worker threads wait here. A thread's first CUDA call would otherwise make
+     * device 0 current for it (and create a context there, hundreds of MB, on every rank of
+     * a multi-GPU job): make it the backend's device first, once per thread. */
+    static thread_local bool on_device = false;
+    if (!on_device) {
+        IGC_CHECK("ig_loader_next", cudaSetDevice(igc_device));
+        on_device = true;
+    }
     IGC_CHECK("ig_loader_next", cudaEventSynchronize((cudaEvent_t)event));
     return IG_OK;
 }
@@ -173,6 +185,11 @@ extern "C" ig_status igi_cuda_init(char *msg, size_t cap) {
     }
     if (n < 1) {
         snprintf(msg, cap, "cudaGetDeviceCount: 0 devices");
+        return IG_ERR_DEVICE;
+    }
+    if ((e = cudaGetDevice(&igc_device)) != cudaSuccess) {
+        (void)cudaGetLastError();
+        snprintf(msg, cap, "cudaGetDevice: %s", cudaGetErrorString(e));
         return IG_ERR_DEVICE;
     }
     e = cudaStreamCreateWithFlags(&igc_stream, cudaStreamNonBlocking);
