@@ -58,7 +58,7 @@ def main():
                 ips = m.group(1) if m else '?'
                 print(f'torch {model} {setting} train_img_per_s={ips} cudnn.allow_tf32={b.cudnn.allow_tf32} '
                       f'matmul.allow_tf32={b.cuda.matmul.allow_tf32} amp={setting == "bf16"}', flush=True)
-            except Exception as e:  # one failing setting must not hide the others
+            except (Exception, SystemExit) as e:  # one failing setting must not hide the others
                 print(f'torch {model} {setting} error: {type(e).__name__}: {e}', flush=True)
     b.cudnn.allow_tf32, b.cuda.matmul.allow_tf32 = defaults
 
