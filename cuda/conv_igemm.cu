@@ -113,6 +113,10 @@ __device__ __forceinline__ void igm_advance(int &outer, int &ki, int &kj, int st
 struct igm_tile {
     const float *src, *w, *bias;
     float *out;
+    /* split reduction (igm_split_launch): block z sums k in [z*kchunk, (z+1)*kchunk) and,
+     * when part is set, stores its tile (no bias) to part + z*M*Ncol in out's layout */
+    float *part;
+    int kchunk;
     int64_t bs, M, ohw;
     int64_t ss[4];
     int64_t wq, wn;
@@ -169,6 +173,7 @@ template <int MODE, int BM, int BN> struct igm_tile_loader {
     static_assert(BQ * BSTEP == BN, "the B loader covers the tile");
 
     int lm, lk, bk, bn, n0;
+    int kend; /* this block's reduction ends here (a split's end, or K) */
     bool arow;
     int64_t abase;
     int by, bx, ak, aouter, aki, akj;
@@ -183,8 +188,8 @@ template <int MODE, int BM, int BN> struct igm_tile_loader {
     int64_t ostep, orow, oouter;
     float ra[KQ], rb[BQ];
 
-    __device__ igm_tile_loader(const igm_tile &a, int64_t m0, int n0_, int tid)
-        : lm(tid % BM), lk(tid / BM), bk(tid % IGM_BK), bn(tid / IGM_BK), n0(n0_), abase(0), by(0), bx(0) {
+    __device__ igm_tile_loader(const igm_tile &a, int64_t m0, int n0_, int tid, int kbeg, int kend_)
+        : lm(tid % BM), lk(tid / BM), bk(tid % IGM_BK), bn(tid / IGM_BK), n0(n0_), kend(kend_), abase(0), by(0), bx(0) {
         const int64_t am = m0 + lm;
         arow = am < a.M;
         if (arow) {
@@ -194,9 +199,10 @@ template <int MODE, int BM, int BN> struct igm_tile_loader {
             by = MODE == IGM_FWD ? py * a.sh - a.ph : py + a.ph;
             bx = MODE == IGM_FWD ? px * a.sw - a.pw : px + a.pw;
         }
-        ak = lk;
-        aouter = aki = akj = 0;
-        igm_advance(aouter, aki, akj, lk, a.kh, a.kw);
+        ak = kbeg + lk; /* the first tap: (outer, ki, kj) of ak */
+        aouter = ak / a.khw;
+        aki = (ak - aouter * a.khw) / a.kw;
+        akj = ak - aouter * a.khw - aki * a.kw;
         const int dir = MODE == IGM_FWD ? 1 : -1;
         asy = by + dir * aki * a.dh;
         asx = bx + dir * akj * a.dw;
@@ -237,18 +243,18 @@ template <int MODE, int BM, int BN> struct igm_tile_loader {
 #pragma unroll
         for (int q = 0; q < KQ; q++) {
             if constexpr (INCR) {
-                bool in = arow && ak < a.K && (unsigned)asy < (unsigned)a.SH && (unsigned)asx < (unsigned)a.SW;
+                bool in = arow && ak < kend && (unsigned)asy < (unsigned)a.SH && (unsigned)asx < (unsigned)a.SW;
                 ra[q] = in ? a.src[aoff] : 0.f;
                 incr_advance(a);
             } else {
-                ra[q] = arow && ak < a.K ? igm_gather<MODE>(a, abase, by, bx, aouter, aki, akj) : 0.f;
+                ra[q] = arow && ak < kend ? igm_gather<MODE>(a, abase, by, bx, aouter, aki, akj) : 0.f;
                 igm_advance(aouter, aki, akj, LK, a.kh, a.kw);
             }
             ak += LK;
         }
         int kg = k0 + bk;
         int64_t q0 = 0;
-        if (kg < a.K) {
+        if (kg < kend) {
             if (MODE == IGM_FWD) {
                 q0 = kg;
             } else {
@@ -259,7 +265,7 @@ template <int MODE, int BM, int BN> struct igm_tile_loader {
 #pragma unroll
         for (int r = 0; r < BQ; r++) {
             int col = n0 + bn + r * BSTEP;
-            rb[r] = kg < a.K && col < a.Ncol ? a.w[q0 + (int64_t)col * a.wn] : 0.f;
+            rb[r] = kg < kend && col < a.Ncol ? a.w[q0 + (int64_t)col * a.wn] : 0.f;
         }
     }
 
@@ -297,7 +303,8 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tile_kernel(igm_tile a) {
     const int tid = threadIdx.x;
     const int64_t m0 = (int64_t)blockIdx.x * BM;
     const int n0 = (int)blockIdx.y * BN;
-    igm_tile_loader<MODE, BM, BN> ld(a, m0, n0, tid);
+    const int kbeg = (int)blockIdx.z * a.kchunk, kend = min(a.K, kbeg + a.kchunk);
+    igm_tile_loader<MODE, BM, BN> ld(a, m0, n0, tid, kbeg, kend);
 
     float acc[IGM_TM][TN];
 #pragma unroll
@@ -306,11 +313,11 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tile_kernel(igm_tile a) {
         for (int j = 0; j < TN; j++) acc[i][j] = 0.f;
 
     const int tx = tid % MT, ty = tid / MT;
-    ld.load(a, 0);
-    for (int k0 = 0; k0 < a.K; k0 += IGM_BK) {
+    ld.load(a, kbeg);
+    for (int k0 = kbeg; k0 < kend; k0 += IGM_BK) {
         ld.put(As, Bs, a.amp);
         __syncthreads();
-        if (k0 + IGM_BK < a.K) ld.load(a, k0 + IGM_BK);
+        if (k0 + IGM_BK < kend) ld.load(a, k0 + IGM_BK);
 #pragma unroll
         for (int kk = 0; kk < IGM_BK; kk++) {
             float av[IGM_TM], bv[TN];
@@ -332,7 +339,8 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tile_kernel(igm_tile a) {
         __syncthreads();
     }
 
-    /* out[img, col, p] = acc (+ bias[col]). */
+    /* out[img, col, p] = acc (+ bias[col]), or this split's part (no bias). */
+    float *dst = a.part ? a.part + (int64_t)blockIdx.z * a.M * a.Ncol : a.out;
 #pragma unroll
     for (int i = 0; i < IGM_TM; i++) {
         int64_t m = m0 + tx + i * MT;
@@ -344,8 +352,8 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tile_kernel(igm_tile a) {
             int col = n0 + ty * TN + j;
             if (col >= a.Ncol) continue;
             float v = acc[i][j];
-            if (MODE == IGM_FWD && a.bias) v += a.bias[(int64_t)col * a.bs];
-            a.out[obase + (int64_t)col * a.ohw] = v;
+            if (MODE == IGM_FWD && a.bias && !a.part) v += a.bias[(int64_t)col * a.bs];
+            dst[obase + (int64_t)col * a.ohw] = v;
         }
     }
 }
@@ -410,7 +418,8 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tc_tile_kernel(igm_tile a) {
     const int wm = warp % WM, wn = warp / WM;
     const int64_t m0 = (int64_t)blockIdx.x * BM;
     const int n0 = (int)blockIdx.y * BN;
-    igm_tile_loader<MODE, BM, BN> ld(a, m0, n0, tid);
+    const int kbeg = (int)blockIdx.z * a.kchunk, kend = min(a.K, kbeg + a.kchunk);
+    igm_tile_loader<MODE, BM, BN> ld(a, m0, n0, tid, kbeg, kend);
 
     wmma::fragment<wmma::accumulator, 16, 16, KS, float> acc[FM][FN];
 #pragma unroll
@@ -418,11 +427,11 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tc_tile_kernel(igm_tile a) {
 #pragma unroll
         for (int j = 0; j < FN; j++) wmma::fill_fragment(acc[i][j], 0.0f);
 
-    ld.load(a, 0);
-    for (int k0 = 0; k0 < a.K; k0 += IGM_BK) {
+    ld.load(a, kbeg);
+    for (int k0 = kbeg; k0 < kend; k0 += IGM_BK) {
         ld.put(sm.st.As, sm.st.Bs, a.amp);
         __syncthreads();
-        if (k0 + IGM_BK < a.K) ld.load(a, k0 + IGM_BK);
+        if (k0 + IGM_BK < kend) ld.load(a, k0 + IGM_BK);
 #pragma unroll
         for (int kk = 0; kk < IGM_BK; kk += KS) {
             wmma::fragment<wmma::matrix_a, 16, 16, KS, F, wmma::col_major> fa[FM];
@@ -446,7 +455,8 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tc_tile_kernel(igm_tile a) {
             wmma::store_matrix_sync(&sm.Cs[(wn * FN + j) * 16][(wm * FM + i) * 16], acc[i][j], LDC, wmma::mem_col_major);
     __syncthreads();
 
-    /* out[img, col, p] = Cs[col - n0][m - m0] (+ bias[col]). */
+    /* out[img, col, p] = Cs[col - n0][m - m0] (+ bias[col]), or this split's part. */
+    float *dst = a.part ? a.part + (int64_t)blockIdx.z * a.M * a.Ncol : a.out;
     const int lm = tid % BM;
     const int64_t m = m0 + lm;
     if (m >= a.M) return;
@@ -456,18 +466,78 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tc_tile_kernel(igm_tile a) {
         int col = n0 + c;
         if (col >= a.Ncol) break;
         float v = sm.Cs[c][lm];
-        if (MODE == IGM_FWD && a.bias) v += a.bias[(int64_t)col * a.bs];
-        a.out[obase + (int64_t)col * a.ohw] = v;
+        if (MODE == IGM_FWD && a.bias && !a.part) v += a.bias[(int64_t)col * a.bs];
+        dst[obase + (int64_t)col * a.ohw] = v;
     }
 #endif
 }
 
+/* ---- split reduction for small grids ------------------------------------------------------------ */
+
+/* out[e] = part[0*total + e] + part[1*total + e] + ... + part[(S-1)*total + e] (+ bias of e's
+ * channel (e / ohw) % ncol): the splits in a fixed order. */
+__global__ void igm_split_sum(const float *part, int S, int64_t total, const float *bias, int64_t bs, int ncol,
+                              int64_t ohw, float *out) {
+    IGC_GRID_STRIDE(e, total) {
+        float acc = 0.f;
+        for (int s = 0; s < S; s++) acc += part[(int64_t)s * total + e];
+        if (bias) acc += bias[((e / ohw) % ncol) * bs];
+        out[e] = acc;
+    }
+}
+
+/* A tile grid of fewer than IGM_SPLIT_BLOCKS / 2 blocks (resnet's 64-channel 7x7 layers at
+ * batch 256: 98 blocks on 132 SMs) leaves most of the GPU idle through a long reduction, so
+ * the reduction is cut into S splits of whole stages (grid z), each storing its tile to a
+ * scratch part, then added in split order by igm_split_sum (deterministic: S depends on the
+ * geometry alone, never on the GPU). Each split keeps at least IGM_SPLIT_MIN_STAGES stages;
+ * S is at most IGM_SPLIT_MAX. Without scratch memory the launch runs unsplit. */
+#define IGM_SPLIT_BLOCKS 264
+#define IGM_SPLIT_MIN_STAGES 4
+#define IGM_SPLIT_MAX 16
+
+static int igm_splits(int64_t blocks, int K) {
+    if (blocks >= IGM_SPLIT_BLOCKS / 2) return 1;
+    int64_t stages = (K + IGM_BK - 1) / IGM_BK, s = (IGM_SPLIT_BLOCKS + blocks - 1) / blocks;
+    if (s > stages / IGM_SPLIT_MIN_STAGES) s = stages / IGM_SPLIT_MIN_STAGES;
+    if (s > IGM_SPLIT_MAX) s = IGM_SPLIT_MAX;
+    return s < 1 ? 1 : (int)s;
+}
+
+/* Launches kernel (a grid of gx x gy tiles, z the splits) with the reduction split as
+ * igm_splits says, then the sum. */
+template <typename L> static ig_status igm_split_launch(const char *op, igm_tile a, unsigned gx, unsigned gy, L launch) {
+    int S = igm_splits((int64_t)gx * gy, a.K);
+    int64_t stages = (a.K + IGM_BK - 1) / IGM_BK;
+    int64_t per = (stages + S - 1) / S; /* stages per split; then every split is non-empty */
+    S = (int)((stages + per - 1) / per);
+    int64_t total = a.M * a.Ncol;
+    size_t pbytes = S > 1 ? sizeof(float) * (size_t)S * (size_t)total : 0;
+    float *part = S > 1 ? (float *)igi_alloc(IG_CUDA, pbytes) : NULL;
+    if (!part) S = 1, per = stages;
+    a.part = part;
+    a.kchunk = (int)(per * IGM_BK);
+    launch(dim3(gx, gy, (unsigned)S), a);
+    cudaError_t e = cudaGetLastError();
+    if (part) {
+        if (e == cudaSuccess) {
+            igm_split_sum<<<igc_blocks(total), IGC_THREADS, 0, igc_stream>>>(part, S, total, a.bias, a.bs, a.Ncol,
+                                                                              a.ohw, a.out);
+            e = cudaGetLastError();
+        }
+        /* back to the cache now: its next user is queued on the same stream, after the sum */
+        igi_free(IG_CUDA, part, pbytes);
+    }
+    if (e != cudaSuccess) return igc_fail(op, "a conv2d implicit-GEMM launch", __FILE__, __LINE__, e);
+    return IG_OK;
+}
+
 template <int MODE, typename T, int BN> static ig_status igm_tc_tile_launch(const char *op, const igm_tile &a) {
     constexpr int WN = BN >= 32 ? BN / 32 : 1, BM = IGM_THREADS / 32 / WN * 2 * 16;
-    dim3 grid((unsigned)((a.M + BM - 1) / BM), (unsigned)((a.Ncol + BN - 1) / BN));
-    igm_tc_tile_kernel<MODE, T, BN><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
-    IGC_LAUNCHED(op);
-    return IG_OK;
+    return igm_split_launch(op, a, (unsigned)((a.M + BM - 1) / BM), (unsigned)((a.Ncol + BN - 1) / BN),
+                            [](dim3 grid, const igm_tile &t) {
+                                igm_tc_tile_kernel<MODE, T, BN><<<grid, IGM_THREADS, 0, igc_stream>>>(t);
+                            });
 }
 
 template <int MODE, typename T> static ig_status igm_tc_tile_run_t(const char *op, const igm_tile &a) {
@@ -478,10 +548,10 @@ template <int MODE, typename T> static ig_status igm_tc_tile_run_t(const char *o
 
 template <int MODE, int BN, int TN> static ig_status igm_tile_launch(const char *op, const igm_tile &a) {
     constexpr int BM = IGM_THREADS / (BN / TN) * IGM_TM;
-    dim3 grid((unsigned)((a.M + BM - 1) / BM), (unsigned)((a.Ncol + BN - 1) / BN));
-    igm_tile_kernel<MODE, BN, TN><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
-    IGC_LAUNCHED(op);
-    return IG_OK;
+    return igm_split_launch(op, a, (unsigned)((a.M + BM - 1) / BM), (unsigned)((a.Ncol + BN - 1) / BN),
+                            [](dim3 grid, const igm_tile &t) {
+                                igm_tile_kernel<MODE, BN, TN><<<grid, IGM_THREADS, 0, igc_stream>>>(t);
+                            });
 }
 
 /* The tile width for ncol columns: 16, 32 or 64; tensor cores when tc (a.amp is bf16, fp16
