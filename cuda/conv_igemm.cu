@@ -13,7 +13,8 @@
  * its own (igm_dw_kernel) because its reduction (all pixels: 200k at batch 256) is long and
  * its output small: the pixels are split into S slices, each block writes its partial tile
  * to scratch [S, O, K], and igm_dw_sum adds the S partials per element in slice order (a
- * fixed order: bit-identical run to run, no float atomics).
+ * fixed order: bit-identical run to run, no float atomics). A forward or dX grid too small
+ * to fill the GPU splits its reduction likewise (igm_split_launch, igm_split_sum).
  *
  * Autocast (g.amp, IG_AMP_BF16 / IG_AMP_FP16): every operand value is rounded to nearest
  * even (__float2bfloat16_rn / __float2half_rn, as cuda/amp.cu) when it is staged into shared
