@@ -1,7 +1,7 @@
 /*
  * tests/cuda/fake_device.h — the memory half of a stand-in device backend on host memory,
- * for tests that register one as IG_CUDA (tests/cuda/test_cuda.c, tests/dist/test_nccl.c):
- * copies in every direction, zeroing and synchronisation. Each test file adds its own
+ * for tests that register one as IG_CUDA (tests/cuda/test_cuda_fake.c, test_cuda_pinned.c,
+ * tests/dist/test_nccl.c): copies in every direction, zeroing and synchronisation. Each test file adds its own
  * allocator and whichever kernels it needs.
  */
 #ifndef IGNIS_TESTS_CUDA_FAKE_DEVICE_H
