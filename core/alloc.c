@@ -337,6 +337,18 @@ void ig_mem_release_cached(ig_device dev) {
     pthread_mutex_unlock(&alloc_lock);
 }
 
+/* The record's fields for bytes at data (refcount 1, no known value range). */
+static void storage_init(igi_storage *s, ig_device dev, size_t nbytes, void *data, ig_device pinned_by, void *event) {
+    atomic_init(&s->refcount, 1);
+    s->device = dev;
+    s->nbytes = nbytes;
+    s->data = data;
+    s->pinned_by = pinned_by;
+    s->event = event;
+    s->vrange = false;
+    s->vmin = s->vmax = 0;
+}
+
 igi_storage *igi_storage_new(const char *op, ig_device dev, size_t nbytes) {
     /* The storage record and its bytes share one block: header padded to the alignment. */
     size_t head = (sizeof(igi_storage) + IGI_ALIGN - 1) / IGI_ALIGN * IGI_ALIGN;
@@ -351,7 +363,7 @@ igi_storage *igi_storage_new(const char *op, ig_device dev, size_t nbytes) {
             igi_error(IG_ERR_NOMEM, "%s: out of memory (%zu bytes requested)", op, nbytes);
             return NULL;
         }
-        s->data = (char *)s + head;
+        storage_init(s, dev, nbytes, (char *)s + head, IG_CPU, NULL);
     } else {
         if (!igi_backend_get(op, dev)) return NULL;
         s = malloc(sizeof *s);
@@ -359,21 +371,15 @@ igi_storage *igi_storage_new(const char *op, ig_device dev, size_t nbytes) {
             igi_error(IG_ERR_NOMEM, "%s: out of memory", op);
             return NULL;
         }
-        s->data = igi_alloc(dev, nbytes);
-        if (!s->data) {
+        void *p = igi_alloc(dev, nbytes);
+        if (!p) {
             free(s);
             igi_error(IG_ERR_NOMEM, "%s: out of device memory (%zu bytes requested on %s)", op, nbytes,
                       igi_device_name(dev));
             return NULL;
         }
+        storage_init(s, dev, nbytes, p, IG_CPU, NULL);
     }
-    atomic_init(&s->refcount, 1);
-    s->device = dev;
-    s->nbytes = nbytes;
-    s->pinned_by = IG_CPU;
-    s->event = NULL;
-    s->vrange = false;
-    s->vmin = s->vmax = 0;
     return s;
 }
 
@@ -402,14 +408,7 @@ igi_storage *igi_storage_new_pinned(const char *op, ig_device dev, size_t nbytes
         igi_error(IG_ERR_NOMEM, "%s: out of memory", op);
         return NULL;
     }
-    atomic_init(&s->refcount, 1);
-    s->device = IG_CPU;
-    s->nbytes = nbytes;
-    s->data = p;
-    s->pinned_by = dev;
-    s->event = event;
-    s->vrange = false;
-    s->vmin = s->vmax = 0;
+    storage_init(s, IG_CPU, nbytes, p, dev, event);
     return s;
 }
 
