@@ -224,6 +224,13 @@ static ig_status mul_scalar_backward(igi_node *n, ig_tensor *g, ig_tensor **gin)
     return gin[0] ? IG_OK : ig_last_status();
 }
 
+/* The CPU loop's context for a op= s on dtype dt. */
+static scalar_ctx scalar_ctx_for(ig_dtype dt, double s, bool mul) {
+    /* int64 range as doubles: [-2^63, 2^63) */
+    bool s_int = !ig_dtype_is_float(dt) && s >= -9223372036854775808.0 && s < 9223372036854775808.0 && s == floor(s);
+    return (scalar_ctx){s, s_int ? (int64_t)s : 0, s_int, mul, dt};
+}
+
 static ig_tensor *scalar_op(const char *op, int opid, igi_backward_fn bw, ig_tensor *a, double s, bool mul) {
     if (!a) {
         igi_error_null(op, "a");
@@ -241,10 +248,7 @@ static ig_tensor *scalar_op(const char *op, int opid, igi_backward_fn bw, ig_ten
             return NULL;
         }
     } else {
-        /* int64 range as doubles: [-2^63, 2^63) */
-        bool s_int = !ig_dtype_is_float(a->dtype) && s >= -9223372036854775808.0 &&
-                     s < 9223372036854775808.0 && s == floor(s);
-        scalar_ctx ctx = {s, s_int ? (int64_t)s : 0, s_int, mul, a->dtype};
+        scalar_ctx ctx = scalar_ctx_for(a->dtype, s, mul);
         igi_iter_run_parallel(ops, 2, scalar_loop, &ctx);
     }
     out = igi_finish(opid, bw, out, &a, 1);
@@ -262,9 +266,7 @@ ig_status igi_add_scalar_inplace(const char *op, ig_tensor *t, double s) {
         if (!igi_ew_make(ops, 2, &e)) return IG_OK; /* empty: nothing to add to */
         return be->scalar(op, &e, s, false);
     }
-    bool s_int = !ig_dtype_is_float(t->dtype) && s >= -9223372036854775808.0 && s < 9223372036854775808.0 &&
-                 s == floor(s);
-    scalar_ctx ctx = {s, s_int ? (int64_t)s : 0, s_int, false, t->dtype};
+    scalar_ctx ctx = scalar_ctx_for(t->dtype, s, false);
     igi_iter_run_parallel(ops, 2, scalar_loop, &ctx);
     return IG_OK;
 }
