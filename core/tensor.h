@@ -34,6 +34,8 @@ typedef enum ig_dtype {
     IG_I32,     /* int32_t */
     IG_I64,     /* int64_t: indices and class labels */
     IG_U8,      /* uint8_t: images, masks */
+    IG_BF16,    /* bfloat16 (uint16_t storage: the top half of an f32 pattern): autocast's
+                 * activations; ops that take it compute in f32 and round to nearest even */
     IG_DTYPE_COUNT
 } ig_dtype;
 

@@ -256,6 +256,9 @@ static inline ig_amp igi_amp_for(ig_dtype dt) {
  * NaN stays NaN (quiet), infinities and the sign of zero are kept; fp16 overflows to inf
  * (|x| >= 65520) and keeps subnormals (multiples of 2^-24). */
 float igi_round_bf16(float x);
+/* bf16 bits <-> f32 (core/tensor.c): narrowing rounds to nearest even, NaN stays NaN. */
+uint16_t igi_bf16_from_f32(float x);
+float igi_bf16_to_f32(uint16_t h);
 float igi_round_fp16(float x);
 /* dst[i] = src[i] rounded for mode (a copy for IG_AMP_OFF); dst may equal src. */
 void igi_round_f32(ig_amp mode, const float *src, float *dst, int64_t n);
@@ -355,7 +358,10 @@ double igi_load(ig_dtype dt, const void *p);
 void igi_store(ig_dtype dt, void *p, double v);
 
 /* Common argument checks: non-NULL, CPU (for now), dtype sets. Set an error naming op. */
+/* t is f32 or f64 (bf16 is refused, naming ig_to_dtype: the op has no bf16 path). */
 bool igi_check_float(const char *op, const ig_tensor *t);
+/* t is f32, f64 or bf16 (ops with a bf16 path). */
+bool igi_check_float_bf16(const char *op, const ig_tensor *t);
 bool igi_check_same_dtype(const char *op, const ig_tensor *a, const ig_tensor *b);
 /* Same device, and that device is the CPU: for ops with no device kernels. Errors:
  * "op: tensors are on different devices (cpu and cuda)", "op: not implemented on cuda". */

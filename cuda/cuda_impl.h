@@ -18,6 +18,7 @@
 #ifndef IGNIS_CUDA_CUDA_IMPL_H
 #define IGNIS_CUDA_CUDA_IMPL_H
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
@@ -117,6 +118,9 @@ __device__ __forceinline__ int64_t igc_offset(int n, const int64_t *shape, const
 /* ---- conversions, as core/tensor.c's igi_load / igi_store ------------------------------- */
 
 template <typename T> __device__ __forceinline__ double igc_load(T x) { return (double)x; }
+template <> __device__ __forceinline__ double igc_load<__nv_bfloat16>(__nv_bfloat16 x) {
+    return (double)__bfloat162float(x);
+}
 
 /* Float to integer saturates and maps NaN to 0. */
 __device__ __forceinline__ int64_t igc_sat(double v, double lo, double hi) {
@@ -146,6 +150,10 @@ template <> struct igc_store<int64_t> {
 };
 template <> struct igc_store<uint8_t> {
     __device__ static uint8_t of(double v) { return (uint8_t)igc_sat(v, 0.0, 255.0); }
+};
+/* bf16 through f32, as core/tensor.c's igi_store: round to nearest even. */
+template <> struct igc_store<__nv_bfloat16> {
+    __device__ static __nv_bfloat16 of(double v) { return __float2bfloat16_rn((float)v); }
 };
 
 /* Calls F::template run<T>(args...) for the C type T of dtype dt. */

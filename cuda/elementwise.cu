@@ -45,6 +45,7 @@ template <typename TO> static ig_status copy_from(const char *op, const igi_ew *
     case IG_I32: copy_kernel<TO, int32_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e); break;
     case IG_I64: copy_kernel<TO, int64_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e); break;
     case IG_U8: copy_kernel<TO, uint8_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e); break;
+    case IG_BF16: copy_kernel<TO, __nv_bfloat16><<<nb, IGC_THREADS, 0, igc_stream>>>(*e); break;
     default: return igi_error(IG_ERR_DTYPE, "%s: invalid dtype on cuda", op);
     }
     IGC_LAUNCHED(op);
@@ -56,6 +57,7 @@ ig_status igc_copy(const char *op, const igi_ew *e) {
         unsigned nb = igc_blocks(e->numel);
         switch (ig_dtype_size(e->dtype[0])) {
         case 1: copy_same_kernel<uint8_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e); break;
+        case 2: copy_same_kernel<uint16_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e); break;
         case 4: copy_same_kernel<uint32_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e); break;
         case 8: copy_same_kernel<uint64_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e); break;
         default: return igi_error(IG_ERR_DTYPE, "%s: invalid dtype on cuda", op);
@@ -63,6 +65,7 @@ ig_status igc_copy(const char *op, const igi_ew *e) {
         IGC_LAUNCHED(op);
         return IG_OK;
     }
+    if (e->dtype[0] == IG_BF16) return copy_from<__nv_bfloat16>(op, e);
     IGC_DISPATCH_ALL(e->dtype[0], return copy_from<T>(op, e))
     return IG_OK;
 }
@@ -82,6 +85,12 @@ ig_status igc_fill(const char *op, const igi_ew *e, double value) {
     unsigned nb = igc_blocks(e->numel);
     switch (ig_dtype_size(e->dtype[0])) {
     case 1: fill_kernel<uint8_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e, bytes[0]); break;
+    case 2: {
+        uint16_t v;
+        memcpy(&v, bytes, 2);
+        fill_kernel<uint16_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e, v);
+        break;
+    }
     case 4: {
         uint32_t v;
         memcpy(&v, bytes, 4);
