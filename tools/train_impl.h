@@ -55,6 +55,9 @@ int apply_tf32(const char *cmd, bool on, ig_device dev);
 ig_device model_device(ig_module *m);
 /* t on the CPU (itself when it is there): the scope's copy for reading results. */
 ig_tensor *on_host(ig_tensor *t);
+/* t on the host as a contiguous f32 tensor (logits are bf16 under bf16 autocast); NULL
+ * passes through. */
+ig_tensor *host_f32(ig_tensor *t);
 
 /* The normalisation transform of a checkpoint's mean/std. */
 ig_transform *normalize_transform(const ckpt_run *r);
