@@ -126,6 +126,7 @@ static ig_status synchronize(void) {
 
 static const igi_backend cuda_table = {
     "cuda",
+    0, /* bf16: the groups with native bf16 kernels (enum igi_bf16_group) */
     raw_alloc,
     raw_free,
     memcpy_h2d,
