@@ -126,6 +126,7 @@ static ig_status synchronize(void) {
 
 static const igi_backend cuda_table = {
     "cuda",
+    IGI_BF16_EW | IGI_BF16_REDUCE | IGI_BF16_POOL,
     raw_alloc,
     raw_free,
     memcpy_h2d,
