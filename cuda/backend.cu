@@ -126,7 +126,8 @@ static ig_status synchronize(void) {
 
 static const igi_backend cuda_table = {
     "cuda",
-    0, /* bf16: the groups with native bf16 kernels (enum igi_bf16_group) */
+    /* bf16: the groups with native bf16 kernels (enum igi_bf16_group) */
+    IGI_BF16_EW | IGI_BF16_REDUCE | IGI_BF16_POOL,
     raw_alloc,
     raw_free,
     memcpy_h2d,

@@ -237,4 +237,28 @@ void igc_gemm_set_tf32(bool on);
 /* Whether TF32 is on (conv_igemm.cu's implicit GEMM follows the same switch). */
 bool igc_gemm_tf32(void);
 
+/* ---- bf16 kernels: compute in float, round once ------------------------------------------ */
+
+/* The type a kernel computes in for storage type T: float for bf16 (whose arithmetic the
+ * f32 kernels define: a native bf16 kernel loads to float, runs the f32 expressions and
+ * rounds the result once, so it equals core's "f32 copy, f32 entry, round back" path bit
+ * for bit), T itself otherwise (then igc_ld / igc_st are the identity). */
+template <typename T> struct igc_compute { typedef T type; };
+template <> struct igc_compute<__nv_bfloat16> { typedef float type; };
+template <typename T> using igc_compute_t = typename igc_compute<T>::type;
+
+template <typename T> __device__ __forceinline__ igc_compute_t<T> igc_ld(T x) { return x; }
+template <> __device__ __forceinline__ float igc_ld<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
+template <typename T> __device__ __forceinline__ T igc_st(igc_compute_t<T> v) { return v; }
+template <> __device__ __forceinline__ __nv_bfloat16 igc_st<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+/* IGC_DISPATCH_ALL with bf16 (T = __nv_bfloat16) too, for the entries of the groups the
+ * table's bf16 mask names. */
+#define IGC_DISPATCH_ALL_BF16(dt, CALL)                         \
+    if ((dt) == IG_BF16) {                                      \
+        typedef __nv_bfloat16 T;                                \
+        CALL;                                                   \
+    } else                                                      \
+        IGC_DISPATCH_ALL(dt, CALL)
+
 #endif
