@@ -126,6 +126,7 @@ static ig_status synchronize(void) {
 
 static const igi_backend cuda_table = {
     "cuda",
+    IGI_BF16_CONV | IGI_BF16_GEMM | IGI_BF16_BN,
     raw_alloc,
     raw_free,
     memcpy_h2d,
