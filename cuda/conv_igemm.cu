@@ -1,7 +1,7 @@
 /*
- * cuda/conv_igemm.cu — 2-D convolution as an implicit GEMM for float32 (groups == 1): the
- * im2col values are gathered straight from x (or dy) into shared memory, tile by tile, so
- * the [K, N*Ho*Wo] column matrix of cuda/conv.cu is never written or read. conv.cu calls
+ * cuda/conv_igemm.cu — 2-D convolution as an implicit GEMM for float32 and bfloat16
+ * (groups == 1): the im2col values are gathered straight from x (or dy) into shared memory,
+ * tile by tile, so the [K, N*Ho*Wo] column matrix of cuda/conv.cu is never written or read. conv.cu calls
  * in here when igc_conv_igemm_applies() says so and keeps im2col + cuBLAS for the rest
  * (f64, groups > 1, empty or oversized geometry, IGNIS_CUDA_CONV=im2col).
  *
@@ -24,6 +24,17 @@
  * loaders, the stages kept as __nv_bfloat16 / __half, nvcuda::wmma 16x16x16 fragments with
  * fp32 accumulators), unless IGNIS_CUDA_CONV=simt or igi_cuda_conv_force(SIMT) keeps the
  * SIMT kernels, which round the same values and multiply them with fp32 FMAs.
+ *
+ * bf16 activations (dt IG_BF16: x, w, b, y, dy, dx, dw all bf16; igc_conv2d_igemm_bf16 and
+ * igc_conv2d_backward_igemm_bf16): the same kernels with element type E = __nv_bfloat16
+ * (the template parameter E of igm_tile / igm_dw and their kernels, float otherwise). The
+ * loaders read bf16 straight from memory (half the bytes) and stage the values as they are
+ * (already bf16: no rounding; widened exactly for the SIMT kernels, copied as bf16 for the
+ * tensor cores, which on sm_80+ take them as for bf16 autocast); accumulation stays fp32,
+ * and each output element (forward + bias, dX, dW) is rounded to bf16 once, to nearest
+ * even, where it is stored. Split reductions keep their partials in fp32 (forward / dX in
+ * igi_alloc scratch, dW's slices in the col scratch, which holds half as many bytes for
+ * bf16) and round in the final sum.
  *
  * TF32 (ig_cuda_set_tf32(true), autocast off; the switch cuBLAS's GEMMs follow too): the
  * operands are rounded to tf32 (10 mantissa bits, nearest with ties away from zero) as they
