@@ -261,4 +261,17 @@ template <> __device__ __forceinline__ __nv_bfloat16 igc_st<__nv_bfloat16>(float
     } else                                                      \
         IGC_DISPATCH_ALL(dt, CALL)
 
+/* cuda/conv_igemm.cu: the implicit GEMM for bf16 activations (dt IG_BF16, where
+ * igc_conv_igemm_applies(IG_BF16, g)): as the f32 entries above with every tensor bf16, f32
+ * accumulation, each result rounded once; col is the K*nb*P-element bf16 scratch. */
+ig_status igc_conv2d_igemm_bf16(const char *op, const igi_conv *g, const __nv_bfloat16 *x, const __nv_bfloat16 *w,
+                                const __nv_bfloat16 *b, int64_t bs, __nv_bfloat16 *y);
+ig_status igc_conv2d_backward_igemm_bf16(const char *op, const igi_conv *g, const __nv_bfloat16 *x,
+                                         const __nv_bfloat16 *w, const __nv_bfloat16 *dy, __nv_bfloat16 *dx,
+                                         __nv_bfloat16 *dw, void *col);
+/* cuda/amp.cu: dst (f32 [rows, cols], packed) = the bf16 matrix src [rows, cols] with row
+ * stride ld, widened (exact). */
+ig_status igc_bf16_widen(const char *op, const __nv_bfloat16 *src, int64_t rows, int64_t cols, int64_t ld,
+                         float *dst);
+
 #endif
