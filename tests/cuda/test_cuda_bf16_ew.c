@@ -4,7 +4,7 @@
  * (reduce, reduce_scatter) and IGI_BF16_POOL (pool2d, pool2d_backward), and copy's f32 <->
  * bf16 rounding.
  *
- * Core does not hand bf16 to these entries yet, so the tests call the table directly. Every
+ * The kernel tests call the table directly (core's dispatch is checked separately). Every
  * operand exists twice on the device with the same values (bf16-representable): as f32 and
  * as bf16. The reference is core's fallback path: the f32 entry on the f32 operands, its
  * result rounded on the host with igi_bf16_from_f32. The bf16 entry must give those bits
@@ -175,6 +175,41 @@ static void check_ew(const ew_call *c, int nops, const dual *ops, const char *wh
 }
 
 static const char *const bin_names[] = {"add", "sub", "mul", "div", "eq", "gt", "lt"};
+
+/* Core's dispatch: with the group's bit in the table's mask an op hands the entry bf16
+ * operands; without it, f32 copies (core/ops/bf16.c). A copy of the real table whose unary
+ * entry records the dtype it was given stands in, then the real table is put back. */
+static const igi_backend *real_be;
+static ig_dtype seen_dtype;
+static ig_status recording_unary(const char *op, int kind, const igi_ew *e, const igi_unary_params *p) {
+    seen_dtype = e->dtype[1];
+    return real_be->unary(op, kind, e, p);
+}
+
+Test(cuda, bf16_ops_reach_native_entries_only_with_the_mask_bit) {
+    real_be = cuda_be();
+    ig_scope *s = ig_scope_begin();
+    float v[4] = {-1.5f, 0.25f, 3.0f, -0.0f};
+    ig_tensor *x = ig_to(ig_to_dtype(ig_from_data(IG_DIMS(4), IG_F32, v), IG_BF16), IG_CUDA);
+    cr_assert(x, "%s", ig_last_error());
+    for (int native = 1; native >= 0; native--) {
+        igi_backend t = *real_be;
+        t.unary = recording_unary;
+        t.bf16 = native ? real_be->bf16 : (real_be->bf16 & ~(unsigned)IGI_BF16_EW);
+        igi_backend_register(IG_CUDA, &t);
+        seen_dtype = IG_DTYPE_COUNT;
+        ig_tensor *y = ig_relu(x);
+        igi_backend_register(IG_CUDA, real_be);
+        cr_assert(y, "%s", ig_last_error());
+        cr_expect_eq(seen_dtype, native ? IG_BF16 : IG_F32, "native %d: the entry saw %s", native,
+                     ig_dtype_name(seen_dtype));
+        cr_expect_eq(ig_tensor_dtype(y), IG_BF16);
+        ig_tensor *h = ig_to_dtype(ig_to(y, IG_CPU), IG_F32);
+        const float *hp = ig_tensor_data(h);
+        for (int i = 0; i < 4; i++) cr_expect_eq(hp[i], fmaxf(v[i], 0.0f), "native %d: relu[%d]", native, i);
+    }
+    ig_scope_end(s);
+}
 
 Test(cuda, bf16_table_names_its_native_groups) {
     const igi_backend *be = cuda_be();
