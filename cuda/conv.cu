@@ -279,6 +279,14 @@ static igi_conv widened_geom(const igi_conv *gp) {
     return g;
 }
 
+/* dst (xn f32, packed NCHW) = x widened, read with x's own strides. */
+static ig_status widen_x(const char *op, const igi_conv *gp, const bf16 *x, int64_t xn, float *dst) {
+    if (xn <= 0) return IG_OK;
+    widen_x_kernel<<<igc_blocks(xn), IGC_THREADS, 0, igc_stream>>>(*gp, x, dst);
+    cudaError_t e = cudaGetLastError();
+    return e == cudaSuccess ? IG_OK : igc_fail(op, "widen_x_kernel", __FILE__, __LINE__, e);
+}
+
 static ig_status conv_fwd_bf16_widened(const char *op, const igi_conv *gp, const bf16 *x, const bf16 *w,
                                        const bf16 *b, int64_t bs, bf16 *y) {
     const igi_conv g = widened_geom(gp);
@@ -288,11 +296,7 @@ static ig_status conv_fwd_bf16_widened(const char *op, const igi_conv *gp, const
     f32_scratch sc;
     ig_status st = f32_scratch_get(op, &sc, 6, count, pc);
     if (st != IG_OK) return st;
-    if (xn > 0) {
-        widen_x_kernel<<<igc_blocks(xn), IGC_THREADS, 0, igc_stream>>>(*gp, x, pc[0]); /* x's own strides */
-        cudaError_t e = cudaGetLastError();
-        if (e != cudaSuccess) st = igc_fail(op, "widen_x_kernel", __FILE__, __LINE__, e);
-    }
+    st = widen_x(op, gp, x, xn, pc[0]);
     if (st == IG_OK) st = igc_bf16_widen(op, w, 1, wn, wn, pc[1]);
     if (st == IG_OK && b) st = igc_bf16_widen(op, b, g.O, 1, bs, pc[2]);
     if (st == IG_OK) st = conv_fwd<float>(op, IG_F32, &g, pc[0], pc[1], b ? pc[2] : NULL, 1, pc[3], pc[4], pc[5]);
@@ -312,11 +316,7 @@ static ig_status conv_bwd_bf16_widened(const char *op, const igi_conv *gp, const
     f32_scratch sc;
     ig_status st = f32_scratch_get(op, &sc, 7, count, pc);
     if (st != IG_OK) return st;
-    if (xn > 0) {
-        widen_x_kernel<<<igc_blocks(xn), IGC_THREADS, 0, igc_stream>>>(*gp, x, pc[0]); /* x's own strides */
-        cudaError_t e = cudaGetLastError();
-        if (e != cudaSuccess) st = igc_fail(op, "widen_x_kernel", __FILE__, __LINE__, e);
-    }
+    st = widen_x(op, gp, x, xn, pc[0]);
     if (st == IG_OK) st = igc_bf16_widen(op, w, 1, wn, wn, pc[1]);
     if (st == IG_OK) st = igc_bf16_widen(op, dy, 1, yn, yn, pc[2]);
     if (st == IG_OK)
