@@ -478,29 +478,34 @@ test-cuda-emu: $(EMU_BIN) $(EMU_CUBLAS) $(EMU_CLI)
 	@grep -E '^(train_images_per_s|final_loss):' $(EMU_DIR)/bench.log
 	@grep -q '^conv2d_backward ig_conv2d ' $(EMU_DIR)/bench.log || { echo "test-cuda-emu: no profile table"; exit 1; }
 	@echo "test-cuda-emu: ignis bench --device cuda on the emulated device: ok"
+	IGEMU_QUIET=1 $(EMU_CLI) bench --device cuda --synthetic --model resnet8 --batch 4 --steps 2 --warmup 1 \
+	    --sgemm-size 0 --amp bf16 > $(EMU_DIR)/bench-bf16.log 2>&1 || { cat $(EMU_DIR)/bench-bf16.log; exit 1; }
+	@grep -qE '^final_loss: [0-9]' $(EMU_DIR)/bench-bf16.log || { cat $(EMU_DIR)/bench-bf16.log; exit 1; }
+	@echo "test-cuda-emu: ignis bench --device cuda --amp bf16 (bf16 activations) on the emulated device: ok"
 	@$(MAKE) --no-print-directory emu-train-check
 
 # `ignis train --device cuda` on the emulated device, twice on a tiny generated IDX set:
 # plainly (pinned async uploads, metrics kept on the device and read when shown) and with
 # --log-steps (which reads every step): the epoch metrics and the weights must be identical.
+# In fp32, then under --amp bf16 (bf16 activations, native bf16 kernels).
 EMU_TRAIN := $(EMU_DIR)/train-check
 .PHONY: emu-train-check
 emu-train-check: $(EMU_CLI) $(EMU_CUBLAS)
-	@rm -rf $(EMU_TRAIN) && mkdir -p $(EMU_TRAIN)/data
-	@perl tests/cuda/emu/tiny_idx.pl $(EMU_TRAIN)/data
-	@for mode in plain logged; do \
-	    extra=; [ $$mode = logged ] && extra="--log-steps $(EMU_TRAIN)/steps.txt"; \
-	    IGEMU_QUIET=1 $(EMU_CLI) train --data $(EMU_TRAIN)/data --model cnn --epochs 2 --batch 8 --schedule const \
-	        --lr 0.05 --device cuda --out $(EMU_TRAIN)/$$mode $$extra > $(EMU_TRAIN)/$$mode.log 2>&1 \
-	        || { cat $(EMU_TRAIN)/$$mode.log; exit 1; }; \
-	    cut -d, -f1-6 $(EMU_TRAIN)/$$mode/metrics.csv > $(EMU_TRAIN)/$$mode.csv; done
-	@cmp -s $(EMU_TRAIN)/plain.csv $(EMU_TRAIN)/logged.csv || { echo "emu-train-check: metrics differ"; \
-	    diff $(EMU_TRAIN)/plain.csv $(EMU_TRAIN)/logged.csv; exit 1; }
-	@perl -e 'for (@ARGV) { open F,"<:raw",$$_ or die; local $$/; $$b=<F>; push @t, substr($$b, 8 + unpack("Q<",$$b)) } \
-	    exit($$t[0] ne $$t[1])' $(EMU_TRAIN)/plain/last.safetensors $(EMU_TRAIN)/logged/last.safetensors \
-	    || { echo "emu-train-check: the weights differ"; exit 1; }
-	@sed -n 2,3p $(EMU_TRAIN)/plain.csv
-	@echo "emu-train-check: ignis train --device cuda on the emulated device: same metrics with and without per-step reads: ok"
+	@for amp in off bf16; do \
+	    d=$(EMU_TRAIN)/$$amp; rm -rf $$d && mkdir -p $$d/data && perl tests/cuda/emu/tiny_idx.pl $$d/data || exit 1; \
+	    for mode in plain logged; do \
+	        extra=; [ $$mode = logged ] && extra="--log-steps $$d/steps.txt"; \
+	        IGEMU_QUIET=1 $(EMU_CLI) train --data $$d/data --model cnn --epochs 2 --batch 8 --schedule const \
+	            --lr 0.05 --device cuda --amp $$amp --out $$d/$$mode $$extra > $$d/$$mode.log 2>&1 \
+	            || { cat $$d/$$mode.log; exit 1; }; \
+	        cut -d, -f1-6 $$d/$$mode/metrics.csv > $$d/$$mode.csv; done; \
+	    cmp -s $$d/plain.csv $$d/logged.csv || { echo "emu-train-check ($$amp): metrics differ"; \
+	        diff $$d/plain.csv $$d/logged.csv; exit 1; }; \
+	    perl -e 'for (@ARGV) { open F,"<:raw",$$_ or die; local $$/; $$b=<F>; push @t, substr($$b, 8 + unpack("Q<",$$b)) } \
+	        exit($$t[0] ne $$t[1])' $$d/plain/last.safetensors $$d/logged/last.safetensors \
+	        || { echo "emu-train-check ($$amp): the weights differ"; exit 1; }; \
+	    echo "amp $$amp:"; sed -n 2,3p $$d/plain.csv; done
+	@echo "emu-train-check: ignis train --device cuda (fp32 and --amp bf16) on the emulated device: same metrics with and without per-step reads: ok"
 else
 test-cuda-emu:
 	@echo "test-cuda-emu: skipped: CUDA emulator $(EMU_SUMMARY)"

@@ -28,16 +28,21 @@ IG_API void ig_no_grad_begin(void);
 IG_API void ig_no_grad_end(void);
 IG_API bool ig_is_grad_enabled(void);
 
-/* Autocast (torch.autocast semantics), per thread like grad mode: while the mode is
- * IG_AMP_BF16 or IG_AMP_FP16, ig_matmul (and so linear layers) and ig_conv2d on f32 tensors
- * round both GEMM operands to bfloat16 / IEEE half (round to nearest, ties to even; fp16
- * overflows to inf and keeps subnormals), multiply them with f32 accumulation and return
- * f32. Everything else (batch norm, softmax, losses, reductions, optimizers) stays f32, and
- * f64 tensors are never rounded. An op records the mode on its autograd node, and its
- * backward GEMMs round their operands the same way whatever the mode is when ig_backward
- * runs (ig_backward itself runs with autocast off). On the CPU the rounding is emulated
- * exactly (slower than f32: for checking numerics); on CUDA the operands are converted to
- * bf16 / fp16 for cuBLAS. Master weights and gradients stay f32.
+/* Autocast (torch.autocast semantics), per thread like grad mode.
+ * IG_AMP_BF16: ig_matmul (and so linear layers, whose bias then joins in bf16) and
+ * ig_conv2d convert their f32 operands to IG_BF16 (recorded ig_to_dtype nodes: master
+ * weights keep f32 values and get f32 gradients) and return bf16, computed with f32
+ * accumulation and rounded once. The ops after them take bf16 and stay bf16 (batch norm
+ * with f32 parameters and running statistics, relu and the other elementwise ops, pools,
+ * dropout, reductions); softmax, log-softmax, layer norm and the losses compute in f32 and
+ * return f32. Gradients of bf16 tensors are bf16.
+ * IG_AMP_FP16 (no fp16 dtype): ig_matmul and ig_conv2d on f32 tensors round both GEMM
+ * operands to IEEE half (round to nearest, ties to even; overflow to inf, subnormals kept),
+ * multiply them with f32 accumulation and return f32; everything else stays f32. An op
+ * records the mode on its autograd node, and its backward GEMMs round their operands the
+ * same way whatever the mode is when ig_backward runs (ig_backward itself runs with
+ * autocast off). On the CPU the rounding is emulated exactly (for checking numerics).
+ * f64 tensors are never converted or rounded.
  * ig_autocast_set returns the previous mode (restore it when done); an invalid mode is
  * IG_ERR_ARG ("ig_autocast_set: ...") and leaves the mode unchanged. */
 IG_API ig_amp ig_autocast_set(ig_amp mode);

@@ -133,7 +133,8 @@ static ig_status accumulate_leaf(ig_tensor *leaf, ig_tensor *g) {
         igi_heap_mode(-1);
         if (!leaf->grad) return ig_last_status();
     }
-    if (leaf->grad->device != IG_CPU || g->device != IG_CPU) return igi_add_into("ig_backward", leaf->grad, g);
+    if (leaf->grad->device != IG_CPU || g->device != IG_CPU || leaf->dtype == IG_BF16)
+        return igi_add_into("ig_backward", leaf->grad, g);
     ig_dtype dt = leaf->dtype;
     ig_tensor *ops[2] = {leaf->grad, g};
     igi_iter_run_parallel(ops, 2, add_into_loop, &dt);

@@ -135,7 +135,8 @@ typedef struct igi_pool {
  * statistics backward uses. */
 typedef struct igi_bn {
     int64_t N, C, S;
-    ig_dtype dt;
+    ig_dtype dt;  /* w, b, rm, rv */
+    ig_dtype xdt; /* x and y: dt, or IG_BF16 with dt IG_F32 (autocast's activations) */
     const void *x;
     void *y;
     const void *w, *b;
@@ -153,7 +154,8 @@ typedef struct igi_bn {
  * x and g contiguous [N, C, S]. */
 typedef struct igi_bn_bwd {
     int64_t N, C, S;
-    ig_dtype dt;
+    ig_dtype dt;  /* w, dw, db */
+    ig_dtype xdt; /* x, g and dx: dt, or IG_BF16 with dt IG_F32 */
     const void *x, *g;
     const void *w;
     int64_t ws;
@@ -174,7 +176,7 @@ typedef struct igi_bn_bwd {
 enum igi_bn_sum_kind { IGI_BN_SUM_X, IGI_BN_SUM_DEV, IGI_BN_SUM_GRAD };
 typedef struct igi_bn_sums {
     int64_t N, C, S;
-    ig_dtype dt;
+    ig_dtype dt; /* x and g (f32 / f64; bf16 goes through core's f32 copies) */
     const void *x, *g;
     const double *shift, *invstd;
     double *out;
@@ -248,10 +250,29 @@ typedef struct igi_gather {
     ig_dtype dt, idt;
 } igi_gather;
 
+/* ---- bf16 ---------------------------------------------------------------------------- */
+
+/* bf16 (IG_BF16) operands. copy and fill take every dtype, bf16 included (copy converts to
+ * and from it). The other entries see bf16 only where the table's bf16 mask has the bit
+ * of their group; for a group without it, core converts the bf16 operands to f32 copies,
+ * runs the f32 entry and rounds the results back to bf16 (core/ops/bf16.c), which gives
+ * the same values at more memory traffic. A native bf16 entry computes in f32 (reductions
+ * and GEMMs accumulate as their f32 versions do) and rounds each result to bf16 once, to
+ * nearest even. */
+enum igi_bf16_group {
+    IGI_BF16_EW = 1u << 0,     /* binary, scalar, where, unary, unary_backward, mask_apply */
+    IGI_BF16_REDUCE = 1u << 1, /* reduce, reduce_scatter: in (and out / g) bf16 */
+    IGI_BF16_POOL = 1u << 2,   /* pool2d, pool2d_backward with dt IG_BF16 */
+    IGI_BF16_BN = 1u << 3,     /* batch_norm, batch_norm_backward with xdt IG_BF16 */
+    IGI_BF16_GEMM = 1u << 4,   /* gemm with dt IG_BF16: A, B and C bf16 */
+    IGI_BF16_CONV = 1u << 5    /* conv2d, conv2d_backward with dt IG_BF16: every tensor bf16 */
+};
+
 /* ---- the table ----------------------------------------------------------------------- */
 
 typedef struct igi_backend {
     const char *name; /* "cuda", as in messages */
+    unsigned bf16;    /* enum igi_bf16_group bits: the groups whose entries take bf16 */
 
     /* Memory. raw_alloc returns NULL (no error set) when the device is out of memory; the
      * caching allocator (core/alloc.c) sits on top. Copies and memset return when the

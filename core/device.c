@@ -138,8 +138,9 @@ ig_tensor *ig_to(ig_tensor *t, ig_device dev) {
 ig_status igi_add_into(const char *op, ig_tensor *dst, ig_tensor *src) {
     if (!igi_check_same_device_any(op, dst, src) || !igi_check_same_dtype(op, dst, src)) return ig_last_status();
     igi_storage_written(dst->storage);
-    if (dst->device == IG_CPU) {
-        /* CPU callers keep their own loops; this path exists for completeness. */
+    if (dst->device == IG_CPU || igi_bf16_fallback(dst, IGI_BF16_EW)) {
+        /* CPU callers keep their own loops; this path exists for completeness (and for
+         * bf16 without a device kernel: ig_add goes through f32). */
         ig_tensor *sum = ig_add(dst, src);
         if (!sum) return ig_last_status();
         ig_status st = ig_copy_(dst, sum);

@@ -114,11 +114,14 @@ static ig_tensor *rand_impl(const char *op, int ndim, const int64_t *shape, ig_d
             v = sqrt(-2.0 * log(u1)) * cos(6.283185307179586476925 * u2);
         } else if (dt == IG_F32) {
             v = (double)(w0 >> 8) * (1.0 / 16777216.0);
+        } else if (dt == IG_BF16) {
+            v = (double)(w0 >> 24) * (1.0 / 256.0); /* 8 bits: exact in bf16, so never rounds up to 1 */
         } else {
             uint64_t bits = ((uint64_t)w0 << 21) ^ (uint64_t)(w1 >> 11);
             v = (double)(bits & ((1ULL << 53) - 1)) * (1.0 / 9007199254740992.0);
         }
         if (dt == IG_F32) ((float *)p)[i] = (float)v;
+        else if (dt == IG_BF16) ((uint16_t *)(void *)p)[i] = igi_bf16_from_f32((float)v);
         else ((double *)p)[i] = v;
     }
     return t;
@@ -141,10 +144,11 @@ ig_tensor *ig_randint(int64_t low, int64_t high, int ndim, const int64_t *shape,
         igi_error(IG_ERR_DTYPE, "ig_randint: invalid dtype %d", (int)dt);
         return NULL;
     }
+    /* The integers each dtype holds exactly (bf16: 8 significant bits). */
     double lo_lim = dt == IG_U8 ? 0 : dt == IG_I32 ? -2147483648.0 : dt == IG_F32 ? -16777216.0
-                  : -9.007199254740992e15;
+                  : dt == IG_BF16 ? -256.0 : -9.007199254740992e15;
     double hi_lim = dt == IG_U8 ? 256 : dt == IG_I32 ? 2147483648.0 : dt == IG_F32 ? 16777216.0
-                  : 9.007199254740992e15;
+                  : dt == IG_BF16 ? 256.0 : 9.007199254740992e15;
     if (dt == IG_I64) { lo_lim = -9.3e18; hi_lim = 9.3e18; }
     if ((double)low < lo_lim || (double)high > hi_lim) {
         igi_error(IG_ERR_ARG, "ig_randint: range [%lld, %lld) does not fit %s", (long long)low,

@@ -32,7 +32,7 @@
 #endif
 
 /* Format dtype names, indexed by ig_dtype. */
-static const char *const st_dtype_names[IG_DTYPE_COUNT] = {"F32", "F64", "I32", "I64", "U8"};
+static const char *const st_dtype_names[IG_DTYPE_COUNT] = {"F32", "F64", "I32", "I64", "U8", "BF16"};
 
 /* Names the format defines that ignis has no dtype for. */
 static const char *const st_unsupported[] = {"BOOL", "I8", "I16", "U16", "U32", "U64", "F16",

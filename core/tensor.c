@@ -21,6 +21,7 @@ size_t ig_dtype_size(ig_dtype dt) {
     case IG_I32: return 4;
     case IG_I64: return 8;
     case IG_U8: return 1;
+    case IG_BF16: return 2;
     default: return 0;
     }
 }
@@ -32,11 +33,30 @@ const char *ig_dtype_name(ig_dtype dt) {
     case IG_I32: return "int32";
     case IG_I64: return "int64";
     case IG_U8: return "uint8";
+    case IG_BF16: return "bfloat16";
     default: return "invalid";
     }
 }
 
-bool ig_dtype_is_float(ig_dtype dt) { return dt == IG_F32 || dt == IG_F64; }
+bool ig_dtype_is_float(ig_dtype dt) { return dt == IG_F32 || dt == IG_F64 || dt == IG_BF16; }
+
+/* bf16 <-> f32: a bf16 is the top 16 bits of an f32 pattern. Narrowing rounds to nearest
+ * with ties to even on the dropped bits (a carry bumps the exponent, up to inf); NaN stays
+ * a quiet NaN with its sign. The same bits as core/ops/amp.c's igi_round_bf16. */
+uint16_t igi_bf16_from_f32(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u | 0x00400000u) >> 16);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+float igi_bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
 
 double igi_load(ig_dtype dt, const void *p) {
     switch (dt) {
@@ -45,6 +65,7 @@ double igi_load(ig_dtype dt, const void *p) {
     case IG_I32: return *(const int32_t *)p;
     case IG_I64: return (double)*(const int64_t *)p;
     case IG_U8: return *(const uint8_t *)p;
+    case IG_BF16: return igi_bf16_to_f32(*(const uint16_t *)p);
     default: return NAN;
     }
 }
@@ -73,6 +94,7 @@ void igi_store(ig_dtype dt, void *p, double v) {
     case IG_I32: *(int32_t *)p = (int32_t)to_i64(v, -2147483648.0, 2147483647.0); break;
     case IG_I64: *(int64_t *)p = sat_i64(v); break;
     case IG_U8: *(uint8_t *)p = (uint8_t)to_i64(v, 0.0, 255.0); break;
+    case IG_BF16: *(uint16_t *)p = igi_bf16_from_f32((float)v); break; /* through f32, as torch */
     default: break;
     }
 }
@@ -539,6 +561,28 @@ static void convert_loop(char **p, const int64_t *s, int64_t n, void *vctx) {
             *(double *)(p[0] + i * s[0]) = *(const float *)(p[1] + i * s[1]);
         return;
     }
+    if (c->dst == IG_BF16 && c->src == IG_F32) {
+        if (s[0] == 2 && s[1] == 4) {
+            uint16_t *d = (uint16_t *)(void *)p[0];
+            const float *x = (const float *)(const void *)p[1];
+            for (int64_t i = 0; i < n; i++) d[i] = igi_bf16_from_f32(x[i]);
+            return;
+        }
+        for (int64_t i = 0; i < n; i++)
+            *(uint16_t *)(p[0] + i * s[0]) = igi_bf16_from_f32(*(const float *)(p[1] + i * s[1]));
+        return;
+    }
+    if (c->dst == IG_F32 && c->src == IG_BF16) {
+        if (s[0] == 4 && s[1] == 2) {
+            float *d = (float *)(void *)p[0];
+            const uint16_t *x = (const uint16_t *)(const void *)p[1];
+            for (int64_t i = 0; i < n; i++) d[i] = igi_bf16_to_f32(x[i]);
+            return;
+        }
+        for (int64_t i = 0; i < n; i++)
+            *(float *)(p[0] + i * s[0]) = igi_bf16_to_f32(*(const uint16_t *)(p[1] + i * s[1]));
+        return;
+    }
     for (int64_t i = 0; i < n; i++) igi_store(c->dst, p[0] + i * s[0], igi_load(c->src, p[1] + i * s[1]));
 }
 
@@ -568,6 +612,7 @@ static void fill_loop(char **p, const int64_t *s, int64_t n, void *vctx) {
         case IG_F64: FILL_AS(double);
         case IG_I32: FILL_AS(int32_t);
         case IG_I64: FILL_AS(int64_t);
+        case IG_BF16: FILL_AS(uint16_t);
         default: break;
         }
 #undef FILL_AS
@@ -743,6 +788,18 @@ ig_status ig_print(const ig_tensor *t, FILE *f) {
 /* ---- argument checks -------------------------------------------------------------------- */
 
 bool igi_check_float(const char *op, const ig_tensor *t) {
+    if (t->dtype == IG_BF16) {
+        igi_error(IG_ERR_DTYPE, "%s: does not take bfloat16 tensors (convert with ig_to_dtype)", op);
+        return false;
+    }
+    if (!ig_dtype_is_float(t->dtype)) {
+        igi_error(IG_ERR_DTYPE, "%s: needs a float tensor, got %s", op, ig_dtype_name(t->dtype));
+        return false;
+    }
+    return true;
+}
+
+bool igi_check_float_bf16(const char *op, const ig_tensor *t) {
     if (!ig_dtype_is_float(t->dtype)) {
         igi_error(IG_ERR_DTYPE, "%s: needs a float tensor, got %s", op, ig_dtype_name(t->dtype));
         return false;

@@ -34,6 +34,8 @@ typedef enum ig_dtype {
     IG_I32,     /* int32_t */
     IG_I64,     /* int64_t: indices and class labels */
     IG_U8,      /* uint8_t: images, masks */
+    IG_BF16,    /* bfloat16 (uint16_t storage: the top half of an f32 pattern): autocast's
+                 * activations; ops that take it compute in f32 and round to nearest even */
     IG_DTYPE_COUNT
 } ig_dtype;
 
@@ -43,13 +45,13 @@ typedef enum ig_device {
     IG_DEVICE_COUNT
 } ig_device;
 
-/* Mixed-precision mode of autocast (autograd/autograd.h: ig_autocast_set): the precision
- * GEMM-based ops (ig_matmul, ig_conv2d) round their f32 operands to before multiplying.
- * Products accumulate in f32 and results are f32 in every mode; tensors never change dtype. */
+/* Mixed-precision mode of autocast (autograd/autograd.h: ig_autocast_set). Products
+ * accumulate in f32 in every mode. */
 typedef enum ig_amp {
     IG_AMP_OFF = 0, /* plain f32 */
-    IG_AMP_BF16,    /* operands rounded to bfloat16 (8 exponent bits, 8 significant bits) */
-    IG_AMP_FP16     /* operands rounded to IEEE half (5 exponent bits, 11 significant bits) */
+    IG_AMP_BF16,    /* ig_matmul / ig_conv2d convert f32 operands to IG_BF16 and return bf16 */
+    IG_AMP_FP16     /* operands rounded to IEEE half (5 exponent bits, 11 significant bits),
+                     * f32 results */
 } ig_amp;
 
 typedef enum ig_status {

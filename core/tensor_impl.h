@@ -256,6 +256,32 @@ static inline ig_amp igi_amp_for(ig_dtype dt) {
  * NaN stays NaN (quiet), infinities and the sign of zero are kept; fp16 overflows to inf
  * (|x| >= 65520) and keeps subnormals (multiples of 2^-24). */
 float igi_round_bf16(float x);
+/* bf16 bits <-> f32 (core/tensor.c): narrowing rounds to nearest even, NaN stays NaN. */
+uint16_t igi_bf16_from_f32(float x);
+float igi_bf16_to_f32(uint16_t h);
+/* core/ops/bf16.c: bf16 through f32. igi_bf16_fallback: t is bf16 and its device has no
+ * native kernel for group (enum igi_bf16_group; always on the CPU), so the op composes
+ * to_bf16(op(to_f32(...))). igi_bf16_widen: ig_to_dtype(t, IG_F32) for a bf16 t, else t;
+ * igi_bf16_narrow: ig_to_dtype(t, IG_BF16) for an f32 t, else t (both pass NULL through,
+ * both recorded). igi_bf16_enter / leave bracket the inner f32 op with autocast off. */
+bool igi_bf16_fallback(const ig_tensor *t, unsigned group);
+ig_tensor *igi_bf16_widen(ig_tensor *t);
+ig_tensor *igi_bf16_narrow(ig_tensor *t);
+ig_amp igi_bf16_enter(void);
+void igi_bf16_leave(ig_amp prev);
+/* In an op taking one tensor T: when T is bf16 without group's kernel on its device, return
+ * the rounded result of CALL, an expression of IGI_W (T widened to f32), with autocast off. */
+#define IGI_BF16_VIA_F32(T, GROUP, CALL)                        \
+    do {                                                        \
+        if (igi_bf16_fallback((T), (GROUP))) {                  \
+            ig_tensor *IGI_W = igi_bf16_widen(T);               \
+            if (!IGI_W) return NULL;                            \
+            ig_amp igi_prev_ = igi_bf16_enter();                \
+            ig_tensor *igi_r_ = (CALL);                         \
+            igi_bf16_leave(igi_prev_);                          \
+            return igi_bf16_narrow(igi_r_);                     \
+        }                                                       \
+    } while (0)
 float igi_round_fp16(float x);
 /* dst[i] = src[i] rounded for mode (a copy for IG_AMP_OFF); dst may equal src. */
 void igi_round_f32(ig_amp mode, const float *src, float *dst, int64_t n);
@@ -355,7 +381,10 @@ double igi_load(ig_dtype dt, const void *p);
 void igi_store(ig_dtype dt, void *p, double v);
 
 /* Common argument checks: non-NULL, CPU (for now), dtype sets. Set an error naming op. */
+/* t is f32 or f64 (bf16 is refused, naming ig_to_dtype: the op has no bf16 path). */
 bool igi_check_float(const char *op, const ig_tensor *t);
+/* t is f32, f64 or bf16 (ops with a bf16 path). */
+bool igi_check_float_bf16(const char *op, const ig_tensor *t);
 bool igi_check_same_dtype(const char *op, const ig_tensor *a, const ig_tensor *b);
 /* Same device, and that device is the CPU: for ops with no device kernels. Errors:
  * "op: tensors are on different devices (cpu and cuda)", "op: not implemented on cuda". */

@@ -1,6 +1,7 @@
 /*
  * cuda/amp.cu — mixed precision on CUDA: f32 -> bf16 / fp16 operand conversion for the
- * autocast GEMMs (cuda/gemm.cu's igc_gemm_amp), and the fused unscale + inf/NaN check of
+ * autocast GEMMs (cuda/gemm.cu's igc_gemm_amp), bf16 -> f32 widening for the f32 fallbacks
+ * of bf16 activations, and the fused unscale + inf/NaN check of
  * dynamic loss scaling (optim/scaler.c through the table's amp_unscale).
  *
  * Activations stay f32 in device memory: only a GEMM's two operands are converted, into
@@ -41,6 +42,26 @@ ig_status igc_amp_convert(const char *op, int amp, const float *src, int64_t row
         to_low_kernel<__half><<<igc_blocks(total), IGC_THREADS, 0, igc_stream>>>(src, rows, cols, ld, (__half *)dst);
     else
         return igi_error(IG_ERR_ARG, "%s: autocast mode %d is not bf16 or fp16", op, amp);
+    IGC_LAUNCHED(op);
+    return IG_OK;
+}
+
+/* dst [rows, cols] (packed f32) = src [rows, cols] (bf16, row stride ld): exact. The
+ * fallbacks of bf16 activations that run an f32 kernel on widened copies (cuda/conv.cu's
+ * im2col path) use it, and igc_amp_convert (IG_AMP_BF16) to round the results back. */
+__global__ void bf16_widen_kernel(const __nv_bfloat16 *src, int64_t rows, int64_t cols, int64_t ld, float *dst) {
+    int64_t total = rows * cols;
+    IGC_GRID_STRIDE(e, total) {
+        int64_t r = e / cols, c = e % cols;
+        dst[e] = __bfloat162float(src[r * ld + c]);
+    }
+}
+
+ig_status igc_bf16_widen(const char *op, const __nv_bfloat16 *src, int64_t rows, int64_t cols, int64_t ld,
+                         float *dst) {
+    int64_t total = rows * cols;
+    if (total <= 0) return IG_OK;
+    bf16_widen_kernel<<<igc_blocks(total), IGC_THREADS, 0, igc_stream>>>(src, rows, cols, ld, dst);
     IGC_LAUNCHED(op);
     return IG_OK;
 }

@@ -126,6 +126,8 @@ static ig_status synchronize(void) {
 
 static const igi_backend cuda_table = {
     "cuda",
+    /* bf16: the groups with native bf16 kernels (enum igi_bf16_group) */
+    IGI_BF16_EW | IGI_BF16_REDUCE | IGI_BF16_POOL | IGI_BF16_CONV | IGI_BF16_GEMM | IGI_BF16_BN,
     raw_alloc,
     raw_free,
     memcpy_h2d,

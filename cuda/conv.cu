@@ -18,6 +18,16 @@
  * col2im gathers: each dx element sums its (ki, kj) contributions in the CPU's order
  * (ki, then kj, accumulating in T from 0), so no atomics are needed and the result only
  * differs from the CPU's through the GEMM's summation order.
+ *
+ * bf16 activations (dt IG_BF16, the table's IGI_BF16_CONV: x, w, b, y, dy, dx, dw, db all
+ * bf16): the implicit GEMM reads and writes bf16 directly (f32 accumulation, each result
+ * rounded once); the bias gradient reads bf16 dy (double sums, rounded once). The cases the
+ * implicit GEMM does not take (groups > 1, empty or oversized geometry,
+ * IGNIS_CUDA_CONV=im2col) run this file's f32 im2col path on widened f32 copies of the
+ * operands (exact: bf16 values, whose products are exact in f32, so this is the same
+ * arithmetic as the f32 path with the operands rounded as under autocast) and round the
+ * results to bf16 once: correct and deterministic, but slower (whole-tensor conversions and
+ * f32 scratch) — the price of cases resnets and the zoo's cnn do not hit.
  */
 #include "cuda_impl.h"
 
@@ -111,7 +121,7 @@ __global__ void bias_part_kernel(igi_conv g, const T *dy, int64_t Q, int64_t chu
         double acc = 0;
         for (int64_t j = j0 + threadIdx.x; j < j1; j += blockDim.x) {
             int64_t n = j / g.P, p = j % g.P;
-            acc += (double)dy[(n * g.O + o) * g.P + p];
+            acc += igc_load<T>(dy[(n * g.O + o) * g.P + p]);
         }
         double total = igc_block_sum(acc, sh);
         if (threadIdx.x == 0) part[o * Q + blockIdx.x] = total;
@@ -122,7 +132,7 @@ template <typename T> __global__ void bias_sum_kernel(int64_t O, int64_t Q, cons
     IGC_GRID_STRIDE(o, O) {
         double t = 0;
         for (int64_t q = 0; q < Q; q++) t += part[o * Q + q];
-        db[o] = (T)t;
+        db[o] = igc_store<T>::of(t); /* bf16: through f32, as the CPU's igi_store */
     }
 }
 
@@ -152,12 +162,10 @@ static ig_status conv_fwd(const char *op, ig_dtype dt, const igi_conv *gp, const
     return IG_OK;
 }
 
-template <typename T>
-static ig_status conv_bwd(const char *op, ig_dtype dt, const igi_conv *gp, const T *x, const T *w, const T *dy,
-                          T *dx, T *dw, T *db, T *col, T *dyb) {
+/* db (O elements of T) from dy, for both paths. */
+template <typename T> static ig_status conv_bias_grad(const char *op, const igi_conv *gp, const T *dy, T *db) {
     const igi_conv g = *gp;
     size_t es = sizeof(T);
-    bool gemm_ok = g.N > 0 && g.Og > 0 && g.K > 0;
     if (db) {
         if (g.N * g.P == 0) {
             if (g.O > 0) IGC_CHECK(op, cudaMemsetAsync(db, 0, (size_t)g.O * es, igc_stream));
@@ -180,6 +188,17 @@ static ig_status conv_bwd(const char *op, ig_dtype dt, const igi_conv *gp, const
             if (e != cudaSuccess) return igc_fail(op, "conv2d bias-gradient kernels", __FILE__, __LINE__, e);
         }
     }
+    return IG_OK;
+}
+
+template <typename T>
+static ig_status conv_bwd(const char *op, ig_dtype dt, const igi_conv *gp, const T *x, const T *w, const T *dy,
+                          T *dx, T *dw, T *db, T *col, T *dyb) {
+    const igi_conv g = *gp;
+    size_t es = sizeof(T);
+    bool gemm_ok = g.N > 0 && g.Og > 0 && g.K > 0;
+    ig_status bst = conv_bias_grad<T>(op, gp, dy, db);
+    if (bst != IG_OK) return bst;
     if (dt == IG_F32 && igc_conv_igemm_applies(dt, gp))
         return igc_conv2d_backward_igemm(op, gp, (const float *)x, (const float *)w, (const float *)dy, (float *)dx,
                                          (float *)dw, (float *)col);
@@ -212,8 +231,110 @@ static ig_status conv_bwd(const char *op, ig_dtype dt, const igi_conv *gp, const
     return IG_OK;
 }
 
+/* ---- bf16 activations: the f32 im2col path on widened copies ------------------------------ */
+
+typedef __nv_bfloat16 bf16;
+
+/* xf (contiguous [N, C, H, W] f32) = x (bf16, strides g.xs), exact. */
+__global__ void widen_x_kernel(igi_conv g, const bf16 *x, float *xf) {
+    int64_t total = g.N * g.C * g.H * g.W;
+    IGC_GRID_STRIDE(e, total) {
+        int64_t ix = e % g.W, iy = (e / g.W) % g.H, c = (e / (g.W * g.H)) % g.C, n = e / (g.W * g.H * g.C);
+        xf[e] = __bfloat162float(x[n * g.xs[0] + c * g.xs[1] + iy * g.xs[2] + ix * g.xs[3]]);
+    }
+}
+
+/* One block of f32 device scratch (from the caching allocator) cut into n pieces of the
+ * given element counts, each starting on a 256-byte boundary (an empty piece gets an
+ * address too, never dereferenced). */
+typedef struct {
+    float *base;
+    size_t bytes;
+} f32_scratch;
+
+static ig_status f32_scratch_get(const char *op, f32_scratch *s, int n, const int64_t *count, float **piece) {
+    size_t off[8], total = 0;
+    for (int i = 0; i < n; i++) {
+        off[i] = total;
+        total += ((size_t)(count[i] > 0 ? count[i] : 0) + 63) / 64 * 64;
+    }
+    s->bytes = (total ? total : 1) * sizeof(float);
+    s->base = (float *)igi_alloc(IG_CUDA, s->bytes);
+    if (!s->base)
+        return igi_error(IG_ERR_NOMEM, "%s: out of device memory for %zu bytes of bf16 convolution f32 copies", op,
+                         s->bytes);
+    for (int i = 0; i < n; i++) piece[i] = s->base + off[i];
+    return IG_OK;
+}
+
+/* The geometry of the widened copies: x contiguous, no operand rounding (the values are
+ * bf16 already: exact in f32 GEMMs, TF32 included). */
+static igi_conv widened_geom(const igi_conv *gp) {
+    igi_conv g = *gp;
+    g.xs[3] = 1;
+    g.xs[2] = g.W;
+    g.xs[1] = g.H * g.W;
+    g.xs[0] = g.C * g.H * g.W;
+    g.amp = IG_AMP_OFF;
+    return g;
+}
+
+/* dst (xn f32, packed NCHW) = x widened, read with x's own strides. */
+static ig_status widen_x(const char *op, const igi_conv *gp, const bf16 *x, int64_t xn, float *dst) {
+    if (xn <= 0) return IG_OK;
+    widen_x_kernel<<<igc_blocks(xn), IGC_THREADS, 0, igc_stream>>>(*gp, x, dst);
+    cudaError_t e = cudaGetLastError();
+    return e == cudaSuccess ? IG_OK : igc_fail(op, "widen_x_kernel", __FILE__, __LINE__, e);
+}
+
+static ig_status conv_fwd_bf16_widened(const char *op, const igi_conv *gp, const bf16 *x, const bf16 *w,
+                                       const bf16 *b, int64_t bs, bf16 *y) {
+    const igi_conv g = widened_geom(gp);
+    int64_t xn = g.N * g.C * g.H * g.W, wn = g.O * g.K, yn = g.N * g.O * g.P;
+    int64_t count[6] = {xn, wn, b ? g.O : 0, yn, g.K * g.nb * g.P, g.Og * g.nb * g.P};
+    float *pc[6];
+    f32_scratch sc;
+    ig_status st = f32_scratch_get(op, &sc, 6, count, pc);
+    if (st != IG_OK) return st;
+    st = widen_x(op, gp, x, xn, pc[0]);
+    if (st == IG_OK) st = igc_bf16_widen(op, w, 1, wn, wn, pc[1]);
+    if (st == IG_OK && b) st = igc_bf16_widen(op, b, g.O, 1, bs, pc[2]);
+    if (st == IG_OK) st = conv_fwd<float>(op, IG_F32, &g, pc[0], pc[1], b ? pc[2] : NULL, 1, pc[3], pc[4], pc[5]);
+    if (st == IG_OK) st = igc_amp_convert(op, IG_AMP_BF16, pc[3], 1, yn, yn, y);
+    igi_free(IG_CUDA, sc.base, sc.bytes); /* stream-ordered, as every scratch here */
+    return st;
+}
+
+/* dx, dw (NULL when not wanted); db is computed natively by the caller. */
+static ig_status conv_bwd_bf16_widened(const char *op, const igi_conv *gp, const bf16 *x, const bf16 *w,
+                                       const bf16 *dy, bf16 *dx, bf16 *dw) {
+    if (!dx && !dw) return IG_OK;
+    const igi_conv g = widened_geom(gp);
+    int64_t xn = g.N * g.C * g.H * g.W, wn = g.O * g.K, yn = g.N * g.O * g.P;
+    int64_t count[7] = {xn, wn, yn, dx ? xn : 0, dw ? wn : 0, g.K * g.nb * g.P, g.Og * g.nb * g.P};
+    float *pc[7];
+    f32_scratch sc;
+    ig_status st = f32_scratch_get(op, &sc, 7, count, pc);
+    if (st != IG_OK) return st;
+    st = widen_x(op, gp, x, xn, pc[0]);
+    if (st == IG_OK) st = igc_bf16_widen(op, w, 1, wn, wn, pc[1]);
+    if (st == IG_OK) st = igc_bf16_widen(op, dy, 1, yn, yn, pc[2]);
+    if (st == IG_OK)
+        st = conv_bwd<float>(op, IG_F32, &g, pc[0], pc[1], pc[2], dx ? pc[3] : NULL, dw ? pc[4] : NULL, NULL, pc[5],
+                             pc[6]);
+    if (st == IG_OK && dx) st = igc_amp_convert(op, IG_AMP_BF16, pc[3], 1, xn, xn, dx);
+    if (st == IG_OK && dw) st = igc_amp_convert(op, IG_AMP_BF16, pc[4], 1, wn, wn, dw);
+    igi_free(IG_CUDA, sc.base, sc.bytes);
+    return st;
+}
+
 ig_status igc_conv2d(const char *op, ig_dtype dt, const igi_conv *g, const void *x, const void *w, const void *b,
                      int64_t bs, void *y, void *col, void *res) {
+    if (dt == IG_BF16) {
+        if (igc_conv_igemm_applies(dt, g))
+            return igc_conv2d_igemm_bf16(op, g, (const bf16 *)x, (const bf16 *)w, (const bf16 *)b, bs, (bf16 *)y);
+        return conv_fwd_bf16_widened(op, g, (const bf16 *)x, (const bf16 *)w, (const bf16 *)b, bs, (bf16 *)y);
+    }
     if (igc_conv_igemm_applies(dt, g))
         return igc_conv2d_igemm(op, g, (const float *)x, (const float *)w, (const float *)b, bs, (float *)y);
     if (dt == IG_F32)
@@ -227,6 +348,15 @@ ig_status igc_conv2d(const char *op, ig_dtype dt, const igi_conv *g, const void 
 
 ig_status igc_conv2d_backward(const char *op, ig_dtype dt, const igi_conv *g, const void *x, const void *w,
                               const void *dy, void *dx, void *dw, void *db, void *col, void *dyb) {
+    if (dt == IG_BF16) {
+        ig_status st = conv_bias_grad<bf16>(op, g, (const bf16 *)dy, (bf16 *)db);
+        if (st != IG_OK) return st;
+        if (igc_conv_igemm_applies(dt, g))
+            return igc_conv2d_backward_igemm_bf16(op, g, (const bf16 *)x, (const bf16 *)w, (const bf16 *)dy,
+                                                  (bf16 *)dx, (bf16 *)dw, col);
+        return conv_bwd_bf16_widened(op, g, (const bf16 *)x, (const bf16 *)w, (const bf16 *)dy, (bf16 *)dx,
+                                     (bf16 *)dw);
+    }
     if (dt == IG_F32)
         return conv_bwd<float>(op, dt, g, (const float *)x, (const float *)w, (const float *)dy, (float *)dx,
                                (float *)dw, (float *)db, (float *)col, (float *)dyb);

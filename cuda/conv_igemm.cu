@@ -1,7 +1,7 @@
 /*
- * cuda/conv_igemm.cu — 2-D convolution as an implicit GEMM for float32 (groups == 1): the
- * im2col values are gathered straight from x (or dy) into shared memory, tile by tile, so
- * the [K, N*Ho*Wo] column matrix of cuda/conv.cu is never written or read. conv.cu calls
+ * cuda/conv_igemm.cu — 2-D convolution as an implicit GEMM for float32 and bfloat16
+ * (groups == 1): the im2col values are gathered straight from x (or dy) into shared memory,
+ * tile by tile, so the [K, N*Ho*Wo] column matrix of cuda/conv.cu is never written or read. conv.cu calls
  * in here when igc_conv_igemm_applies() says so and keeps im2col + cuBLAS for the rest
  * (f64, groups > 1, empty or oversized geometry, IGNIS_CUDA_CONV=im2col).
  *
@@ -24,6 +24,17 @@
  * loaders, the stages kept as __nv_bfloat16 / __half, nvcuda::wmma 16x16x16 fragments with
  * fp32 accumulators), unless IGNIS_CUDA_CONV=simt or igi_cuda_conv_force(SIMT) keeps the
  * SIMT kernels, which round the same values and multiply them with fp32 FMAs.
+ *
+ * bf16 activations (dt IG_BF16: x, w, b, y, dy, dx, dw all bf16; igc_conv2d_igemm_bf16 and
+ * igc_conv2d_backward_igemm_bf16): the same kernels with element type E = __nv_bfloat16
+ * (the template parameter E of igm_tile / igm_dw and their kernels, float otherwise). The
+ * loaders read bf16 straight from memory (half the bytes) and stage the values as they are
+ * (already bf16: no rounding; widened exactly for the SIMT kernels, copied as bf16 for the
+ * tensor cores, which on sm_80+ take them as for bf16 autocast); accumulation stays fp32,
+ * and each output element (forward + bias, dX, dW) is rounded to bf16 once, to nearest
+ * even, where it is stored. Split reductions keep their partials in fp32 (forward / dX in
+ * igi_alloc scratch, dW's slices in the col scratch, which holds half as many bytes for
+ * bf16) and round in the final sum.
  *
  * TF32 (ig_cuda_set_tf32(true), autocast off; the switch cuBLAS's GEMMs follow too): the
  * operands are rounded to tf32 (10 mantissa bits, nearest with ties away from zero) as they
@@ -48,6 +59,7 @@
 #include <string.h>
 
 #include <atomic>
+#include <type_traits>
 
 #include "cuda_impl.h"
 
@@ -111,11 +123,11 @@ __device__ __forceinline__ void igm_advance(int &outer, int &ki, int &kj, int st
  *   B[k][col] = w[bq(k) + col*wn]: forward bq(k) = k, wn = K (w [O, C*kh*kw]); backward
  *     data k = (o, kk) and bq = o*wq + kk, wn = kh*kw (w [O, C, kh*kw], wq = C*kh*kw);
  *   out[img, col, py, px] (contiguous [N, Ncol, OH, OW]) = the sum, + bias[col*bs] if bias. */
-struct igm_tile {
-    const float *src, *w, *bias;
-    float *out;
+template <typename E> struct igm_tile {
+    const E *src, *w, *bias;
+    E *out;
     /* split reduction (igm_split_launch): block z sums k in [z*kchunk, (z+1)*kchunk) and,
-     * when part is set, stores its tile (no bias) to part + z*M*Ncol in out's layout */
+     * when part is set, stores its f32 tile (no bias) to part + z*M*Ncol in out's layout */
     float *part;
     int kchunk;
     int64_t bs, M, ohw;
@@ -127,31 +139,44 @@ struct igm_tile {
     int amp;
 };
 
+/* Element types E of x, w, b, y, dy, dx, dw (the kernels' template parameter): float, or
+ * __nv_bfloat16 for bf16 activations (dt IG_BF16). A bf16 value widens to f32 exactly; a
+ * result is rounded to bf16 once, to nearest even, from its f32 sum (+ bias). */
+__device__ __forceinline__ float igm_f32(float v) { return v; }
+__device__ __forceinline__ float igm_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ __forceinline__ void igm_store(float &d, float v) { d = v; }
+__device__ __forceinline__ void igm_store(__nv_bfloat16 &d, float v) { d = __float2bfloat16_rn(v); }
+template <typename E> __device__ __forceinline__ E igm_zero() { return E(0.f); }
+template <> __device__ __forceinline__ __nv_bfloat16 igm_zero<__nv_bfloat16>() { return __ushort_as_bfloat16(0); }
+
 /* A[m][k] for the pixel with source base abase and origin (by, bx) — forward: the top-left
  * input position of its window; backward data: (iy + ph, ix + pw) — and tap (outer, ki, kj). */
-template <int MODE>
-__device__ __forceinline__ float igm_gather(const igm_tile &a, int64_t abase, int by, int bx, int outer, int ki, int kj) {
+template <int MODE, typename E>
+__device__ __forceinline__ E igm_gather(const igm_tile<E> &a, int64_t abase, int by, int bx, int outer, int ki, int kj) {
     int sy, sx;
     if (MODE == IGM_FWD) {
         sy = by + ki * a.dh;
         sx = bx + kj * a.dw;
     } else {
         int ty = by - ki * a.dh, tx = bx - kj * a.dw;
-        if (ty < 0 || tx < 0) return 0.f;
+        if (ty < 0 || tx < 0) return igm_zero<E>();
         sy = a.sh == 1 ? ty : ty / a.sh;
         sx = a.sw == 1 ? tx : tx / a.sw;
-        if (sy * a.sh != ty || sx * a.sw != tx) return 0.f;
+        if (sy * a.sh != ty || sx * a.sw != tx) return igm_zero<E>();
     }
-    if ((unsigned)sy >= (unsigned)a.SH || (unsigned)sx >= (unsigned)a.SW) return 0.f;
+    if ((unsigned)sy >= (unsigned)a.SH || (unsigned)sx >= (unsigned)a.SW) return igm_zero<E>();
     return a.src[abase + (int64_t)outer * a.ss[1] + (int64_t)sy * a.ss[2] + (int64_t)sx * a.ss[3]];
 }
 
 /* A staged operand value as shared memory holds it: f32 (the SIMT kernels: rounded to the
  * autocast precision, or not at all) or bf16 / fp16 (the tensor-core kernels: the same
- * rounding, kept in the narrow type). */
+ * rounding, kept in the narrow type). A bf16 value (bf16 activations) is staged as it is:
+ * already rounded, widened exactly for the SIMT kernels, copied for the tensor cores. */
 __device__ __forceinline__ void igm_put(float &d, float v, int amp) { d = igm_round(v, amp); }
 __device__ __forceinline__ void igm_put(__nv_bfloat16 &d, float v, int) { d = __float2bfloat16_rn(v); }
 __device__ __forceinline__ void igm_put(__half &d, float v, int) { d = __float2half_rn(v); }
+__device__ __forceinline__ void igm_put(float &d, __nv_bfloat16 v, int) { d = __bfloat162float(v); }
+__device__ __forceinline__ void igm_put(__nv_bfloat16 &d, __nv_bfloat16 v, int) { d = v; }
 
 /* The loaders of the tile kernels (SIMT and tensor-core), for a block computing rows m0 ..
  * m0 + BM and columns n0 .. n0 + BN of out, looping over K in stages of IGM_BK:
@@ -167,7 +192,7 @@ __device__ __forceinline__ void igm_put(__half &d, float v, int) { d = __float2h
  * load() reads stage k0 into registers (ra, rb), put() stores them into the shared stage
  * As[k][m], Bs[k][n] (rounded as igm_put says); the caller loads the next stage while the
  * current one is multiplied. Rows past M and columns past Ncol load zeros. */
-template <int MODE, int BM, int BN> struct igm_tile_loader {
+template <int MODE, int BM, int BN, typename E> struct igm_tile_loader {
     static constexpr int LK = IGM_THREADS / BM, KQ = IGM_BK / LK;
     static constexpr int BSTEP = IGM_THREADS / IGM_BK, BQ = BN / BSTEP;
     static_assert(BM <= IGM_THREADS && LK * BM == IGM_THREADS, "one pixel per loading thread");
@@ -187,9 +212,9 @@ template <int MODE, int BM, int BN> struct igm_tile_loader {
     /* ... and their steps: a tap (LK columns), a row carry, an outer carry */
     int cstep, ccarry, rstep, rcarry;
     int64_t ostep, orow, oouter;
-    float ra[KQ], rb[BQ];
+    E ra[KQ], rb[BQ]; /* the next stage as loaded (bf16 stays bf16 until put) */
 
-    __device__ igm_tile_loader(const igm_tile &a, int64_t m0, int n0_, int tid, int kbeg, int kend_)
+    __device__ igm_tile_loader(const igm_tile<E> &a, int64_t m0, int n0_, int tid, int kbeg, int kend_)
         : lm(tid % BM), lk(tid / BM), bk(tid % IGM_BK), bn(tid / IGM_BK), n0(n0_), kend(kend_), abase(0), by(0), bx(0) {
         const int64_t am = m0 + lm;
         arow = am < a.M;
@@ -219,7 +244,7 @@ template <int MODE, int BM, int BN> struct igm_tile_loader {
 
     /* incr: the tap moves on by LK (kj += LK, carrying into ki and outer) and with it
      * (asy, asx) and aoff, by additions only. */
-    __device__ __forceinline__ void incr_advance(const igm_tile &a) {
+    __device__ __forceinline__ void incr_advance(const igm_tile<E> &a) {
         akj += LK;
         asx += cstep;
         aoff += ostep;
@@ -240,15 +265,15 @@ template <int MODE, int BM, int BN> struct igm_tile_loader {
 
     /* Stage k0 into ra / rb (the A tap state carries over from the previous stage:
      * KQ*LK == IGM_BK). */
-    __device__ void load(const igm_tile &a, int k0) {
+    __device__ void load(const igm_tile<E> &a, int k0) {
 #pragma unroll
         for (int q = 0; q < KQ; q++) {
             if constexpr (INCR) {
                 bool in = arow && ak < kend && (unsigned)asy < (unsigned)a.SH && (unsigned)asx < (unsigned)a.SW;
-                ra[q] = in ? a.src[aoff] : 0.f;
+                ra[q] = in ? a.src[aoff] : igm_zero<E>();
                 incr_advance(a);
             } else {
-                ra[q] = arow && ak < kend ? igm_gather<MODE>(a, abase, by, bx, aouter, aki, akj) : 0.f;
+                ra[q] = arow && ak < kend ? igm_gather<MODE>(a, abase, by, bx, aouter, aki, akj) : igm_zero<E>();
                 igm_advance(aouter, aki, akj, LK, a.kh, a.kw);
             }
             ak += LK;
@@ -266,7 +291,7 @@ template <int MODE, int BM, int BN> struct igm_tile_loader {
 #pragma unroll
         for (int r = 0; r < BQ; r++) {
             int col = n0 + bn + r * BSTEP;
-            rb[r] = kg < kend && col < a.Ncol ? a.w[q0 + (int64_t)col * a.wn] : 0.f;
+            rb[r] = kg < kend && col < a.Ncol ? a.w[q0 + (int64_t)col * a.wn] : igm_zero<E>();
         }
     }
 
@@ -292,8 +317,8 @@ template <int MODE, int BM, int BN> struct igm_tile_loader {
  * Configurations: BN 64 (TN 8: 32 x 8 threads, BM 128), BN 32 (TN 8: 64 x 4, BM 256), BN 16
  * (TN 4: 64 x 4, BM 256), picked by the column count so 16 channels do not run a 64-wide
  * tile. Rows past M and columns past Ncol are not stored. */
-template <int MODE, int BN, int TN>
-__global__ void __launch_bounds__(IGM_THREADS) igm_tile_kernel(igm_tile a) {
+template <int MODE, int BN, int TN, typename E>
+__global__ void __launch_bounds__(IGM_THREADS) igm_tile_kernel(igm_tile<E> a) {
     constexpr int NT = BN / TN, MT = IGM_THREADS / NT, BM = MT * IGM_TM;
     static_assert(NT * MT == IGM_THREADS && MT % 32 == 0, "a warp shares one column group");
     static_assert(TN % 4 == 0, "Bs is read 4 columns at a time");
@@ -305,7 +330,7 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tile_kernel(igm_tile a) {
     const int64_t m0 = (int64_t)blockIdx.x * BM;
     const int n0 = (int)blockIdx.y * BN;
     const int kbeg = (int)blockIdx.z * a.kchunk, kend = min(a.K, kbeg + a.kchunk);
-    igm_tile_loader<MODE, BM, BN> ld(a, m0, n0, tid, kbeg, kend);
+    igm_tile_loader<MODE, BM, BN, E> ld(a, m0, n0, tid, kbeg, kend);
 
     float acc[IGM_TM][TN];
 #pragma unroll
@@ -340,8 +365,8 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tile_kernel(igm_tile a) {
         __syncthreads();
     }
 
-    /* out[img, col, p] = acc (+ bias[col]), or this split's part (no bias). */
-    float *dst = a.part ? a.part + (int64_t)blockIdx.z * a.M * a.Ncol : a.out;
+    /* out[img, col, p] = acc (+ bias[col]) rounded to E, or this split's f32 part (no bias). */
+    float *part = a.part ? a.part + (int64_t)blockIdx.z * a.M * a.Ncol : NULL;
 #pragma unroll
     for (int i = 0; i < IGM_TM; i++) {
         int64_t m = m0 + tx + i * MT;
@@ -353,8 +378,12 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tile_kernel(igm_tile a) {
             int col = n0 + ty * TN + j;
             if (col >= a.Ncol) continue;
             float v = acc[i][j];
-            if (MODE == IGM_FWD && a.bias && !a.part) v += a.bias[(int64_t)col * a.bs];
-            dst[obase + (int64_t)col * a.ohw] = v;
+            if (part) {
+                part[obase + (int64_t)col * a.ohw] = v;
+            } else {
+                if (MODE == IGM_FWD && a.bias) v += igm_f32(a.bias[(int64_t)col * a.bs]);
+                igm_store(a.out[obase + (int64_t)col * a.ohw], v);
+            }
         }
     }
 }
@@ -400,8 +429,8 @@ template <typename T, int BM, int BN> struct __align__(32) igm_tc_tile_smem {
  * accumulators go to Cs (column-major: Cs[n][m]), then thread tid stores the pixel
  * m0 + tid % BM of the columns tid / BM + c*(256 / BM): consecutive threads, consecutive
  * pixels, coalesced NCHW stores, bias added on the way. */
-template <int MODE, typename T, int BN>
-__global__ void __launch_bounds__(IGM_THREADS) igm_tc_tile_kernel(igm_tile a) {
+template <int MODE, typename T, int BN, typename E>
+__global__ void __launch_bounds__(IGM_THREADS) igm_tc_tile_kernel(igm_tile<E> a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
     __trap(); /* never launched: igm_tc_ok() is false below compute capability 8.0 */
 #else
@@ -420,7 +449,7 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tc_tile_kernel(igm_tile a) {
     const int64_t m0 = (int64_t)blockIdx.x * BM;
     const int n0 = (int)blockIdx.y * BN;
     const int kbeg = (int)blockIdx.z * a.kchunk, kend = min(a.K, kbeg + a.kchunk);
-    igm_tile_loader<MODE, BM, BN> ld(a, m0, n0, tid, kbeg, kend);
+    igm_tile_loader<MODE, BM, BN, E> ld(a, m0, n0, tid, kbeg, kend);
 
     wmma::fragment<wmma::accumulator, 16, 16, KS, float> acc[FM][FN];
 #pragma unroll
@@ -456,8 +485,9 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tc_tile_kernel(igm_tile a) {
             wmma::store_matrix_sync(&sm.Cs[(wn * FN + j) * 16][(wm * FM + i) * 16], acc[i][j], LDC, wmma::mem_col_major);
     __syncthreads();
 
-    /* out[img, col, p] = Cs[col - n0][m - m0] (+ bias[col]), or this split's part. */
-    float *dst = a.part ? a.part + (int64_t)blockIdx.z * a.M * a.Ncol : a.out;
+    /* out[img, col, p] = Cs[col - n0][m - m0] (+ bias[col]) rounded to E, or this split's
+     * f32 part. */
+    float *part = a.part ? a.part + (int64_t)blockIdx.z * a.M * a.Ncol : NULL;
     const int lm = tid % BM;
     const int64_t m = m0 + lm;
     if (m >= a.M) return;
@@ -467,8 +497,12 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tc_tile_kernel(igm_tile a) {
         int col = n0 + c;
         if (col >= a.Ncol) break;
         float v = sm.Cs[c][lm];
-        if (MODE == IGM_FWD && a.bias && !a.part) v += a.bias[(int64_t)col * a.bs];
-        dst[obase + (int64_t)col * a.ohw] = v;
+        if (part) {
+            part[obase + (int64_t)col * a.ohw] = v;
+        } else {
+            if (MODE == IGM_FWD && a.bias) v += igm_f32(a.bias[(int64_t)col * a.bs]);
+            igm_store(a.out[obase + (int64_t)col * a.ohw], v);
+        }
     }
 #endif
 }
@@ -476,14 +510,15 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tc_tile_kernel(igm_tile a) {
 /* ---- split reduction for small grids ------------------------------------------------------------ */
 
 /* out[e] = part[0*total + e] + part[1*total + e] + ... + part[(S-1)*total + e] (+ bias of e's
- * channel (e / ohw) % ncol): the splits in a fixed order. */
-__global__ void igm_split_sum(const float *part, int S, int64_t total, const float *bias, int64_t bs, int ncol,
-                              int64_t ohw, float *out) {
+ * channel (e / ohw) % ncol): the splits in a fixed order, in f32, rounded to E once. */
+template <typename E>
+__global__ void igm_split_sum(const float *part, int S, int64_t total, const E *bias, int64_t bs, int ncol,
+                              int64_t ohw, E *out) {
     IGC_GRID_STRIDE(e, total) {
         float acc = 0.f;
         for (int s = 0; s < S; s++) acc += part[(int64_t)s * total + e];
-        if (bias) acc += bias[((e / ohw) % ncol) * bs];
-        out[e] = acc;
+        if (bias) acc += igm_f32(bias[((e / ohw) % ncol) * bs]);
+        igm_store(out[e], acc);
     }
 }
 
@@ -507,7 +542,8 @@ static int igm_splits(int64_t blocks, int K) {
 
 /* Launches kernel (a grid of gx x gy tiles, z the splits) with the reduction split as
  * igm_splits says, then the sum. */
-template <typename L> static ig_status igm_split_launch(const char *op, igm_tile a, unsigned gx, unsigned gy, L launch) {
+template <typename E, typename L>
+static ig_status igm_split_launch(const char *op, igm_tile<E> a, unsigned gx, unsigned gy, L launch) {
     int S = igm_splits((int64_t)gx * gy, a.K);
     int64_t stages = (a.K + IGM_BK - 1) / IGM_BK;
     int64_t per = (stages + S - 1) / S; /* stages per split; then every split is non-empty */
@@ -522,7 +558,7 @@ template <typename L> static ig_status igm_split_launch(const char *op, igm_tile
     cudaError_t e = cudaGetLastError();
     if (part) {
         if (e == cudaSuccess) {
-            igm_split_sum<<<igc_blocks(total), IGC_THREADS, 0, igc_stream>>>(part, S, total, a.bias, a.bs, a.Ncol,
+            igm_split_sum<E><<<igc_blocks(total), IGC_THREADS, 0, igc_stream>>>(part, S, total, a.bias, a.bs, a.Ncol,
                                                                               a.ohw, a.out);
             e = cudaGetLastError();
         }
@@ -533,35 +569,40 @@ template <typename L> static ig_status igm_split_launch(const char *op, igm_tile
     return IG_OK;
 }
 
-template <int MODE, typename T, int BN> static ig_status igm_tc_tile_launch(const char *op, const igm_tile &a) {
+template <int MODE, typename T, int BN, typename E>
+static ig_status igm_tc_tile_launch(const char *op, const igm_tile<E> &a) {
     constexpr int WN = BN >= 32 ? BN / 32 : 1, BM = IGM_THREADS / 32 / WN * 2 * 16;
     return igm_split_launch(op, a, (unsigned)((a.M + BM - 1) / BM), (unsigned)((a.Ncol + BN - 1) / BN),
-                            [](dim3 grid, const igm_tile &t) {
-                                igm_tc_tile_kernel<MODE, T, BN><<<grid, IGM_THREADS, 0, igc_stream>>>(t);
+                            [](dim3 grid, const igm_tile<E> &t) {
+                                igm_tc_tile_kernel<MODE, T, BN, E><<<grid, IGM_THREADS, 0, igc_stream>>>(t);
                             });
 }
 
-template <int MODE, typename T> static ig_status igm_tc_tile_run_t(const char *op, const igm_tile &a) {
+template <int MODE, typename T, typename E> static ig_status igm_tc_tile_run_t(const char *op, const igm_tile<E> &a) {
     if (a.Ncol <= 16) return igm_tc_tile_launch<MODE, T, 16>(op, a);
     if (a.Ncol <= 32) return igm_tc_tile_launch<MODE, T, 32>(op, a);
     return igm_tc_tile_launch<MODE, T, 64>(op, a);
 }
 
-template <int MODE, int BN, int TN> static ig_status igm_tile_launch(const char *op, const igm_tile &a) {
+template <int MODE, int BN, int TN, typename E> static ig_status igm_tile_launch(const char *op, const igm_tile<E> &a) {
     constexpr int BM = IGM_THREADS / (BN / TN) * IGM_TM;
     return igm_split_launch(op, a, (unsigned)((a.M + BM - 1) / BM), (unsigned)((a.Ncol + BN - 1) / BN),
-                            [](dim3 grid, const igm_tile &t) {
-                                igm_tile_kernel<MODE, BN, TN><<<grid, IGM_THREADS, 0, igc_stream>>>(t);
+                            [](dim3 grid, const igm_tile<E> &t) {
+                                igm_tile_kernel<MODE, BN, TN, E><<<grid, IGM_THREADS, 0, igc_stream>>>(t);
                             });
 }
 
 /* The tile width for ncol columns: 16, 32 or 64; tensor cores when tc (a.amp is bf16, fp16
- * or IGM_TF32 then). */
-template <int MODE> static ig_status igm_tile_run(const char *op, const igm_tile &a, bool tc) {
+ * or IGM_TF32 then; always bf16 for bf16 activations, staged as they are). */
+template <int MODE, typename E> static ig_status igm_tile_run(const char *op, const igm_tile<E> &a, bool tc) {
     if (tc) {
-        return a.amp == IG_AMP_BF16   ? igm_tc_tile_run_t<MODE, __nv_bfloat16>(op, a)
-               : a.amp == IG_AMP_FP16 ? igm_tc_tile_run_t<MODE, __half>(op, a)
-                                      : igm_tc_tile_run_t<MODE, float>(op, a);
+        if constexpr (!std::is_same<E, float>::value) {
+            return igm_tc_tile_run_t<MODE, __nv_bfloat16>(op, a);
+        } else {
+            return a.amp == IG_AMP_BF16   ? igm_tc_tile_run_t<MODE, __nv_bfloat16>(op, a)
+                   : a.amp == IG_AMP_FP16 ? igm_tc_tile_run_t<MODE, __half>(op, a)
+                                          : igm_tc_tile_run_t<MODE, float>(op, a);
+        }
     }
     if (a.Ncol <= 16) return igm_tile_launch<MODE, 16, 4>(op, a);
     if (a.Ncol <= 32) return igm_tile_launch<MODE, 32, 8>(op, a);
@@ -573,10 +614,12 @@ template <int MODE> static ig_status igm_tile_run(const char *op, const igm_tile
 /* dw [O, K] (K = C*kh*kw, k = (c, ki, kj)) = sum over pixels m = (img, oy, ox) of
  * dy[img, o, oy, ox] * x[img, c, oy*sh - ph + ki*dh, ox*sw - pw + kj*dw] (0 outside H x W).
  * Slice s (blockIdx.z) sums the stages [s*cps, (s+1)*cps) of IGM_BR pixels and stores its
- * tile to out + s*O*K ([O, K] row-major). */
-struct igm_dw {
-    const float *x, *dy;
-    float *out;
+ * f32 tile to part + s*O*K ([O, K] row-major), or with one slice (part NULL) the tile
+ * rounded to E into out (dw). */
+template <typename E> struct igm_dw {
+    const E *x, *dy;
+    float *part;
+    E *out; /* dw */
     int64_t M, P, cps;
     int64_t xs[4];
     int Wo, H, W, O, K, kh, kw, khw;
@@ -594,22 +637,22 @@ struct igm_dw {
  *     slice, moved forward incrementally) and the columns tid / IGM_BR + q*16: x for the taps
  *     k0 + that (XQ = BKW/16 of them), dy for the channels o0 + that (DQ = BO/16).
  *   put(): the registers into the shared stage Xs[r][kc], Ds[r][oc] (rounded as igm_put). */
-template <int BO, int BKW> struct igm_dw_loader {
+template <int BO, int BKW, typename E> struct igm_dw_loader {
     static constexpr int LSTEP = IGM_THREADS / IGM_BR, XQ = BKW / LSTEP, DQ = BO / LSTEP;
     static_assert(XQ * LSTEP == BKW && DQ * LSTEP == BO, "the loaders cover the tile");
 
     int lr, lc, k0, o0;
     int64_t m, img, p;
-    float rx[XQ], rd[DQ];
+    E rx[XQ], rd[DQ];
 
-    __device__ igm_dw_loader(const igm_dw &a, int64_t cbeg, int tid)
+    __device__ igm_dw_loader(const igm_dw<E> &a, int64_t cbeg, int tid)
         : lr(tid % IGM_BR), lc(tid / IGM_BR), k0((int)blockIdx.x * BKW), o0((int)blockIdx.y * BO) {
         m = cbeg * IGM_BR + lr;
         img = m / a.P;
         p = m - img * a.P;
     }
 
-    __device__ void taps(const igm_dw &a, int64_t *koff, int *kdy, int *kdx, int tid) const {
+    __device__ void taps(const igm_dw<E> &a, int64_t *koff, int *kdy, int *kdx, int tid) const {
         for (int kc = tid; kc < BKW; kc += IGM_THREADS) {
             int kg = k0 + kc;
             if (kg < a.K) {
@@ -626,7 +669,7 @@ template <int BO, int BKW> struct igm_dw_loader {
     }
 
     /* Loads the stage of pixel m into rx / rd, then moves m (img, p) on by IGM_BR. */
-    __device__ void load(const igm_dw &a, const int64_t *koff, const int *kdy, const int *kdx) {
+    __device__ void load(const igm_dw<E> &a, const int64_t *koff, const int *kdy, const int *kdx) {
         bool valid = m < a.M;
         int oy = (int)(p / a.Wo), ox = (int)(p - (int64_t)oy * a.Wo);
         int by = oy * a.sh - a.ph, bx = ox * a.sw - a.pw;
@@ -638,12 +681,12 @@ template <int BO, int BKW> struct igm_dw_loader {
         for (int q = 0; q < XQ; q++) {
             int kc = lc + q * LSTEP, iy = by + kdy[kc], ix = bx + kdx[kc];
             bool in = valid && (unsigned)iy < (unsigned)a.H && (unsigned)ix < (unsigned)a.W;
-            rx[q] = in ? a.x[xbase + koff[kc]] : 0.f;
+            rx[q] = in ? a.x[xbase + koff[kc]] : igm_zero<E>();
         }
 #pragma unroll
         for (int q = 0; q < DQ; q++) {
             int oc = lc + q * LSTEP;
-            rd[q] = valid && o0 + oc < a.O ? a.dy[dbase + (int64_t)oc * a.P] : 0.f;
+            rd[q] = valid && o0 + oc < a.O ? a.dy[dbase + (int64_t)oc * a.P] : igm_zero<E>();
         }
         m += IGM_BR;
         p += IGM_BR;
@@ -669,8 +712,8 @@ template <int BO, int BKW> struct igm_dw_loader {
  *     Ds one 16-byte broadcast: 5 shared loads per 16 FMAs (4 + 4 with strided rows).
  *   Pipeline as igm_tile_kernel: registers hold the next stage while this one is used.
  * Configurations (BO, BKW): (64, 64), (32, 128), (16, 256), picked by O. */
-template <int BO, int BKW>
-__global__ void __launch_bounds__(IGM_THREADS) igm_dw_kernel(igm_dw a) {
+template <int BO, int BKW, typename E>
+__global__ void __launch_bounds__(IGM_THREADS) igm_dw_kernel(igm_dw<E> a) {
     constexpr int TOT = BO / 4, TKT = BKW / 4;
     static_assert(TOT * TKT == IGM_THREADS, "4 x 4 accumulators per thread");
     __shared__ float Xs[IGM_BR][BKW + 1];            /* Xs[r][kc]: gathered x of pixel r, tap k0 + kc */
@@ -681,7 +724,7 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_dw_kernel(igm_dw a) {
     const int tid = threadIdx.x;
     const int64_t cbeg = (int64_t)blockIdx.z * a.cps;
     int64_t chunks = (a.M + IGM_BR - 1) / IGM_BR, cend = cbeg + a.cps < chunks ? cbeg + a.cps : chunks;
-    igm_dw_loader<BO, BKW> ld(a, cbeg, tid);
+    igm_dw_loader<BO, BKW, E> ld(a, cbeg, tid);
     ld.taps(a, koff, kdy, kdx, tid);
 
     float acc[4][4];
@@ -715,7 +758,7 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_dw_kernel(igm_dw a) {
         __syncthreads();
     }
 
-    float *out = a.out + (int64_t)blockIdx.z * a.O * a.K;
+    float *part = a.part ? a.part + (int64_t)blockIdx.z * a.O * a.K : NULL;
 #pragma unroll
     for (int i = 0; i < 4; i++) {
         int o = ld.o0 + to * 4 + i;
@@ -723,7 +766,11 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_dw_kernel(igm_dw a) {
 #pragma unroll
         for (int j = 0; j < 4; j++) {
             int k = ld.k0 + tk + j * TKT;
-            if (k < a.K) out[(int64_t)o * a.K + k] = acc[i][j];
+            if (k >= a.K) continue;
+            if (part)
+                part[(int64_t)o * a.K + k] = acc[i][j];
+            else
+                igm_store(a.out[(int64_t)o * a.K + k], acc[i][j]);
         }
     }
 }
@@ -743,8 +790,8 @@ template <typename T, int BO, int BKW> struct __align__(32) igm_tc_dw_smem {
  * 16 fragments of the BO x BKW tile (BO/16 rows of BKW/16) go two per warp, warp w taking
  * fragments 2w and 2w + 1 in row-major order (one row: BKW/16 is even), one IGM_BR = 16 pixel
  * stage per 16 / KS wmma k-steps. The partial tile goes through Cs to out + s*O*K with coalesced stores. */
-template <typename T, int BO, int BKW>
-__global__ void __launch_bounds__(IGM_THREADS) igm_tc_dw_kernel(igm_dw a) {
+template <typename T, int BO, int BKW, typename E>
+__global__ void __launch_bounds__(IGM_THREADS) igm_tc_dw_kernel(igm_dw<E> a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
     __trap(); /* never launched: igm_tc_ok() is false below compute capability 8.0 */
 #else
@@ -760,7 +807,7 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tc_dw_kernel(igm_dw a) {
     const int fr = 2 * warp / FC, fc = 2 * warp % FC;
     const int64_t cbeg = (int64_t)blockIdx.z * a.cps;
     int64_t chunks = (a.M + IGM_BR - 1) / IGM_BR, cend = cbeg + a.cps < chunks ? cbeg + a.cps : chunks;
-    igm_dw_loader<BO, BKW> ld(a, cbeg, tid);
+    igm_dw_loader<BO, BKW, E> ld(a, cbeg, tid);
     ld.taps(a, sm.koff, sm.kdy, sm.kdx, tid);
 
     wmma::fragment<wmma::accumulator, 16, 16, KS, float> acc[2];
@@ -790,34 +837,44 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tc_dw_kernel(igm_dw a) {
     wmma::store_matrix_sync(&sm.Cs[fr * 16][(fc + 1) * 16], acc[1], LDC, wmma::mem_row_major);
     __syncthreads();
 
-    float *out = a.out + (int64_t)blockIdx.z * a.O * a.K;
+    float *part = a.part ? a.part + (int64_t)blockIdx.z * a.O * a.K : NULL;
     for (int e = tid; e < BO * BKW; e += IGM_THREADS) {
         int oc = e / BKW, kc = e - oc * BKW, o = ld.o0 + oc, k = ld.k0 + kc;
-        if (o < a.O && k < a.K) out[(int64_t)o * a.K + k] = sm.Cs[oc][kc];
+        if (o >= a.O || k >= a.K) continue;
+        if (part)
+            part[(int64_t)o * a.K + k] = sm.Cs[oc][kc];
+        else
+            igm_store(a.out[(int64_t)o * a.K + k], sm.Cs[oc][kc]);
     }
 #endif
 }
 
-/* dw[e] = sum over s = 0, 1, ..., S-1 of part[s*OK + e]: the slices in a fixed order. */
-__global__ void igm_dw_sum(const float *part, int64_t S, int64_t OK, float *dw) {
+/* dw[e] = sum over s = 0, 1, ..., S-1 of part[s*OK + e]: the slices in a fixed order, in
+ * f32, rounded to E once. */
+template <typename E> __global__ void igm_dw_sum(const float *part, int64_t S, int64_t OK, E *dw) {
     IGC_GRID_STRIDE(e, OK) {
         float acc = 0.f;
         for (int64_t s = 0; s < S; s++) acc += part[s * OK + e];
-        dw[e] = acc;
+        igm_store(dw[e], acc);
     }
 }
 
-/* The SIMT kernel, or the tensor-core one for autocast when tc. */
-template <int BO, int BKW> static ig_status igm_dw_launch(const char *op, const igm_dw &a, int64_t S, bool tc) {
+/* The SIMT kernel, or the tensor-core one for autocast (or bf16 activations) when tc. */
+template <int BO, int BKW, typename E>
+static ig_status igm_dw_launch(const char *op, const igm_dw<E> &a, int64_t S, bool tc) {
     dim3 grid((unsigned)((a.K + BKW - 1) / BKW), (unsigned)((a.O + BO - 1) / BO), (unsigned)S);
-    if (!tc)
-        igm_dw_kernel<BO, BKW><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
-    else if (a.amp == IG_AMP_BF16)
-        igm_tc_dw_kernel<__nv_bfloat16, BO, BKW><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
-    else if (a.amp == IG_AMP_FP16)
-        igm_tc_dw_kernel<__half, BO, BKW><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
-    else
-        igm_tc_dw_kernel<float, BO, BKW><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
+    if (!tc) {
+        igm_dw_kernel<BO, BKW, E><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
+    } else if constexpr (!std::is_same<E, float>::value) {
+        igm_tc_dw_kernel<__nv_bfloat16, BO, BKW, E><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
+    } else {
+        if (a.amp == IG_AMP_BF16)
+            igm_tc_dw_kernel<__nv_bfloat16, BO, BKW, E><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
+        else if (a.amp == IG_AMP_FP16)
+            igm_tc_dw_kernel<__half, BO, BKW, E><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
+        else
+            igm_tc_dw_kernel<float, BO, BKW, E><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
+    }
     IGC_LAUNCHED(op);
     return IG_OK;
 }
@@ -867,7 +924,7 @@ static bool igm_small(int64_t v) { return v >= 0 && v <= IGM_MAX_SPATIAL; }
 
 bool igc_conv_igemm_applies(ig_dtype dt, const igi_conv *g) {
     if (igm_mode() == IGI_CUDA_CONV_IM2COL) return false;
-    if (dt != IG_F32 || g->groups != 1) return false;
+    if ((dt != IG_F32 && dt != IG_BF16) || g->groups != 1) return false;
     /* empty problems keep the im2col path's handling (bias only, zeroed gradients) */
     if (g->N <= 0 || g->C <= 0 || g->O <= 0 || g->K <= 0 || g->P <= 0 || g->H <= 0 || g->W <= 0) return false;
     const int64_t sp[] = {g->H,      g->W,      g->Ho,     g->Wo,     g->kh,    g->kw,   g->stride_h,
@@ -898,9 +955,15 @@ template <typename A> static void igm_set_window(A &a, const igi_conv *g, int pr
     a.amp = prec;
 }
 
-ig_status igc_conv2d_igemm(const char *op, const igi_conv *g, const float *x, const float *w, const float *b,
-                           int64_t bs, float *y) {
-    igm_tile a;
+/* The operand precision of g's GEMMs for element type E: bf16 activations are bf16 already
+ * (staged as they are; on tensor cores as bf16 fragments), f32 as igm_precision says. */
+template <typename E> static int igm_precision_for(const igi_conv *g) {
+    return std::is_same<E, float>::value ? igm_precision(g) : IG_AMP_BF16;
+}
+
+template <typename E>
+static ig_status igm_forward(const char *op, const igi_conv *g, const E *x, const E *w, const E *b, int64_t bs, E *y) {
+    igm_tile<E> a;
     memset(&a, 0, sizeof a);
     a.src = x;
     a.w = w;
@@ -918,17 +981,20 @@ ig_status igc_conv2d_igemm(const char *op, const igi_conv *g, const float *x, co
     a.SW = (int)g->W;
     a.Ncol = (int)g->O;
     a.K = (int)g->K;
-    int prec = igm_precision(g);
+    int prec = igm_precision_for<E>(g);
     igm_set_window(a, g, prec);
     return igm_tile_run<IGM_FWD>(op, a, igm_tc(prec));
 }
 
-ig_status igc_conv2d_backward_igemm(const char *op, const igi_conv *g, const float *x, const float *w,
-                                    const float *dy, float *dx, float *dw, float *col) {
-    const int prec = igm_precision(g);
+/* col: the table's K*nb*P-element scratch of E (bytes K*nb*P*sizeof(E)), holding dw's f32
+ * slice partials. */
+template <typename E>
+static ig_status igm_backward(const char *op, const igi_conv *g, const E *x, const E *w, const E *dy, E *dx, E *dw,
+                              void *col) {
+    const int prec = igm_precision_for<E>(g);
     if (dx) {
         /* rows: input pixels (img, iy, ix); columns: c; reduction (o, ki, kj) over dy. */
-        igm_tile a;
+        igm_tile<E> a;
         memset(&a, 0, sizeof a);
         a.src = dy;
         a.w = w;
@@ -953,7 +1019,7 @@ ig_status igc_conv2d_backward_igemm(const char *op, const igi_conv *g, const flo
         if (st != IG_OK) return st;
     }
     if (!dw) return IG_OK;
-    igm_dw a;
+    igm_dw<E> a;
     memset(&a, 0, sizeof a);
     a.x = x;
     a.dy = dy;
@@ -967,25 +1033,48 @@ ig_status igc_conv2d_backward_igemm(const char *op, const igi_conv *g, const flo
     a.K = (int)g->K;
     igm_set_window(a, g, prec);
     int bo = g->O <= 16 ? 16 : g->O <= 32 ? 32 : 64, bkw = 4096 / bo;
-    /* Slices: enough blocks to fill the GPU, each at least IGM_DW_MIN_CHUNKS stages, the
-     * partials [S, O, K] within the col scratch (K*nb*P floats: S*O <= nb*P), S <= 65535. */
+    /* Slices: enough blocks to fill the GPU, each at least IGM_DW_MIN_CHUNKS stages, the f32
+     * partials [S, O, K] within the col scratch (K*nb*P elements of E: S*O*4 <=
+     * nb*P*sizeof(E)), S <= 65535. */
     int64_t chunks = (a.M + IGM_BR - 1) / IGM_BR;
     int64_t tiles = ((g->K + bkw - 1) / bkw) * ((g->O + bo - 1) / bo);
-    int64_t S = (IGM_DW_BLOCKS + tiles - 1) / tiles;
+    int64_t S = (IGM_DW_BLOCKS + tiles - 1) / tiles, fit = g->nb * g->P * (int64_t)sizeof(E) / (4 * g->O);
     if (S > chunks / IGM_DW_MIN_CHUNKS) S = chunks / IGM_DW_MIN_CHUNKS;
-    if (!col || S > g->nb * g->P / g->O) S = col ? g->nb * g->P / g->O : 1;
+    if (!col || S > fit) S = col ? fit : 1;
     if (S > 65535) S = 65535;
     if (S < 1) S = 1;
     a.cps = (chunks + S - 1) / S;
     S = (chunks + a.cps - 1) / a.cps; /* every slice non-empty */
-    a.out = S == 1 ? dw : col;
+    a.part = S == 1 ? NULL : (float *)col;
+    a.out = dw;
     bool tc = igm_tc(prec);
     ig_status st = bo == 16 ? igm_dw_launch<16, 256>(op, a, S, tc)
                    : bo == 32 ? igm_dw_launch<32, 128>(op, a, S, tc)
                               : igm_dw_launch<64, 64>(op, a, S, tc);
     if (st != IG_OK || S == 1) return st;
     int64_t ok = g->O * g->K;
-    igm_dw_sum<<<igc_blocks(ok), IGC_THREADS, 0, igc_stream>>>(col, S, ok, dw);
+    igm_dw_sum<E><<<igc_blocks(ok), IGC_THREADS, 0, igc_stream>>>(a.part, S, ok, dw);
     IGC_LAUNCHED(op);
     return IG_OK;
+}
+
+ig_status igc_conv2d_igemm(const char *op, const igi_conv *g, const float *x, const float *w, const float *b,
+                           int64_t bs, float *y) {
+    return igm_forward<float>(op, g, x, w, b, bs, y);
+}
+
+ig_status igc_conv2d_backward_igemm(const char *op, const igi_conv *g, const float *x, const float *w,
+                                    const float *dy, float *dx, float *dw, float *col) {
+    return igm_backward<float>(op, g, x, w, dy, dx, dw, col);
+}
+
+ig_status igc_conv2d_igemm_bf16(const char *op, const igi_conv *g, const __nv_bfloat16 *x, const __nv_bfloat16 *w,
+                                const __nv_bfloat16 *b, int64_t bs, __nv_bfloat16 *y) {
+    return igm_forward<__nv_bfloat16>(op, g, x, w, b, bs, y);
+}
+
+ig_status igc_conv2d_backward_igemm_bf16(const char *op, const igi_conv *g, const __nv_bfloat16 *x,
+                                         const __nv_bfloat16 *w, const __nv_bfloat16 *dy, __nv_bfloat16 *dx,
+                                         __nv_bfloat16 *dw, void *col) {
+    return igm_backward<__nv_bfloat16>(op, g, x, w, dy, dx, dw, col);
 }

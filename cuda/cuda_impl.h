@@ -18,6 +18,7 @@
 #ifndef IGNIS_CUDA_CUDA_IMPL_H
 #define IGNIS_CUDA_CUDA_IMPL_H
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
@@ -117,6 +118,9 @@ __device__ __forceinline__ int64_t igc_offset(int n, const int64_t *shape, const
 /* ---- conversions, as core/tensor.c's igi_load / igi_store ------------------------------- */
 
 template <typename T> __device__ __forceinline__ double igc_load(T x) { return (double)x; }
+template <> __device__ __forceinline__ double igc_load<__nv_bfloat16>(__nv_bfloat16 x) {
+    return (double)__bfloat162float(x);
+}
 
 /* Float to integer saturates and maps NaN to 0. */
 __device__ __forceinline__ int64_t igc_sat(double v, double lo, double hi) {
@@ -146,6 +150,10 @@ template <> struct igc_store<int64_t> {
 };
 template <> struct igc_store<uint8_t> {
     __device__ static uint8_t of(double v) { return (uint8_t)igc_sat(v, 0.0, 255.0); }
+};
+/* bf16 through f32, as core/tensor.c's igi_store: round to nearest even. */
+template <> struct igc_store<__nv_bfloat16> {
+    __device__ static __nv_bfloat16 of(double v) { return __float2bfloat16_rn((float)v); }
 };
 
 /* Calls F::template run<T>(args...) for the C type T of dtype dt. */
@@ -228,5 +236,42 @@ ig_status igc_gemm_init(char *msg, size_t cap);
 void igc_gemm_set_tf32(bool on);
 /* Whether TF32 is on (conv_igemm.cu's implicit GEMM follows the same switch). */
 bool igc_gemm_tf32(void);
+
+/* ---- bf16 kernels: compute in float, round once ------------------------------------------ */
+
+/* The type a kernel computes in for storage type T: float for bf16 (whose arithmetic the
+ * f32 kernels define: a native bf16 kernel loads to float, runs the f32 expressions and
+ * rounds the result once, so it equals core's "f32 copy, f32 entry, round back" path bit
+ * for bit), T itself otherwise (then igc_ld / igc_st are the identity). */
+template <typename T> struct igc_compute { typedef T type; };
+template <> struct igc_compute<__nv_bfloat16> { typedef float type; };
+template <typename T> using igc_compute_t = typename igc_compute<T>::type;
+
+template <typename T> __device__ __forceinline__ igc_compute_t<T> igc_ld(T x) { return x; }
+template <> __device__ __forceinline__ float igc_ld<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
+template <typename T> __device__ __forceinline__ T igc_st(igc_compute_t<T> v) { return v; }
+template <> __device__ __forceinline__ __nv_bfloat16 igc_st<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+/* IGC_DISPATCH_ALL with bf16 (T = __nv_bfloat16) too, for the entries of the groups the
+ * table's bf16 mask names. */
+#define IGC_DISPATCH_ALL_BF16(dt, CALL)                         \
+    if ((dt) == IG_BF16) {                                      \
+        typedef __nv_bfloat16 T;                                \
+        CALL;                                                   \
+    } else                                                      \
+        IGC_DISPATCH_ALL(dt, CALL)
+
+/* cuda/conv_igemm.cu: the implicit GEMM for bf16 activations (dt IG_BF16, where
+ * igc_conv_igemm_applies(IG_BF16, g)): as the f32 entries above with every tensor bf16, f32
+ * accumulation, each result rounded once; col is the K*nb*P-element bf16 scratch. */
+ig_status igc_conv2d_igemm_bf16(const char *op, const igi_conv *g, const __nv_bfloat16 *x, const __nv_bfloat16 *w,
+                                const __nv_bfloat16 *b, int64_t bs, __nv_bfloat16 *y);
+ig_status igc_conv2d_backward_igemm_bf16(const char *op, const igi_conv *g, const __nv_bfloat16 *x,
+                                         const __nv_bfloat16 *w, const __nv_bfloat16 *dy, __nv_bfloat16 *dx,
+                                         __nv_bfloat16 *dw, void *col);
+/* cuda/amp.cu: dst (f32 [rows, cols], packed) = the bf16 matrix src [rows, cols] with row
+ * stride ld, widened (exact). */
+ig_status igc_bf16_widen(const char *op, const __nv_bfloat16 *src, int64_t rows, int64_t cols, int64_t ld,
+                         float *dst);
 
 #endif

@@ -3,7 +3,8 @@
  * Philox4x32-10 stream as the CPU (core/rng.c's ig_philox4x32, written here for the device
  * from the published algorithm: ten rounds of two 32x32->64-bit products with the key
  * bumped by the Weyl constants), so a seeded forward drops the same elements on both; and
- * the masked scaling used by forward and backward.
+ * the masked scaling used by forward and backward (f32, f64, and bf16 computed in float and
+ * rounded once, as the f32 kernel's result rounded).
  */
 #include "cuda_impl.h"
 
@@ -38,12 +39,13 @@ __global__ void dropout_mask_kernel(int64_t n, uint64_t seed, uint64_t start, do
 }
 
 template <typename T> __global__ void mask_apply_kernel(igi_ew e, double scale) {
-    const T k = (T)scale;
+    typedef igc_compute_t<T> C;
+    const C k = (C)scale;
     IGC_GRID_STRIDE(i, e.numel) {
         int64_t off[3];
         igc_ew_offsets<3>(e, i, off);
-        T a = ((const T *)e.data[1])[off[1]];
-        ((T *)e.data[0])[off[0]] = a * (((const uint8_t *)e.data[2])[off[2]] ? k : (T)0);
+        C a = igc_ld(((const T *)e.data[1])[off[1]]);
+        ((T *)e.data[0])[off[0]] = igc_st<T>(a * (((const uint8_t *)e.data[2])[off[2]] ? k : (C)0));
     }
 }
 
@@ -58,6 +60,7 @@ ig_status igc_mask_apply(const char *op, const igi_ew *e, double scale) {
     unsigned nb = igc_blocks(e->numel);
     if (e->dtype[0] == IG_F32) mask_apply_kernel<float><<<nb, IGC_THREADS, 0, igc_stream>>>(*e, scale);
     else if (e->dtype[0] == IG_F64) mask_apply_kernel<double><<<nb, IGC_THREADS, 0, igc_stream>>>(*e, scale);
+    else if (e->dtype[0] == IG_BF16) mask_apply_kernel<__nv_bfloat16><<<nb, IGC_THREADS, 0, igc_stream>>>(*e, scale);
     else return igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported on cuda", op, ig_dtype_name(e->dtype[0]));
     IGC_LAUNCHED(op);
     return IG_OK;

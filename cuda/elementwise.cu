@@ -12,6 +12,9 @@
  *
  * Kernels are templated on the element type only; the op is a runtime switch (uniform
  * across the grid), which keeps the number of instantiations, and compile time, small.
+ * bf16 operands (the table's IGI_BF16_EW group) load to float, run the f32 arithmetic and
+ * round each result once (igc_compute_t / igc_ld / igc_st, cuda_impl.h): the f32 path's
+ * values, bit for bit.
  */
 #include <string.h>
 
@@ -45,6 +48,7 @@ template <typename TO> static ig_status copy_from(const char *op, const igi_ew *
     case IG_I32: copy_kernel<TO, int32_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e); break;
     case IG_I64: copy_kernel<TO, int64_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e); break;
     case IG_U8: copy_kernel<TO, uint8_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e); break;
+    case IG_BF16: copy_kernel<TO, __nv_bfloat16><<<nb, IGC_THREADS, 0, igc_stream>>>(*e); break;
     default: return igi_error(IG_ERR_DTYPE, "%s: invalid dtype on cuda", op);
     }
     IGC_LAUNCHED(op);
@@ -56,6 +60,7 @@ ig_status igc_copy(const char *op, const igi_ew *e) {
         unsigned nb = igc_blocks(e->numel);
         switch (ig_dtype_size(e->dtype[0])) {
         case 1: copy_same_kernel<uint8_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e); break;
+        case 2: copy_same_kernel<uint16_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e); break;
         case 4: copy_same_kernel<uint32_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e); break;
         case 8: copy_same_kernel<uint64_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e); break;
         default: return igi_error(IG_ERR_DTYPE, "%s: invalid dtype on cuda", op);
@@ -63,6 +68,7 @@ ig_status igc_copy(const char *op, const igi_ew *e) {
         IGC_LAUNCHED(op);
         return IG_OK;
     }
+    if (e->dtype[0] == IG_BF16) return copy_from<__nv_bfloat16>(op, e);
     IGC_DISPATCH_ALL(e->dtype[0], return copy_from<T>(op, e))
     return IG_OK;
 }
@@ -82,6 +88,12 @@ ig_status igc_fill(const char *op, const igi_ew *e, double value) {
     unsigned nb = igc_blocks(e->numel);
     switch (ig_dtype_size(e->dtype[0])) {
     case 1: fill_kernel<uint8_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e, bytes[0]); break;
+    case 2: {
+        uint16_t v;
+        memcpy(&v, bytes, 2);
+        fill_kernel<uint16_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e, v);
+        break;
+    }
     case 4: {
         uint32_t v;
         memcpy(&v, bytes, 4);
@@ -130,15 +142,16 @@ template <> struct arith<uint8_t> {
 };
 
 template <typename T> __global__ void binary_kernel(igi_ew e, int kind) {
+    typedef igc_compute_t<T> C;
     IGC_GRID_STRIDE(i, e.numel) {
         int64_t off[3];
         igc_ew_offsets<3>(e, i, off);
-        T a = ((const T *)e.data[1])[off[1]], b = ((const T *)e.data[2])[off[2]];
+        C a = igc_ld(((const T *)e.data[1])[off[1]]), b = igc_ld(((const T *)e.data[2])[off[2]]);
         switch (kind) {
-        case IGI_BIN_ADD: ((T *)e.data[0])[off[0]] = arith<T>::add(a, b); break;
-        case IGI_BIN_SUB: ((T *)e.data[0])[off[0]] = arith<T>::sub(a, b); break;
-        case IGI_BIN_MUL: ((T *)e.data[0])[off[0]] = arith<T>::mul(a, b); break;
-        case IGI_BIN_DIV: ((T *)e.data[0])[off[0]] = arith<T>::div(a, b); break;
+        case IGI_BIN_ADD: ((T *)e.data[0])[off[0]] = igc_st<T>(arith<C>::add(a, b)); break;
+        case IGI_BIN_SUB: ((T *)e.data[0])[off[0]] = igc_st<T>(arith<C>::sub(a, b)); break;
+        case IGI_BIN_MUL: ((T *)e.data[0])[off[0]] = igc_st<T>(arith<C>::mul(a, b)); break;
+        case IGI_BIN_DIV: ((T *)e.data[0])[off[0]] = igc_st<T>(arith<C>::div(a, b)); break;
         case IGI_BIN_EQ: ((uint8_t *)e.data[0])[off[0]] = a == b ? 1 : 0; break;
         case IGI_BIN_GT: ((uint8_t *)e.data[0])[off[0]] = a > b ? 1 : 0; break;
         default: ((uint8_t *)e.data[0])[off[0]] = a < b ? 1 : 0; break;
@@ -149,7 +162,7 @@ template <typename T> __global__ void binary_kernel(igi_ew e, int kind) {
 ig_status igc_binary(const char *op, int kind, const igi_ew *e) {
     if (kind < 0 || kind >= IGI_BIN_COUNT) return igi_error(IG_ERR_ARG, "%s: invalid binary kind %d", op, kind);
     unsigned nb = igc_blocks(e->numel);
-    IGC_DISPATCH_ALL(e->dtype[1], (binary_kernel<T><<<nb, IGC_THREADS, 0, igc_stream>>>(*e, kind)))
+    IGC_DISPATCH_ALL_BF16(e->dtype[1], (binary_kernel<T><<<nb, IGC_THREADS, 0, igc_stream>>>(*e, kind)))
     IGC_LAUNCHED(op);
     return IG_OK;
 }
@@ -162,15 +175,16 @@ template <typename T, typename U> __device__ __forceinline__ T int_scalar(T x, i
 }
 
 template <typename T> __global__ void scalar_kernel(igi_ew e, double s, int64_t si, bool s_int, bool mul) {
+    typedef igc_compute_t<T> C;
     IGC_GRID_STRIDE(i, e.numel) {
         int64_t off[2];
         igc_ew_offsets<2>(e, i, off);
-        T x = ((const T *)e.data[1])[off[1]];
+        C x = igc_ld(((const T *)e.data[1])[off[1]]);
         T *o = (T *)e.data[0] + off[0];
-        if constexpr (sizeof(T) == 4 && (T)0.5 != 0) {
-            float sf = (float)s; /* float tensors: the scalar rounded to float first */
-            *o = mul ? x * sf : x + sf;
-        } else if constexpr ((T)0.5 != 0) {
+        if constexpr (sizeof(C) == 4 && (C)0.5 != 0) {
+            float sf = (float)s; /* f32 (and bf16) tensors: the scalar rounded to float first */
+            *o = igc_st<T>(mul ? x * sf : x + sf);
+        } else if constexpr ((C)0.5 != 0) {
             *o = mul ? x * s : x + s;
         } else {
             if (s_int) {
@@ -191,7 +205,7 @@ ig_status igc_scalar(const char *op, const igi_ew *e, double s, bool mul) {
                  s == floor(s);
     int64_t si = s_int ? (int64_t)s : 0;
     unsigned nb = igc_blocks(e->numel);
-    IGC_DISPATCH_ALL(e->dtype[0], (scalar_kernel<T><<<nb, IGC_THREADS, 0, igc_stream>>>(*e, s, si, s_int, mul)))
+    IGC_DISPATCH_ALL_BF16(e->dtype[0], (scalar_kernel<T><<<nb, IGC_THREADS, 0, igc_stream>>>(*e, s, si, s_int, mul)))
     IGC_LAUNCHED(op);
     return IG_OK;
 }
@@ -216,6 +230,7 @@ template <typename V> static ig_status where_cond(const char *op, const igi_ew *
     case IG_I32: where_kernel<V, int32_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e); break;
     case IG_I64: where_kernel<V, int64_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e); break;
     case IG_U8: where_kernel<V, uint8_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*e); break;
+    case IG_BF16: where_kernel<V, __nv_bfloat16><<<nb, IGC_THREADS, 0, igc_stream>>>(*e); break;
     default: return igi_error(IG_ERR_DTYPE, "%s: invalid condition dtype on cuda", op);
     }
     IGC_LAUNCHED(op);
@@ -225,6 +240,7 @@ template <typename V> static ig_status where_cond(const char *op, const igi_ew *
 ig_status igc_where(const char *op, const igi_ew *e) {
     switch (ig_dtype_size(e->dtype[0])) {
     case 1: return where_cond<uint8_t>(op, e);
+    case 2: return where_cond<uint16_t>(op, e); /* bf16 values: their bits, as selected */
     case 4: return where_cond<uint32_t>(op, e);
     case 8: return where_cond<uint64_t>(op, e);
     default: return igi_error(IG_ERR_DTYPE, "%s: invalid dtype on cuda", op);
@@ -294,11 +310,12 @@ template <typename T, typename U> __device__ __forceinline__ T unary_int(int kin
 }
 
 template <typename T> __global__ void unary_kernel(igi_ew e, int kind, igi_unary_params p) {
+    typedef igc_compute_t<T> C;
     IGC_GRID_STRIDE(i, e.numel) {
         int64_t off[2];
         igc_ew_offsets<2>(e, i, off);
         T x = ((const T *)e.data[1])[off[1]], y;
-        if constexpr ((T)0.5 != 0) y = unary_float<T>(kind, x, p);
+        if constexpr ((C)0.5 != 0) y = igc_st<T>(unary_float<C>(kind, igc_ld(x), p));
         else if constexpr (sizeof(T) == 1) y = unary_int<T, unsigned>(kind, x, p);
         else if constexpr (sizeof(T) == 4) y = unary_int<T, uint32_t>(kind, x, p);
         else y = unary_int<T, uint64_t>(kind, x, p);
@@ -315,7 +332,7 @@ ig_status igc_unary(const char *op, int kind, const igi_ew *e, const igi_unary_p
     if (!ig_dtype_is_float(e->dtype[0]) && !int_unary_ok(kind))
         return igi_error(IG_ERR_DTYPE, "%s: needs a float tensor, got %s", op, ig_dtype_name(e->dtype[0]));
     unsigned nb = igc_blocks(e->numel);
-    IGC_DISPATCH_ALL(e->dtype[0], (unary_kernel<T><<<nb, IGC_THREADS, 0, igc_stream>>>(*e, kind, *p)))
+    IGC_DISPATCH_ALL_BF16(e->dtype[0], (unary_kernel<T><<<nb, IGC_THREADS, 0, igc_stream>>>(*e, kind, *p)))
     IGC_LAUNCHED(op);
     return IG_OK;
 }
@@ -344,11 +361,12 @@ template <typename T> __device__ __forceinline__ T unary_grad(int kind, T g, T v
 
 /* Operands (gin, gout, saved). */
 template <typename T> __global__ void unary_backward_kernel(igi_ew e, int kind, igi_unary_params p) {
+    typedef igc_compute_t<T> C;
     IGC_GRID_STRIDE(i, e.numel) {
         int64_t off[3];
         igc_ew_offsets<3>(e, i, off);
-        T g = ((const T *)e.data[1])[off[1]], v = ((const T *)e.data[2])[off[2]];
-        ((T *)e.data[0])[off[0]] = unary_grad<T>(kind, g, v, p);
+        C g = igc_ld(((const T *)e.data[1])[off[1]]), v = igc_ld(((const T *)e.data[2])[off[2]]);
+        ((T *)e.data[0])[off[0]] = igc_st<T>(unary_grad<C>(kind, g, v, p));
     }
 }
 
@@ -358,6 +376,7 @@ ig_status igc_unary_backward(const char *op, int kind, const igi_ew *e, const ig
     switch (e->dtype[0]) {
     case IG_F32: unary_backward_kernel<float><<<nb, IGC_THREADS, 0, igc_stream>>>(*e, kind, *p); break;
     case IG_F64: unary_backward_kernel<double><<<nb, IGC_THREADS, 0, igc_stream>>>(*e, kind, *p); break;
+    case IG_BF16: unary_backward_kernel<__nv_bfloat16><<<nb, IGC_THREADS, 0, igc_stream>>>(*e, kind, *p); break;
     default: return igi_error(IG_ERR_DTYPE, "%s: gradients need a float tensor, got %s", op, ig_dtype_name(e->dtype[0]));
     }
     IGC_LAUNCHED(op);

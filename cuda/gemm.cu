@@ -13,6 +13,9 @@
  * The scratch is returned to the caching allocator right after the call is queued: every
  * later use of the block is queued on the same stream, after the GEMM.
  *
+ * bf16 (dt IG_BF16, the table's IGI_BF16_GEMM): A, B and C are bf16 in device memory and go
+ * to cublasGemmEx as they are (CUDA_R_16BF in and out, CUBLAS_COMPUTE_32F).
+ *
  * TF32: off by default (CUBLAS_DEFAULT_MATH computes f32 GEMMs in full fp32), on with
  * ig_cuda_set_tf32(true) (CUBLAS_TF32_TENSOR_OP_MATH). One handle on igc_stream; a mutex
  * keeps calls from several host threads from interleaving on it.
@@ -137,12 +140,35 @@ bool igc_gemm_tf32(void) {
     return on;
 }
 
+/* bf16 activations (IGI_BF16_GEMM): A, B and C all bf16 in device memory, f32 accumulation
+ * (CUBLAS_COMPUTE_32F, alpha and beta as floats: beta scales the existing bf16 C read as
+ * f32), each result rounded to bf16 once by cuBLAS. No conversion copies: the point of bf16
+ * activations is to halve the GEMM's memory traffic. The math mode (TF32) does not apply to
+ * 16-bit inputs. Sizes already checked by the caller. */
+static ig_status gemm_bf16(const char *op, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
+                           int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc) {
+    cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const float one = 1.0f, b = (float)beta;
+    pthread_mutex_lock(&gemm_lock);
+    cublasStatus_t s = cb.gemm_ex(handle, opb, opa, (int)N, (int)M, (int)K, &one, B, CUDA_R_16BF, (int)ldb, A,
+                                  CUDA_R_16BF, (int)lda, &b, C, CUDA_R_16BF, (int)ldc, CUBLAS_COMPUTE_32F,
+                                  CUBLAS_GEMM_DEFAULT);
+    pthread_mutex_unlock(&gemm_lock);
+    if (s != CUBLAS_STATUS_SUCCESS)
+        return igi_error(s == CUBLAS_STATUS_ALLOC_FAILED ? IG_ERR_NOMEM : IG_ERR_DEVICE,
+                         "%s: cublasGemmEx (bf16 inputs and output) failed (%s:%d): %s", op, __FILE__, __LINE__,
+                         cb.status_string(s));
+    return IG_OK;
+}
+
 ig_status igc_gemm(const char *op, ig_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                    const void *A, int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc) {
     if (M > INT_MAX || N > INT_MAX || K > INT_MAX || lda > INT_MAX || ldb > INT_MAX || ldc > INT_MAX)
         return igi_error(IG_ERR_SHAPE, "%s: GEMM sizes above 2^31 are not supported by cuBLAS", op);
+    if (dt == IG_BF16) return gemm_bf16(op, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
     if (dt != IG_F32 && dt != IG_F64)
-        return igi_error(IG_ERR_DTYPE, "%s: GEMM on cuda takes float32 or float64, not %s", op, ig_dtype_name(dt));
+        return igi_error(IG_ERR_DTYPE, "%s: GEMM on cuda takes float32, float64 or bfloat16, not %s", op,
+                         ig_dtype_name(dt));
     cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
     pthread_mutex_lock(&gemm_lock);
     if (tf32_applied != tf32_on) {

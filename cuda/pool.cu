@@ -9,6 +9,8 @@
  * adds, in T from 0, g / count (avg) or g where the window's saved argmax is this element
  * (max). The CPU adds the same values in the same order into a zeroed dx, so both passes
  * match the CPU bit for bit (up to the device's own division, which is correctly rounded).
+ * bf16 (the table's IGI_BF16_POOL group) runs the f32 arithmetic on the values as floats
+ * (the backward's sum in float) and rounds each result once: the f32 path's values.
  */
 #include "cuda_impl.h"
 
@@ -54,6 +56,7 @@ __device__ __forceinline__ void pool_candidates(const igi_pool &g, int a, int64_
 
 template <typename T>
 __global__ void max_fwd_kernel(igi_pool g, const T *x, T *out, int64_t *idx) {
+    typedef igc_compute_t<T> C;
     int64_t Ho = g.out[0], Wo = g.out[1], W = g.in[1], total = g.N * g.C * Ho * Wo;
     IGC_GRID_STRIDE(q, total) {
         int64_t ox = q % Wo, oy = (q / Wo) % Ho, pl = q / (Wo * Ho);
@@ -61,10 +64,10 @@ __global__ void max_fwd_kernel(igi_pool g, const T *x, T *out, int64_t *idx) {
         int64_t y0, y1, x0, x1, cy, cx, best = -1;
         pool_window(g, 0, oy, &y0, &y1, &cy);
         pool_window(g, 1, ox, &x0, &x1, &cx);
-        T m = (T)-INFINITY;
+        C m = (C)-INFINITY;
         for (int64_t iy = y0; iy < y1; iy++)
             for (int64_t ix = x0; ix < x1; ix++) {
-                T v = xp[iy * g.xs[2] + ix * g.xs[3]];
+                C v = igc_ld(xp[iy * g.xs[2] + ix * g.xs[3]]);
                 if (best < 0) {
                     m = v;
                     best = iy * W + ix;
@@ -73,7 +76,7 @@ __global__ void max_fwd_kernel(igi_pool g, const T *x, T *out, int64_t *idx) {
                     best = iy * W + ix;
                 }
             }
-        out[q] = m;
+        out[q] = igc_st<T>(m);
         if (idx) idx[q] = best;
     }
 }
@@ -89,14 +92,15 @@ __global__ void avg_fwd_kernel(igi_pool g, const T *x, T *out) {
         pool_window(g, 1, ox, &x0, &x1, &cx);
         double acc = 0;
         for (int64_t iy = y0; iy < y1; iy++)
-            for (int64_t ix = x0; ix < x1; ix++) acc += (double)xp[iy * g.xs[2] + ix * g.xs[3]];
-        out[q] = (T)(acc / (double)(cy * cx));
+            for (int64_t ix = x0; ix < x1; ix++) acc += igc_load(xp[iy * g.xs[2] + ix * g.xs[3]]);
+        out[q] = igc_store<T>::of(acc / (double)(cy * cx)); /* (T)(...); bf16 through float */
     }
 }
 
 /* dx (contiguous [N*C, H, W]) from gout (strides g.xs); idx non-NULL: max. */
 template <typename T>
 __global__ void pool_bwd_kernel(igi_pool g, const T *go, const int64_t *idx, T *dx) {
+    typedef igc_compute_t<T> C;
     int64_t H = g.in[0], W = g.in[1], Ho = g.out[0], Wo = g.out[1], total = g.N * g.C * H * W;
     IGC_GRID_STRIDE(e, total) {
         int64_t ix = e % W, iy = (e / W) % H, pl = e / (W * H);
@@ -104,7 +108,7 @@ __global__ void pool_bwd_kernel(igi_pool g, const T *go, const int64_t *idx, T *
         int64_t fy, ly, fx, lx;
         pool_candidates(g, 0, iy, &fy, &ly);
         pool_candidates(g, 1, ix, &fx, &lx);
-        T acc = 0;
+        C acc = 0;
         for (int64_t oy = fy; oy <= ly; oy++) {
             int64_t y0, y1, cy;
             pool_window(g, 0, oy, &y0, &y1, &cy);
@@ -113,15 +117,15 @@ __global__ void pool_bwd_kernel(igi_pool g, const T *go, const int64_t *idx, T *
                 int64_t x0, x1, cx;
                 pool_window(g, 1, ox, &x0, &x1, &cx);
                 if (ix < x0 || ix >= x1) continue;
-                T gv = gp[oy * g.xs[2] + ox * g.xs[3]];
+                C gv = igc_ld(gp[oy * g.xs[2] + ox * g.xs[3]]);
                 if (idx) {
                     if (idx[(pl * Ho + oy) * Wo + ox] == iy * W + ix) acc += gv;
                 } else {
-                    acc += (T)((double)gv / (double)(cy * cx));
+                    acc += (C)((double)gv / (double)(cy * cx));
                 }
             }
         }
-        dx[e] = acc;
+        dx[e] = igc_st<T>(acc);
     }
 }
 
@@ -136,6 +140,10 @@ ig_status igc_pool2d(const char *op, bool max, ig_dtype dt, const igi_pool *g, c
     } else if (dt == IG_F64) {
         if (max) max_fwd_kernel<double><<<nb, IGC_THREADS, 0, igc_stream>>>(*g, (const double *)x, (double *)out, idx);
         else avg_fwd_kernel<double><<<nb, IGC_THREADS, 0, igc_stream>>>(*g, (const double *)x, (double *)out);
+    } else if (dt == IG_BF16) {
+        typedef __nv_bfloat16 B;
+        if (max) max_fwd_kernel<B><<<nb, IGC_THREADS, 0, igc_stream>>>(*g, (const B *)x, (B *)out, idx);
+        else avg_fwd_kernel<B><<<nb, IGC_THREADS, 0, igc_stream>>>(*g, (const B *)x, (B *)out);
     } else {
         return igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported on cuda", op, ig_dtype_name(dt));
     }
@@ -154,6 +162,9 @@ ig_status igc_pool2d_backward(const char *op, bool max, ig_dtype dt, const igi_p
         pool_bwd_kernel<float><<<nb, IGC_THREADS, 0, igc_stream>>>(*g, (const float *)gout, idx, (float *)dx);
     else if (dt == IG_F64)
         pool_bwd_kernel<double><<<nb, IGC_THREADS, 0, igc_stream>>>(*g, (const double *)gout, idx, (double *)dx);
+    else if (dt == IG_BF16)
+        pool_bwd_kernel<__nv_bfloat16><<<nb, IGC_THREADS, 0, igc_stream>>>(*g, (const __nv_bfloat16 *)gout, idx,
+                                                                           (__nv_bfloat16 *)dx);
     else
         return igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported on cuda", op, ig_dtype_name(dt));
     IGC_LAUNCHED(op);

@@ -10,6 +10,10 @@
  * the first extreme element in row-major order of the reduced dims, a NaN beating any
  * number. (One block per output is simple and right for every shape; a reduction with a
  * few huge slices or very many tiny ones will want specialised kernels later.)
+ *
+ * bf16 input (the table's IGI_BF16_REDUCE group) reads each element as its float value and
+ * goes exactly as f32 does (double sums, float comparisons); the result (bf16 out) is
+ * rounded once, through float as the f32 result would be.
  */
 #include <type_traits>
 
@@ -24,8 +28,8 @@ __device__ A block_sum(const igi_red &r, int64_t koff, A *sh, bool squares, doub
     const T *x = (const T *)r.in;
     A acc = 0;
     for (int64_t j = threadIdx.x; j < r.n_red; j += blockDim.x) {
-        T v = x[koff + igc_offset(r.nr, r.rshape, r.rstride, j)];
-        if constexpr ((T)0.5 != 0) {
+        igc_compute_t<T> v = igc_ld(x[koff + igc_offset(r.nr, r.rshape, r.rstride, j)]);
+        if constexpr ((igc_compute_t<T>)0.5 != 0) {
             if (squares) {
                 double d = (double)v - mean;
                 acc += d * d;
@@ -49,12 +53,13 @@ __device__ A block_sum(const igi_red &r, int64_t koff, A *sh, bool squares, doub
 }
 
 template <typename T> __global__ void sum_kernel(igi_red r, int kind, double div) {
-    typedef typename std::conditional<((T)0.5 != 0), double, unsigned long long>::type A;
+    constexpr bool is_float = (igc_compute_t<T>)0.5 != 0;
+    typedef typename std::conditional<is_float, double, unsigned long long>::type A;
     __shared__ A sh[RED_THREADS];
     for (int64_t o = blockIdx.x; o < r.n_out; o += gridDim.x) {
         int64_t koff = igc_offset(r.nk, r.kshape, r.kstride, o);
         A total = block_sum<T, A>(r, koff, sh, false, 0.0);
-        if constexpr ((T)0.5 != 0) {
+        if constexpr (is_float) {
             double res = total;
             if (kind == IGI_RED_MEAN) {
                 res = total / div;
@@ -62,7 +67,7 @@ template <typename T> __global__ void sum_kernel(igi_red r, int kind, double div
                 double mean = total / (double)r.n_red;
                 res = block_sum<T, A>(r, koff, sh, true, mean) / div;
             }
-            if (threadIdx.x == 0) ((T *)r.out)[o] = (T)res;
+            if (threadIdx.x == 0) ((T *)r.out)[o] = igc_store<T>::of(res); /* (T)res; bf16 via float */
         } else {
             if (threadIdx.x == 0) ((int64_t *)r.out)[o] = (int64_t)total;
         }
@@ -79,15 +84,16 @@ template <typename T> __device__ __forceinline__ bool better(T v, int64_t j, T b
 }
 
 template <typename T> __global__ void extreme_kernel(igi_red r, bool is_max) {
-    __shared__ T shv[RED_THREADS];
+    typedef igc_compute_t<T> C; /* values compared (bf16: as floats, exactly) */
+    __shared__ C shv[RED_THREADS];
     __shared__ int64_t shj[RED_THREADS];
     const T *x = (const T *)r.in;
     for (int64_t o = blockIdx.x; o < r.n_out; o += gridDim.x) {
         int64_t koff = igc_offset(r.nk, r.kshape, r.kstride, o);
-        T best = 0;
+        C best = 0;
         int64_t bj = -1; /* -1: this thread saw nothing */
         for (int64_t j = threadIdx.x; j < r.n_red; j += blockDim.x) {
-            T v = x[koff + igc_offset(r.nr, r.rshape, r.rstride, j)];
+            C v = igc_ld(x[koff + igc_offset(r.nr, r.rshape, r.rstride, j)]);
             if (bj < 0 || better(v, j, best, bj, is_max)) {
                 best = v;
                 bj = j;
@@ -108,7 +114,7 @@ template <typename T> __global__ void extreme_kernel(igi_red r, bool is_max) {
             __syncthreads();
         }
         if (threadIdx.x == 0) {
-            if (r.out) ((T *)r.out)[o] = shv[0];
+            if (r.out) ((T *)r.out)[o] = igc_st<T>(shv[0]); /* bf16: exact, shv[0] came from one */
             if (r.index) r.index[o] = shj[0];
         }
         __syncthreads();
@@ -118,14 +124,18 @@ template <typename T> __global__ void extreme_kernel(igi_red r, bool is_max) {
 ig_status igc_reduce(const char *op, int kind, const igi_red *r, double div) {
     if (r->n_out < 1) return IG_OK;
     unsigned nb = (unsigned)(r->n_out < 65535 ? r->n_out : 65535);
+    /* bf16 values go out as bf16 (the kernels write the input's type) */
+    if (r->in_dtype == IG_BF16 && r->out && r->out_dtype != IG_BF16)
+        return igi_error(IG_ERR_DTYPE, "%s: a bfloat16 reduction writes bfloat16 on cuda, got %s", op,
+                         ig_dtype_name(r->out_dtype));
     if (kind == IGI_RED_MAX || kind == IGI_RED_MIN) {
         if (r->n_red < 1) return igi_error(IG_ERR_SHAPE, "%s: cannot reduce over zero elements", op);
         bool is_max = kind == IGI_RED_MAX;
-        IGC_DISPATCH_ALL(r->in_dtype, (extreme_kernel<T><<<nb, RED_THREADS, 0, igc_stream>>>(*r, is_max)))
+        IGC_DISPATCH_ALL_BF16(r->in_dtype, (extreme_kernel<T><<<nb, RED_THREADS, 0, igc_stream>>>(*r, is_max)))
     } else if (kind == IGI_RED_SUM || kind == IGI_RED_MEAN || kind == IGI_RED_VAR) {
         if (kind != IGI_RED_SUM && !ig_dtype_is_float(r->in_dtype))
             return igi_error(IG_ERR_DTYPE, "%s: needs a float tensor, got %s", op, ig_dtype_name(r->in_dtype));
-        IGC_DISPATCH_ALL(r->in_dtype, (sum_kernel<T><<<nb, RED_THREADS, 0, igc_stream>>>(*r, kind, div)))
+        IGC_DISPATCH_ALL_BF16(r->in_dtype, (sum_kernel<T><<<nb, RED_THREADS, 0, igc_stream>>>(*r, kind, div)))
     } else {
         return igi_error(IG_ERR_ARG, "%s: invalid reduction kind %d", op, kind);
     }
@@ -147,6 +157,9 @@ ig_status igc_reduce_scatter(const char *op, const igi_red *r, const void *g) {
     switch (r->in_dtype) {
     case IG_F32: scatter_kernel<float><<<nb, IGC_THREADS, 0, igc_stream>>>(*r, (const float *)g); break;
     case IG_F64: scatter_kernel<double><<<nb, IGC_THREADS, 0, igc_stream>>>(*r, (const double *)g); break;
+    case IG_BF16: /* the bits as they are */
+        scatter_kernel<uint16_t><<<nb, IGC_THREADS, 0, igc_stream>>>(*r, (const uint16_t *)g);
+        break;
     default: return igi_error(IG_ERR_DTYPE, "%s: gradients need a float tensor, got %s", op, ig_dtype_name(r->in_dtype));
     }
     IGC_LAUNCHED(op);

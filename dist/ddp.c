@@ -396,8 +396,8 @@ ig_status ig_ddp_sync_buffers(ig_ddp *p) {
     ig_status st = IG_OK;
     for (int i = 0; i < p->n_buffers && st == IG_OK; i++) {
         ig_tensor *t = p->buffers[i];
-        if (!ig_dtype_is_float(t->dtype)) {
-            st = broadcast_tensor(p->d, t, op); /* counters: rank 0's */
+        if (!ig_dtype_is_float(t->dtype) || t->dtype == IG_BF16) {
+            st = broadcast_tensor(p->d, t, op); /* counters (and bf16, which no backend adds): rank 0's */
         } else if (exchanged(p->d, t)) {
             igi_storage_written(t->storage);
             st = p->d->be->all_reduce_sum(p->d, igi_data(t), igi_numel(t->ndim, t->shape), t->dtype, op);

@@ -80,8 +80,12 @@ static ig_tensor *linear_forward(ig_module *m, ig_tensor *x) {
     ig_tensor *wt = ig_transpose(w, 0, 1);
     ig_tensor *y = ig_matmul(x, wt);
     ig_tensor_free(wt);
-    if (b) {
-        ig_tensor *yb = ig_add(y, b);
+    if (b && y) {
+        /* Under bf16 autocast the product is bf16, and the bias joins it in bf16 (torch's
+         * autocast linear), recorded so the f32 bias still gets an f32 gradient. */
+        ig_tensor *bc = y->dtype == IG_BF16 && b->dtype == IG_F32 ? ig_to_dtype(b, IG_BF16) : b;
+        ig_tensor *yb = bc ? ig_add(y, bc) : NULL;
+        if (bc != b) ig_tensor_free(bc);
         ig_tensor_free(y);
         y = yb;
     }

@@ -153,7 +153,7 @@ static bool check_params(const char *op, ig_tensor *const *params, int n) {
             igi_error_null(op, argname);
             return false;
         }
-        if (!ig_dtype_is_float(p->dtype)) {
+        if (!ig_dtype_is_float(p->dtype) || p->dtype == IG_BF16) { /* bf16: autocast's, not master weights */
             igi_error(IG_ERR_DTYPE, "%s: %s has dtype %s; parameters must be float32 or float64", op, argname,
                       ig_dtype_name(p->dtype));
             return false;

@@ -141,7 +141,7 @@ int cmd_predict(int argc, char **argv) {
         ig_no_grad_begin();
         ig_scope *sc = ig_scope_begin();
         ig_amp prev = ig_autocast_set(amp_mode);
-        ig_tensor *logits = on_host(ig_contiguous(ig_module_forward(m, dev == IG_CPU ? x : ig_to(x, dev))));
+        ig_tensor *logits = host_f32(ig_module_forward(m, dev == IG_CPU ? x : ig_to(x, dev)));
         ig_autocast_set(prev);
         bool ok = logits && ig_tensor_numel(logits) == k;
         if (ok) {

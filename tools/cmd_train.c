@@ -490,7 +490,7 @@ static int train_epoch(trainer *t, int64_t epoch, metrics_row *row) {
             }
         } else {
             lv = ig_item(loss);
-            ig_tensor *lc = ig_contiguous(logits);
+            ig_tensor *lc = host_f32(logits);
             if (lc) count_hits(ig_tensor_data(lc), ig_tensor_data(y), b, r->num_classes, &hits, &top5, NULL);
         }
         ig_scope_end(sc);

@@ -45,16 +45,19 @@ int apply_tf32(const char *cmd, bool on, ig_device dev);
     "fp32 sums: PyTorch's allow_tf32); default off: exact fp32"
 /* The help text of --amp (one per command kind: training, or forward only). */
 #define AMP_HELP_TRAIN                                                                                  \
-    "mixed precision: off (default), bf16, or fp16 with dynamic loss scaling; GEMM/conv operands in "  \
-    "bf16/fp16 with fp32 accumulation and fp32 master weights (on cpu emulated exactly: slower, for "   \
-    "checking numerics)"
+    "mixed precision: off (default), bf16 (conv/linear outputs and the activations after them in "     \
+    "bf16, fp32 accumulation, fp32 master weights), or fp16 with dynamic loss scaling (GEMM/conv "      \
+    "operands in fp16, fp32 accumulation); on cpu: exact but slower, for checking numerics"
 #define AMP_HELP_FORWARD                                                                                \
-    "mixed precision of the forward pass: off (default), bf16 or fp16 (GEMM/conv operands rounded, "    \
-    "fp32 accumulation; on cpu emulated: slower, for checking numerics)"
+    "mixed precision of the forward pass: off (default), bf16 (bf16 activations) or fp16 (GEMM/conv "  \
+    "operands rounded), fp32 accumulation; on cpu: exact but slower, for checking numerics"
 /* The device of m's parameters and buffers (the CPU for a module without any). */
 ig_device model_device(ig_module *m);
 /* t on the CPU (itself when it is there): the scope's copy for reading results. */
 ig_tensor *on_host(ig_tensor *t);
+/* t on the host as a contiguous f32 tensor (logits are bf16 under bf16 autocast); NULL
+ * passes through. */
+ig_tensor *host_f32(ig_tensor *t);
 
 /* The normalisation transform of a checkpoint's mean/std. */
 ig_transform *normalize_transform(const ckpt_run *r);

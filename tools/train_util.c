@@ -71,6 +71,12 @@ ig_device model_device(ig_module *m) {
 
 ig_tensor *on_host(ig_tensor *t) { return t && ig_tensor_device(t) != IG_CPU ? ig_to(t, IG_CPU) : t; }
 
+ig_tensor *host_f32(ig_tensor *t) {
+    t = on_host(t);
+    if (!t) return NULL;
+    return ig_tensor_dtype(t) == IG_F32 ? ig_contiguous(t) : ig_to_dtype(t, IG_F32);
+}
+
 ig_status evaluate(ig_module *m, ig_dataset *d, const ig_transform *tf, int64_t batch, int64_t num_classes,
                    eval_result *r) {
     ig_device dev = model_device(m); /* batches go where the model is; results come back */
@@ -108,7 +114,7 @@ ig_status evaluate(ig_module *m, ig_dataset *d, const ig_transform *tf, int64_t 
         ig_scope *sc = ig_scope_begin();
         ig_tensor *logits = ig_contiguous(ig_module_forward(m, dev == IG_CPU ? x : ig_to(x, dev)));
         ig_tensor *loss = ig_cross_entropy(logits, dev == IG_CPU ? y : ig_to(y, dev), &ce);
-        logits = on_host(logits);
+        logits = host_f32(logits); /* bf16 under autocast */
         if (!loss || !logits) {
             st = ig_last_status();
         } else if (ig_tensor_ndim(logits) != 2 || ig_tensor_size(logits, 1) != num_classes) {

@@ -158,14 +158,33 @@ static ig_tensor *binary_op(const char *op, int opid, int kind, igi_backward_fn 
     return igi_finish(opid, bw, out, in, 2);
 }
 
-ig_tensor *ig_add(ig_tensor *a, ig_tensor *b) { return binary_op("ig_add", IGI_OP_ADD, BIN_ADD, add_backward, a, b); }
-ig_tensor *ig_sub(ig_tensor *a, ig_tensor *b) { return binary_op("ig_sub", IGI_OP_SUB, BIN_SUB, add_backward, a, b); }
-ig_tensor *ig_mul(ig_tensor *a, ig_tensor *b) { return binary_op("ig_mul", IGI_OP_MUL, BIN_MUL, mul_backward, a, b); }
-ig_tensor *ig_div(ig_tensor *a, ig_tensor *b) { return binary_op("ig_div", IGI_OP_DIV, BIN_DIV, div_backward, a, b); }
+/* A binary op (bw NULL: a comparison) with bf16 operands. A bf16 operand beside an f32 or
+ * f64 one is converted to the other's dtype first (torch's promotion); two bf16 operands
+ * go through f32 where the device has no bf16 kernel (core/ops/bf16.c). */
+static ig_tensor *binary_any(const char *op, int opid, int kind, igi_backward_fn bw, ig_tensor *a, ig_tensor *b) {
+    if (a && b && a->dtype != b->dtype && (a->dtype == IG_BF16 || b->dtype == IG_BF16) &&
+        ig_dtype_is_float(a->dtype) && ig_dtype_is_float(b->dtype)) {
+        if (a->dtype == IG_BF16 ? !(a = ig_to_dtype(a, b->dtype)) : !(b = ig_to_dtype(b, a->dtype))) return NULL;
+    }
+    if (a && b && b->dtype == IG_BF16 && (igi_bf16_fallback(a, IGI_BF16_EW) || igi_bf16_fallback(b, IGI_BF16_EW))) {
+        ig_tensor *wa = igi_bf16_widen(a), *wb = wa ? igi_bf16_widen(b) : NULL;
+        if (!wb) return NULL;
+        ig_amp prev = igi_bf16_enter();
+        ig_tensor *r = binary_any(op, opid, kind, bw, wa, wb);
+        igi_bf16_leave(prev);
+        return igi_bf16_narrow(r);
+    }
+    return bw ? binary_op(op, opid, kind, bw, a, b) : binary_forward(op, kind, a, b, true);
+}
 
-ig_tensor *ig_eq(ig_tensor *a, ig_tensor *b) { return binary_forward("ig_eq", BIN_EQ, a, b, true); }
-ig_tensor *ig_gt(ig_tensor *a, ig_tensor *b) { return binary_forward("ig_gt", BIN_GT, a, b, true); }
-ig_tensor *ig_lt(ig_tensor *a, ig_tensor *b) { return binary_forward("ig_lt", BIN_LT, a, b, true); }
+ig_tensor *ig_add(ig_tensor *a, ig_tensor *b) { return binary_any("ig_add", IGI_OP_ADD, BIN_ADD, add_backward, a, b); }
+ig_tensor *ig_sub(ig_tensor *a, ig_tensor *b) { return binary_any("ig_sub", IGI_OP_SUB, BIN_SUB, add_backward, a, b); }
+ig_tensor *ig_mul(ig_tensor *a, ig_tensor *b) { return binary_any("ig_mul", IGI_OP_MUL, BIN_MUL, mul_backward, a, b); }
+ig_tensor *ig_div(ig_tensor *a, ig_tensor *b) { return binary_any("ig_div", IGI_OP_DIV, BIN_DIV, div_backward, a, b); }
+
+ig_tensor *ig_eq(ig_tensor *a, ig_tensor *b) { return binary_any("ig_eq", IGI_OP_NONE, BIN_EQ, NULL, a, b); }
+ig_tensor *ig_gt(ig_tensor *a, ig_tensor *b) { return binary_any("ig_gt", IGI_OP_NONE, BIN_GT, NULL, a, b); }
+ig_tensor *ig_lt(ig_tensor *a, ig_tensor *b) { return binary_any("ig_lt", IGI_OP_NONE, BIN_LT, NULL, a, b); }
 
 /* ---- scalar forms ----------------------------------------------------------------------- */
 
@@ -235,6 +254,14 @@ static ig_tensor *scalar_op(const char *op, int opid, igi_backward_fn bw, ig_ten
     if (!a) {
         igi_error_null(op, "a");
         return NULL;
+    }
+    if (igi_bf16_fallback(a, IGI_BF16_EW)) { /* through f32 (core/ops/bf16.c) */
+        ig_tensor *w = igi_bf16_widen(a);
+        if (!w) return NULL;
+        ig_amp prev = igi_bf16_enter();
+        ig_tensor *r = scalar_op(op, opid, bw, w, s, mul);
+        igi_bf16_leave(prev);
+        return igi_bf16_narrow(r);
     }
     const igi_backend *be = NULL;
     if (a->device != IG_CPU && !(be = IGI_BACKEND_WITH(op, a->device, scalar))) return NULL;
@@ -315,6 +342,16 @@ ig_tensor *ig_where(ig_tensor *cond, ig_tensor *a, ig_tensor *b) {
     if (!igi_check_same_dtype(op, a, b) || !igi_check_same_device_any(op, a, b) ||
         !igi_check_same_device_any(op, cond, a))
         return NULL;
+    /* bf16 on the CPU: where_loop moves bytes, any dtype. On a device without the kernel:
+     * through f32 (core/ops/bf16.c). */
+    if (a->device != IG_CPU && igi_bf16_fallback(a, IGI_BF16_EW)) {
+        ig_tensor *wa = igi_bf16_widen(a), *wb = wa ? igi_bf16_widen(b) : NULL;
+        if (!wb) return NULL;
+        ig_amp prev = igi_bf16_enter();
+        ig_tensor *r = ig_where(cond, wa, wb);
+        igi_bf16_leave(prev);
+        return igi_bf16_narrow(r);
+    }
     const igi_backend *be = NULL;
     if (a->device != IG_CPU && !(be = IGI_BACKEND_WITH(op, a->device, where))) return NULL;
     int nd, nd2;

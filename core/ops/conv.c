@@ -626,8 +626,8 @@ static bool conv2d_check(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv
     char bx[160], bw[160], bb[160];
     if (!igi_check_same_dtype(OP, x, w) || !igi_check_same_device_any(OP, x, w)) return false;
     if (b && (!igi_check_same_dtype(OP, x, b) || !igi_check_same_device_any(OP, x, b))) return false;
-    if (x->dtype != IG_F32 && x->dtype != IG_F64) {
-        igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported (float32 and float64 only)", OP,
+    if (x->dtype != IG_F32 && x->dtype != IG_F64 && x->dtype != IG_BF16) {
+        igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported (float32, float64 and bfloat16 only)", OP,
                   ig_dtype_name(x->dtype));
         return false;
     }
@@ -734,8 +734,28 @@ ig_tensor *ig_conv2d(ig_tensor *x, ig_tensor *w, ig_tensor *b, const ig_conv2d_p
         igi_error_null(OP, "w");
         return NULL;
     }
+    /* bf16 autocast (torch.autocast): f32 operands are converted to bf16, and so is the
+     * result; the conversions are recorded, so master weights get f32 gradients. */
+    if (igi_autocast_mode() == IG_AMP_BF16 && (x->dtype == IG_F32 || x->dtype == IG_BF16) &&
+        (w->dtype == IG_F32 || w->dtype == IG_BF16) && (!b || b->dtype == IG_F32 || b->dtype == IG_BF16) &&
+        (x->dtype == IG_F32 || w->dtype == IG_F32 || (b && b->dtype == IG_F32))) {
+        ig_tensor *xb = x->dtype == IG_F32 ? ig_to_dtype(x, IG_BF16) : x;
+        ig_tensor *wb = xb && w->dtype == IG_F32 ? ig_to_dtype(w, IG_BF16) : w;
+        ig_tensor *bb = b && b->dtype == IG_F32 ? ig_to_dtype(b, IG_BF16) : b;
+        if (!xb || !wb || (b && !bb)) return NULL;
+        return ig_conv2d(xb, wb, bb, p);
+    }
     int64_t attr[9];
     if (!conv2d_check(x, w, b, p, attr)) return NULL;
+    if (igi_bf16_fallback(x, IGI_BF16_CONV)) { /* through f32 (core/ops/bf16.c) */
+        ig_tensor *wx = igi_bf16_widen(x), *ww = wx ? igi_bf16_widen(w) : NULL;
+        ig_tensor *wb = ww && b ? igi_bf16_widen(b) : NULL;
+        if (!ww || (b && !wb)) return NULL;
+        ig_amp prev = igi_bf16_enter();
+        ig_tensor *r = ig_conv2d(wx, ww, wb, p);
+        igi_bf16_leave(prev);
+        return igi_bf16_narrow(r);
+    }
     if (x->device != IG_CPU) return igi_conv2d_device(x, w, b, attr); /* nn_device.c */
     ig_amp amp = igi_amp_for(x->dtype);
     if (amp == IG_AMP_OFF) return conv2d_forward(x, w, b, x, w, attr, amp);

@@ -73,8 +73,9 @@ ig_tensor *ig_dropout(ig_tensor *x, double p, bool training) {
         igi_error(IG_ERR_ARG, "%s: p must be in [0, 1], got %g", op, p);
         return NULL;
     }
-    if (!igi_check_float(op, x)) return NULL;
+    if (!igi_check_float_bf16(op, x)) return NULL;
     if (!training || p == 0.0) return ig_tensor_retain(x);
+    IGI_BF16_VIA_F32(x, IGI_BF16_EW, ig_dropout(IGI_W, p, training));
     const igi_backend *be = NULL;
     if (x->device != IG_CPU && !(be = IGI_BACKEND_WITH(op, x->device, dropout_mask))) return NULL;
 

@@ -262,6 +262,8 @@ ig_tensor *ig_index_select(ig_tensor *t, int dim, ig_tensor *index) {
     const char *op = "ig_index_select";
     IGI_NULL_CHECK(op, t);
     IGI_NULL_CHECK(op, index);
+    /* bf16 rows move as bytes; recorded, through f32 (the gradient adds: core/ops/bf16.c). */
+    if (igi_should_record(&t, 1)) IGI_BF16_VIA_F32(t, 0, ig_index_select(IGI_W, dim, index));
     if (!check_index_dtype(op, index) || !igi_check_same_device_any(op, t, index)) return NULL;
     /* On a device the rows are moved by its copy kernel; the index is read on the host. */
     if (t->device != IG_CPU && !IGI_BACKEND_WITH(op, t->device, copy)) return NULL;
@@ -468,6 +470,8 @@ ig_tensor *ig_gather(ig_tensor *t, int dim, ig_tensor *index) {
     const char *op = "ig_gather";
     IGI_NULL_CHECK(op, t);
     IGI_NULL_CHECK(op, index);
+    /* bf16 values move as bytes; recorded, through f32 (the gradient adds: core/ops/bf16.c). */
+    if (igi_should_record(&t, 1)) IGI_BF16_VIA_F32(t, 0, ig_gather(IGI_W, dim, index));
     if (!check_index_dtype(op, index) || !igi_check_same_device_any(op, t, index)) return NULL;
     const igi_backend *be = NULL;
     if (t->device != IG_CPU && !(be = IGI_BACKEND_WITH(op, t->device, gather))) return NULL;

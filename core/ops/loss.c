@@ -336,6 +336,10 @@ static bool class_loss_check(const char *op, const char *xname, ig_tensor *x, ig
 
 static ig_tensor *class_loss(const char *op, int opid, const char *xname, ig_tensor *x,
                              ig_tensor *target, const ig_ce_params *p) {
+    if (x && x->dtype == IG_BF16) { /* computed on an f32 copy, with an f32 loss (torch's autocast) */
+        ig_tensor *w = igi_bf16_widen(x);
+        return w ? class_loss(op, opid, xname, w, target, p) : NULL;
+    }
     bool fused = opid == IGI_OP_CROSS_ENTROPY;
     ce_opts o;
     if (!class_loss_check(op, xname, x, target, p, fused, &o)) return NULL;
@@ -529,6 +533,10 @@ static ig_tensor *pointwise_loss(const char *op, int opid, const char *xname, ig
     if (!y) {
         igi_error_null(op, "target");
         return NULL;
+    }
+    if (x->dtype == IG_BF16 || y->dtype == IG_BF16) { /* on f32 copies, an f32 loss (torch's autocast) */
+        ig_tensor *wx = igi_bf16_widen(x), *wy = wx ? igi_bf16_widen(y) : NULL;
+        return wy ? pointwise_loss(op, opid, xname, wx, wy, r, beta) : NULL;
     }
     if (!igi_check_same_device_any(op, x, y) || !igi_check_float(op, x) || !igi_check_same_dtype(op, x, y))
         return NULL;

@@ -193,11 +193,27 @@ ig_tensor *ig_matmul(ig_tensor *a, ig_tensor *b) {
         igi_error_null(OP, "b");
         return NULL;
     }
+    /* bf16 autocast (torch.autocast): f32 operands are converted to bf16, and so is the
+     * result; the conversions are recorded, so master weights get f32 gradients. */
+    if (igi_autocast_mode() == IG_AMP_BF16 && (a->dtype == IG_F32 || a->dtype == IG_BF16) &&
+        (b->dtype == IG_F32 || b->dtype == IG_BF16) && (a->dtype == IG_F32 || b->dtype == IG_F32)) {
+        ig_tensor *ab = a->dtype == IG_F32 ? ig_to_dtype(a, IG_BF16) : a;
+        ig_tensor *bb = ab && b->dtype == IG_F32 ? ig_to_dtype(b, IG_BF16) : b;
+        return ab && bb ? ig_matmul(ab, bb) : NULL;
+    }
     if (!igi_check_same_dtype(OP, a, b) || !igi_check_same_device_any(OP, a, b)) return NULL;
+    if (igi_bf16_fallback(a, IGI_BF16_GEMM)) { /* through f32 (core/ops/bf16.c) */
+        ig_tensor *wa = igi_bf16_widen(a), *wb = wa ? igi_bf16_widen(b) : NULL;
+        if (!wb) return NULL;
+        ig_amp prev = igi_bf16_enter();
+        ig_tensor *r = ig_matmul(wa, wb);
+        igi_bf16_leave(prev);
+        return igi_bf16_narrow(r);
+    }
     const igi_backend *be = NULL;
     if (a->device != IG_CPU && !(be = IGI_BACKEND_WITH(OP, a->device, gemm))) return NULL;
-    if (a->dtype != IG_F32 && a->dtype != IG_F64) {
-        igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported (float32 and float64 only)", OP,
+    if (a->dtype != IG_F32 && a->dtype != IG_F64 && a->dtype != IG_BF16) {
+        igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported (float32, float64 and bfloat16 only)", OP,
                   ig_dtype_name(a->dtype));
         return NULL;
     }

@@ -43,7 +43,8 @@ static const char *const CONV_OP = "ig_conv2d";
 
 static void conv_fill(igi_conv *g, const ig_tensor *x, const ig_tensor *w, const int64_t *attr) {
     igi_conv_geom(g, x, w, attr);
-    size_t per = (size_t)(g->K + g->Og) * (size_t)g->P * ig_dtype_size(x->dtype);
+    /* bf16 scratch is sized as f32: a backend may stage bf16 work in f32 there. */
+    size_t per = (size_t)(g->K + g->Og) * (size_t)g->P * (x->dtype == IG_BF16 ? sizeof(float) : ig_dtype_size(x->dtype));
     int64_t nb = per ? (int64_t)(DEV_CONV_BUDGET / per) : g->N;
     if (nb < 1) nb = 1;
     if (nb > g->N) nb = g->N > 0 ? g->N : 1;
@@ -63,7 +64,7 @@ static ig_status conv2d_backward_device(igi_node *node, ig_tensor *gout, ig_tens
     conv_fill(&g, x, w, node->iattr);
     g.amp = node->amp; /* the backend rounds the GEMM operands as the forward did */
     bool need_x = igi_needs_grad(x), need_w = igi_needs_grad(w), need_b = igi_needs_grad(b);
-    size_t es = ig_dtype_size(dt);
+    size_t es = dt == IG_BF16 ? sizeof(float) : ig_dtype_size(dt); /* as conv_fill sizes it */
     size_t col_bytes = (size_t)(g.K * g.nb * g.P) * es, dyb_bytes = (size_t)(g.Og * g.nb * g.P) * es;
     ig_tensor *gtmp = NULL, *wtmp = NULL, *dx = NULL, *dw = NULL, *db = NULL;
     void *col = NULL, *dyb = NULL;
@@ -106,7 +107,7 @@ ig_tensor *igi_conv2d_device(ig_tensor *x, ig_tensor *w, ig_tensor *b, const int
     igi_conv g;
     conv_fill(&g, x, w, attr);
     g.amp = (int)igi_amp_for(dt); /* autocast: the backend rounds the GEMM operands */
-    size_t es = ig_dtype_size(dt);
+    size_t es = dt == IG_BF16 ? sizeof(float) : ig_dtype_size(dt); /* as conv_fill sizes it */
     size_t col_bytes = (size_t)(g.K * g.nb * g.P) * es, res_bytes = (size_t)(g.Og * g.nb * g.P) * es;
     ig_tensor *out = igi_tensor_new(op, 4, (const int64_t[]){g.N, g.O, g.Ho, g.Wo}, dt, dev);
     if (!out) return NULL;
@@ -328,13 +329,14 @@ static ig_status batch_norm_backward_device(igi_node *node, ig_tensor *g, ig_ten
     int64_t C = x->shape[1];
     ig_tensor *xc = contiguous_nograd(x), *gc = contiguous_nograd(g), *dx = NULL, *dw = NULL, *db = NULL;
     ig_status st = IG_OK;
+    ig_dtype pdt = x->dtype == IG_BF16 ? IG_F32 : x->dtype; /* bf16 activations keep f32 parameters */
     if (!xc || !gc || (igi_needs_grad(x) && !(dx = igi_tensor_new(op, x->ndim, x->shape, x->dtype, dev))) ||
-        (igi_needs_grad(w) && !(dw = igi_tensor_new(op, 1, &C, x->dtype, dev))) ||
-        (igi_needs_grad(b) && !(db = igi_tensor_new(op, 1, &C, x->dtype, dev)))) {
+        (igi_needs_grad(w) && !(dw = igi_tensor_new(op, 1, &C, pdt, dev))) ||
+        (igi_needs_grad(b) && !(db = igi_tensor_new(op, 1, &C, pdt, dev)))) {
         st = ig_last_status();
         goto done;
     }
-    igi_bn_bwd p = {.N = x->shape[0], .C = C, .S = igi_numel(x->ndim - 2, x->shape + 2), .dt = x->dtype,
+    igi_bn_bwd p = {.N = x->shape[0], .C = C, .S = igi_numel(x->ndim - 2, x->shape + 2), .dt = pdt, .xdt = x->dtype,
                     .x = igi_data(xc), .g = igi_data(gc), .w = data_or_null(w), .ws = stride0(w),
                     .mean = (const double *)(const void *)igi_data(node->saved[0]),
                     .invstd = (const double *)(const void *)igi_data(node->saved[1]),
@@ -371,7 +373,8 @@ ig_tensor *igi_batch_norm_device(ig_tensor *x, ig_tensor *running_mean, ig_tenso
     ig_tensor *invstd = mean ? igi_tensor_new(op, 1, &C, IG_F64, dev) : NULL;
     ig_status st = invstd ? IG_OK : ig_last_status();
     if (st == IG_OK) {
-        igi_bn p = {.N = N, .C = C, .S = S, .dt = x->dtype, .x = igi_data(xc), .y = igi_data(out),
+        igi_bn p = {.N = N, .C = C, .S = S, .dt = x->dtype == IG_BF16 ? IG_F32 : x->dtype, .xdt = x->dtype,
+                    .x = igi_data(xc), .y = igi_data(out),
                     .w = data_or_null(weight), .b = data_or_null(bias), .ws = stride0(weight), .bs = stride0(bias),
                     .rm = running_mean ? igi_data(running_mean) : NULL, .rv = running_var ? igi_data(running_var) : NULL,
                     .rms = stride0(running_mean), .rvs = stride0(running_var),

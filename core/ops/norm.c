@@ -100,7 +100,7 @@ static bool check_param(const char *op, const char *name, const ig_tensor *p, co
                         int ndim, const int64_t *shape) {
     if (!p) return true;
     char b1[160], b2[160];
-    if (p->dtype != x->dtype) {
+    if (p->dtype != x->dtype && !(x->dtype == IG_BF16 && p->dtype == IG_F32)) { /* bf16 x: f32 parameters */
         igi_error(IG_ERR_DTYPE, "%s: %s is %s but x is %s", op, name, ig_dtype_name(p->dtype),
                   ig_dtype_name(x->dtype));
         return false;
@@ -799,7 +799,26 @@ ig_tensor *igi_batch_norm_sync(ig_tensor *x, ig_tensor *running_mean, ig_tensor 
         return NULL;
     }
     char b1[160];
-    if (!igi_check_float(op, x)) return NULL;
+    if (x->dtype == IG_BF16) {
+        /* bf16 activations: natively where the device has the kernel and the parameters
+         * are f32; else through f32 (core/ops/bf16.c), the running statistics (which are
+         * updated in place, so never copies) f32 either way. */
+        if ((running_mean && running_mean->dtype == IG_BF16) || (running_var && running_var->dtype == IG_BF16)) {
+            igi_error(IG_ERR_DTYPE, "%s: running_mean and running_var must be float32 for a bfloat16 x", op);
+            return NULL;
+        }
+        bool bf16_params = (weight && weight->dtype == IG_BF16) || (bias && bias->dtype == IG_BF16);
+        if (bf16_params || sync || igi_bf16_fallback(x, IGI_BF16_BN)) {
+            ig_tensor *wx = igi_bf16_widen(x), *ww = wx ? igi_bf16_widen(weight) : NULL;
+            ig_tensor *wb = ww || !weight ? igi_bf16_widen(bias) : NULL;
+            if (!wx || (weight && !ww) || (bias && !wb)) return NULL;
+            ig_amp prev = igi_bf16_enter();
+            ig_tensor *r = igi_batch_norm_sync(wx, running_mean, running_var, ww, wb, training, momentum, eps, sync);
+            igi_bf16_leave(prev);
+            return igi_bf16_narrow(r);
+        }
+    }
+    if (!igi_check_float_bf16(op, x)) return NULL;
     if (x->ndim < 2) {
         igi_error(IG_ERR_SHAPE, "%s: x must have at least 2 dims [N,C,...], got %s", op,
                   ig_shape_str(x, b1, sizeof b1));
@@ -966,6 +985,10 @@ ig_tensor *ig_layer_norm(ig_tensor *x, int n_dims, const int64_t *normalized_sha
         return NULL;
     }
     char b1[160], b2[160];
+    if (x->dtype == IG_BF16) { /* computed on an f32 copy, with an f32 result (torch's autocast) */
+        ig_tensor *wx = igi_bf16_widen(x);
+        return wx ? ig_layer_norm(wx, n_dims, normalized_shape, weight, bias, eps) : NULL;
+    }
     if (!igi_check_float(op, x)) return NULL;
     if (n_dims < 1 || n_dims > x->ndim) {
         igi_error(IG_ERR_ARG, "%s: n_dims must be in [1, %d] for x %s, got %d", op, x->ndim,

@@ -286,8 +286,8 @@ enum { POOL_MAX, POOL_AVG, POOL_ADAPTIVE };
 /* Checks x (3-D or 4-D float, any device) and fills the plane part of g (N, C, strides, ax[].in). */
 static bool pool_input(const char *op, ig_tensor *x, pool_geom *g) {
     char b[160];
-    if (x->dtype != IG_F32 && x->dtype != IG_F64) {
-        igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported (float32 and float64 only)", op,
+    if (x->dtype != IG_F32 && x->dtype != IG_F64 && x->dtype != IG_BF16) {
+        igi_error(IG_ERR_DTYPE, "%s: dtype %s not supported (float32, float64 and bfloat16 only)", op,
                   ig_dtype_name(x->dtype));
         return false;
     }
@@ -449,6 +449,7 @@ ig_tensor *ig_max_pool2d(ig_tensor *x, const ig_pool2d_params *p) {
     static const char *const op = "ig_max_pool2d";
     IGI_NULL_CHECK(op, x);
     IGI_NULL_CHECK(op, p);
+    IGI_BF16_VIA_F32(x, IGI_BF16_POOL, ig_max_pool2d(IGI_W, p));
     pool_geom g;
     int64_t attr[8];
     if (!pool_fixed_setup(op, POOL_MAX, x, p, &g, attr)) return NULL;
@@ -478,6 +479,7 @@ ig_tensor *ig_avg_pool2d(ig_tensor *x, const ig_pool2d_params *p) {
     static const char *const op = "ig_avg_pool2d";
     IGI_NULL_CHECK(op, x);
     IGI_NULL_CHECK(op, p);
+    IGI_BF16_VIA_F32(x, IGI_BF16_POOL, ig_avg_pool2d(IGI_W, p));
     pool_geom g;
     int64_t attr[8];
     if (!pool_fixed_setup(op, POOL_AVG, x, p, &g, attr)) return NULL;
@@ -494,6 +496,7 @@ ig_tensor *ig_avg_pool2d(ig_tensor *x, const ig_pool2d_params *p) {
 ig_tensor *ig_adaptive_avg_pool2d(ig_tensor *x, int64_t oh, int64_t ow) {
     static const char *const op = "ig_adaptive_avg_pool2d";
     IGI_NULL_CHECK(op, x);
+    IGI_BF16_VIA_F32(x, IGI_BF16_POOL, ig_adaptive_avg_pool2d(IGI_W, oh, ow));
     pool_geom g;
     if (!pool_input(op, x, &g)) return NULL;
     char b[160];

@@ -317,7 +317,7 @@ static bool reduce_setup(const char *op, ig_tensor *t, int ndims, const int *dim
         return false;
     }
     if (t->device != IG_CPU && !IGI_BACKEND_WITH(op, t->device, reduce)) return false;
-    if (float_only && !igi_check_float(op, t)) return false;
+    if (float_only && !igi_check_float_bf16(op, t)) return false;
     if (!reduce_mask(op, t, ndims, dims, mask)) return false;
     *ond = reduced_shape(t, mask, keepdim, os);
     return true;
@@ -346,6 +346,7 @@ static ig_status sum_backward(igi_node *n, ig_tensor *g, ig_tensor **gin) {
 
 ig_tensor *ig_sum(ig_tensor *t, int ndims, const int *dims, bool keepdim) {
     const char *op = "ig_sum";
+    IGI_BF16_VIA_F32(t, IGI_BF16_REDUCE, ig_sum(IGI_W, ndims, dims, keepdim));
     bool mask[IG_MAX_DIMS];
     int ond;
     int64_t os[IG_MAX_DIMS];
@@ -379,6 +380,7 @@ static ig_status mean_backward(igi_node *n, ig_tensor *g, ig_tensor **gin) {
 
 ig_tensor *ig_mean(ig_tensor *t, int ndims, const int *dims, bool keepdim) {
     const char *op = "ig_mean";
+    IGI_BF16_VIA_F32(t, IGI_BF16_REDUCE, ig_mean(IGI_W, ndims, dims, keepdim));
     bool mask[IG_MAX_DIMS];
     int ond;
     int64_t os[IG_MAX_DIMS];
@@ -420,6 +422,7 @@ static ig_status var_backward(igi_node *n, ig_tensor *g, ig_tensor **gin) {
 
 ig_tensor *ig_var(ig_tensor *t, int ndims, const int *dims, int64_t correction, bool keepdim) {
     const char *op = "ig_var";
+    IGI_BF16_VIA_F32(t, IGI_BF16_REDUCE, ig_var(IGI_W, ndims, dims, correction, keepdim));
     bool mask[IG_MAX_DIMS];
     int ond;
     int64_t os[IG_MAX_DIMS];
@@ -496,6 +499,7 @@ static ig_status extreme_backward(igi_node *n, ig_tensor *g, ig_tensor **gin) {
 
 static ig_tensor *extreme_op(const char *op, int opid, ig_tensor *t, int ndims, const int *dims,
                              bool keepdim, bool is_max) {
+    IGI_BF16_VIA_F32(t, IGI_BF16_REDUCE, extreme_op(op, opid, IGI_W, ndims, dims, keepdim, is_max));
     bool mask[IG_MAX_DIMS];
     int ond;
     int64_t os[IG_MAX_DIMS];
@@ -541,6 +545,7 @@ ig_tensor *ig_min(ig_tensor *t, int ndims, const int *dims, bool keepdim) {
 /* ---- argmax / argmin ------------------------------------------------------------------- */
 
 static ig_tensor *arg_extreme(const char *op, ig_tensor *t, int dim, bool keepdim, bool is_max) {
+    IGI_BF16_VIA_F32(t, IGI_BF16_REDUCE, arg_extreme(op, IGI_W, dim, keepdim, is_max));
     bool mask[IG_MAX_DIMS];
     int ond;
     int64_t os[IG_MAX_DIMS];

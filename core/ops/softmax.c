@@ -160,6 +160,10 @@ static ig_tensor *softmax_op(const char *op, int opid, ig_tensor *t, int dim) {
         igi_error_null(op, "t");
         return NULL;
     }
+    if (t->dtype == IG_BF16) { /* computed on an f32 copy, with an f32 result (torch's autocast) */
+        ig_tensor *w = igi_bf16_widen(t);
+        return w ? softmax_op(op, opid, w, dim) : NULL;
+    }
     const igi_backend *be = NULL;
     if (t->device != IG_CPU && !(be = IGI_BACKEND_WITH(op, t->device, softmax))) return NULL;
     if (!igi_check_float(op, t)) return NULL;

@@ -80,13 +80,24 @@ static ig_tensor *rounded(ig_tensor *t, ig_amp mode) {
     return r;
 }
 
+/* Largest |a - b| over the elements (either may be bf16: compared as f32). */
 static float max_abs_diff(ig_tensor *a, ig_tensor *b) {
-    ig_tensor *ca = ig_contiguous(a), *cb = ig_contiguous(b);
+    ig_tensor *ca = ig_to_dtype(a, IG_F32), *cb = ig_to_dtype(b, IG_F32);
     cr_assert_eq(ig_tensor_numel(ca), ig_tensor_numel(cb));
     const float *x = ig_tensor_data(ca), *y = ig_tensor_data(cb);
     float m = 0;
     for (int64_t i = 0; i < ig_tensor_numel(ca); i++) m = fmaxf(m, fabsf(x[i] - y[i]));
     return m;
+}
+
+/* got (bf16) holds exactly the bf16 roundings of want (f32; any strides). */
+static void expect_bits_bf16(ig_tensor *got, ig_tensor *want, const char *what) {
+    ig_tensor *g = ig_to_dtype(got, IG_F32), *w = ig_contiguous(want);
+    cr_assert_eq(ig_tensor_numel(g), ig_tensor_numel(w), "%s", what);
+    const float *gp = ig_tensor_data(g), *wp = ig_tensor_data(w);
+    for (int64_t i = 0; i < ig_tensor_numel(g); i++)
+        cr_assert_eq(gp[i], igi_round_bf16(wp[i]), "%s[%lld]: %.9g, want %.9g", what, (long long)i, (double)gp[i],
+                     (double)igi_round_bf16(wp[i]));
 }
 
 Test(core, amp_matmul_equals_f32_on_rounded_operands) {
@@ -102,7 +113,14 @@ Test(core, amp_matmul_equals_f32_on_rounded_operands) {
         cr_assert_not_null(y, "%s", ig_last_error());
         ig_tensor *want = ig_matmul(rounded(a, modes[k]), rounded(b, modes[k]));
         ig_tensor *plain = ig_matmul(a, b);
-        cr_expect_lt(max_abs_diff(y, want), 1e-6f, "mode %d", k);
+        if (modes[k] == IG_AMP_BF16) {
+            /* bf16 autocast returns bf16: the f32 product of the rounded operands, rounded */
+            cr_assert_eq(ig_tensor_dtype(y), IG_BF16);
+            expect_bits_bf16(y, want, "matmul");
+        } else {
+            cr_expect_eq(ig_tensor_dtype(y), IG_F32);
+            cr_expect_lt(max_abs_diff(y, want), 1e-6f, "mode %d", k);
+        }
         cr_expect_gt(max_abs_diff(y, plain), 1e-5f, "mode %d: rounding made no difference", k);
         /* f64 is never rounded */
         ig_tensor *a64 = ig_to_dtype(a, IG_F64), *b64 = ig_to_dtype(b, IG_F64);
@@ -116,18 +134,20 @@ Test(core, amp_matmul_equals_f32_on_rounded_operands) {
     }
 }
 
+/* fp16 autocast keeps f32 tensors and rounds GEMM operands, in backward too. */
 Test(core, amp_matmul_backward_is_the_rounded_computation) {
     ig_scope *s = ig_scope_begin();
     ig_tensor *a = ig_reshape(awkward(12, 0.9f), IG_DIMS(3, 4)), *b = ig_reshape(awkward(20, -0.2f), IG_DIMS(4, 5));
     ig_set_requires_grad(a, true);
     ig_set_requires_grad(b, true);
-    ig_amp prev = ig_autocast_set(IG_AMP_BF16);
+    ig_amp prev = ig_autocast_set(IG_AMP_FP16);
     ig_tensor *y = ig_matmul(a, b);
     ig_autocast_set(prev);
+    cr_assert_eq(ig_tensor_dtype(y), IG_F32);
     ig_tensor *g = ig_reshape(awkward(15, 1.1f), IG_DIMS(3, 5));
     /* backward runs outside the autocast region and still rounds as the forward did */
     cr_assert_eq(ig_backward(y, g), IG_OK, "%s", ig_last_error());
-    ig_tensor *ra = rounded(a, IG_AMP_BF16), *rb = rounded(b, IG_AMP_BF16), *rg = rounded(g, IG_AMP_BF16);
+    ig_tensor *ra = rounded(a, IG_AMP_FP16), *rb = rounded(b, IG_AMP_FP16), *rg = rounded(g, IG_AMP_FP16);
     ig_tensor *da = ig_matmul(rg, ig_transpose(rb, 0, 1)), *db = ig_matmul(ig_transpose(ra, 0, 1), rg);
     cr_expect_lt(max_abs_diff(ig_grad(a), da), 1e-6f);
     cr_expect_lt(max_abs_diff(ig_grad(b), db), 1e-6f);
@@ -137,11 +157,42 @@ Test(core, amp_matmul_backward_is_the_rounded_computation) {
     ig_zero_grad(a);
     ig_zero_grad(b);
     ig_tensor *y2 = ig_matmul(a, b);
-    ig_autocast_set(IG_AMP_BF16);
+    ig_autocast_set(IG_AMP_FP16);
     cr_assert_eq(ig_backward(y2, g), IG_OK);
-    cr_expect_eq(ig_autocast_get(), IG_AMP_BF16, "backward must restore the mode");
+    cr_expect_eq(ig_autocast_get(), IG_AMP_FP16, "backward must restore the mode");
     ig_autocast_set(IG_AMP_OFF);
     cr_expect_lt(max_abs_diff(ig_grad(a), ig_matmul(g, ig_transpose(b, 0, 1))), 1e-6f);
+    ig_scope_end(s);
+}
+
+/* bf16 autocast: the f32 operands become bf16 (recorded conversions), the product is bf16,
+ * and the gradients of the f32 leaves are f32 holding the bf16 gradients of their bf16
+ * copies: each the f32 product of bf16 values, rounded once (torch.autocast's). */
+Test(core, amp_bf16_matmul_backward_rounds_each_gradient_once) {
+    ig_scope *s = ig_scope_begin();
+    ig_tensor *a = ig_reshape(awkward(12, 0.9f), IG_DIMS(3, 4)), *b = ig_reshape(awkward(20, -0.2f), IG_DIMS(4, 5));
+    ig_set_requires_grad(a, true);
+    ig_set_requires_grad(b, true);
+    ig_amp prev = ig_autocast_set(IG_AMP_BF16);
+    ig_tensor *y = ig_matmul(a, b);
+    ig_autocast_set(prev);
+    cr_assert_not_null(y, "%s", ig_last_error());
+    cr_assert_eq(ig_tensor_dtype(y), IG_BF16);
+    ig_tensor *g = ig_to_dtype(ig_reshape(awkward(15, 1.1f), IG_DIMS(3, 5)), IG_BF16);
+    cr_assert_eq(ig_backward(y, g), IG_OK, "%s", ig_last_error());
+    cr_assert_eq(ig_tensor_dtype(ig_grad(a)), IG_F32, "master weights keep f32 gradients");
+    ig_tensor *ra = rounded(a, IG_AMP_BF16), *rb = rounded(b, IG_AMP_BF16), *rg = ig_to_dtype(g, IG_F32);
+    expect_bits_bf16(ig_grad(a), ig_matmul(rg, ig_transpose(rb, 0, 1)), "da");
+    expect_bits_bf16(ig_grad(b), ig_matmul(ig_transpose(ra, 0, 1), rg), "db");
+    /* a bf16 operand beside an f32 one: the f32 one is converted (autocast), not promoted */
+    ig_autocast_set(IG_AMP_BF16);
+    ig_tensor *mixed = ig_matmul(ig_to_dtype(a, IG_BF16), b);
+    ig_autocast_set(IG_AMP_OFF);
+    cr_assert_not_null(mixed, "%s", ig_last_error());
+    expect_bits_bf16(mixed, ig_matmul(ra, rb), "mixed");
+    /* outside autocast, the same pair is a dtype error */
+    cr_expect_null(ig_matmul(ig_to_dtype(a, IG_BF16), b));
+    cr_expect(strstr(ig_last_error(), "ig_matmul"), "%s", ig_last_error());
     ig_scope_end(s);
 }
 
@@ -173,6 +224,23 @@ Test(core, amp_conv2d_forward_and_backward_are_the_rounded_computation) {
             ig_tensor *rx = rounded(x, modes[m]), *rw = rounded(w, modes[m]);
             ig_set_requires_grad(rx, true);
             ig_set_requires_grad(rw, true);
+            if (modes[m] == IG_AMP_BF16) {
+                /* bf16: x, w and b converted, a bf16 result; each gradient rounded once */
+                ig_tensor *rb = rounded(b, IG_AMP_BF16);
+                ig_set_requires_grad(rb, true);
+                ig_tensor *want = ig_conv2d(rx, rw, rb, &p);
+                cr_assert_eq(ig_tensor_dtype(y), IG_BF16);
+                expect_bits_bf16(y, want, "conv2d");
+                ig_tensor *g = ig_to_dtype(ig_reshape(awkward(ig_tensor_numel(y), -0.6f), ig_tensor_ndim(y),
+                                                      ig_tensor_shape(y)), IG_BF16);
+                cr_assert_eq(ig_backward(y, g), IG_OK, "%s", ig_last_error());
+                cr_assert_eq(ig_backward(want, ig_to_dtype(g, IG_F32)), IG_OK);
+                expect_bits_bf16(ig_grad(x), ig_grad(rx), "dx");
+                expect_bits_bf16(ig_grad(w), ig_grad(rw), "dw");
+                expect_bits_bf16(ig_grad(b), ig_grad(rb), "db");
+                ig_scope_end(s);
+                continue;
+            }
             ig_tensor *want = ig_conv2d(rx, rw, b, &p);
             cr_expect_lt(max_abs_diff(y, want), 1e-5f, "case %zu mode %d", c, m);
             cr_expect_gt(max_abs_diff(y, ig_conv2d(x, w, b, &p)), 1e-5f, "case %zu mode %d: no rounding", c, m);

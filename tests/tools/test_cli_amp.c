@@ -50,6 +50,17 @@ static double train_loss(const char *text, int epoch) {
     return NAN;
 }
 
+/* The accuracy after `what` ("train loss" or "test loss") on epoch `epoch`'s line. */
+static double epoch_acc(const char *text, int epoch, const char *what) {
+    char key[64];
+    snprintf(key, sizeof key, "epoch %d/", epoch);
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        const char *l = strstr(p, what), *a = l ? strstr(l, " acc ") : NULL;
+        if (strncmp(p, key, strlen(key)) == 0 && a && a < strchr(p, '\n')) return strtod(a + 5, NULL);
+    }
+    return NAN;
+}
+
 Test(tools, cli_amp_training_runs_close_to_fp32) {
     char dir[256], data[512], out[512];
     make_tmpdir(dir);
@@ -57,7 +68,7 @@ Test(tools, cli_amp_training_runs_close_to_fp32) {
     mkdir(data, 0755);
     write_syn_dataset(data, 192, 64, 8);
     const char *modes[3] = {"off", "bf16", "fp16"};
-    double loss[3];
+    double loss[3], acc[3][2];
     for (int m = 0; m < 3; m++) {
         fmt_path(out, sizeof out, "%s/run-%s", dir, modes[m]);
         const char *args[] = {"train", "--data", data, "--model", "cnn", "--epochs", "2", "--batch", "32",
@@ -65,11 +76,21 @@ Test(tools, cli_amp_training_runs_close_to_fp32) {
         char *text = NULL;
         cr_assert_eq(cli_run(&text, dir, args), 0, "--amp %s:\n%s", modes[m], text);
         loss[m] = train_loss(text, 2);
+        acc[m][0] = epoch_acc(text, 2, "train loss");
+        acc[m][1] = epoch_acc(text, 2, "test loss");
+        cr_expect(isfinite(acc[m][0]) && isfinite(acc[m][1]), "--amp %s: no accuracies in:\n%s", modes[m], text);
         cr_expect(isfinite(loss[m]), "--amp %s: no epoch-2 loss in:\n%s", modes[m], text);
         free(text);
     }
-    for (int m = 1; m < 3; m++)
+    /* fp32 learns the synthetic classes well above chance (12.5%) in two epochs; the
+     * accuracies read the logits, which are bf16 under --amp bf16 */
+    cr_expect_gt(acc[0][0], 40.0, "fp32 train accuracy %g", acc[0][0]);
+    for (int m = 1; m < 3; m++) {
         cr_expect(fabs(loss[m] - loss[0]) < 0.05 * loss[0] + 0.02, "--amp %s loss %g vs fp32 %g", modes[m], loss[m],
                   loss[0]);
+        for (int k = 0; k < 2; k++)
+            cr_expect(fabs(acc[m][k] - acc[0][k]) < 10.0, "--amp %s %s accuracy %g vs fp32 %g", modes[m],
+                      k ? "test" : "train", acc[m][k], acc[0][k]);
+    }
     rm_tree(dir);
 }

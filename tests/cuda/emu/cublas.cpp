@@ -11,7 +11,7 @@
  * line on stderr instead of reading memory a GPU would fault on. Sums accumulate in double
  * and round once; with CUBLAS_TF32_TENSOR_OP_MATH an f32 GEMM first rounds its inputs to
  * TF32 (10 mantissa bits, nearest even), as tensor cores do. GemmEx takes 16BF / 16F / 32F
- * inputs, a 32F output and CUBLAS_COMPUTE_32F.
+ * inputs, a 32F output (or a 16BF one with 16BF inputs) and CUBLAS_COMPUTE_32F.
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -128,7 +128,7 @@ cublasStatus_t gemm(const char *call, cublasHandle_t h, cublasOperation_t ta, cu
             C *c = Cm + (int64_t)j * ldc + i;
             double r = alpha * acc;
             if (beta != 0.0) r += beta * (double)*c;
-            *c = (C)r;
+            *c = (C)r; /* a bf16 C: through float, round to nearest even (cuda_bf16.h) */
         }
     }
     return CUBLAS_STATUS_SUCCESS;
@@ -192,11 +192,17 @@ cublasGemmEx(cublasHandle_t handle, cublasOperation_t ta, cublasOperation_t tb, 
     (void)algo;
     if (!alpha || !beta) return CUBLAS_STATUS_INVALID_VALUE;
     /* The combinations ignis uses (cuBLAS supports more): 16BF/16F/32F inputs of one type,
-     * a 32F output, f32 compute with alpha and beta as floats. */
-    if (compute != CUBLAS_COMPUTE_32F || Ctype != CUDA_R_32F || Atype != Btype ||
-        (Atype != CUDA_R_16BF && Atype != CUDA_R_16F && Atype != CUDA_R_32F))
+     * a 32F output, or 16BF inputs with a 16BF output (bf16 activations: the f32 result
+     * alpha*acc + beta*C, C read as f32, rounded to bf16 once); f32 compute with alpha and
+     * beta as floats. */
+    if (compute != CUBLAS_COMPUTE_32F || Atype != Btype ||
+        (Atype != CUDA_R_16BF && Atype != CUDA_R_16F && Atype != CUDA_R_32F) ||
+        (Ctype != CUDA_R_32F && !(Ctype == CUDA_R_16BF && Atype == CUDA_R_16BF)))
         return CUBLAS_STATUS_NOT_SUPPORTED;
     bool round = Atype == CUDA_R_32F && handle && handle->math == CUBLAS_TF32_TENSOR_OP_MATH;
+    if (Ctype == CUDA_R_16BF)
+        return gemm<__nv_bfloat16>("cublasGemmEx", handle, ta, tb, m, n, k, *(const float *)alpha, A, Atype, lda, B,
+                                   Btype, ldb, *(const float *)beta, (__nv_bfloat16 *)C, ldc, false);
     return gemm<float>("cublasGemmEx", handle, ta, tb, m, n, k, *(const float *)alpha, A, Atype, lda, B, Btype, ldb,
                        *(const float *)beta, (float *)C, ldc, round);
 }
