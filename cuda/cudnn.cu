@@ -26,8 +26,9 @@
  * groups through cudnnSetConvolutionGroupCount. f32 under fp16 autocast (g->amp: f32
  * tensors whose GEMM operands are rounded to half) has no cuDNN equivalent without
  * rounded copies of x, w and dy, so it stays on ignis's own path (the implicit GEMM, which
- * rounds as it stages); so do empty problems (the bias-only forward, zeroed gradients)
- * and geometry beyond cuDNN's int arguments (igc_conv_cudnn_takes).
+ * rounds as it stages); so do empty problems (the bias-only forward, zeroed gradients),
+ * geometry beyond cuDNN's int arguments, and an expanded x (a zero stride: cuDNN's strides
+ * are positive); igc_conv_cudnn_takes decides.
  * The bias stays ignis's: forward fills y with the bias (a kernel here) and cuDNN adds the
  * convolution with beta = 1, so a bf16 y is rounded once from the f32 sum + bias; the bias
  * gradient is conv.cu's deterministic split sum.
@@ -80,6 +81,7 @@ bool igc_conv_cudnn_takes(ig_dtype dt, const igi_conv *g) {
     const int64_t size[4] = {g->N, g->C, g->H, g->W};
     for (int d = 0; d < 4; d++) {
         if (g->xs[d] < 0 || g->xs[d] > INT_MAX) return false;
+        if (g->xs[d] == 0 && size[d] > 1) return false; /* an expanded x: cuDNN wants positive strides */
         span += (size[d] - 1) * g->xs[d];
     }
     return span <= INT_MAX;
