@@ -306,7 +306,7 @@ NVCC_OPT := $(if $(filter 1,$(DEBUG)),-O0 -g -G,-O3 -lineinfo)
 NVCC_WERROR := $(if $(filter -Werror,$(CFLAGS)),-Werror all-warnings -Xcompiler -Werror)
 NVCC_FLAGS := -ccbin $(NVCC_CCBIN) -std=c++17 $(NVCC_OPT) $(CUDA_GENCODE) -I. -D_POSIX_C_SOURCE=200809L \
     $(CUDA_DEFS) -Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra $(NVCC_WERROR)
-$(BUILD)/obj/cuda/gemm.o: NVCC_FLAGS += -DIGNIS_CUDA_LIBDIR='"$(CUDA_LIBDIR)"'
+$(BUILD)/obj/cuda/gemm.o $(BUILD)/obj/cuda/cudnn.o: NVCC_FLAGS += -DIGNIS_CUDA_LIBDIR='"$(CUDA_LIBDIR)"'
 $(BUILD)/obj/%.o: %.cu $(BUILD)/cuda-config.txt
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCC_FLAGS) -MMD -MP -MF $(@:.o=.d) -c $< -o $@
@@ -393,7 +393,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(STATIC_LIB)
 # CUDA emulator (tests/cuda/emu/README.md): the same cuda/*.cu, rewritten by
 # tests/cuda/emu/launch.pl (kernel launches become calls) and compiled by $(CXX) as C++17
 # against the emulator's headers, linked with its runtime (kernels run on the CPU, the threads
-# of a block as fibers) and a stand-in cuBLAS library, into a second test binary that runs
+# of a block as fibers) and a stand-in cuBLAS and cuDNN libraries, into a second test binary that runs
 # the CUDA suite (`cuda/*`) with a device present. Neither nvcc nor a GPU is needed. It
 # reuses the library's C objects except core/backend.c, and tests/cuda/test_*.c, which are
 # compiled again with -DIGNIS_CUDA into $(BUILD)/emu/. CUDA_EMU=auto (the default) builds
@@ -410,6 +410,8 @@ EMU_TEST_OBJS := $(EMU_TEST_SRCS:%.c=$(EMU_DIR)/obj/%.o)
 EMU_SELFTEST_OBJ := $(EMU_DIR)/obj/tests/cuda/emu/test_emu.o
 EMU_LIB := $(EMU_DIR)/libignis-emu.a
 EMU_CUBLAS := $(EMU_DIR)/libcublas.so.13
+# The stand-in cuDNN (tests/cuda/emu/cudnn.cpp) for IGNIS_CUDA_CONV=cudnn, loaded by cuda/cudnn.cu.
+EMU_CUDNN := $(EMU_DIR)/libcudnn.so.9
 EMU_BIN := $(EMU_DIR)/ignis_cuda_emu_tests
 EMU_LIB_OBJS := $(filter-out $(CUDA_OBJS) $(BUILD)/obj/core/backend.o,$(LIB_OBJS)) $(EMU_BACKEND_OBJ) \
     $(EMU_CU_OBJS) $(EMU_RT_OBJ)
@@ -422,7 +424,7 @@ EMU_CPPFLAGS := -I. -Icuda -Itests/cuda/emu/include -D_POSIX_C_SOURCE=200809L -D
 EMU_LIBS := $(BLAS_LIBS) $(IMG_LIBS) $(MPI_LIBS) -ldl -lstdc++ $(SYSLIBS)
 
 .PHONY: test-cuda-emu emu
-emu: $(EMU_BIN) $(EMU_CUBLAS)
+emu: $(EMU_BIN) $(EMU_CUBLAS) $(EMU_CUDNN)
 
 $(EMU_DIR)/src/%.cpp: %.cu tests/cuda/emu/launch.pl
 	@mkdir -p $(@D)
@@ -430,7 +432,7 @@ $(EMU_DIR)/src/%.cpp: %.cu tests/cuda/emu/launch.pl
 $(EMU_DIR)/obj/cuda/%.o: $(EMU_DIR)/src/cuda/%.cpp
 	@mkdir -p $(@D)
 	$(CXX) $(EMU_CPPFLAGS) -include cuda_runtime.h $(EMU_CXXFLAGS) -c $< -o $@
-$(EMU_DIR)/obj/cuda/gemm.o: EMU_CPPFLAGS += -DIGNIS_CUDA_LIBDIR='"$(abspath $(EMU_DIR))"'
+$(EMU_DIR)/obj/cuda/gemm.o $(EMU_DIR)/obj/cuda/cudnn.o: EMU_CPPFLAGS += -DIGNIS_CUDA_LIBDIR='"$(abspath $(EMU_DIR))"'
 $(EMU_SELFTEST_OBJ): $(EMU_DIR)/src/tests/cuda/emu/test_emu.cpp
 	@mkdir -p $(@D)
 	$(CXX) $(EMU_CPPFLAGS) $(CRITERION_CFLAGS) -DIGEMU_CUBLAS_PATH='"$(abspath $(EMU_CUBLAS))"' -include cuda_runtime.h \
@@ -443,6 +445,10 @@ $(EMU_RT_OBJ): tests/cuda/emu/runtime.cpp
 $(EMU_CUBLAS): tests/cuda/emu/cublas.cpp $(wildcard tests/cuda/emu/include/*.h)
 	@mkdir -p $(@D)
 	$(CXX) -Itests/cuda/emu/include $(filter-out -O2 -MMD -MP,$(EMU_CXXFLAGS)) -O3 -fPIC -shared \
+	    -Wl,-soname,$(notdir $@) -o $@ $< -ldl
+$(EMU_CUDNN): tests/cuda/emu/cudnn.cpp $(wildcard tests/cuda/emu/include/*.h)
+	@mkdir -p $(@D)
+	$(CXX) -Itests/cuda/emu/include $(filter-out -O2 -MMD -MP,$(EMU_CXXFLAGS)) -O2 -fPIC -shared \
 	    -Wl,-soname,$(notdir $@) -o $@ $< -ldl
 $(EMU_BACKEND_OBJ) $(EMU_TEST_OBJS): $(EMU_DIR)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -469,7 +475,7 @@ $(EMU_CLI): $(CLI_OBJS) $(EMU_LIB)
 	$(CC) $(IG_LDFLAGS) -Wl,--export-dynamic-symbol=igemu_device_range -o $@ $(CLI_OBJS) $(EMU_LIB) $(EMU_LIBS)
 
 ifeq ($(EMU_ON),1)
-test-cuda-emu: $(EMU_BIN) $(EMU_CUBLAS) $(EMU_CLI)
+test-cuda-emu: $(EMU_BIN) $(EMU_CUBLAS) $(EMU_CUDNN) $(EMU_CLI)
 	@echo "test-cuda-emu: the cuda suite on the EMULATED CUDA device (tests/cuda/emu: cuda/*.cu built by $(CXX), kernels run on the CPU; no GPU involved)"
 	$(EMU_BIN) --filter 'cuda_emu/*' $(TEST_FLAGS)
 	$(EMU_BIN) --filter 'cuda/*' $(TEST_FLAGS)
@@ -490,7 +496,7 @@ test-cuda-emu: $(EMU_BIN) $(EMU_CUBLAS) $(EMU_CLI)
 # In fp32, then under --amp bf16 (bf16 activations, native bf16 kernels).
 EMU_TRAIN := $(EMU_DIR)/train-check
 .PHONY: emu-train-check
-emu-train-check: $(EMU_CLI) $(EMU_CUBLAS)
+emu-train-check: $(EMU_CLI) $(EMU_CUBLAS) $(EMU_CUDNN)
 	@for amp in off bf16; do \
 	    d=$(EMU_TRAIN)/$$amp; rm -rf $$d && mkdir -p $$d/data && perl tests/cuda/emu/tiny_idx.pl $$d/data || exit 1; \
 	    for mode in plain logged; do \
@@ -537,7 +543,7 @@ check: $(TEST_BIN) $(DIST_DRIVER) all examples
 	@echo "check: note: the emulated CUDA run (make test-cuda-emu) is not part of SANITIZE=1: ASan and fiber stacks do not mix"
 	@$(MAKE) --no-print-directory install-check
 else
-check: $(TEST_BIN) $(DIST_DRIVER) all examples $(if $(EMU_ON),$(EMU_BIN) $(EMU_CUBLAS))
+check: $(TEST_BIN) $(DIST_DRIVER) all examples $(if $(EMU_ON),$(EMU_BIN) $(EMU_CUBLAS) $(EMU_CUDNN))
 	$(TEST_BIN) $(TEST_FLAGS)
 	$(MPI_TEST_NOTE)
 	@$(MAKE) --no-print-directory test-cuda-emu
@@ -597,7 +603,8 @@ $(BUILD)/obj/tools/cmd_bench.o: EXTRA_CFLAGS += $(BLAS_CFLAGS)
 check-warnings:
 	$(MAKE) --no-print-directory CC=gcc BUILD=build/werror-gcc CFLAGS=-Werror \
 	    all examples benches build/werror-gcc/tests/ignis_tests build/werror-gcc/tests/ddp_check \
-	    build/werror-gcc/emu/ignis_cuda_emu_tests build/werror-gcc/emu/libcublas.so.13
+	    build/werror-gcc/emu/ignis_cuda_emu_tests build/werror-gcc/emu/libcublas.so.13 \
+	    build/werror-gcc/emu/libcudnn.so.9
 	$(MAKE) --no-print-directory CC=clang BUILD=build/werror-clang CFLAGS=-Werror \
 	    all examples benches build/werror-clang/tests/ignis_tests build/werror-clang/tests/ddp_check
 

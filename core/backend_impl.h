@@ -454,13 +454,16 @@ ig_status igi_cuda_init(char *msg, size_t cap);
 void igi_cuda_set_tf32(bool on);
 /* cuda/conv_igemm.cu: which path f32 conv2d takes on CUDA. AUTO: the implicit GEMM where
  * it applies (groups 1, sizes within its index limits), on tensor cores under autocast
- * (sm_80+), unless the environment has IGNIS_CUDA_CONV=im2col or =simt (read once; simt:
- * the implicit GEMM's SIMT kernels even under autocast); IM2COL: im2col + cuBLAS always;
+ * (sm_80+), unless the environment has IGNIS_CUDA_CONV=im2col, =simt or =cudnn (read once;
+ * simt: the implicit GEMM's SIMT kernels even under autocast); IM2COL: im2col + cuBLAS always;
  * IGEMM: the implicit GEMM where it applies (tensor cores under autocast), whatever the
- * environment says; SIMT: the implicit GEMM where it applies, SIMT kernels only. Returns the
- * previous mode. For tests (every path) and experiments; not synchronised with convolutions
- * in flight on other threads. */
-enum { IGI_CUDA_CONV_AUTO = 0, IGI_CUDA_CONV_IM2COL = 1, IGI_CUDA_CONV_IGEMM = 2, IGI_CUDA_CONV_SIMT = 3 };
+ * environment says; SIMT: the implicit GEMM where it applies, SIMT kernels only; CUDNN:
+ * cuDNN (cuda/cudnn.cu, libcudnn loaded at first use; an error when it cannot be) for f32
+ * without autocast, f64 and bf16, ignis's paths for the rest. Returns the previous mode.
+ * For tests (every path) and experiments; not synchronised with convolutions in flight on
+ * other threads. */
+enum { IGI_CUDA_CONV_AUTO = 0, IGI_CUDA_CONV_IM2COL = 1, IGI_CUDA_CONV_IGEMM = 2, IGI_CUDA_CONV_SIMT = 3,
+       IGI_CUDA_CONV_CUDNN = 4 };
 int igi_cuda_conv_force(int mode);
 /* cuda/profile.cu: backend calls timed so far by IGNIS_CUDA_PROFILE=1 (0 when it is off). */
 int64_t igi_cuda_profiled_calls(void);

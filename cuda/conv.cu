@@ -15,6 +15,9 @@
  * f32 convolutions with groups == 1 take the implicit GEMM of cuda/conv_igemm.cu instead
  * (no col matrix; igc_conv_igemm_applies decides, IGNIS_CUDA_CONV=im2col keeps this path);
  * the bias gradient is computed here for both.
+ * IGNIS_CUDA_CONV=cudnn (igi_cuda_conv_force(IGI_CUDA_CONV_CUDNN)) sends the convolutions
+ * cuDNN takes (igc_conv_cudnn_takes: f32 without autocast, f64, bf16) to cuda/cudnn.cu;
+ * the bias gradient stays here.
  * col2im gathers: each dx element sums its (ki, kj) contributions in the CPU's order
  * (ki, then kj, accumulating in T from 0), so no atomics are needed and the result only
  * differs from the CPU's through the GEMM's summation order.
@@ -330,6 +333,7 @@ static ig_status conv_bwd_bf16_widened(const char *op, const igi_conv *gp, const
 
 ig_status igc_conv2d(const char *op, ig_dtype dt, const igi_conv *g, const void *x, const void *w, const void *b,
                      int64_t bs, void *y, void *col, void *res) {
+    if (igc_conv_cudnn_takes(dt, g)) return igc_conv2d_cudnn(op, dt, g, x, w, b, bs, y);
     if (dt == IG_BF16) {
         if (igc_conv_igemm_applies(dt, g))
             return igc_conv2d_igemm_bf16(op, g, (const bf16 *)x, (const bf16 *)w, (const bf16 *)b, bs, (bf16 *)y);
@@ -348,6 +352,13 @@ ig_status igc_conv2d(const char *op, ig_dtype dt, const igi_conv *g, const void 
 
 ig_status igc_conv2d_backward(const char *op, ig_dtype dt, const igi_conv *g, const void *x, const void *w,
                               const void *dy, void *dx, void *dw, void *db, void *col, void *dyb) {
+    if (igc_conv_cudnn_takes(dt, g)) { /* the three convolutions on cuDNN, the bias gradient here */
+        ig_status st = dt == IG_F64    ? conv_bias_grad<double>(op, g, (const double *)dy, (double *)db)
+                       : dt == IG_BF16 ? conv_bias_grad<bf16>(op, g, (const bf16 *)dy, (bf16 *)db)
+                                       : conv_bias_grad<float>(op, g, (const float *)dy, (float *)db);
+        if (st != IG_OK) return st;
+        return igc_conv2d_backward_cudnn(op, dt, g, x, w, dy, dx, dw);
+    }
     if (dt == IG_BF16) {
         ig_status st = conv_bias_grad<bf16>(op, g, (const bf16 *)dy, (bf16 *)db);
         if (st != IG_OK) return st;

@@ -883,7 +883,7 @@ static ig_status igm_dw_launch(const char *op, const igm_dw<E> &a, int64_t S, bo
 
 static std::atomic<int> igm_forced(IGI_CUDA_CONV_AUTO);
 static pthread_once_t igm_env_once = PTHREAD_ONCE_INIT;
-static int igm_env_mode = IGI_CUDA_CONV_AUTO; /* IGNIS_CUDA_CONV: im2col, simt, else auto */
+static int igm_env_mode = IGI_CUDA_CONV_AUTO; /* IGNIS_CUDA_CONV: im2col, simt, cudnn, else auto */
 static bool igm_tc_device;                      /* the current device is sm_80 or newer */
 
 static void igm_read_env(void) {
@@ -891,6 +891,7 @@ static void igm_read_env(void) {
     igm_env_mode = !v                          ? IGI_CUDA_CONV_AUTO
                    : strcmp(v, "im2col") == 0 ? IGI_CUDA_CONV_IM2COL
                    : strcmp(v, "simt") == 0   ? IGI_CUDA_CONV_SIMT
+                   : strcmp(v, "cudnn") == 0  ? IGI_CUDA_CONV_CUDNN
                                               : IGI_CUDA_CONV_AUTO;
     int dev = 0, major = 0;
     bool ok = cudaGetDevice(&dev) == cudaSuccess &&
@@ -919,6 +920,8 @@ static int igm_precision(const igi_conv *g) {
 static bool igm_tc(int prec) { return prec != IG_AMP_OFF && igm_mode() != IGI_CUDA_CONV_SIMT && igm_tc_device; }
 
 extern "C" int igi_cuda_conv_force(int mode) { return igm_forced.exchange(mode); }
+
+int igc_conv_mode(void) { return igm_mode(); }
 
 static bool igm_small(int64_t v) { return v >= 0 && v <= IGM_MAX_SPATIAL; }
 

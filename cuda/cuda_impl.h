@@ -227,6 +227,8 @@ const igi_backend *igc_profile_table(const igi_backend *real);
  * otherwise overwritten, from dy (contiguous); col: the K*nb*P-float scratch of the
  * backend table, holding dw's slice partials (NULL: one slice, no scratch). */
 bool igc_conv_igemm_applies(ig_dtype dt, const igi_conv *g);
+/* The conv path in effect (igi_cuda_conv_force's mode, or under AUTO IGNIS_CUDA_CONV's). */
+int igc_conv_mode(void);
 ig_status igc_conv2d_igemm(const char *op, const igi_conv *g, const float *x, const float *w, const float *b,
                            int64_t bs, float *y);
 ig_status igc_conv2d_backward_igemm(const char *op, const igi_conv *g, const float *x, const float *w,
@@ -269,6 +271,15 @@ ig_status igc_conv2d_igemm_bf16(const char *op, const igi_conv *g, const __nv_bf
 ig_status igc_conv2d_backward_igemm_bf16(const char *op, const igi_conv *g, const __nv_bfloat16 *x,
                                          const __nv_bfloat16 *w, const __nv_bfloat16 *dy, __nv_bfloat16 *dx,
                                          __nv_bfloat16 *dw, void *col);
+/* cuda/cudnn.cu: conv2d on cuDNN (IGI_CUDA_CONV_CUDNN mode). takes: the mode is on and
+ * cuDNN serves dt and g (f32 without autocast, f64, bf16; non-empty; int-sized). Forward: y
+ * (contiguous [N,O,Ho,Wo]) = conv(x, w) + b (b at stride bs, or NULL). Backward: dx
+ * (contiguous) and dw, each NULL when not wanted; the bias gradient is the caller's. */
+bool igc_conv_cudnn_takes(ig_dtype dt, const igi_conv *g);
+ig_status igc_conv2d_cudnn(const char *op, ig_dtype dt, const igi_conv *g, const void *x, const void *w, const void *b,
+                           int64_t bs, void *y);
+ig_status igc_conv2d_backward_cudnn(const char *op, ig_dtype dt, const igi_conv *g, const void *x, const void *w,
+                                    const void *dy, void *dx, void *dw);
 /* cuda/amp.cu: dst (f32 [rows, cols], packed) = the bf16 matrix src [rows, cols] with row
  * stride ld, widened (exact). */
 ig_status igc_bf16_widen(const char *op, const __nv_bfloat16 *src, int64_t rows, int64_t cols, int64_t ld,

@@ -11,8 +11,9 @@
 #   2. build         make CUDA=1 MPI=0 of the library, the CLI and the test binary (with the
 #                    nccl backend, one process, when NCCL was found)
 #   3. cuda tests    the Criterion suite `cuda` (CUDA vs CPU parity, backward, gradcheck,
-#                    allocator, errors): every test must pass and none may skip, since a
-#                    skip on a GPU machine means the device was not found
+#                    allocator, errors, the cuDNN path): every test must pass and none may
+#                    skip, since a skip on a GPU machine means the device was not found
+#                    (except the cuDNN tests, which skip, said so, without libcudnn.so.9)
 #   4. self tests    the suites cuda_harness and cuda_fake (and cuda_nodev, which skips here)
 #   5. train parity  cnn, one epoch of Fashion-MNIST on cuda and on cpu
 #   6. benchmarks    ignis bench --device cuda --synthetic --batch 256, cnn and resnet20, in
@@ -20,7 +21,9 @@
 #                    along; run by tools/torch_bench.py) with its defaults, with TF32 off,
 #                    with TF32 on and with bf16 autocast, and the ignis/torch ratios; ignis
 #                    also on the older conv paths (IGNIS_CUDA_CONV=im2col for fp32, =simt
-#                    under --amp); then resnet20 once more with IGNIS_CUDA_PROFILE=1
+#                    under --amp) and on cuDNN's (IGNIS_CUDA_CONV=cudnn, fp32 and --amp bf16,
+#                    when libcudnn.so.9 is found; ratio rows fp32-cudnn / bf16-cudnn); then
+#                    resnet20 once more with IGNIS_CUDA_PROFILE=1
 #   7. nccl 1 rank   the GPU tests of the nccl backend (none may skip) and IGNIS_DIST=nccl
 #                    ignis train --device cuda, cnn for one epoch, test accuracy >=
 #                    NCCL_MIN_ACC (skipped, and said so, when the build has no NCCL)
@@ -181,6 +184,23 @@ if [ -n "${IGNIS_DEPS:-}" ]; then
 else
     TEST_ENV=()
 fi
+# cuDNN for IGNIS_CUDA_CONV=cudnn (cuda/cudnn.cu loads libcudnn.so.9 with dlopen): beside
+# CUDA, on the loader's path, or PyTorch's copy (the nvidia-cudnn wheel's lib folder), which
+# then goes on LD_LIBRARY_PATH for the tests and benches. Optional: without it the cudnn
+# tests skip (said so) and the cudnn bench rows are left out.
+CUDNN_DIR=
+for d in ${NVCC:+"$(dirname "$(dirname "$NVCC")")/lib64" "$(dirname "$(dirname "$NVCC")")/lib"}; do
+    if [ -z "$CUDNN_DIR" ] && [ -e "$d/libcudnn.so.9" ]; then CUDNN_DIR=$d; fi
+done
+if [ -z "$CUDNN_DIR" ] && ldconfig -p 2>/dev/null | grep -q 'libcudnn\.so\.9 '; then CUDNN_DIR=system; fi
+if [ -z "$CUDNN_DIR" ]; then
+    d=$(python3 -c 'import os, nvidia.cudnn as m; print(os.path.join(list(m.__path__)[0], "lib"))' 2>/dev/null || true)
+    if [ -n "$d" ] && [ -e "$d/libcudnn.so.9" ]; then
+        CUDNN_DIR=$d
+        TEST_ENV=(env "LD_LIBRARY_PATH=$d${IGNIS_DEPS:+:$IGNIS_DEPS/lib}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+    fi
+fi
+echo "cudnn: ${CUDNN_DIR:-not found (the cudnn tests will skip, the cudnn bench rows are left out)}"
 if [ -z "$NVCC" ]; then
     end environment FAIL "nvcc not found (set CUDA_HOME)"
     exit 1
@@ -217,7 +237,10 @@ run_suite() {
         >"$log" 2>&1 || status=$?
     grep -E '^\[(PASS|FAIL|SKIP|----)\]|Synthesis|ERROR SUMMARY|========= ' "$log" | grep -v 'Test is disabled' | tail -n 200 || true
     local skips fails
-    skips=$(grep -E '^\[SKIP\]' "$log" | grep -vc 'Test is disabled' || true)
+    # cuDNN is optional: its tests skip with "cuDNN not usable here" where it is missing
+    skips=$(grep -E '^\[SKIP\]' "$log" | grep -v 'Test is disabled' | grep -vc 'cuDNN not usable here' || true)
+    local dnskips
+    dnskips=$(grep -cE '^\[SKIP\].*cuDNN not usable here' "$log" || true)
     fails=$(grep -cE '^\[FAIL\]|CRASH|Crashing: [1-9]' "$log" || true)
     if [ "$status" -eq 124 ]; then
         end "$name" FAIL "timed out (STAGE_TIMEOUT ${STAGE_TIMEOUT}s, or the budget; log: $log)"
@@ -226,7 +249,7 @@ run_suite() {
     elif [ "$require_no_skip" = yes ] && [ "$skips" -ne 0 ]; then
         end "$name" FAIL "$skips test(s) skipped on a GPU machine: the device was not usable (log: $log)"
     else
-        end "$name" PASS "$(grep -E 'Synthesis' "$log" | tail -n 1 | sed 's/.*Synthesis: //')${skips:+, $skips skipped}"
+        end "$name" PASS "$(grep -E 'Synthesis' "$log" | tail -n 1 | sed 's/.*Synthesis: //')${skips:+, $skips skipped}$([ "${dnskips:-0}" -ne 0 ] && echo ", $dnskips cuDNN test(s) skipped: no usable libcudnn.so.9")"
     fi
 }
 
@@ -336,7 +359,14 @@ for model in cnn resnet20; do
     ig_bench "$model" bf16 -- --amp bf16
     ig_bench "$model" fp32-im2col IGNIS_CUDA_CONV=im2col --
     ig_bench "$model" bf16-simt IGNIS_CUDA_CONV=simt -- --amp bf16
+    # cuDNN's convolutions (IGNIS_CUDA_CONV=cudnn: deterministic algorithms, exact fp32 =
+    # FMA math) in place of ignis's own, the rest of the step unchanged
+    if [ -n "$CUDNN_DIR" ] && [ "$(left)" -gt 60 ]; then
+        ig_bench "$model" fp32-cudnn IGNIS_CUDA_CONV=cudnn --
+        ig_bench "$model" bf16-cudnn IGNIS_CUDA_CONV=cudnn -- --amp bf16
+    fi
 done
+[ -n "$CUDNN_DIR" ] || echo "ignis cudnn rows: SKIP (no libcudnn.so.9 found)"
 if [ "$have_torch" = 1 ]; then
     tlog=$LOG_DIR/torch-bench.log
     PYTHONUNBUFFERED=1 timeout "$(cap $(( 4 * ${BENCH_TIMEOUT:-90} )))" python3 tools/torch_bench.py build/gpu-extra/torch_ref.py \
@@ -344,7 +374,8 @@ if [ "$have_torch" = 1 ]; then
     grep -E '^torch ' "$tlog" || tail -n 5 "$tlog"
     echo "ignis/torch, train images/s at batch 256 (>= 1.0 is the bench target):"
     for model in cnn resnet20; do
-        for pair in fp32-default:fp32:default fp32-exact:fp32:exact tf32:tf32:tf32 bf16:bf16:bf16; do
+        for pair in fp32-default:fp32:default fp32-exact:fp32:exact fp32-cudnn:fp32-cudnn:exact tf32:tf32:tf32 \
+            bf16:bf16:bf16 bf16-cudnn:bf16-cudnn:bf16; do
             IFS=: read -r label ig_name t_name <<<"$pair"
             a=${IG_IPS[$model-$ig_name]:-}
             b=$(sed -n "s/^torch $model $t_name train_img_per_s=\([0-9.]*\).*/\1/p" "$tlog" | tail -n 1)
