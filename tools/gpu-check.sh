@@ -22,8 +22,9 @@
 #                    with TF32 on and with bf16 autocast, and the ignis/torch ratios; ignis
 #                    also on the older conv paths (IGNIS_CUDA_CONV=im2col for fp32, =simt
 #                    under --amp) and on cuDNN's (IGNIS_CUDA_CONV=cudnn, fp32 and --amp bf16,
-#                    when libcudnn.so.9 is found; ratio rows fp32-cudnn / bf16-cudnn); then
-#                    resnet20 once more with IGNIS_CUDA_PROFILE=1
+#                    when libcudnn.so.9 is found; ratio rows fp32-cudnn / bf16-cudnn): fp32
+#                    and bf16 first, then PyTorch, then the other rows as the budget allows;
+#                    then resnet20 with IGNIS_CUDA_PROFILE=1, fp32 and --amp bf16
 #   7. nccl 1 rank   the GPU tests of the nccl backend (none may skip) and IGNIS_DIST=nccl
 #                    ignis train --device cuda, cnn for one epoch, test accuracy >=
 #                    NCCL_MIN_ACC (skipped, and said so, when the build has no NCCL)
@@ -353,25 +354,32 @@ ig_bench() {
         bench_status=FAIL
     fi
 }
+# The rows of the comparison first, then PyTorch, then the other paths (which the
+# budget may cut), then the table.
 for model in cnn resnet20; do
     ig_bench "$model" fp32 --
-    ig_bench "$model" tf32 -- --tf32
     ig_bench "$model" bf16 -- --amp bf16
-    ig_bench "$model" fp32-im2col IGNIS_CUDA_CONV=im2col --
-    ig_bench "$model" bf16-simt IGNIS_CUDA_CONV=simt -- --amp bf16
+done
+tlog=$LOG_DIR/torch-bench.log
+if [ "$have_torch" = 1 ]; then
+    PYTHONUNBUFFERED=1 timeout "$(cap $(( 4 * ${BENCH_TIMEOUT:-90} )))" python3 tools/torch_bench.py build/gpu-extra/torch_ref.py \
+        --models cnn,resnet20 --settings default,exact,tf32,bf16 --batch 256 --steps "${BENCH_STEPS:-30}" >"$tlog" 2>&1 || true
+    grep -E '^torch ' "$tlog" || tail -n 5 "$tlog"
+fi
+for model in cnn resnet20; do
+    [ "$(left)" -gt 30 ] || break
+    ig_bench "$model" tf32 -- --tf32
     # cuDNN's convolutions (IGNIS_CUDA_CONV=cudnn: deterministic algorithms, exact fp32 =
     # FMA math) in place of ignis's own, the rest of the step unchanged
     if [ -n "$CUDNN_DIR" ] && [ "$(left)" -gt 60 ]; then
         ig_bench "$model" fp32-cudnn IGNIS_CUDA_CONV=cudnn --
         ig_bench "$model" bf16-cudnn IGNIS_CUDA_CONV=cudnn -- --amp bf16
     fi
+    ig_bench "$model" fp32-im2col IGNIS_CUDA_CONV=im2col --
+    ig_bench "$model" bf16-simt IGNIS_CUDA_CONV=simt -- --amp bf16
 done
 [ -n "$CUDNN_DIR" ] || echo "ignis cudnn rows: SKIP (no libcudnn.so.9 found)"
 if [ "$have_torch" = 1 ]; then
-    tlog=$LOG_DIR/torch-bench.log
-    PYTHONUNBUFFERED=1 timeout "$(cap $(( 4 * ${BENCH_TIMEOUT:-90} )))" python3 tools/torch_bench.py build/gpu-extra/torch_ref.py \
-        --models cnn,resnet20 --settings default,exact,tf32,bf16 --batch 256 --steps "${BENCH_STEPS:-30}" >"$tlog" 2>&1 || true
-    grep -E '^torch ' "$tlog" || tail -n 5 "$tlog"
     echo "ignis/torch, train images/s at batch 256 (>= 1.0 is the bench target):"
     for model in cnn resnet20; do
         for pair in fp32-default:fp32:default fp32-exact:fp32:exact fp32-cudnn:fp32-cudnn:exact tf32:tf32:tf32 \
@@ -395,6 +403,15 @@ if [ "${PROFILE:-1}" != 0 ] && [ "$(left)" -gt 40 ]; then
         --synthetic --model resnet20 --batch 256 --steps 10 --warmup 3 --sgemm-size 0 >"$plog" 2>&1 || true
     echo "IGNIS_CUDA_PROFILE=1 ignis bench --model resnet20 --batch 256 --steps 10 (13 steps profiled):"
     grep -A 30 '^ignis cuda profile' "$plog" | head -n 32 || true
+    grep -E '^total ' "$plog" || tail -n 5 "$plog"
+fi
+# The same under --amp bf16 (bf16 activations: where the bf16 step's time goes).
+if [ "${PROFILE:-1}" != 0 ] && [ "$(left)" -gt 60 ]; then
+    plog=$LOG_DIR/profile-resnet20-bf16.log
+    timeout "$(cap 60)" ${TEST_ENV[@]+"${TEST_ENV[@]}"} env IGNIS_CUDA_PROFILE=1 "$BUILD/ignis" bench --device cuda \
+        --synthetic --model resnet20 --batch 256 --steps 10 --warmup 3 --sgemm-size 0 --amp bf16 >"$plog" 2>&1 || true
+    echo "IGNIS_CUDA_PROFILE=1 ignis bench --model resnet20 --batch 256 --steps 10 --amp bf16:"
+    grep -A 20 '^ignis cuda profile' "$plog" | head -n 22 || true
     grep -E '^total ' "$plog" || tail -n 5 "$plog"
 fi
 fi
