@@ -109,4 +109,33 @@ static inline ig_tensor *data(ig_dtype dt, int ndim, const int64_t *shape, bool 
     return t;
 }
 
+/* t on the host as contiguous f32 (bf16 results under bf16 autocast convert exactly). */
+static inline ig_tensor *host_f32(ig_tensor *t) {
+    ig_tensor *h = ig_to(t, IG_CPU);
+    h = h && ig_tensor_dtype(h) != IG_F32 ? ig_to_dtype(h, IG_F32) : ig_contiguous(h);
+    cr_assert(h, "host_f32: %s", ig_last_error());
+    return h;
+}
+
+/* How far b is from the reference a for results rounded to bf16 once from fp32 sums taken
+ * in different orders: the fp32 part of the difference may be 3e-5 of max(1, max |a|) (as
+ * for fp16's f32 results), the rounding then at most one bf16 step at the element (2^(e-7)
+ * for |v| in [2^e, 2^(e+1))). Returns the largest remainder in bf16 steps: at most 1. */
+static inline double bf16_steps_host(ig_tensor *a, ig_tensor *b) {
+    ig_tensor *ha = host_f32(a), *hb = host_f32(b);
+    cr_assert_eq(ig_tensor_numel(ha), ig_tensor_numel(hb));
+    const float *x = ig_tensor_data(ha), *y = ig_tensor_data(hb);
+    double scale = 1, m = 0;
+    for (int64_t i = 0; i < ig_tensor_numel(ha); i++) scale = fmax(scale, fabs((double)x[i]));
+    for (int64_t i = 0; i < ig_tensor_numel(ha); i++) {
+        double d = fabs((double)x[i] - (double)y[i]), v = fmax(fabs((double)x[i]), fabs((double)y[i]));
+        if (d != d) return INFINITY;
+        int e;
+        frexp(v, &e); /* v in [2^(e-1), 2^e) */
+        double ulp = fmax(v > 0 ? ldexp(1.0, (e - 1) - 7) : 0, ldexp(1.0, -133));
+        m = fmax(m, (d - 3e-5 * scale) / ulp);
+    }
+    return m;
+}
+
 #endif

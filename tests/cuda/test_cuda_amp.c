@@ -16,34 +16,6 @@ static ig_tensor *values(int ndim, const int64_t *shape, float base) {
     return t;
 }
 
-/* t on the host as contiguous f32 (bf16 results under bf16 autocast convert exactly). */
-static ig_tensor *host_f32(ig_tensor *t) {
-    ig_tensor *h = ig_to(t, IG_CPU);
-    return h && ig_tensor_dtype(h) != IG_F32 ? ig_to_dtype(h, IG_F32) : ig_contiguous(h);
-}
-
-/* How far b is from the reference a for results rounded to bf16 once from fp32 sums taken
- * in different orders: the fp32 part of the difference may be 3e-5 of max(1, max |a|) (as
- * for fp16's f32 results), the rounding then at most one bf16 step at the element (2^(e-7)
- * for |v| in [2^e, 2^(e+1))). Returns the largest remainder in bf16 steps: at most 1. */
-static double bf16_ulps_host(ig_tensor *a, ig_tensor *b) {
-    ig_tensor *ha = host_f32(a), *hb = host_f32(b);
-    cr_assert(ha && hb, "%s", ig_last_error());
-    cr_assert_eq(ig_tensor_numel(ha), ig_tensor_numel(hb));
-    const float *x = ig_tensor_data(ha), *y = ig_tensor_data(hb);
-    double scale = 1, m = 0;
-    for (int64_t i = 0; i < ig_tensor_numel(ha); i++) scale = fmax(scale, fabs((double)x[i]));
-    for (int64_t i = 0; i < ig_tensor_numel(ha); i++) {
-        double d = fabs((double)x[i] - (double)y[i]), v = fmax(fabs((double)x[i]), fabs((double)y[i]));
-        if (d != d) return INFINITY;
-        int e;
-        frexp(v, &e); /* v in [2^(e-1), 2^e) */
-        double ulp = fmax(v > 0 ? ldexp(1.0, (e - 1) - 7) : 0, ldexp(1.0, -133));
-        m = fmax(m, (d - 3e-5 * scale) / ulp);
-    }
-    return m;
-}
-
 static float max_diff_host(ig_tensor *a, ig_tensor *b) {
     ig_tensor *ha = host_f32(a), *hb = host_f32(b);
     cr_assert(ha && hb, "%s", ig_last_error());
@@ -77,8 +49,8 @@ Test(cuda, amp_matmul_and_conv_match_the_cpu_emulation) {
             /* bf16 results (and the gradients below, rounded to bf16 once): 1 ulp apart at most */
             cr_assert_eq(ig_tensor_dtype(gy), IG_BF16);
             cr_assert_eq(ig_tensor_dtype(gc), IG_BF16);
-            cr_expect_leq(bf16_ulps_host(y, gy), 1.0, "bf16: matmul");
-            cr_expect_leq(bf16_ulps_host(c, gc), 1.0, "bf16: conv2d");
+            cr_expect_leq(bf16_steps_host(y, gy), 1.0, "bf16: matmul");
+            cr_expect_leq(bf16_steps_host(c, gc), 1.0, "bf16: conv2d");
         } else {
             cr_expect_lt(max_diff_host(y, gy), 1e-4f, "mode %d: matmul", m);
             cr_expect_lt(max_diff_host(c, gc), 1e-4f, "mode %d: conv2d", m);
@@ -88,8 +60,8 @@ Test(cuda, amp_matmul_and_conv_match_the_cpu_emulation) {
         cr_assert_eq(ig_backward(ig_sum(c, 0, NULL, false), NULL), IG_OK, "%s", ig_last_error());
         cr_assert_eq(ig_backward(ig_sum(gc, 0, NULL, false), NULL), IG_OK, "%s", ig_last_error());
         if (modes[m] == IG_AMP_BF16) {
-            cr_expect_leq(bf16_ulps_host(ig_grad(a), ig_grad(ga)), 1.0, "bf16: matmul da");
-            cr_expect_leq(bf16_ulps_host(ig_grad(w), ig_grad(gw)), 1.0, "bf16: conv dw");
+            cr_expect_leq(bf16_steps_host(ig_grad(a), ig_grad(ga)), 1.0, "bf16: matmul da");
+            cr_expect_leq(bf16_steps_host(ig_grad(w), ig_grad(gw)), 1.0, "bf16: conv dw");
         } else {
             cr_expect_lt(max_diff_host(ig_grad(a), ig_grad(ga)), 1e-4f, "mode %d: matmul da", m);
             cr_expect_lt(max_diff_host(ig_grad(w), ig_grad(gw)), 1e-3f, "mode %d: conv dw", m);
@@ -193,7 +165,7 @@ Test(cuda, amp_conv_every_path_matches_the_cpu_emulation) {
                 for (int i = 0; i < 4; i++) {
                     if (!ref[i]) continue;
                     if (modes[m] == IG_AMP_BF16) { /* bf16 values, each rounded once */
-                        double u = bf16_ulps_host(ref[i], got[i]);
+                        double u = bf16_steps_host(ref[i], got[i]);
                         cr_expect_leq(u, 1.0, "case %zu bf16 %s: %s off by %g bf16 ulps", k, path_names[q], what[i], u);
                         continue;
                     }

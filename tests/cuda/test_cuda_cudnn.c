@@ -145,33 +145,6 @@ Test(cuda, cudnn_conv_f32_matches_cpu) { dn_check_dtype(IG_F32); }
 
 Test(cuda, cudnn_conv_f64_matches_cpu) { dn_check_dtype(IG_F64); }
 
-/* t as f32 on the host (contiguous). */
-static ig_tensor *host_f32(ig_tensor *t) {
-    ig_tensor *h = ig_to(t, IG_CPU);
-    cr_assert(h, "%s", ig_last_error());
-    h = ig_tensor_dtype(h) != IG_F32 ? ig_to_dtype(h, IG_F32) : ig_contiguous(h);
-    cr_assert(h, "%s", ig_last_error());
-    return h;
-}
-
-/* How far b is from a, two results each rounded to bf16 once from f32 sums in different
- * orders, in bf16 steps beyond 3e-5 x max(1, max |a|) (test_cuda_amp.c's measure): <= 1. */
-static double bf16_steps(ig_tensor *a, ig_tensor *b) {
-    ig_tensor *ha = host_f32(a), *hb = host_f32(b);
-    cr_assert_eq(ig_tensor_numel(ha), ig_tensor_numel(hb));
-    const float *x = ig_tensor_data(ha), *y = ig_tensor_data(hb);
-    double scale = 1, m = 0;
-    for (int64_t i = 0; i < ig_tensor_numel(ha); i++) scale = fmax(scale, fabs((double)x[i]));
-    for (int64_t i = 0; i < ig_tensor_numel(ha); i++) {
-        double d = fabs((double)x[i] - (double)y[i]), v = fmax(fabs((double)x[i]), fabs((double)y[i]));
-        if (d != d) return INFINITY;
-        int e;
-        frexp(v, &e);
-        double ulp = fmax(v > 0 ? ldexp(1.0, (e - 1) - 7) : 0, ldexp(1.0, -133));
-        m = fmax(m, (d - 3e-5 * scale) / ulp);
-    }
-    return m;
-}
 
 /* bf16 activations (x, w, b, y, dy, dx, dw, db all bf16): cuDNN against the default path
  * (the implicit GEMM; groups 2 the widened im2col path). */
@@ -189,7 +162,7 @@ Test(cuda, cudnn_conv_bf16_matches_default_path) {
             if (!ref[i]) continue;
             cr_assert_eq(ig_tensor_dtype(got[i]), IG_BF16, "case %zu %s: dtype %s", k, names[i],
                          ig_dtype_name(ig_tensor_dtype(got[i])));
-            double steps = bf16_steps(ref[i], got[i]);
+            double steps = bf16_steps_host(ref[i], got[i]);
             cr_expect_leq(steps, 1.0, "cudnn bf16 case %zu %s: %g bf16 steps from the default path", k, names[i], steps);
         }
         ig_scope_end(s);
