@@ -104,7 +104,8 @@ enum igi_reduce_kind { IGI_RED_SUM, IGI_RED_MEAN, IGI_RED_VAR, IGI_RED_MAX, IGI_
 /* A 2-D convolution (core/ops/conv.c's geometry): x [N,C,H,W] with element strides xs, w
  * [O,Cg,kh,kw] contiguous, y [N,O,Ho,Wo] contiguous; Cg = C/groups, Og = O/groups, K =
  * Cg*kh*kw, P = Ho*Wo. Work goes in chunks of nb images: the col scratch holds K*nb*P
- * elements, the res / dyb scratch Og*nb*P (nb*P < 2^31). */
+ * elements, the res / dyb scratch Og*nb*P (nb*P < 2^31); elements of the dtype, f32 for
+ * bf16 (a backend may stage bf16 work in f32 there). */
 typedef struct igi_conv {
     int64_t N, C, H, W, O, kh, kw, Ho, Wo;
     int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;

@@ -290,41 +290,43 @@ static ig_status widen_x(const char *op, const igi_conv *gp, const bf16 *x, int6
     return e == cudaSuccess ? IG_OK : igc_fail(op, "widen_x_kernel", __FILE__, __LINE__, e);
 }
 
+/* col and res: the table's scratch, f32-sized for bf16 (igi_conv). */
 static ig_status conv_fwd_bf16_widened(const char *op, const igi_conv *gp, const bf16 *x, const bf16 *w,
-                                       const bf16 *b, int64_t bs, bf16 *y) {
+                                       const bf16 *b, int64_t bs, bf16 *y, float *col, float *res) {
     const igi_conv g = widened_geom(gp);
     int64_t xn = g.N * g.C * g.H * g.W, wn = g.O * g.K, yn = g.N * g.O * g.P;
-    int64_t count[6] = {xn, wn, b ? g.O : 0, yn, g.K * g.nb * g.P, g.Og * g.nb * g.P};
-    float *pc[6];
+    int64_t count[4] = {xn, wn, b ? g.O : 0, yn};
+    float *pc[4];
     f32_scratch sc;
-    ig_status st = f32_scratch_get(op, &sc, 6, count, pc);
+    ig_status st = f32_scratch_get(op, &sc, 4, count, pc);
     if (st != IG_OK) return st;
     st = widen_x(op, gp, x, xn, pc[0]);
     if (st == IG_OK) st = igc_bf16_widen(op, w, 1, wn, wn, pc[1]);
     if (st == IG_OK && b) st = igc_bf16_widen(op, b, g.O, 1, bs, pc[2]);
-    if (st == IG_OK) st = conv_fwd<float>(op, IG_F32, &g, pc[0], pc[1], b ? pc[2] : NULL, 1, pc[3], pc[4], pc[5]);
+    if (st == IG_OK) st = conv_fwd<float>(op, IG_F32, &g, pc[0], pc[1], b ? pc[2] : NULL, 1, pc[3], col, res);
     if (st == IG_OK) st = igc_amp_convert(op, IG_AMP_BF16, pc[3], 1, yn, yn, y);
     igi_free(IG_CUDA, sc.base, sc.bytes); /* stream-ordered, as every scratch here */
     return st;
 }
 
-/* dx, dw (NULL when not wanted); db is computed natively by the caller. */
+/* dx, dw (NULL when not wanted); db is computed natively by the caller. col and dyb: the
+ * table's scratch, f32-sized for bf16. */
 static ig_status conv_bwd_bf16_widened(const char *op, const igi_conv *gp, const bf16 *x, const bf16 *w,
-                                       const bf16 *dy, bf16 *dx, bf16 *dw) {
+                                       const bf16 *dy, bf16 *dx, bf16 *dw, float *col, float *dyb) {
     if (!dx && !dw) return IG_OK;
     const igi_conv g = widened_geom(gp);
     int64_t xn = g.N * g.C * g.H * g.W, wn = g.O * g.K, yn = g.N * g.O * g.P;
-    int64_t count[7] = {xn, wn, yn, dx ? xn : 0, dw ? wn : 0, g.K * g.nb * g.P, g.Og * g.nb * g.P};
-    float *pc[7];
+    int64_t count[5] = {xn, wn, yn, dx ? xn : 0, dw ? wn : 0};
+    float *pc[5];
     f32_scratch sc;
-    ig_status st = f32_scratch_get(op, &sc, 7, count, pc);
+    ig_status st = f32_scratch_get(op, &sc, 5, count, pc);
     if (st != IG_OK) return st;
     st = widen_x(op, gp, x, xn, pc[0]);
     if (st == IG_OK) st = igc_bf16_widen(op, w, 1, wn, wn, pc[1]);
     if (st == IG_OK) st = igc_bf16_widen(op, dy, 1, yn, yn, pc[2]);
     if (st == IG_OK)
-        st = conv_bwd<float>(op, IG_F32, &g, pc[0], pc[1], pc[2], dx ? pc[3] : NULL, dw ? pc[4] : NULL, NULL, pc[5],
-                             pc[6]);
+        st = conv_bwd<float>(op, IG_F32, &g, pc[0], pc[1], pc[2], dx ? pc[3] : NULL, dw ? pc[4] : NULL, NULL, col,
+                             dyb);
     if (st == IG_OK && dx) st = igc_amp_convert(op, IG_AMP_BF16, pc[3], 1, xn, xn, dx);
     if (st == IG_OK && dw) st = igc_amp_convert(op, IG_AMP_BF16, pc[4], 1, wn, wn, dw);
     igi_free(IG_CUDA, sc.base, sc.bytes);
@@ -337,7 +339,8 @@ ig_status igc_conv2d(const char *op, ig_dtype dt, const igi_conv *g, const void 
     if (dt == IG_BF16) {
         if (igc_conv_igemm_applies(dt, g))
             return igc_conv2d_igemm_bf16(op, g, (const bf16 *)x, (const bf16 *)w, (const bf16 *)b, bs, (bf16 *)y);
-        return conv_fwd_bf16_widened(op, g, (const bf16 *)x, (const bf16 *)w, (const bf16 *)b, bs, (bf16 *)y);
+        return conv_fwd_bf16_widened(op, g, (const bf16 *)x, (const bf16 *)w, (const bf16 *)b, bs, (bf16 *)y,
+                                     (float *)col, (float *)res);
     }
     if (igc_conv_igemm_applies(dt, g))
         return igc_conv2d_igemm(op, g, (const float *)x, (const float *)w, (const float *)b, bs, (float *)y);
@@ -366,7 +369,7 @@ ig_status igc_conv2d_backward(const char *op, ig_dtype dt, const igi_conv *g, co
             return igc_conv2d_backward_igemm_bf16(op, g, (const bf16 *)x, (const bf16 *)w, (const bf16 *)dy,
                                                   (bf16 *)dx, (bf16 *)dw, col);
         return conv_bwd_bf16_widened(op, g, (const bf16 *)x, (const bf16 *)w, (const bf16 *)dy, (bf16 *)dx,
-                                     (bf16 *)dw);
+                                     (bf16 *)dw, (float *)col, (float *)dyb);
     }
     if (dt == IG_F32)
         return conv_bwd<float>(op, dt, g, (const float *)x, (const float *)w, (const float *)dy, (float *)dx,

@@ -33,8 +33,8 @@
  * tensor cores, which on sm_80+ take them as for bf16 autocast); accumulation stays fp32,
  * and each output element (forward + bias, dX, dW) is rounded to bf16 once, to nearest
  * even, where it is stored. Split reductions keep their partials in fp32 (forward / dX in
- * igi_alloc scratch, dW's slices in the col scratch, which holds half as many bytes for
- * bf16) and round in the final sum.
+ * igi_alloc scratch, dW's slices in the col scratch, f32-sized for bf16 too: igi_conv)
+ * and round in the final sum.
  *
  * TF32 (ig_cuda_set_tf32(true), autocast off; the switch cuBLAS's GEMMs follow too): the
  * operands are rounded to tf32 (10 mantissa bits, nearest with ties away from zero) as they
@@ -989,8 +989,8 @@ static ig_status igm_forward(const char *op, const igi_conv *g, const E *x, cons
     return igm_tile_run<IGM_FWD>(op, a, igm_tc(prec));
 }
 
-/* col: the table's K*nb*P-element scratch of E (bytes K*nb*P*sizeof(E)), holding dw's f32
- * slice partials. */
+/* col: the table's K*nb*P-element scratch, f32-sized for both E (igi_conv), holding dw's
+ * f32 slice partials. */
 template <typename E>
 static ig_status igm_backward(const char *op, const igi_conv *g, const E *x, const E *w, const E *dy, E *dx, E *dw,
                               void *col) {
@@ -1037,11 +1037,10 @@ static ig_status igm_backward(const char *op, const igi_conv *g, const E *x, con
     igm_set_window(a, g, prec);
     int bo = g->O <= 16 ? 16 : g->O <= 32 ? 32 : 64, bkw = 4096 / bo;
     /* Slices: enough blocks to fill the GPU, each at least IGM_DW_MIN_CHUNKS stages, the f32
-     * partials [S, O, K] within the col scratch (K*nb*P elements of E: S*O*4 <=
-     * nb*P*sizeof(E)), S <= 65535. */
+     * partials [S, O, K] within the col scratch (K*nb*P floats: S*O <= nb*P), S <= 65535. */
     int64_t chunks = (a.M + IGM_BR - 1) / IGM_BR;
     int64_t tiles = ((g->K + bkw - 1) / bkw) * ((g->O + bo - 1) / bo);
-    int64_t S = (IGM_DW_BLOCKS + tiles - 1) / tiles, fit = g->nb * g->P * (int64_t)sizeof(E) / (4 * g->O);
+    int64_t S = (IGM_DW_BLOCKS + tiles - 1) / tiles, fit = g->nb * g->P / g->O;
     if (S > chunks / IGM_DW_MIN_CHUNKS) S = chunks / IGM_DW_MIN_CHUNKS;
     if (!col || S > fit) S = col ? fit : 1;
     if (S > 65535) S = 65535;

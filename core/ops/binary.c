@@ -255,14 +255,7 @@ static ig_tensor *scalar_op(const char *op, int opid, igi_backward_fn bw, ig_ten
         igi_error_null(op, "a");
         return NULL;
     }
-    if (igi_bf16_fallback(a, IGI_BF16_EW)) { /* through f32 (core/ops/bf16.c) */
-        ig_tensor *w = igi_bf16_widen(a);
-        if (!w) return NULL;
-        ig_amp prev = igi_bf16_enter();
-        ig_tensor *r = scalar_op(op, opid, bw, w, s, mul);
-        igi_bf16_leave(prev);
-        return igi_bf16_narrow(r);
-    }
+    IGI_BF16_VIA_F32(a, IGI_BF16_EW, scalar_op(op, opid, bw, IGI_W, s, mul)); /* core/ops/bf16.c */
     const igi_backend *be = NULL;
     if (a->device != IG_CPU && !(be = IGI_BACKEND_WITH(op, a->device, scalar))) return NULL;
     ig_tensor *out = igi_tensor_new(op, a->ndim, a->shape, a->dtype, a->device);

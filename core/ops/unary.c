@@ -227,14 +227,7 @@ static ig_tensor *unary_run(int op, ig_tensor *t, const unary_params *prm) {
         igi_error_null(name, "t");
         return NULL;
     }
-    if (igi_bf16_fallback(t, IGI_BF16_EW)) { /* through f32 (core/ops/bf16.c) */
-        ig_tensor *w = igi_bf16_widen(t);
-        if (!w) return NULL;
-        ig_amp prev = igi_bf16_enter();
-        ig_tensor *r = unary_run(op, w, prm);
-        igi_bf16_leave(prev);
-        return igi_bf16_narrow(r);
-    }
+    IGI_BF16_VIA_F32(t, IGI_BF16_EW, unary_run(op, IGI_W, prm)); /* core/ops/bf16.c */
     const igi_backend *be = NULL;
     if (t->device != IG_CPU && !(be = IGI_BACKEND_WITH(name, t->device, unary))) return NULL;
     if (d->float_only && !igi_check_float_bf16(name, t)) return NULL;

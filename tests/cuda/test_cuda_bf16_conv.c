@@ -163,7 +163,7 @@ static void bconv_run(const bconv_case *c, int path, const char *path_name, bool
     g.Cg = c->C / c->groups, g.Og = c->O / c->groups, g.K = g.Cg * c->kh * c->kw, g.P = g.Ho * g.Wo;
     int64_t xw = c->strided ? 2 * c->W : c->W; /* the x buffer's row length */
     g.xs[3] = c->strided ? 2 : 1, g.xs[2] = xw, g.xs[1] = c->H * xw, g.xs[0] = c->C * c->H * xw;
-    /* nb as core's conv_fill for 2-byte elements (a 256 MiB budget: every image here) */
+    /* nb as core's conv_fill (a 256 MiB budget: every image here) */
     g.nb = c->N;
     g.amp = IG_AMP_OFF;
 
@@ -184,7 +184,8 @@ static void bconv_run(const bconv_case *c, int path, const char *path_name, bool
     bconv_ref r = {dbuf(yn), dbuf(yn), dbuf(xn), dbuf(xn), dbuf(wn), dbuf(wn), dbuf(c->O), dbuf(c->O)};
     bconv_reference(c, g.Ho, g.Wo, x, w, b, dy, &r);
 
-    size_t colb = (size_t)(g.K * g.nb * g.P) * 2, resb = (size_t)(g.Og * g.nb * g.P) * 2;
+    /* the scratch as core sizes it for bf16: f32 elements (igi_conv) */
+    size_t colb = (size_t)(g.K * g.nb * g.P) * 4, resb = (size_t)(g.Og * g.nb * g.P) * 4;
     void *col = be->raw_alloc(colb ? colb : 1), *res = be->raw_alloc(resb ? resb : 1);
     cr_assert(col && res);
     double *got[2][4] = {{NULL}};
