@@ -247,10 +247,11 @@ void igi_node_release(igi_node *node);
  * public ig_autocast_set checks; backward functions restore a node's mode with it). */
 ig_amp igi_autocast_mode(void);
 ig_amp igi_autocast_exchange(ig_amp mode);
-/* The mode a GEMM-based op applies to an operand of dtype dt: the thread's mode for f32,
- * IG_AMP_OFF otherwise (f64 is never rounded). */
+/* The rounding a GEMM-based op applies to an operand of dtype dt: IG_AMP_FP16 for f32
+ * under fp16 autocast, else IG_AMP_OFF (bf16 autocast converts f32 operands to IG_BF16
+ * before the op runs, and f64 is never rounded). */
 static inline ig_amp igi_amp_for(ig_dtype dt) {
-    return dt == IG_F32 ? igi_autocast_mode() : IG_AMP_OFF;
+    return dt == IG_F32 && igi_autocast_mode() == IG_AMP_FP16 ? IG_AMP_FP16 : IG_AMP_OFF;
 }
 /* x rounded to the nearest bfloat16 / IEEE half value (ties to even), returned as a float.
  * NaN stays NaN (quiet), infinities and the sign of zero are kept; fp16 overflows to inf
