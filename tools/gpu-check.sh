@@ -38,7 +38,8 @@
 # Budget: GPU_CHECK_BUDGET seconds (default 540) from the start; a stage that would not fit
 # in what is left is skipped with the reason, and every timeout is capped by what is left,
 # so the summary always prints before a lease or a caller's timeout ends the run.
-# Exit status: 0 when every stage that ran passed, 1 otherwise.
+# Exit status: 0 when every stage that ran passed, 1 otherwise; the last line says
+# INCOMPLETE, naming them, when the budget left stages out.
 #
 # Dependencies: OpenBLAS, libpng, zlib and Criterion. When the system lacks one and
 # build/gpu-deps/ignis-gpu-deps.tar.gz exists (made by tools/gpu-deps-bundle.sh on a Debian
@@ -52,7 +53,8 @@
 # BUILD (default build/gpu), MEMCHECK (0 skips the memcheck stage), ACC_TOL, FASHION_DIR,
 # TRAIN_TIMEOUT / CPU_TRAIN_TIMEOUT (150 / 300 s), BENCH_TIMEOUT (90 s), BENCH_STEPS (30), AMP_ACC_TOL (1.5),
 # NCCL_MIN_ACC (test accuracy the NCCL runs must reach, default 80 (%)), NCCL=0 (skips 7 and 10),
-# NCCL_HOME, PROFILE=0 (skips the profiled bench run).
+# NCCL_HOME, PROFILE=0 (skips the profiled bench run), OUT (a folder: the stage logs are packed
+# into $OUT/gpu-check-logs.tar.gz at the end, checkpoints left out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,6 +65,7 @@ LOG_DIR=$BUILD/gpu-check
 mkdir -p "$LOG_DIR"
 
 declare -a SUMMARY=()
+declare -a cut_short=() # stages the budget left out
 failed=0
 stage_start=0
 T_START=$(date +%s)
@@ -77,6 +80,7 @@ fits() {
     if [ "$l" -lt "$2" ]; then
         begin "$1"
         end "$1" SKIP "${l}s of the ${BUDGET}s budget left, the stage needs about $2s (GPU_CHECK_BUDGET)"
+        cut_short+=("$1")
         return 1
     fi
 }
@@ -100,12 +104,25 @@ summary() {
     local rc=$?
     printf '\n===== summary =====\n'
     for l in "${SUMMARY[@]}"; do echo "$l"; done
-    if [ "$failed" -eq 0 ] && [ "$rc" -eq 0 ]; then
+    if [ "$failed" -eq 0 ] && [ "$rc" -eq 0 ] && [ ${#cut_short[@]} -gt 0 ]; then
+        local IFS=,
+        echo "gpu-check: PASS of what ran; INCOMPLETE: the budget left out ${cut_short[*]}"
+    elif [ "$failed" -eq 0 ] && [ "$rc" -eq 0 ]; then
         echo "gpu-check: PASS"
     elif [ "$failed" -eq 0 ]; then
         echo "gpu-check: FAIL (the script stopped early with status $rc; run it with bash -x to see where)"
     else
         echo "gpu-check: FAIL"
+    fi
+    # The device tool brings back only what lies under $OUT, and a lease is too short to
+    # run again for a log: every stage's log (not the checkpoints) goes there, packed.
+    if [ -n "${OUT:-}" ] && [ -d "$OUT" ] && [ -d "$LOG_DIR" ]; then
+        if tar -C "$(dirname "$LOG_DIR")" -czf "$OUT/gpu-check-logs.tar.gz" --exclude='*.safetensors' \
+            "$(basename "$LOG_DIR")" 2>/dev/null; then
+            echo "gpu-check: stage logs in \$OUT/gpu-check-logs.tar.gz ($(du -k "$OUT/gpu-check-logs.tar.gz" | cut -f1) KiB)"
+        else
+            echo "gpu-check: could not pack the stage logs into \$OUT"
+        fi
     fi
 }
 trap summary EXIT
