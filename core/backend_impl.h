@@ -112,8 +112,8 @@ typedef struct igi_conv {
     int64_t Cg, Og, K, P;
     int64_t xs[4];
     int64_t nb;
-    int amp; /* ig_amp: IG_AMP_OFF, or the precision the GEMMs' operands are rounded to
-              * (f32 only; forward and backward alike) */
+    int amp; /* ig_amp: IG_AMP_OFF, or IG_AMP_FP16 (igi_amp_for: f32 under fp16 autocast)
+              * when the GEMMs' operands are rounded to half (forward and backward alike) */
 } igi_conv;
 
 /* A 2-D pool (core/ops/pool.c): N*C planes; xs the strides (n, c, h, w) of the input
@@ -367,9 +367,9 @@ typedef struct igi_backend {
                               uint8_t *mask);
     /* data[0] = data[1] * (data[2] != 0 ? scale : 0): operands (out, a, u8 mask). */
     ig_status (*mask_apply)(const char *op, const igi_ew *e, double scale);
-    /* gemm for f32 under autocast: the operands are rounded to amp's precision (enum
-     * ig_amp: bf16 or fp16, round to nearest even) and multiplied with f32 accumulation
-     * into the f32 C. */
+    /* gemm for f32 under fp16 autocast: amp is IG_AMP_FP16 (bf16 autocast converts f32
+     * operands to IG_BF16 in core and calls gemm); the operands are rounded to half (to
+     * nearest even) and multiplied with f32 accumulation into the f32 C. */
     ig_status (*gemm_amp)(const char *op, int amp, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                           const float *A, int64_t lda, const float *B, int64_t ldb, double beta, float *C,
                           int64_t ldc);

@@ -284,7 +284,8 @@ void igi_bf16_leave(ig_amp prev);
         }                                                       \
     } while (0)
 float igi_round_fp16(float x);
-/* dst[i] = src[i] rounded for mode (a copy for IG_AMP_OFF); dst may equal src. */
+/* dst[i] = src[i] rounded for mode (IG_AMP_FP16, or a copy for IG_AMP_OFF: the modes
+ * igi_amp_for answers); dst may equal src. */
 void igi_round_f32(ig_amp mode, const float *src, float *dst, int64_t n);
 /* A contiguous heap copy of t (f32, CPU, any strides) with every element rounded for mode;
  * no autograd. Free it with ig_tensor_free. NULL + error naming op on OOM. */

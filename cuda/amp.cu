@@ -1,14 +1,16 @@
 /*
- * cuda/amp.cu — mixed precision on CUDA: f32 -> bf16 / fp16 operand conversion for the
- * autocast GEMMs (cuda/gemm.cu's igc_gemm_amp), bf16 -> f32 widening for the f32 fallbacks
- * of bf16 activations, and the fused unscale + inf/NaN check of
- * dynamic loss scaling (optim/scaler.c through the table's amp_unscale).
+ * cuda/amp.cu — mixed precision on CUDA: f32 -> fp16 operand conversion for the fp16
+ * autocast GEMMs (cuda/gemm.cu's igc_gemm_amp), bf16 <-> f32 conversion for the f32
+ * fallbacks of bf16 activations (cuda/conv.cu's widened im2col path: widen the operands,
+ * narrow the results), and the fused unscale + inf/NaN check of dynamic loss scaling
+ * (optim/scaler.c through the table's amp_unscale).
  *
- * Activations stay f32 in device memory: only a GEMM's two operands are converted, into
- * scratch from the caching allocator, right before cublasGemmEx reads them (f32
- * accumulation and output). The conversions round to nearest even (__float2bfloat16_rn,
- * __float2half_rn), as core/ops/amp.c emulates on the CPU: NaN stays NaN, fp16 overflows
- * to inf and keeps subnormals.
+ * Under fp16 autocast activations stay f32 in device memory: only a GEMM's two operands are
+ * converted, into scratch from the caching allocator, right before cublasGemmEx reads them
+ * (f32 accumulation and output). (bf16 autocast has real IG_BF16 tensors instead: core
+ * converts the operands before the op.) The conversions round to nearest even
+ * (__float2bfloat16_rn, __float2half_rn), as core/ops/amp.c and core/tensor.c do on the
+ * CPU: NaN stays NaN, fp16 overflows to inf and keeps subnormals.
  */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -41,7 +43,7 @@ ig_status igc_amp_convert(const char *op, int amp, const float *src, int64_t row
     else if (amp == IG_AMP_FP16)
         to_low_kernel<__half><<<igc_blocks(total), IGC_THREADS, 0, igc_stream>>>(src, rows, cols, ld, (__half *)dst);
     else
-        return igi_error(IG_ERR_ARG, "%s: autocast mode %d is not bf16 or fp16", op, amp);
+        return igi_error(IG_ERR_ARG, "%s: conversion mode %d is not bf16 or fp16", op, amp);
     IGC_LAUNCHED(op);
     return IG_OK;
 }

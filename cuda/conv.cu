@@ -10,8 +10,9 @@
  *   dW_g [Og, K] += dyb @ col^T      (dW zeroed first; beta = 1 over the chunks)
  *   col [K, ld]   = W_g^T @ dyb, then col2im into dx
  *   db[o] = sum of dy over N, Ho, Wo (double, split into parts over the grid, added in order)
- * Under autocast (g.amp, f32 only) every GEMM goes through igc_gemm_amp: its operands (W,
- * col, dyb) are converted to bf16 / fp16 just for the product; col, res and dyb stay f32.
+ * Under fp16 autocast (g.amp, f32 only) every GEMM goes through igc_gemm_amp: its operands
+ * (W, col, dyb) are converted to fp16 just for the product; col, res and dyb stay f32.
+ * (bf16 autocast arrives as bf16 activations, below: core converts f32 operands first.)
  * f32 convolutions with groups == 1 take the implicit GEMM of cuda/conv_igemm.cu instead
  * (no col matrix; igc_conv_igemm_applies decides, IGNIS_CUDA_CONV=im2col keeps this path);
  * the bias gradient is computed here for both.
@@ -27,8 +28,8 @@
  * rounded once); the bias gradient reads bf16 dy (double sums, rounded once). The cases the
  * implicit GEMM does not take (groups > 1, empty or oversized geometry,
  * IGNIS_CUDA_CONV=im2col) run this file's f32 im2col path on widened f32 copies of the
- * operands (exact: bf16 values, whose products are exact in f32, so this is the same
- * arithmetic as the f32 path with the operands rounded as under autocast) and round the
+ * operands (exact: bf16 values, whose products are exact in f32, so this is the arithmetic
+ * of a bf16 GEMM with f32 accumulation, up to the order of the sums) and round the
  * results to bf16 once: correct and deterministic, but slower (whole-tensor conversions and
  * f32 scratch) — the price of cases resnets and the zoo's cnn do not hit.
  */
@@ -100,7 +101,7 @@ __global__ void dy_rows_kernel(igi_conv g, const T *dy, int64_t n0, int64_t nc, 
     }
 }
 
-/* igc_gemm, or igc_gemm_amp when the convolution runs under autocast (T is float then). */
+/* igc_gemm, or igc_gemm_amp when the convolution runs under fp16 autocast (T is float then). */
 template <typename T>
 static ig_status conv_gemm(const char *op, ig_dtype dt, int amp, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                            const T *A, int64_t lda, const T *B, int64_t ldb, double beta, T *C, int64_t ldc) {

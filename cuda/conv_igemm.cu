@@ -16,21 +16,22 @@
  * fixed order: bit-identical run to run, no float atomics). A forward or dX grid too small
  * to fill the GPU splits its reduction likewise (igm_split_launch, igm_split_sum).
  *
- * Autocast (g.amp, IG_AMP_BF16 / IG_AMP_FP16): every operand value is rounded to nearest
- * even (__float2bfloat16_rn / __float2half_rn, as cuda/amp.cu) when it is staged into shared
- * memory; the products of two such values are exact in fp32, so this computes what
- * cublasGemmEx computes from bf16 / fp16 copies with CUBLAS_COMPUTE_32F. On sm_80+ the
- * three GEMMs then run on tensor cores (igm_tc_tile_kernel, igm_tc_dw_kernel: the same
- * loaders, the stages kept as __nv_bfloat16 / __half, nvcuda::wmma 16x16x16 fragments with
- * fp32 accumulators), unless IGNIS_CUDA_CONV=simt or igi_cuda_conv_force(SIMT) keeps the
- * SIMT kernels, which round the same values and multiply them with fp32 FMAs.
+ * fp16 autocast on f32 tensors (g.amp == IG_AMP_FP16): every operand value is rounded to
+ * nearest even (__float2half_rn, as cuda/amp.cu) when it is staged into shared memory; the
+ * products of two such values are exact in fp32, so this computes what cublasGemmEx
+ * computes from fp16 copies with CUBLAS_COMPUTE_32F. On sm_80+ the three GEMMs then run on
+ * tensor cores (igm_tc_tile_kernel, igm_tc_dw_kernel: the same loaders, the stages kept as
+ * __half, nvcuda::wmma 16x16x16 fragments with fp32 accumulators), unless
+ * IGNIS_CUDA_CONV=simt or igi_cuda_conv_force(SIMT) keeps the SIMT kernels, which round the
+ * same values and multiply them with fp32 FMAs. (bf16 autocast never reaches the f32
+ * kernels: core converts the operands to IG_BF16 first, which runs the bf16 kernels below.)
  *
  * bf16 activations (dt IG_BF16: x, w, b, y, dy, dx, dw all bf16; igc_conv2d_igemm_bf16 and
  * igc_conv2d_backward_igemm_bf16): the same kernels with element type E = __nv_bfloat16
  * (the template parameter E of igm_tile / igm_dw and their kernels, float otherwise). The
  * loaders read bf16 straight from memory (half the bytes) and stage the values as they are
  * (already bf16: no rounding; widened exactly for the SIMT kernels, copied as bf16 for the
- * tensor cores, which on sm_80+ take them as for bf16 autocast); accumulation stays fp32,
+ * tensor cores on sm_80+, 16x16x16 __nv_bfloat16 fragments); accumulation stays fp32,
  * and each output element (forward + bias, dX, dW) is rounded to bf16 once, to nearest
  * even, where it is stored. Split reductions keep their partials in fp32 (forward / dX in
  * igi_alloc scratch, dW's slices in the col scratch, f32-sized for bf16 too: igi_conv)
@@ -81,15 +82,15 @@
 enum { IGM_FWD = 0, IGM_BWD_DATA = 1, IGM_BWD_DATA_S1 = 2 };
 
 /* The operand precision of a launch (the kernels' `amp` field): an ig_amp value (IG_AMP_OFF:
- * exact fp32; bf16 / fp16 under autocast), or IGM_TF32 when autocast is off and TF32 is on
+ * exact fp32; IG_AMP_FP16 under fp16 autocast; IG_AMP_BF16 for bf16 activations, whose
+ * values are bf16 already), or IGM_TF32 when autocast is off and TF32 is on
  * (ig_cuda_set_tf32). */
 #define IGM_TF32 3
 
-/* An operand value as the GEMM sees it: itself, or rounded to bf16 / fp16 under autocast,
+/* An f32 operand value as the GEMM sees it: itself, or rounded to fp16 under fp16 autocast,
  * or to tf32 (10 mantissa bits, nearest with ties away from zero: cvt.rna, what cuBLAS's and
  * wmma's documented conversion does) in TF32 mode. */
 __device__ __forceinline__ float igm_round(float v, int amp) {
-    if (amp == IG_AMP_BF16) return __bfloat162float(__float2bfloat16_rn(v));
     if (amp == IG_AMP_FP16) return __half2float(__float2half_rn(v));
     if (amp == IGM_TF32) return nvcuda::wmma::__float_to_tf32(v);
     return v;
@@ -168,12 +169,12 @@ __device__ __forceinline__ E igm_gather(const igm_tile<E> &a, int64_t abase, int
     return a.src[abase + (int64_t)outer * a.ss[1] + (int64_t)sy * a.ss[2] + (int64_t)sx * a.ss[3]];
 }
 
-/* A staged operand value as shared memory holds it: f32 (the SIMT kernels: rounded to the
- * autocast precision, or not at all) or bf16 / fp16 (the tensor-core kernels: the same
- * rounding, kept in the narrow type). A bf16 value (bf16 activations) is staged as it is:
- * already rounded, widened exactly for the SIMT kernels, copied for the tensor cores. */
+/* A staged operand value as shared memory holds it. An f32 value: f32 (the SIMT kernels and
+ * the tf32 tensor-core ones: rounded as igm_round says) or __half (the fp16 tensor-core
+ * kernels: the same rounding, kept in the narrow type). A bf16 value (bf16 activations) is
+ * staged as it is: already rounded, widened exactly for the SIMT kernels, copied for the
+ * tensor cores. */
 __device__ __forceinline__ void igm_put(float &d, float v, int amp) { d = igm_round(v, amp); }
-__device__ __forceinline__ void igm_put(__nv_bfloat16 &d, float v, int) { d = __float2bfloat16_rn(v); }
 __device__ __forceinline__ void igm_put(__half &d, float v, int) { d = __float2half_rn(v); }
 __device__ __forceinline__ void igm_put(float &d, __nv_bfloat16 v, int) { d = __bfloat162float(v); }
 __device__ __forceinline__ void igm_put(__nv_bfloat16 &d, __nv_bfloat16 v, int) { d = v; }
@@ -390,7 +391,7 @@ __global__ void __launch_bounds__(IGM_THREADS) igm_tile_kernel(igm_tile<E> a) {
 
 /* ---- tensor cores (autocast or TF32, sm_80+): the same tiles through wmma -------------------- */
 
-/* The wmma operand type for a staged type T, and the k of one mma: bf16 / fp16 stages feed
+/* The wmma operand type for a staged type T, and the k of one mma: bf16 / half stages feed
  * 16x16x16 fragments of themselves; float stages (TF32 mode, values already rounded to tf32
  * when staged) feed 16x16x8 fragments of precision::tf32, two per IGM_BK = 16 stage. */
 template <typename T> struct igm_wmma {
@@ -420,9 +421,10 @@ template <typename T, int BM, int BN> struct __align__(32) igm_tc_tile_smem {
     };
 };
 
-/* The tile GEMM on tensor cores (T = __nv_bfloat16 or __half: the autocast precision; float:
- * TF32 mode; the operands are rounded as the SIMT kernel rounds them, the products are exact
- * and summed in fp32, so the results agree within the order of the sums). 8 warps as WM x WN, each owning
+/* The tile GEMM on tensor cores (T = __half: f32 under fp16 autocast; __nv_bfloat16: bf16
+ * activations (E bf16); float: TF32 mode; the operands are rounded as the SIMT kernel
+ * rounds them, the products are exact and summed in fp32, so the results agree within the
+ * order of the sums). 8 warps as WM x WN, each owning
  * FM x FN = 2 x FN fragments of 16 x 16: BN 64 (warps 4 x 2, FN 2: BM 128), BN 32 (8 x 1,
  * FN 2: BM 256), BN 16 (8 x 1, FN 1: BM 256). Loading as igm_tile_kernel (igm_tile_loader:
  * registers hold the next stage while the warps multiply this one). Epilogue: the
@@ -432,7 +434,7 @@ template <typename T, int BM, int BN> struct __align__(32) igm_tc_tile_smem {
 template <int MODE, typename T, int BN, typename E>
 __global__ void __launch_bounds__(IGM_THREADS) igm_tc_tile_kernel(igm_tile<E> a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
-    __trap(); /* never launched: igm_tc_ok() is false below compute capability 8.0 */
+    __trap(); /* never launched: igm_tc() is false below compute capability 8.0 */
 #else
     using namespace nvcuda;
     constexpr int WN = BN >= 32 ? BN / 32 : 1, WM = IGM_THREADS / 32 / WN;
@@ -592,16 +594,15 @@ template <int MODE, int BN, int TN, typename E> static ig_status igm_tile_launch
                             });
 }
 
-/* The tile width for ncol columns: 16, 32 or 64; tensor cores when tc (a.amp is bf16, fp16
- * or IGM_TF32 then; always bf16 for bf16 activations, staged as they are). */
+/* The tile width for ncol columns: 16, 32 or 64; tensor cores when tc (for f32, a.amp is
+ * IG_AMP_FP16 or IGM_TF32 then; bf16 activations are staged as they are, in bf16). */
 template <int MODE, typename E> static ig_status igm_tile_run(const char *op, const igm_tile<E> &a, bool tc) {
     if (tc) {
         if constexpr (!std::is_same<E, float>::value) {
             return igm_tc_tile_run_t<MODE, __nv_bfloat16>(op, a);
         } else {
-            return a.amp == IG_AMP_BF16   ? igm_tc_tile_run_t<MODE, __nv_bfloat16>(op, a)
-                   : a.amp == IG_AMP_FP16 ? igm_tc_tile_run_t<MODE, __half>(op, a)
-                                          : igm_tc_tile_run_t<MODE, float>(op, a);
+            return a.amp == IG_AMP_FP16 ? igm_tc_tile_run_t<MODE, __half>(op, a)
+                                        : igm_tc_tile_run_t<MODE, float>(op, a);
         }
     }
     if (a.Ncol <= 16) return igm_tile_launch<MODE, 16, 4>(op, a);
@@ -786,14 +787,14 @@ template <typename T, int BO, int BKW> struct __align__(32) igm_tc_dw_smem {
     int kdy[BKW], kdx[BKW];
 };
 
-/* dw on tensor cores (T = __nv_bfloat16, __half or float for tf32, as igm_tc_tile_kernel): the
+/* dw on tensor cores (T = __half, __nv_bfloat16 or float for tf32, as igm_tc_tile_kernel): the
  * 16 fragments of the BO x BKW tile (BO/16 rows of BKW/16) go two per warp, warp w taking
  * fragments 2w and 2w + 1 in row-major order (one row: BKW/16 is even), one IGM_BR = 16 pixel
  * stage per 16 / KS wmma k-steps. The partial tile goes through Cs to out + s*O*K with coalesced stores. */
 template <typename T, int BO, int BKW, typename E>
 __global__ void __launch_bounds__(IGM_THREADS) igm_tc_dw_kernel(igm_dw<E> a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
-    __trap(); /* never launched: igm_tc_ok() is false below compute capability 8.0 */
+    __trap(); /* never launched: igm_tc() is false below compute capability 8.0 */
 #else
     using namespace nvcuda;
     constexpr int FC = BKW / 16, LDX = BKW + IGM_TC_PAD, LDD = BO + IGM_TC_PAD, LDC = BKW + 4;
@@ -859,7 +860,8 @@ template <typename E> __global__ void igm_dw_sum(const float *part, int64_t S, i
     }
 }
 
-/* The SIMT kernel, or the tensor-core one for autocast (or bf16 activations) when tc. */
+/* The SIMT kernel, or the tensor-core one (fp16 autocast or TF32 on f32, bf16 activations)
+ * when tc. */
 template <int BO, int BKW, typename E>
 static ig_status igm_dw_launch(const char *op, const igm_dw<E> &a, int64_t S, bool tc) {
     dim3 grid((unsigned)((a.K + BKW - 1) / BKW), (unsigned)((a.O + BO - 1) / BO), (unsigned)S);
@@ -868,9 +870,7 @@ static ig_status igm_dw_launch(const char *op, const igm_dw<E> &a, int64_t S, bo
     } else if constexpr (!std::is_same<E, float>::value) {
         igm_tc_dw_kernel<__nv_bfloat16, BO, BKW, E><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
     } else {
-        if (a.amp == IG_AMP_BF16)
-            igm_tc_dw_kernel<__nv_bfloat16, BO, BKW, E><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
-        else if (a.amp == IG_AMP_FP16)
+        if (a.amp == IG_AMP_FP16)
             igm_tc_dw_kernel<__half, BO, BKW, E><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
         else
             igm_tc_dw_kernel<float, BO, BKW, E><<<grid, IGM_THREADS, 0, igc_stream>>>(a);
@@ -907,16 +907,17 @@ static int igm_mode(void) {
     return mode == IGI_CUDA_CONV_AUTO ? igm_env_mode : mode;
 }
 
-/* The operand precision of g's GEMMs: autocast's, else IGM_TF32 when TF32 is on
- * (ig_cuda_set_tf32, which cuBLAS's GEMMs follow too), else exact fp32 (IG_AMP_OFF). */
+/* The operand precision of g's f32 GEMMs: fp16 autocast's (g->amp is IG_AMP_FP16 or
+ * IG_AMP_OFF: igi_amp_for), else IGM_TF32 when TF32 is on (ig_cuda_set_tf32, which
+ * cuBLAS's GEMMs follow too), else exact fp32 (IG_AMP_OFF). */
 static int igm_precision(const igi_conv *g) {
     if (g->amp != IG_AMP_OFF) return g->amp;
     return igc_gemm_tf32() ? IGM_TF32 : IG_AMP_OFF;
 }
 
 /* The implicit GEMM runs on tensor cores (wmma: bf16 / fp16 / tf32 operands, fp32
- * accumulation) under autocast or TF32 on sm_80+ unless the SIMT kernels are asked for;
- * exact f32 always stays on the SIMT kernels. */
+ * accumulation) for bf16 activations, under fp16 autocast or TF32 on sm_80+ unless the
+ * SIMT kernels are asked for; exact f32 always stays on the SIMT kernels. */
 static bool igm_tc(int prec) { return prec != IG_AMP_OFF && igm_mode() != IGI_CUDA_CONV_SIMT && igm_tc_device; }
 
 extern "C" int igi_cuda_conv_force(int mode) { return igm_forced.exchange(mode); }

@@ -203,10 +203,14 @@ ig_status igc_mask_apply(const char *op, const igi_ew *e, double scale);
 ig_status igc_layer_norm_backward(const char *op, const igi_ln *p);
 ig_status igc_pointwise_loss(const char *op, int kind, const igi_ew *e, double beta);
 ig_status igc_pointwise_loss_backward(const char *op, int kind, const igi_ew *e, double beta, bool wrt_target);
+/* cuda/gemm.cu: the table's gemm_amp, f32 under fp16 autocast (amp must be IG_AMP_FP16: bf16
+ * autocast converts f32 operands to IG_BF16 in core and takes igc_gemm). */
 ig_status igc_gemm_amp(const char *op, int amp, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A,
                        int64_t lda, const float *B, int64_t ldb, double beta, float *C, int64_t ldc);
 /* cuda/amp.cu: dst (rows*cols packed bf16 or fp16 values, amp = IG_AMP_BF16 / FP16) = the
- * f32 matrix src [rows, cols] with row stride ld, rounded to nearest even. */
+ * f32 matrix src [rows, cols] with row stride ld, rounded to nearest even. fp16: the
+ * operands of igc_gemm_amp; bf16: the results of conv.cu's widened f32 fallback for bf16
+ * activations, narrowed back. */
 ig_status igc_amp_convert(const char *op, int amp, const float *src, int64_t rows, int64_t cols, int64_t ld,
                           void *dst);
 ig_status igc_amp_unscale(const char *op, float *g, int64_t n, float inv_scale, int *found_inf);

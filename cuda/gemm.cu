@@ -7,9 +7,11 @@
  * and each operand keeps its own transpose flag (a transposed row-major operand is a
  * plain column-major one). Leading dimensions pass through unchanged.
  *
- * Autocast (igc_gemm_amp): both f32 operands are converted to bf16 or fp16 scratch (packed,
- * from the caching allocator; cuda/amp.cu) and multiplied by cublasGemmEx with
- * CUDA_R_16BF / CUDA_R_16F inputs, an f32 output and CUBLAS_COMPUTE_32F (f32 accumulation).
+ * fp16 autocast (igc_gemm_amp): both f32 operands are converted to fp16 scratch (packed,
+ * from the caching allocator; cuda/amp.cu) and multiplied by cublasGemmEx with CUDA_R_16F
+ * inputs, an f32 output and CUBLAS_COMPUTE_32F (f32 accumulation). bf16 autocast never
+ * comes here: core converts the f32 operands to IG_BF16 tensors first (ig_matmul,
+ * ig_conv2d), which take the bf16 GEMM below.
  * The scratch is returned to the caching allocator right after the call is queued: every
  * later use of the block is queued on the same stream, after the GEMM.
  *
@@ -189,21 +191,20 @@ ig_status igc_gemm(const char *op, ig_dtype dt, bool ta, bool tb, int64_t M, int
 }
 
 /* A row-major operand op(X) [r, c] stored as rows x cols (transposed: cols x rows) with
- * leading dimension ld, converted to a packed low-precision copy (ld becomes cols). */
+ * leading dimension ld, converted to a packed fp16 copy (ld becomes cols). */
 typedef struct {
     void *p;
     size_t bytes;
     int64_t ld;
 } low_operand;
 
-static ig_status low_copy(const char *op, int amp, const float *X, int64_t rows, int64_t cols, int64_t ld,
-                          low_operand *L) {
+static ig_status low_copy(const char *op, const float *X, int64_t rows, int64_t cols, int64_t ld, low_operand *L) {
     L->ld = cols > 1 ? cols : 1;
-    L->bytes = (size_t)(rows * cols) * 2; /* bf16 and fp16 are both 2 bytes */
+    L->bytes = (size_t)(rows * cols) * 2; /* fp16: 2 bytes */
     L->p = igi_alloc(IG_CUDA, L->bytes ? L->bytes : 1);
     if (!L->p)
         return igi_error(IG_ERR_NOMEM, "%s: out of device memory for a %zu-byte autocast operand", op, L->bytes);
-    ig_status st = igc_amp_convert(op, amp, X, rows, cols, ld, L->p);
+    ig_status st = igc_amp_convert(op, IG_AMP_FP16, X, rows, cols, ld, L->p);
     if (st != IG_OK) {
         igi_free(IG_CUDA, L->p, L->bytes ? L->bytes : 1);
         L->p = NULL;
@@ -215,13 +216,13 @@ ig_status igc_gemm_amp(const char *op, int amp, bool ta, bool tb, int64_t M, int
                        int64_t lda, const float *B, int64_t ldb, double beta, float *C, int64_t ldc) {
     if (M > INT_MAX || N > INT_MAX || K > INT_MAX || lda > INT_MAX || ldb > INT_MAX || ldc > INT_MAX)
         return igi_error(IG_ERR_SHAPE, "%s: GEMM sizes above 2^31 are not supported by cuBLAS", op);
-    if (amp != IG_AMP_BF16 && amp != IG_AMP_FP16)
-        return igi_error(IG_ERR_ARG, "%s: autocast mode %d is not bf16 or fp16", op, amp);
-    cudaDataType_t type = amp == IG_AMP_BF16 ? CUDA_R_16BF : CUDA_R_16F;
+    if (amp != IG_AMP_FP16) /* igi_amp_for: only fp16 autocast rounds f32 operands */
+        return igi_error(IG_ERR_ARG, "%s: autocast mode %d is not fp16", op, amp);
+    const cudaDataType_t type = CUDA_R_16F;
     /* Stored geometry: A is M x K (K x M when transposed), B is K x N (N x K). */
     low_operand LA = {NULL, 0, 0}, LB = {NULL, 0, 0};
-    ig_status st = low_copy(op, amp, A, ta ? K : M, ta ? M : K, lda, &LA);
-    if (st == IG_OK) st = low_copy(op, amp, B, tb ? N : K, tb ? K : N, ldb, &LB);
+    ig_status st = low_copy(op, A, ta ? K : M, ta ? M : K, lda, &LA);
+    if (st == IG_OK) st = low_copy(op, B, tb ? N : K, tb ? K : N, ldb, &LB);
     if (st == IG_OK) {
         cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
         const float one = 1.0f, b = (float)beta;
@@ -232,8 +233,8 @@ ig_status igc_gemm_amp(const char *op, int amp, bool ta, bool tb, int64_t M, int
         pthread_mutex_unlock(&gemm_lock);
         if (s != CUBLAS_STATUS_SUCCESS)
             st = igi_error(s == CUBLAS_STATUS_ALLOC_FAILED ? IG_ERR_NOMEM : IG_ERR_DEVICE,
-                           "%s: cublasGemmEx (%s inputs) failed (%s:%d): %s", op, amp == IG_AMP_BF16 ? "bf16" : "fp16",
-                           __FILE__, __LINE__, cb.status_string(s));
+                           "%s: cublasGemmEx (fp16 inputs) failed (%s:%d): %s", op, __FILE__, __LINE__,
+                           cb.status_string(s));
     }
     if (LA.p) igi_free(IG_CUDA, LA.p, LA.bytes ? LA.bytes : 1);
     if (LB.p) igi_free(IG_CUDA, LB.p, LB.bytes ? LB.bytes : 1);

@@ -21,11 +21,12 @@
  * Images are grouped into shape-fixed slots run on the thread pool (see "per-image
  * pipeline on slots" below): results do not depend on the thread count.
  *
- * Autocast (core/ops/amp.c): with a bf16 / fp16 mode on and f32 tensors, forward runs on
- * copies of x and w rounded to that precision, and backward (under the mode kept on the
- * node) on rounded copies of x, w and dY: every GEMM or direct-kernel product then has
- * rounded operands and f32 accumulation, exactly as a bf16 / fp16 GEMM would. The bias is
- * added, and its gradient summed from the unrounded dY, in f32.
+ * Autocast: under bf16 autocast f32 operands are converted to IG_BF16 (recorded) and the
+ * convolution runs in bf16. Under fp16 autocast (core/ops/amp.c, igi_amp_for) with f32
+ * tensors, forward runs on copies of x and w rounded to fp16, and backward (under the mode
+ * kept on the node) on rounded copies of x, w and dY: every GEMM or direct-kernel product
+ * then has rounded operands and f32 accumulation, exactly as an fp16 GEMM would. The bias
+ * is added, and its gradient summed from the unrounded dY, in f32.
  *
  * x may have any strides (im2col reads through them); w and dY are copied to contiguous
  * heap temporaries when they are not contiguous. The slots' scratch comes from the caching

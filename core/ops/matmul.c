@@ -18,12 +18,13 @@
  * Backward: dA = g @ B^T and dB = A^T @ g (transposes are views), each summed over the
  * batch dims its operand was broadcast along, then reshaped back for the 1-D cases.
  *
- * Autocast (core/ops/amp.c): with a bf16 / fp16 mode on and f32 operands, the CPU path
- * multiplies contiguous copies of a and b rounded to that precision (exact emulation: the
- * products fit in f32, only the accumulation rounds); a device gets the backend's gemm_amp,
- * which converts the operands itself. The node keeps the mode, and backward runs its two
- * products under it, so g and the saved operands are rounded the same way (as PyTorch runs
- * an autocast op's backward in the forward's precision).
+ * Autocast: under bf16 autocast f32 operands are converted to IG_BF16 (recorded) and the
+ * product is a bf16 matmul. Under fp16 autocast (core/ops/amp.c, igi_amp_for) with f32
+ * operands, the CPU path multiplies contiguous copies of a and b rounded to fp16 (exact
+ * emulation: the products fit in f32, only the accumulation rounds); a device gets the
+ * backend's gemm_amp, which converts the operands itself. The node keeps the mode, and
+ * backward runs its two products under it, so g and the saved operands are rounded the
+ * same way (as PyTorch runs an autocast op's backward in the forward's precision).
  */
 #include <cblas.h>
 #include <limits.h>
