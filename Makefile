@@ -7,8 +7,9 @@
 #   make bench               build bench/*.c and run the benchmarks (they print numbers)
 #   make SANITIZE=1 test     the same under ASan+UBSan, in build/san/
 #   make test-cuda-emu       the CUDA suite on the CPU emulator of tests/cuda/emu/ (no GPU or nvcc)
-#   make fuzz                libFuzzer targets for the IDX and PNG readers, in build/fuzz/
+#   make fuzz                libFuzzer targets (tests/fuzz/fuzz_*.c: IDX, PNG, safetensors readers)
 #   make fuzz-run FUZZ_SECONDS=60   runs each fuzz target that long, one after the other
+#                            (FUZZ_TARGETS=safetensors: only that one; fuzz-safetensors is the same)
 #   make DEBUG=1             -O0 -g, in build/debug/
 #   make CC=clang            any C11 compiler with gcc-style flags
 #   make MPI=0               without MPI (dist/ then has the single-process backend only)
@@ -18,7 +19,7 @@
 #
 # Variables you may set: CC, CXX, CFLAGS (appended to ours), LDFLAGS, SANITIZE, DEBUG, RUN_ARGS,
 # BUILD (output folder), PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, BINDIR, TEST_FLAGS,
-# FUZZ_CC (clang), FUZZ_SECONDS (60), MPI (auto, 0 or 1), CUDA (auto, 0 or 1), CUDA_HOME
+# FUZZ_CC (clang), FUZZ_SECONDS (60), FUZZ_TARGETS (all), MPI (auto, 0 or 1), CUDA (auto, 0 or 1), CUDA_HOME
 # (/usr/local/cuda), NVCC_CCBIN (gcc: nvcc's host compiler), CUDA_ARCHS (80 90), NCCL (auto,
 # 0 or 1: the "nccl" backend of dist/, with CUDA and MPI), CUDA_EMU (auto or 0: the emulated
 # CUDA run of `make test`).
@@ -256,7 +257,7 @@ INSTALL ?= install
 # ---------------------------------------------------------------------------
 # Say what this build is, once per top-level make (not for clean/deps/help).
 ifeq ($(MAKELEVEL),0)
-ifeq ($(filter clean deps help uninstall bench fuzz fuzz-run,$(MAKECMDGOALS)),)
+ifeq ($(filter clean deps help uninstall bench fuzz fuzz-run fuzz-safetensors,$(MAKECMDGOALS)),)
 $(info ignis $(VERSION) [$(VARIANT)] -> $(BUILD)/ | CC=$(CC) ($(shell $(CC) --version 2>/dev/null | head -n 1)))
 $(info CFLAGS: $(IG_CPPFLAGS) $(IG_CFLAGS) | lib: $(LIB_CFLAGS) | LIBS: $(LIBS))
 $(info MPI: $(MPI_SUMMARY))
@@ -267,7 +268,7 @@ endif
 endif
 
 .PHONY: FORCE all lib cli examples benches test check install-check run demo deps bench install uninstall \
-        clean check-warnings help fuzz fuzz-targets fuzz-run
+        clean check-warnings help fuzz fuzz-targets fuzz-run fuzz-safetensors
 .DEFAULT_GOAL := all
 
 # ---------------------------------------------------------------------------
@@ -283,7 +284,7 @@ examples: $(EXAMPLES)
 benches: $(BENCHES)
 
 help:
-	@sed -n '3,17p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,18p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---------------------------------------------------------------------------
 # Compiling. Library objects are position-independent with hidden visibility;
@@ -628,35 +629,31 @@ $(BUILD)/make_seeds: tests/fuzz/make_seeds.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -O1 -g $(WARNINGS) $(IG_CPPFLAGS) $(IMG_CFLAGS) -o $@ $< $(IMG_LIBS)
 
-# Runs each target for FUZZ_SECONDS, one at a time, from the seeds plus whatever corpus
-# earlier runs left; a crash leaves its input in build/fuzz/ and fails the run.
+# The targets fuzz-run runs (names after fuzz_), and extra libFuzzer options per target:
+# safetensors gets the format's words as a dictionary and room for longer JSON headers.
+FUZZ_TARGETS ?= $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%)
+FUZZ_OPTS_safetensors := -dict=tests/fuzz/safetensors.dict -max_len=8192
+
+# One target for FUZZ_SECONDS from its corpus; a crash leaves its input in build/fuzz/.
+define fuzz_run_one
+	@echo "fuzz-run: fuzz_$(1) for $(FUZZ_SECONDS) s"
+	@ASAN_OPTIONS=allocator_may_return_null=1 $(FUZZ_DIR)/fuzz_$(1) -max_total_time=$(FUZZ_SECONDS) \
+	    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_OPTS_$(1)) \
+	    $(FUZZ_DIR)/corpus/$(1) || { echo "fuzz-run: fuzz_$(1) found a problem (input saved in $(FUZZ_DIR)/)"; exit 1; }
+
+endef
+
+# Runs each target of FUZZ_TARGETS, one at a time, from the seeds (make_seeds for IDX and
+# PNG, safetensors_seeds.sh for safetensors) plus whatever corpus earlier runs left.
 fuzz-run: fuzz
 	@mkdir -p $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=$(FUZZ_DIR)/corpus/%)
 	$(FUZZ_DIR)/make_seeds $(FUZZ_DIR)/corpus/idx $(FUZZ_DIR)/corpus/png
-	@for t in $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%); do \
-	    echo "fuzz-run: fuzz_$$t for $(FUZZ_SECONDS) s"; \
-	    ASAN_OPTIONS=allocator_may_return_null=1 $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
-	        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus/$$t \
-	        || { echo "fuzz-run: fuzz_$$t found a problem (input saved in $(FUZZ_DIR)/)"; exit 1; }; \
-	done
+	tests/fuzz/safetensors_seeds.sh $(FUZZ_DIR)/corpus/safetensors
+	$(foreach t,$(FUZZ_TARGETS),$(call fuzz_run_one,$(t)))
 
-# ---------------------------------------------------------------------------
-# Fuzzing the safetensors reader with libFuzzer (needs clang): builds
-# build/fuzz/fuzz_safetensors from the library sources with ASan+UBSan and runs it
-# FUZZ_SECONDS seconds on the corpus in build/fuzz/corpus-safetensors (seeded once).
-FUZZ_CC ?= clang
-FUZZ_SECONDS ?= 60
-FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-.PHONY: fuzz-safetensors
-fuzz-safetensors: build/fuzz/fuzz_safetensors
-	@test -d build/fuzz/corpus-safetensors || tests/fuzz/safetensors_seeds.sh build/fuzz/corpus-safetensors
-	build/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -dict=tests/fuzz/safetensors.dict \
-	    -max_len=8192 build/fuzz/corpus-safetensors
-
-build/fuzz/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c $(LIB_SRCS) $(wildcard core/*.h)
-	@mkdir -p $(@D)
-	$(FUZZ_CC) $(IG_CPPFLAGS) -std=c11 -g -O1 $(WARNINGS) -pthread $(FUZZ_SAN) $(BLAS_CFLAGS) \
-	    -o $@ tests/fuzz/fuzz_safetensors.c $(LIB_SRCS) $(LIBS)
+# The safetensors reader alone, run exactly as fuzz-run runs it.
+fuzz-safetensors:
+	@$(MAKE) --no-print-directory fuzz-run FUZZ_TARGETS=safetensors
 
 # ---------------------------------------------------------------------------
 # Installing. DESTDIR is prepended to every path (for packaging); symlinks of

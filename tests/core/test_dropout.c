@@ -11,7 +11,7 @@
 
 #include "ignis.h"
 
-#define ERR_HAS(s) cr_assert(strstr(ig_last_error(), (s)), "message: %s", ig_last_error())
+#include "../test_util.h"
 
 Test(core, dropout_identity_when_eval_or_p0) {
     ig_scope *s = ig_scope_begin();

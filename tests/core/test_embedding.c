@@ -9,7 +9,7 @@
 
 #include "ignis.h"
 
-#define ERR_HAS(s) cr_assert(strstr(ig_last_error(), (s)), "message: %s", ig_last_error())
+#include "../test_util.h"
 
 /* out must be [indices..., dim] with out[i, :] = weight[indices[i], :]. */
 static void check_lookup(ig_tensor *indices, ig_tensor *weight) {

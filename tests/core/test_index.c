@@ -9,13 +9,7 @@
 
 #include "ignis.h"
 
-#define ERR_HAS(s) cr_assert(strstr(ig_last_error(), (s)), "message: %s", ig_last_error())
-
-static void assert_shape(ig_tensor *t, int nd, const int64_t *shape) {
-    cr_assert(t, "%s", ig_last_error());
-    cr_assert_eq(ig_tensor_ndim(t), nd);
-    for (int i = 0; i < nd; i++) cr_assert_eq(ig_tensor_shape(t)[i], shape[i], "dim %d", i);
-}
+#include "../test_util.h"
 
 /* ---- cat --------------------------------------------------------------------------------- */
 

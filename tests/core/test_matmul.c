@@ -11,6 +11,8 @@
 
 #include "ignis.h"
 
+#include "../test_util.h"
+
 /* Reference torch.matmul on row-major copies of a and b, in double. Returns the result
  * shape in (ond, oshape) and the values in a malloc'd array. */
 static double *ref_matmul(ig_tensor *a, ig_tensor *b, int *ond, int64_t *oshape) {
@@ -402,7 +404,5 @@ Test(core, matmul_heap_tensors_do_not_leak) {
     ig_tensor_free(as);
     ig_tensor_free(a);
     ig_tensor_free(b);
-    ig_mem_stats ms;
-    ig_mem_get_stats(IG_CPU, &ms);
-    cr_assert_eq(ms.live_bytes, 0);
+    assert_no_live_bytes();
 }

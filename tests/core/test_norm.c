@@ -12,7 +12,7 @@
 
 #include "ignis.h"
 
-#define ERR_HAS(s) cr_assert(strstr(ig_last_error(), (s)), "message: %s", ig_last_error())
+#include "../test_util.h"
 
 static void check_close(ig_tensor *y, const double *want, int64_t n, double tol) {
     cr_assert(y, "%s", ig_last_error());

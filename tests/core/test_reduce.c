@@ -11,6 +11,8 @@
 
 #include "ignis.h"
 
+#include "../test_util.h"
+
 enum { R_SUM, R_MEAN, R_VAR, R_MAX, R_MIN, R_ARGMAX, R_ARGMIN };
 
 /* ---- reference ------------------------------------------------------------------------ */
@@ -399,9 +401,7 @@ Test(core, reduce_heap_graph_frees) {
     ig_tensor_free(v);
     ig_tensor_free(u);
     ig_tensor_free(x);
-    ig_mem_stats ms;
-    ig_mem_get_stats(IG_CPU, &ms);
-    cr_assert_eq(ms.live_bytes, 0);
+    assert_no_live_bytes();
 }
 
 /* ---- errors ---------------------------------------------------------------------------- */

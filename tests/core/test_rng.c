@@ -9,13 +9,7 @@
 
 #include "ignis.h"
 
-#define ASSERT_ERR(st, op)                                                                    \
-    do {                                                                                      \
-        cr_assert_eq(ig_last_status(), (st), "status %d, message '%s'", ig_last_status(),     \
-                     ig_last_error());                                                        \
-        cr_assert(strstr(ig_last_error(), (op)) != NULL, "message '%s' does not name %s",     \
-                  ig_last_error(), (op));                                                     \
-    } while (0)
+#include "../test_util.h"
 
 /* Random123's known-answer tests for philox4x32-10; the library packs the four counter
  * words as counter_lo = c0 | c1 << 32, counter_hi = c2 | c3 << 32, key = k0 | k1 << 32. */

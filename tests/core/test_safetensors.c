@@ -23,6 +23,8 @@
 #include "core/safetensors.h"
 #include "core/tensor.h"
 
+#include "../test_util.h"
+
 /* ---- helpers ------------------------------------------------------------------------- */
 
 /* A fresh folder under /tmp for one test; removed (with its files) by rm_dir. */
@@ -55,19 +57,6 @@ static int count_files(const char *dir) {
         if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) n++;
     closedir(d);
     return n;
-}
-
-static unsigned char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc((size_t)n + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
 }
 
 static void write_all_file(const char *path, const void *buf, size_t n) {
@@ -188,7 +177,7 @@ Test(core, safetensors_round_trip_every_dtype) {
 
     /* The data section starts at a multiple of 8. */
     size_t len;
-    unsigned char *bytes = read_all(path, &len);
+    unsigned char *bytes = slurp(path, &len);
     uint64_t h = 0;
     for (int k = 7; k >= 0; k--) h = (h << 8) | bytes[k];
     cr_assert_eq((8 + h) % 8, 0);
@@ -233,14 +222,14 @@ Test(core, safetensors_header_bytes_exact) {
     const unsigned char data[8] = {0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0x40};
     memcpy(want + 88, data, 8);
     size_t len;
-    unsigned char *got = read_all(path, &len);
+    unsigned char *got = slurp(path, &len);
     cr_assert_eq(len, 96);
     cr_assert_eq(memcmp(got, want, 96), 0, "header: %.80s", (const char *)got + 8);
     free(got);
 
     /* No tensors and no metadata: "{}" padded to 8 bytes. */
     cr_assert_eq(ig_safetensors_save(path, NULL, 0, NULL, NULL, 0), IG_OK);
-    got = read_all(path, &len);
+    got = slurp(path, &len);
     cr_assert_eq(len, 16);
     cr_assert_eq(memcmp(got, "\x08\0\0\0\0\0\0\0{}      ", 16), 0);
     ig_safetensors *f = ig_safetensors_load_memory(got, len, NULL);
@@ -253,7 +242,7 @@ Test(core, safetensors_header_bytes_exact) {
     /* Escapes: a control character becomes \u0001, quotes and backslashes are escaped. */
     const char *k2[] = {"q\"\\\x01"}, *v2[] = {"\n"};
     cr_assert_eq(ig_safetensors_save(path, NULL, 0, k2, v2, 1), IG_OK);
-    got = read_all(path, &len);
+    got = slurp(path, &len);
     static const char json2[] = "{\"__metadata__\":{\"q\\\"\\\\\\u0001\":\"\\n\"}}";
     cr_assert_eq(memcmp(got + 8, json2, sizeof json2 - 1), 0, "got %s", (const char *)got + 8);
     free(got);
@@ -272,7 +261,7 @@ Test(core, safetensors_failed_save_leaves_old_file_and_no_temp) {
     cr_assert_eq(ig_safetensors_save(path, good, 1, NULL, NULL, 0), IG_OK);
     chmod(path, 0640);
     size_t len0;
-    unsigned char *before = read_all(path, &len0);
+    unsigned char *before = slurp(path, &len0);
 
     /* A folder that does not exist: the message names the file and the cause. */
     snprintf(bad, sizeof bad, "%s/missing/last.safetensors", dir);
@@ -322,7 +311,7 @@ Test(core, safetensors_failed_save_leaves_old_file_and_no_temp) {
     cr_assert_not_null(strstr(ig_last_error(), "write failed"), "%s", ig_last_error());
 
     size_t len1;
-    unsigned char *after = read_all(path, &len1);
+    unsigned char *after = slurp(path, &len1);
     cr_assert_eq(len1, len0);
     cr_assert_eq(memcmp(before, after, len0), 0);
     cr_assert_eq(count_files(dir), 1); /* no path.tmpXXXXXX left */
@@ -376,7 +365,7 @@ static unsigned char *sixteen_kib_file(const char *dir, size_t *len) {
     const char *k[] = {"format", "model"}, *v[] = {"pt", "cnn"};
     cr_assert_eq(ig_safetensors_save(path, ts, 5, k, v, 2), IG_OK);
     ig_scope_end(s);
-    unsigned char *b = read_all(path, len);
+    unsigned char *b = slurp(path, len);
     cr_assert(*len > 14000 && *len < 18000, "%zu", *len);
     return b;
 }

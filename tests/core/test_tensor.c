@@ -15,17 +15,10 @@
 
 #include "ignis.h"
 
+#include "../test_util.h"
+
 static const ig_dtype all_dtypes[] = {IG_F32, IG_F64, IG_I32, IG_I64, IG_U8};
 #define N_DTYPES 5
-
-/* Asserts that the last failure has status st and a message naming op. */
-#define ASSERT_ERR(st, op)                                                                    \
-    do {                                                                                      \
-        cr_assert_eq(ig_last_status(), (st), "status %d, message '%s'", ig_last_status(),     \
-                     ig_last_error());                                                        \
-        cr_assert(strstr(ig_last_error(), (op)) != NULL, "message '%s' does not name %s",     \
-                  ig_last_error(), (op));                                                     \
-    } while (0)
 
 /* Element i of a contiguous CPU tensor, read with the dtype's C type. */
 static double raw(ig_tensor *t, int64_t i) {
@@ -585,9 +578,7 @@ Test(core, out_of_memory_is_an_error_not_an_abort) {
     cr_assert_eq(ig_last_status(), IG_ERR_NOMEM, "%s", ig_last_error());
     cr_assert(strstr(ig_last_error(), "ig_add"), "%s", ig_last_error());
     ig_scope_end(s);
-    ig_mem_stats ms;
-    ig_mem_get_stats(IG_CPU, &ms);
-    cr_assert_eq(ms.live_bytes, 0);
+    assert_no_live_bytes();
 }
 
 /* ig_fill_ over every dtype, contiguous (the memset and typed-store paths) and strided, with

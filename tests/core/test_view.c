@@ -11,13 +11,7 @@
 
 #include "ignis.h"
 
-#define ASSERT_ERR(st, op)                                                                    \
-    do {                                                                                      \
-        cr_assert_eq(ig_last_status(), (st), "status %d, message '%s'", ig_last_status(),     \
-                     ig_last_error());                                                        \
-        cr_assert(strstr(ig_last_error(), (op)) != NULL, "message '%s' does not name %s",     \
-                  ig_last_error(), (op));                                                     \
-    } while (0)
+#include "../test_util.h"
 
 #define ASSERT_SHAPE(t, ...)                                                                  \
     do {                                                                                      \

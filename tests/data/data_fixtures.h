@@ -1,13 +1,14 @@
 /*
- * tests/data/data_fixtures.h — helpers the data tests share: a private temporary folder per
- * test, writing raw and gzip'd files, writing PNGs of any color type with libpng, and an
- * error check. Everything is static inline so each test file takes only what it uses.
+ * tests/data/data_fixtures.h — helpers the data tests share: paths in a test's temporary
+ * folder, writing raw and gzip'd files and IDX files, writing PNGs of any color type with
+ * libpng, and an error check. The temporary folder itself, rm_tree, slurp and put_be32 come
+ * from tests/test_util.h. Everything is static inline so each test file takes only what it
+ * uses.
  */
 #ifndef IGNIS_TESTS_DATA_FIXTURES_H
 #define IGNIS_TESTS_DATA_FIXTURES_H
 
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,36 +17,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "../test_util.h"
 #include "ignis.h"
-
-/* A fresh folder under /tmp; the caller removes it with rm_tree. */
-static inline void make_tmpdir(char out[256]) {
-    snprintf(out, 256, "/tmp/ignis-data-test.XXXXXX");
-    cr_assert_not_null(mkdtemp(out), "mkdtemp failed");
-}
-
-static inline void rm_tree(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-                size_t len = strlen(path) + strlen(e->d_name) + 2;
-                char *sub = malloc(len);
-                snprintf(sub, len, "%s/%s", path, e->d_name);
-                rm_tree(sub);
-                free(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 /* dir/name into out (1024 bytes). */
 static inline const char *path_in(char *out, const char *dir, const char *name) {
@@ -68,32 +41,11 @@ static inline void write_bytes(const char *path, const void *data, size_t n) {
     cr_assert_eq(fclose(f), 0);
 }
 
-/* The whole file into a malloc'd buffer. */
-static inline uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)size + 1);
-    cr_assert_eq(fread(b, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    *n = (size_t)size;
-    return b;
-}
-
 static inline void write_gz(const char *path, const void *data, size_t n) {
     gzFile g = gzopen(path, "wb");
     cr_assert_not_null(g, "gzopen %s", path);
     if (n) cr_assert_eq(gzwrite(g, data, (unsigned)n), (int)n);
     cr_assert_eq(gzclose(g), Z_OK);
-}
-
-static inline void put_be32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
 }
 
 /* An IDX file in memory: magic 00 00 08 ndim, dims, then payload (payload_n bytes).

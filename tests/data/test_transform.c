@@ -12,13 +12,7 @@
 #include "data/transform_impl.h"
 #include "ignis.h"
 
-#define ASSERT_ERR(st, op)                                                                    \
-    do {                                                                                      \
-        cr_assert_eq(ig_last_status(), (st), "status %d, message '%s'", ig_last_status(),     \
-                     ig_last_error());                                                        \
-        cr_assert(strstr(ig_last_error(), (op)) != NULL, "message '%s' does not name %s",     \
-                  ig_last_error(), (op));                                                     \
-    } while (0)
+#include "../test_util.h"
 
 /* 1x4x4 image with values 1..16 row-major. */
 static void ramp(float *x, int n) {

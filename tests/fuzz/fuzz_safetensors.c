@@ -2,13 +2,15 @@
  * tests/fuzz/fuzz_safetensors.c — libFuzzer target for the safetensors reader
  * (ig_safetensors_load_memory) and, through it, the strict JSON parser.
  *
- *   make fuzz-safetensors FUZZ_SECONDS=60
+ *   make fuzz-run FUZZ_SECONDS=60 (every target), or only this one:
+ *   make fuzz-run FUZZ_TARGETS=safetensors FUZZ_SECONDS=60 (make fuzz-safetensors is the same)
  *
  * Each input is a whole file image. Whatever the bytes, the reader must return NULL with a
  * message, or a consistent object: every tensor's bytes readable, names and metadata
  * NUL-terminated, find() agreeing with name(i), meta() with meta_key(i). The seed corpus
- * (a few valid files) is written by the make target into build/fuzz/corpus-safetensors;
- * tests/fuzz/safetensors.dict gives the fuzzer the format's words.
+ * (a few valid files, from tests/fuzz/safetensors_seeds.sh) is written by fuzz-run into
+ * build/fuzz/corpus/safetensors; tests/fuzz/safetensors.dict gives the fuzzer the format's
+ * words.
  */
 #include <stdint.h>
 #include <stdio.h>

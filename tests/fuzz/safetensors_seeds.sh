@@ -1,6 +1,7 @@
 #!/bin/sh
-# Writes a seed corpus for fuzz_safetensors into folder $1: small valid safetensors files
-# (8-byte little-endian header length, JSON header, zero data bytes).
+# Writes a seed corpus for fuzz_safetensors into folder $1 (`make fuzz-run` runs it into
+# build/fuzz/corpus/safetensors): small valid safetensors files (8-byte little-endian
+# header length, JSON header, zero data bytes).
 set -e
 dir=$1
 mkdir -p "$dir"

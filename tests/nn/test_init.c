@@ -10,12 +10,7 @@
 
 #include "ignis.h"
 
-#define EXPECT_ERR(expr, fname)                                                            \
-    do {                                                                                   \
-        ig_clear_error();                                                                  \
-        cr_assert((expr), "%s", #expr);                                                    \
-        cr_assert(strstr(ig_last_error(), fname), "message '%s' lacks %s", ig_last_error(), fname); \
-    } while (0)
+#include "../test_util.h"
 
 typedef struct stats {
     double mean, std, min, max;
@@ -136,9 +131,7 @@ Test(nn, init_strided_target_and_determinism) {
     cr_assert_eq(ig_init_kaiming_uniform(ig_empty(IG_DIMS(0, 5), IG_F32), 0, IG_FAN_IN), IG_OK);
     cr_assert_eq(ig_init_xavier_normal(ig_empty(IG_DIMS(4, 0), IG_F32), 1), IG_OK);
     ig_scope_end(sc);
-    ig_mem_stats ms;
-    ig_mem_get_stats(IG_CPU, &ms);
-    cr_assert_eq(ms.live_bytes, 0);
+    assert_no_live_bytes();
 }
 
 Test(nn, init_errors_name_the_function) {

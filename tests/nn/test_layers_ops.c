@@ -22,24 +22,7 @@
 
 #include "ignis.h"
 
-#define EXPECT_ERR(expr, fname)                                                                   \
-    do {                                                                                          \
-        ig_clear_error();                                                                         \
-        cr_assert((expr), "%s", #expr);                                                           \
-        cr_assert(strstr(ig_last_error(), fname), "message '%s' lacks %s", ig_last_error(), fname); \
-    } while (0)
-
-static void assert_no_live_bytes(void) {
-    ig_mem_stats ms;
-    ig_mem_get_stats(IG_CPU, &ms);
-    cr_assert_eq(ms.live_bytes, 0, "live bytes %lld", (long long)ms.live_bytes);
-}
-
-static void assert_shape(const ig_tensor *t, int ndim, const int64_t *shape) {
-    cr_assert_not_null(t, "%s", ig_last_error());
-    cr_assert_eq(ig_tensor_ndim(t), ndim);
-    for (int i = 0; i < ndim; i++) cr_assert_eq(ig_tensor_shape(t)[i], shape[i], "dim %d", i);
-}
+#include "../test_util.h"
 
 /* Copies v (numel doubles, row-major) into t whatever t's float dtype. */
 static void set_values(ig_tensor *t, const double *v) {

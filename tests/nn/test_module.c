@@ -13,18 +13,7 @@
 
 #include "ignis.h"
 
-#define EXPECT_ERR(expr, fname)                                                            \
-    do {                                                                                   \
-        ig_clear_error();                                                                  \
-        cr_assert((expr), "%s", #expr);                                                    \
-        cr_assert(strstr(ig_last_error(), fname), "message '%s' lacks %s", ig_last_error(), fname); \
-    } while (0)
-
-static void assert_no_live_bytes(void) {
-    ig_mem_stats ms;
-    ig_mem_get_stats(IG_CPU, &ms);
-    cr_assert_eq(ms.live_bytes, 0, "live bytes %lld", (long long)ms.live_bytes);
-}
+#include "../test_util.h"
 
 /* A heap f32 tensor holding 0, 1, 2, ... plus base. */
 static ig_tensor *heap_iota(int ndim, const int64_t *shape, double base) {

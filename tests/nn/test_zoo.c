@@ -19,6 +19,8 @@
 
 #include "ignis.h"
 
+#include "../test_util.h"
+
 typedef struct sd_entry {
     const char *name;
     int ndim;
@@ -453,7 +455,5 @@ Test(nn, zoo_summary_errors) {
     cr_assert_neq(ig_model_summary(m, 1, 20, 20, NULL, NULL), IG_OK);
     cr_assert(strstr(ig_last_error(), "Linear"), "%s", ig_last_error());
     ig_module_free(m);
-    ig_mem_stats ms;
-    ig_mem_get_stats(IG_CPU, &ms);
-    cr_assert_eq(ms.live_bytes, 0);
+    assert_no_live_bytes();
 }

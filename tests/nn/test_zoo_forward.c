@@ -17,11 +17,7 @@
 
 #include "ignis.h"
 
-static void assert_no_live_bytes(void) {
-    ig_mem_stats ms;
-    ig_mem_get_stats(IG_CPU, &ms);
-    cr_assert_eq(ms.live_bytes, 0, "live bytes %lld", (long long)ms.live_bytes);
-}
+#include "../test_util.h"
 
 static const char *const train_models[] = {"mlp", "cnn", "resnet8", "resnet20"};
 static const int64_t inputs[2][3] = {{1, 28, 28}, {3, 32, 32}};

@@ -1,6 +1,7 @@
 /*
  * tests/optim/optim_test_util.h — small helpers shared by the optim tests: heap parameters
- * and gradients made from plain double arrays, and reading values back.
+ * and gradients made from plain double arrays, and reading values back. The leak check
+ * (assert_no_live_bytes) comes from tests/test_util.h.
  */
 #ifndef IGNIS_TESTS_OPTIM_TEST_UTIL_H
 #define IGNIS_TESTS_OPTIM_TEST_UTIL_H
@@ -9,6 +10,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../test_util.h"
 #include "ignis.h"
 
 /* A tensor of shape [n] and dtype dt holding vals (converted), in the current scope. */
@@ -66,12 +68,6 @@ static inline ig_tensor *tu_state(const ig_optimizer *o, const char *name) {
 /* Asserts the last error mentions fn. */
 static inline void tu_expect_error(const char *fn) {
     cr_assert(strstr(ig_last_error(), fn) != NULL, "error '%s' does not name %s", ig_last_error(), fn);
-}
-
-static inline void tu_expect_no_leak(void) {
-    ig_mem_stats ms;
-    ig_mem_get_stats(IG_CPU, &ms);
-    cr_assert_eq(ms.live_bytes, 0, "live bytes %lld", (long long)ms.live_bytes);
 }
 
 #endif

@@ -64,7 +64,7 @@ static void run_adam_case(ig_adam_opts o, bool adamw, ig_dtype dt, double tol) {
     ig_optim_free(opt);
     ig_tensor_free(p);
     ig_scope_end(s);
-    tu_expect_no_leak();
+    assert_no_live_bytes();
 }
 
 Test(optim, adam_first_step_by_hand) {
@@ -206,7 +206,7 @@ Test(optim, adam_state_export_and_restore) {
     ig_tensor_free(a);
     ig_tensor_free(b);
     ig_scope_end(s);
-    tu_expect_no_leak();
+    assert_no_live_bytes();
 }
 
 Test(optim, adam_skipped_param_keeps_its_own_step) {

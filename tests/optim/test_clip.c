@@ -100,7 +100,7 @@ Test(optim, clip_grad_norm_skips_missing_and_reads_strides) {
     cr_assert_eq(ig_clip_grad_norm(ps, 0, 1.0, 2.0), 0.0);
     for (int i = 0; i < 3; i++) ig_tensor_free(ps[i]);
     ig_scope_end(s);
-    tu_expect_no_leak();
+    assert_no_live_bytes();
 }
 
 Test(optim, clip_grad_value) {

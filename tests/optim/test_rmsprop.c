@@ -59,7 +59,7 @@ static void run_rms_case(ig_rmsprop_opts o, ig_dtype dt, double tol) {
     ig_optim_free(opt);
     ig_tensor_free(p);
     ig_scope_end(s);
-    tu_expect_no_leak();
+    assert_no_live_bytes();
 }
 
 Test(optim, rmsprop_first_step_by_hand) {
@@ -154,7 +154,7 @@ Test(optim, rmsprop_state_and_restore) {
     ig_tensor_free(a);
     ig_tensor_free(b);
     ig_scope_end(s);
-    tu_expect_no_leak();
+    assert_no_live_bytes();
 }
 
 Test(optim, rmsprop_describe_and_errors) {

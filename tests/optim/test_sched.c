@@ -104,7 +104,7 @@ Test(optim, sched_step_lr) {
     ig_sched_free(s);
     ig_optim_free(o);
     ig_tensor_free(p);
-    tu_expect_no_leak();
+    assert_no_live_bytes();
 }
 
 Test(optim, sched_multistep_lr) {
@@ -232,7 +232,7 @@ Test(optim, sched_warmup_composed_with_cosine) {
     ig_sched_free(s); /* frees inner too */
     ig_optim_free(o);
     ig_tensor_free(p);
-    tu_expect_no_leak();
+    assert_no_live_bytes();
 }
 
 Test(optim, sched_set_step_equals_stepping) {

@@ -47,7 +47,7 @@ static void run_sgd_case(ig_sgd_opts o, ig_dtype dt, double tol) {
     ig_optim_free(opt);
     ig_tensor_free(p);
     ig_scope_end(s);
-    tu_expect_no_leak();
+    assert_no_live_bytes();
 }
 
 Test(optim, sgd_plain_f64) {
@@ -197,7 +197,7 @@ Test(optim, sgd_with_backward_and_zero_grad) {
     ig_optim_free(opt);
     ig_tensor_free(p);
     ig_scope_end(s);
-    tu_expect_no_leak();
+    assert_no_live_bytes();
 }
 
 Test(optim, sgd_state_survives_the_scope_of_the_first_step) {
@@ -223,7 +223,7 @@ Test(optim, sgd_state_survives_the_scope_of_the_first_step) {
     tu_expect(tu_state(opt, "0.momentum_buffer"), r.buf, N, 1e-14, "buf");
     ig_optim_free(opt);
     ig_scope_end(outer);
-    tu_expect_no_leak();
+    assert_no_live_bytes();
 }
 
 Test(optim, sgd_state_export_and_restore) {
@@ -276,7 +276,7 @@ Test(optim, sgd_state_export_and_restore) {
     ig_tensor_free(a);
     ig_tensor_free(b);
     ig_scope_end(s);
-    tu_expect_no_leak();
+    assert_no_live_bytes();
 }
 
 Test(optim, sgd_describe_name_lr) {

@@ -1,14 +1,14 @@
 /*
  * tests/tools/cli_test_util.h — helpers the CLI tests share: running the built `ignis`
  * binary (IGNIS_CLI, its absolute path, comes from the Makefile) with its output captured,
- * a private temporary folder, a small synthetic IDX dataset, and file helpers. Everything
- * is static so each test file takes only what it uses.
+ * a small synthetic IDX dataset, and file helpers; the temporary folder (make_tmpdir,
+ * rm_tree) comes from tests/test_util.h. Everything is static so each test file takes only
+ * what it uses.
  */
 #ifndef IGNIS_TESTS_TOOLS_CLI_TEST_UTIL_H
 #define IGNIS_TESTS_TOOLS_CLI_TEST_UTIL_H
 
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../test_util.h"
 #include "ignis.h"
 
 #ifndef IGNIS_CLI
@@ -92,34 +93,6 @@ static inline int cli_run(char **output, const char *tmpdir, const char *const *
     return rc;
 }
 
-static inline void make_tmpdir(char out[256]) {
-    snprintf(out, 256, "/tmp/ignis-cli-test.XXXXXX");
-    cr_assert_not_null(mkdtemp(out), "mkdtemp failed");
-}
-
-static inline void rm_tree(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-                size_t len = strlen(path) + strlen(e->d_name) + 2;
-                char *sub = malloc(len);
-                snprintf(sub, len, "%s/%s", path, e->d_name);
-                rm_tree(sub);
-                free(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 /* snprintf into a static-sized buffer the caller gives. */
 static inline const char *fmt_path(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static inline const char *fmt_path(char *out, size_t cap, const char *fmt, ...) {
@@ -129,10 +102,6 @@ static inline const char *fmt_path(char *out, size_t cap, const char *fmt, ...) 
     va_end(ap);
     cr_assert(n >= 0 && (size_t)n < cap, "path too long");
     return out;
-}
-
-static inline void put_be32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
 }
 
 /* Pixel (y, x) of synthetic item i of size s x s: four classes that a horizontal flip does
