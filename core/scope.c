@@ -7,7 +7,23 @@
  * walks that list (newest first) dropping storage and node references, then rewinds the
  * arena to the recorded position in O(1). Chunks are kept for the next scope, so a steady
  * training loop allocates no headers or nodes from the OS.
+ *
+ * Handles. A scope's record (scope_rec) lives in the arena it rewinds, so the next scope's
+ * record usually lands at the same address. Were the handle that address, a second
+ * ig_scope_end of an ended scope would end whichever scope reused it and free its tensors
+ * under the caller. So each record takes a serial from one process-wide atomic 64-bit
+ * counter (starts at 1, never reused), and the handle the user gets is that serial shifted
+ * left by 4 bits and converted to a pointer: 16-byte aligned, never NULL, and not the
+ * record's address. struct ig_scope is never defined, so nothing can dereference a
+ * handle; the integer-to-pointer conversion is implementation-defined (a plain bit copy on
+ * every target we build for). ig_scope_end walks this thread's open records comparing
+ * their handle bits with s: an ended scope's handle, and another thread's (serials are
+ * process-wide), match none. Where uintptr_t is 32 bits the handle holds the serial modulo
+ * 2^28, so a stale handle is only mistaken after exactly a multiple of 2^28 further scopes
+ * begun in the process; a serial whose handle would be NULL is skipped.
  */
+#include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "tensor_impl.h"
@@ -22,16 +38,20 @@ typedef struct arena_chunk {
     _Alignas(IGI_ARENA_ALIGN) char data[];
 } arena_chunk;
 
-struct ig_scope {
-    ig_scope *parent;
+/* One open scope; the records of a thread's open scopes chain innermost first. */
+typedef struct scope_rec {
+    struct scope_rec *parent;
     arena_chunk *mark_chunk; /* arena position before this record */
     size_t mark_used;
     ig_tensor *tensors;      /* scoped tensors, newest first */
-};
+    uintptr_t handle;        /* the bits of the ig_scope * handed out for it (see top) */
+} scope_rec;
+
+static atomic_uint_fast64_t next_serial = 1;
 
 static _Thread_local arena_chunk *arena_first;
 static _Thread_local arena_chunk *arena_cur;
-static _Thread_local ig_scope *scope_top;
+static _Thread_local scope_rec *scope_top;
 static _Thread_local int heap_mode;
 
 void igi_heap_mode(int delta) { heap_mode += delta; }
@@ -84,35 +104,47 @@ void igi_scope_track(ig_tensor *t) {
 
 ig_tensor *igi_scope_newest(void) { return scope_top ? scope_top->tensors : NULL; }
 
+/* Handle bits of a fresh serial: nonzero, 16-byte aligned, unlike any handed out before
+ * (see the top of the file for 32-bit uintptr_t). */
+static uintptr_t new_handle(void) {
+    for (;;) {
+        uint_fast64_t serial = atomic_fetch_add_explicit(&next_serial, 1, memory_order_relaxed);
+        uintptr_t h = (uintptr_t)(serial << 4);
+        if (h != 0) return h;
+    }
+}
+
 ig_scope *ig_scope_begin(void) {
     arena_chunk *mark_chunk = arena_cur;
     size_t mark_used = arena_cur ? arena_cur->used : 0;
-    ig_scope *s = arena_alloc(sizeof *s);
-    if (!s) {
+    scope_rec *r = arena_alloc(sizeof *r);
+    if (!r) {
         igi_error(IG_ERR_NOMEM, "ig_scope_begin: out of memory");
         return NULL;
     }
-    s->parent = scope_top;
-    s->mark_chunk = mark_chunk ? mark_chunk : arena_first;
-    s->mark_used = mark_used;
-    s->tensors = NULL;
-    scope_top = s;
-    return s;
+    r->parent = scope_top;
+    r->mark_chunk = mark_chunk ? mark_chunk : arena_first;
+    r->mark_used = mark_used;
+    r->tensors = NULL;
+    r->handle = new_handle();
+    scope_top = r;
+    return (ig_scope *)r->handle;
 }
 
 ig_status ig_scope_end(ig_scope *s) {
     if (!s) return igi_error_null("ig_scope_end", "scope");
-    ig_scope *p = scope_top;
-    while (p && p != s) p = p->parent;
+    uintptr_t h = (uintptr_t)s;
+    scope_rec *p = scope_top;
+    while (p && p->handle != h) p = p->parent;
     if (!p) return igi_error(IG_ERR_STATE, "ig_scope_end: scope is not open on this thread");
-    /* End inner scopes left open, then s itself. */
+    /* End inner scopes left open, then p itself. */
     for (;;) {
-        ig_scope *top = scope_top;
+        scope_rec *top = scope_top;
         for (ig_tensor *t = top->tensors; t; t = t->next) igi_tensor_finalize(t);
         scope_top = top->parent;
         arena_cur = top->mark_chunk;
         if (arena_cur) arena_cur->used = top->mark_used;
-        if (top == s) break;
+        if (top == p) break;
     }
     return IG_OK;
 }

@@ -101,7 +101,10 @@ IG_API bool ig_dtype_is_float(ig_dtype dt);
  * ig_scope_end belongs to it. Scopes nest. Returns NULL only when out of memory. */
 IG_API ig_scope *ig_scope_begin(void);
 /* Releases every tensor created since s began (ending inner scopes left open too) and
- * rewinds the scope arena. IG_ERR_STATE if s is not open on this thread. */
+ * rewinds the scope arena. IG_ERR_STATE ("scope is not open on this thread"), changing
+ * nothing, if s is not open on this thread: already ended (by itself or with an outer
+ * scope) or begun on another thread. Handles are never reused, so a stale handle can not
+ * end a newer scope; a handle is a token, not an address (never dereference it). */
 IG_API ig_status ig_scope_end(ig_scope *s);
 /* Promotes a scope tensor to a heap tensor that shares its storage, detached from the graph
  * (the caller owns it: ig_tensor_free). A heap tensor is retained and returned as is. */

@@ -1,9 +1,12 @@
 /*
  * tests/core/test_scope.c — scopes: nesting, ending an outer scope with inner ones open,
  * ending a scope that is not open, ig_keep, and the memory accounting a training loop
- * relies on (live bytes back to where they were; a repeated step asks the OS for nothing).
+ * relies on (live bytes back to where they were; a repeated step asks the OS for nothing),
+ * and stale or foreign handles: ending a scope twice after a new scope took its arena place,
+ * and ending another thread's scope, are refused without touching the open scopes.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "ignis.h"
@@ -81,6 +84,105 @@ Test(core, scope_end_errors) {
     ig_scope *inner = ig_scope_begin();
     cr_assert_eq(ig_scope_end(inner), IG_OK);
     cr_assert_eq(ig_scope_end(outer), IG_OK);
+}
+
+/* The second scope's record reuses the first's arena place; the first's handle must still
+ * be refused and must not end the second scope. */
+Test(core, stale_handle_does_not_end_a_newer_scope) {
+    int64_t live0 = live_bytes();
+    ig_scope *a = ig_scope_begin();
+    cr_assert_not_null(ig_ones(IG_DIMS(8), IG_F32));
+    cr_assert_eq(ig_scope_end(a), IG_OK);
+    cr_assert_eq(live_bytes(), live0);
+    ig_scope *b = ig_scope_begin();
+    cr_assert_not_null(b);
+    cr_assert_neq(b, a);
+    ig_tensor *t = ig_arange(0, 50, 1, IG_F64);
+    ig_tensor *u = ig_mul_scalar(t, 3.0);
+    cr_assert(t && u, "%s", ig_last_error());
+    int64_t live_b = live_bytes();
+    cr_assert_gt(live_b, live0);
+    ig_clear_error();
+    cr_assert_eq(ig_scope_end(a), IG_ERR_STATE);
+    ASSERT_ERR(IG_ERR_STATE, "ig_scope_end");
+    cr_assert(strstr(ig_last_error(), "scope is not open on this thread"), "%s", ig_last_error());
+    /* b is still open: its tensors are alive and new tensors still belong to it. */
+    cr_assert_eq(live_bytes(), live_b);
+    for (int i = 0; i < 50; i++) {
+        cr_assert_eq(ig_tensor_get(t, i), (double)i);
+        cr_assert_eq(ig_tensor_get(u, i), 3.0 * i);
+    }
+    ig_tensor *v = ig_add(t, u);
+    cr_assert_not_null(v);
+    cr_assert_eq(ig_tensor_get(v, 49), 4.0 * 49);
+    cr_assert_eq(ig_scope_end(b), IG_OK);
+    cr_assert_eq(live_bytes(), live0);
+    ig_clear_error();
+    cr_assert_eq(ig_scope_end(b), IG_ERR_STATE);
+    ASSERT_ERR(IG_ERR_STATE, "ig_scope_end");
+}
+
+/* A stale handle whose scope was ended with an outer one, then the arena place reused. */
+Test(core, stale_inner_handle_after_outer_end) {
+    int64_t live0 = live_bytes();
+    ig_scope *outer = ig_scope_begin();
+    ig_scope *inner = ig_scope_begin();
+    cr_assert_not_null(ig_zeros(IG_DIMS(16), IG_F32));
+    cr_assert_eq(ig_scope_end(outer), IG_OK);
+    ig_scope *o2 = ig_scope_begin();
+    ig_scope *i2 = ig_scope_begin();
+    ig_tensor *x = ig_full(IG_DIMS(4), IG_F32, 7.0);
+    ig_clear_error();
+    cr_assert_eq(ig_scope_end(inner), IG_ERR_STATE);
+    ASSERT_ERR(IG_ERR_STATE, "ig_scope_end");
+    cr_assert_eq(ig_scope_end(outer), IG_ERR_STATE);
+    cr_assert_eq(ig_tensor_get(x, 3), 7.0);
+    cr_assert_eq(ig_scope_end(i2), IG_OK);
+    cr_assert_eq(ig_scope_end(o2), IG_OK);
+    cr_assert_eq(live_bytes(), live0);
+}
+
+/* Results of the other thread, asserted on the test's thread (Criterion asserts belong to
+ * it). */
+typedef struct {
+    ig_scope *foreign;
+    ig_status st_foreign;      /* with no scope open on that thread */
+    ig_status st_foreign_own;  /* with a scope of its own open */
+    bool msg_ok;
+    bool own_alive;
+    ig_status st_own;
+} foreign_result;
+
+static void *end_foreign_scope(void *arg) {
+    foreign_result *r = arg;
+    /* With no scope open here, and then with one of its own open. */
+    r->st_foreign = ig_scope_end(r->foreign);
+    r->msg_ok = strstr(ig_last_error(), "ig_scope_end: scope is not open on this thread") != NULL;
+    ig_scope *own = ig_scope_begin();
+    ig_tensor *t = ig_full(IG_DIMS(5), IG_F64, 1.5);
+    r->st_foreign_own = ig_scope_end(r->foreign);
+    r->own_alive = t && ig_tensor_get(t, 4) == 1.5;
+    r->st_own = ig_scope_end(own);
+    return NULL;
+}
+
+Test(core, scope_handle_from_another_thread_refused) {
+    int64_t live0 = live_bytes();
+    ig_scope *s = ig_scope_begin();
+    ig_tensor *a = ig_arange(0, 10, 1, IG_F32);
+    foreign_result r = {.foreign = s};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, end_foreign_scope, &r), 0);
+    cr_assert_eq(pthread_join(th, NULL), 0);
+    cr_assert_eq(r.st_foreign, IG_ERR_STATE);
+    cr_assert_eq(r.st_foreign_own, IG_ERR_STATE);
+    cr_assert(r.msg_ok);
+    cr_assert(r.own_alive);
+    cr_assert_eq(r.st_own, IG_OK);
+    /* Our scope is untouched. */
+    cr_assert_eq(ig_tensor_get(a, 9), 9.0);
+    cr_assert_eq(ig_scope_end(s), IG_OK);
+    cr_assert_eq(live_bytes(), live0);
 }
 
 Test(core, keep_survives_scope_and_shares_data) {
