@@ -382,6 +382,16 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(IG_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS)
 
+# The README's C example (between its readme-example markers, as tests/install/
+# check_install.sh extracts it), built against this build's library: the sanitizer run
+# checks it for leaks (install-check builds it against an installed copy).
+$(BUILD)/examples/readme_example.c: README.md
+	@mkdir -p $(@D)
+	awk '/<!-- readme-example:begin -->/ { inside = 1; next } /<!-- readme-example:end -->/ { inside = 0 } \
+	     inside && /^```/ { fenced = !fenced; next } inside && fenced { print }' README.md > $@
+$(BUILD)/examples/readme_example: $(BUILD)/examples/readme_example.c $(STATIC_LIB)
+	$(CC) $(IG_CPPFLAGS) $(IG_CFLAGS) $(IG_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS)
+
 # Keep the objects of programs built through pattern chains (make deletes intermediates).
 .SECONDARY: $(EXAMPLE_OBJS) $(BENCH_OBJS)
 
@@ -531,15 +541,24 @@ ifeq ($(SANITIZE),1)
 # LeakSanitizer reports at exit would not fail the run: reports are written to
 # $(SAN_LOG).<pid> instead, and any such file fails `check` after it is shown.
 SAN_LOG := $(abspath $(BUILD))/tests/sanitizer-report
-check: $(TEST_BIN) $(DIST_DRIVER) all examples
-	@rm -f $(SAN_LOG).*
-	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:log_path=$(SAN_LOG) \
+SAN_RUN_ENV := ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:log_path=$(SAN_LOG) \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_LOG) \
-	LSAN_OPTIONS=suppressions=$(abspath tests/dist/lsan-openmpi.supp):print_suppressions=0 \
-	    $(TEST_BIN) $(TEST_FLAGS); status=$$?; \
+	LSAN_OPTIONS=suppressions=$(abspath tests/dist/lsan-openmpi.supp):print_suppressions=0
+check: $(TEST_BIN) $(DIST_DRIVER) all examples $(BUILD)/examples/readme_example
+	@rm -f $(SAN_LOG).*
+	$(SAN_RUN_ENV) $(TEST_BIN) $(TEST_FLAGS); status=$$?; \
 	if ls $(SAN_LOG).* >/dev/null 2>&1; then \
 	    cat $(SAN_LOG).*; echo "check: FAILED: sanitizer reports above ($(SAN_LOG).*)"; exit 1; \
 	fi; exit $$status
+	@# The programs a user copies from: the README's example, the demo and the one-process
+	@# data-parallel example (synthetic data, 20 steps) must not leak either.
+	@$(SAN_RUN_ENV) $(BUILD)/examples/readme_example >/dev/null && \
+	$(SAN_RUN_ENV) $(BUILD)/examples/demo_mlp >/dev/null && \
+	$(SAN_RUN_ENV) $(BUILD)/examples/ddp_train 20 /nonexistent >/dev/null; status=$$?; \
+	if ls $(SAN_LOG).* >/dev/null 2>&1; then \
+	    cat $(SAN_LOG).*; echo "check: FAILED: sanitizer reports from the examples above ($(SAN_LOG).*)"; exit 1; \
+	fi; [ $$status -eq 0 ] || { echo "check: FAILED: an example exited with status $$status"; exit 1; }; \
+	echo "check: README example, demo_mlp and ddp_train (one process) ran clean under ASan+UBSan, no leaks"
 	$(MPI_TEST_NOTE)
 	@echo "check: note: the emulated CUDA run (make test-cuda-emu) is not part of SANITIZE=1: ASan and fiber stacks do not mix"
 	@$(MAKE) --no-print-directory install-check

@@ -27,8 +27,10 @@ static int sgd_update(ig_tensor *p, double lr) {
 }
 
 static ig_tensor *param(int64_t rows, int64_t cols, double scale) {
-    ig_tensor *t = ig_mul_scalar(ig_randn(IG_DIMS(rows, cols), IG_F32), scale);
-    ig_set_requires_grad(t, true);
+    ig_tensor *r = ig_randn(IG_DIMS(rows, cols), IG_F32); /* no scope open: freed here */
+    ig_tensor *t = ig_mul_scalar(r, scale);
+    ig_tensor_free(r);
+    if (t) ig_set_requires_grad(t, true);
     return t;
 }
 
