@@ -40,7 +40,7 @@
 #define MF_MAX_COUNT ((int64_t)1 << 20)   /* channels, features, classes, pooled sizes */
 #define MF_MAX_SIDE 65536                 /* kernel, stride, padding, dilation */
 #define MF_MAX_PARAMS ((int64_t)1 << 31)  /* parameters of one layer */
-#define MF_MAX_FILE (1u << 20)            /* bytes of a model file */
+#define MF_MAX_FILE (1u << 20)            /* bytes of a model file or text (so lines fit an int) */
 #define MF_MAX_WORDS 16
 
 typedef struct mf_shape {
@@ -312,7 +312,11 @@ static ig_module *make_layer(mf_ctx *c, const mf_line *l, mf_shape *sh) {
         *sh = (mf_shape){1, {out, 0, 0}};
         return m;
     }
-    if (strcmp(name, "bn") == 0) return sh->rank == 3 ? ig_nn_batchnorm2d(sh->d[0]) : ig_nn_batchnorm1d(sh->d[0]);
+    if (strcmp(name, "bn") == 0) {
+        /* weight and bias of the channels (or features; the running stats are buffers) */
+        if (check_params(c, mul_sat(sh->d[0], 2))) return NULL;
+        return sh->rank == 3 ? ig_nn_batchnorm2d(sh->d[0]) : ig_nn_batchnorm1d(sh->d[0]);
+    }
     if (strcmp(name, "layernorm") == 0) {
         double eps = 1e-5;
         if ((v = opt(l, "eps")) && get_real(c, "eps", v, 0, 1, &eps)) return NULL;
@@ -498,7 +502,15 @@ ig_module *ig_model_from_text(const char *text, const char *source, int64_t chan
         igi_error_null(op, "text");
         return NULL;
     }
-    return build(op, text, strlen(text), source, channels, height, width, num_classes);
+    /* The file's limit holds for text too: the line counter is an int, and no description
+     * is this long. strnlen: a huge text is not read to its end. */
+    size_t len = strnlen(text, (size_t)MF_MAX_FILE + 1);
+    if (len > MF_MAX_FILE) {
+        igi_error(IG_ERR_FORMAT, "%s: %s: larger than %u bytes: not a model description", op,
+                  source ? source : "<text>", MF_MAX_FILE);
+        return NULL;
+    }
+    return build(op, text, len, source, channels, height, width, num_classes);
 }
 
 ig_module *ig_model_from_file(const char *path, int64_t channels, int64_t height, int64_t width,

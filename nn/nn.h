@@ -167,7 +167,7 @@ IG_API const char *const *ig_model_names(void);
  * "ig_model_from_text: net.txt:3: unknown layer 'convv'". */
 IG_API ig_module *ig_model_from_text(const char *text, const char *source, int64_t channels,
                                      int64_t height, int64_t width, int64_t num_classes);
-/* The same, reading the description from a file (at most 1 MiB). */
+/* The same, reading the description from a file. Either way a description is at most 1 MiB. */
 IG_API ig_module *ig_model_from_file(const char *path, int64_t channels, int64_t height,
                                      int64_t width, int64_t num_classes);
 /* A zoo model when name_or_path is one of ig_model_names(), else the model file at that path

@@ -4,7 +4,8 @@
  * seed the same weights), a resnet20 description the zoo resnet20; shapes tracked through
  * strides, padding, dilation, groups, ceil-mode pooling and adaptive pooling (checked by
  * hand and by running a forward); comments, blank lines, tabs and CRLF; every error message
- * with its source and line; ig_model_from_file and ig_model_build.
+ * with its source and line; the size limits (a layer's parameters, bn included, and 1 MiB of
+ * text); ig_model_from_file and ig_model_build.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../test_util.h"
 #include "ignis.h"
 
 /* The README's "Model files" example. */
@@ -200,6 +202,43 @@ Test(nn, model_file_errors) {
     /* The default source name. */
     cr_assert_null(ig_model_from_text("bogus\n", NULL, 1, 28, 28, 10));
     cr_assert(strstr(ig_last_error(), "<text>:1: unknown layer 'bogus'"), "%s", ig_last_error());
+}
+
+/* The limits hold for every layer and for text as for files (regressions; fuzz_model's
+ * review found both). */
+Test(nn, model_file_limits) {
+    /* bn after a flatten of [2,1048576,1024]: BatchNorm1d(2^31) would be 2^32 parameters
+     * (and 32 GB with its running stats); it used to be built without the limit check. */
+    ig_clear_error();
+    cr_assert_null(ig_model_from_text("adaptive_avgpool 1048576 1024\nflatten\nbn\n", "net.txt", 2, 28, 28, 10));
+    ASSERT_ERR(IG_ERR_SHAPE, "ig_model_from_text: net.txt:3: bn: the layer would have 4294967296 parameters");
+    /* bn on images counts channels: fine at any image size. */
+    ig_module *m = ig_model_from_text("adaptive_avgpool 1048576 1024\nconv 4 1\nbn\nadaptive_avgpool 1\nflatten\n"
+                                      "linear classes\n", "net.txt", 2, 28, 28, 10);
+    cr_assert_not_null(m, "%s", ig_last_error());
+    ig_module_free(m);
+
+    /* Text: at most 1 MiB, like a file (the line counter is an int). A valid description
+     * padded by a comment to 1 MiB builds; one byte more is refused, whatever it holds. */
+    size_t cap = (size_t)1 << 20;
+    char *text = malloc(cap + 2);
+    cr_assert_not_null(text);
+    const char *head = "flatten\nlinear classes\n#";
+    memcpy(text, head, strlen(head));
+    memset(text + strlen(head), ' ', cap - strlen(head));
+    text[cap] = '\0';
+    m = ig_model_from_text(text, "big.txt", 1, 28, 28, 10);
+    cr_assert_not_null(m, "%s", ig_last_error());
+    ig_module_free(m);
+    text[cap] = ' ';
+    text[cap + 1] = '\0';
+    ig_clear_error();
+    cr_assert_null(ig_model_from_text(text, "big.txt", 1, 28, 28, 10));
+    ASSERT_ERR(IG_ERR_FORMAT, "ig_model_from_text: big.txt: larger than 1048576 bytes");
+    ig_clear_error();
+    cr_assert_null(ig_model_from_text(text, NULL, 1, 28, 28, 10));
+    ERR_HAS("<text>: larger than");
+    free(text);
 }
 
 /* Writes text to dir/name, the path going to path[512]; returns path. */
