@@ -22,6 +22,7 @@
  * 2^28, so a stale handle is only mistaken after exactly a multiple of 2^28 further scopes
  * begun in the process; a serial whose handle would be NULL is skipped.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -56,6 +57,26 @@ static _Thread_local int heap_mode;
 
 void igi_heap_mode(int delta) { heap_mode += delta; }
 
+/* A thread's chunks are freed when the thread exits (the destructor of a pthread key whose
+ * value is the first chunk), unless it left a scope open: that scope's tensors live in the
+ * chunks and may have been handed to another thread. The main thread's chunks stay
+ * reachable until the process ends. Without the key (pthread_key_create failed) an exiting
+ * thread's chunks are lost, as before. */
+static pthread_key_t arena_key;
+static pthread_once_t arena_key_once = PTHREAD_ONCE_INIT;
+static bool arena_key_ok;
+
+static void arena_release(void *first) {
+    if (scope_top) return;
+    for (arena_chunk *c = first, *n; c; c = n) {
+        n = c->next;
+        free(c);
+    }
+    arena_first = arena_cur = NULL;
+}
+
+static void arena_key_make(void) { arena_key_ok = pthread_key_create(&arena_key, arena_release) == 0; }
+
 /* Bump-allocates from the arena regardless of scope state (used for scope records too). */
 static void *arena_alloc(size_t nbytes) {
     nbytes = (nbytes + IGI_ARENA_ALIGN - 1) / IGI_ARENA_ALIGN * IGI_ARENA_ALIGN;
@@ -67,6 +88,8 @@ static void *arena_alloc(size_t nbytes) {
         c->cap = cap;
         c->used = 0;
         arena_first = arena_cur = c;
+        pthread_once(&arena_key_once, arena_key_make);
+        if (arena_key_ok) (void)pthread_setspecific(arena_key, c);
     }
     while (arena_cur->cap - arena_cur->used < nbytes) {
         arena_chunk *n = arena_cur->next;
