@@ -7,8 +7,8 @@
 #   make bench               build bench/*.c and run the benchmarks (they print numbers)
 #   make SANITIZE=1 test     the same under ASan+UBSan, in build/san/
 #   make test-cuda-emu       the CUDA suite on the CPU emulator of tests/cuda/emu/ (no GPU or nvcc)
-#   make fuzz                libFuzzer targets (tests/fuzz/fuzz_*.c: IDX, PNG, safetensors readers,
-#                            model-description parser)
+#   make fuzz                libFuzzer targets (tests/fuzz/fuzz_*.c: IDX, PNG, CIFAR, CSV and
+#                            safetensors readers, model-description parser)
 #   make fuzz-run FUZZ_SECONDS=60   runs each fuzz target that long, one after the other
 #                            (FUZZ_TARGETS=safetensors: only that one; fuzz-safetensors is the same)
 #   make DEBUG=1             -O0 -g, in build/debug/
@@ -651,10 +651,14 @@ $(BUILD)/make_seeds: tests/fuzz/make_seeds.c
 
 # The targets fuzz-run runs (names after fuzz_), and extra libFuzzer options per target:
 # safetensors gets the format's words as a dictionary and room for longer JSON headers;
-# model gets the grammar's words and room for a few-KB description (fuzz_model skips more).
+# model gets the grammar's words and room for a few-KB description (fuzz_model skips more);
+# csv gets separators and number forms and room for a few hundred rows; cifar room for four
+# CIFAR-100 records plus the option byte (fuzz_cifar skips more).
 FUZZ_TARGETS ?= $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%)
 FUZZ_OPTS_safetensors := -dict=tests/fuzz/safetensors.dict -max_len=8192
 FUZZ_OPTS_model := -dict=tests/fuzz/model.dict -max_len=4098
+FUZZ_OPTS_csv := -dict=tests/fuzz/csv.dict -max_len=8192
+FUZZ_OPTS_cifar := -max_len=12297
 
 # One target for FUZZ_SECONDS from its corpus; a crash leaves its input in build/fuzz/.
 define fuzz_run_one
@@ -666,13 +670,16 @@ define fuzz_run_one
 endef
 
 # Runs each target of FUZZ_TARGETS, one at a time, from the seeds (make_seeds for IDX and
-# PNG, safetensors_seeds.sh for safetensors, model_seeds.sh for model descriptions) plus
-# whatever corpus earlier runs left.
+# PNG, safetensors_seeds.sh for safetensors, model_seeds.sh for model descriptions,
+# csv_seeds.sh and cifar_seeds.sh for the CSV and CIFAR readers) plus whatever corpus
+# earlier runs left.
 fuzz-run: fuzz
 	@mkdir -p $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=$(FUZZ_DIR)/corpus/%)
 	$(FUZZ_DIR)/make_seeds $(FUZZ_DIR)/corpus/idx $(FUZZ_DIR)/corpus/png
 	tests/fuzz/safetensors_seeds.sh $(FUZZ_DIR)/corpus/safetensors
 	tests/fuzz/model_seeds.sh $(FUZZ_DIR)/corpus/model
+	tests/fuzz/csv_seeds.sh $(FUZZ_DIR)/corpus/csv
+	tests/fuzz/cifar_seeds.sh $(FUZZ_DIR)/corpus/cifar
 	$(foreach t,$(FUZZ_TARGETS),$(call fuzz_run_one,$(t)))
 
 # The safetensors reader alone, run exactly as fuzz-run runs it.

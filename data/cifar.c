@@ -106,7 +106,7 @@ ig_dataset *ig_dataset_cifar(const char *const *paths, int n, bool cifar100) {
             uint8_t *nl = np ? realloc(c->labels, (size_t)nc) : NULL;
             if (nl) c->labels = nl;
             if (!np || !nl) {
-                igi_error(IG_ERR_NOMEM, "%s: out of memory for %lld images", op, (long long)nc);
+                igi_error(IG_ERR_NOMEM, "%s: %s: out of memory for %lld images", op, paths[f], (long long)nc);
                 free(buf);
                 goto fail;
             }
@@ -121,7 +121,9 @@ ig_dataset *ig_dataset_cifar(const char *const *paths, int n, bool cifar100) {
         free(buf);
     }
     int64_t shape[3] = {3, 32, 32};
-    return ig_dataset_new(&cifar_ops, c, 3, shape, cifar100 ? 100 : 10, cifar100 ? NULL : cifar10_names);
+    ig_dataset *d = ig_dataset_new(&cifar_ops, c, 3, shape, cifar100 ? 100 : 10, cifar100 ? NULL : cifar10_names);
+    if (!d) igi_error_in_file(op, paths[n - 1]);
+    return d;
 fail:
     cifar_free(c);
     return NULL;

@@ -3,15 +3,19 @@
  * the integer class. Items are the other columns as float [F].
  *
  * Accepted: '\n' or "\r\n" line ends, blank lines (skipped), spaces or tabs around a
- * number. Rejected, with the file, line and field named: a row whose field count differs
- * from the first data row's (ragged), a field that is not a finite number (quotes and text
- * included), a label that is not an integer in 0..IGI_CSV_MAX_CLASSES-1, a file with no data
- * rows. has_header skips the first line whatever it holds. num_classes is the largest
+ * number, a UTF-8 byte-order mark at the start of the file (skipped), numbers of any length.
+ * Rejected, with the file, line and field named: a row whose field count differs from the
+ * first data row's (ragged), a field that is not a finite number (quotes and text
+ * included), a feature outside float's range (it would become infinite; values that round
+ * to +-FLT_MAX are taken as that), a label that is not an integer in
+ * 0..IGI_CSV_MAX_CLASSES-1, a row of more than IGI_DATA_MAX_NUMEL features, a file with no
+ * data rows. has_header skips the first line whatever it holds. num_classes is the largest
  * label + 1, named "0", "1", ...
  *
  * Memory: the file (bounded by IGI_DATA_MAX_BYTES) plus the parsed features, which grow by
- * doubling as rows arrive; every feature takes at least two bytes of file ("1,"), so the
- * features take at most about twice the file's size.
+ * doubling as rows arrive, capped at the rows the rest of the file could still hold; every
+ * feature takes at least two bytes of file ("1,"), so the features take at most about twice
+ * the file's size.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -44,21 +48,36 @@ static void csv_free(void *ctx) {
 
 static const ig_dataset_ops csv_ops = {csv_length, csv_read, csv_free};
 
-/* Parses field [s, e) as a finite number. Returns false if it is not one. */
-static bool parse_number(const char *s, const char *e, double *out) {
+/* What parse_number found. */
+typedef enum { NUM_OK, NUM_BAD, NUM_NOMEM } num_result;
+
+/* Parses field [s, e) as a finite number: NUM_BAD if it is not one. Fields too long for
+ * the stack buffer (numbers written with many digits) are copied to the heap. */
+static num_result parse_number(const char *s, const char *e, double *out) {
     while (s < e && (*s == ' ' || *s == '\t')) s++;
     while (e > s && (e[-1] == ' ' || e[-1] == '\t')) e--;
-    char buf[64];
+    char small[64], *buf = small;
     size_t len = (size_t)(e - s);
-    if (len == 0 || len >= sizeof buf) return false;
+    if (len == 0) return NUM_BAD;
+    /* strtod would skip white space of its own (\r, \v, \f), which is not CSV's. */
+    if (!((*s >= '0' && *s <= '9') || *s == '-' || *s == '+' || *s == '.')) return NUM_BAD;
+    if (len >= sizeof small && !(buf = malloc(len + 1))) return NUM_NOMEM;
     memcpy(buf, s, len);
     buf[len] = '\0';
     char *end;
     double v = strtod(buf, &end);
-    if (end != buf + len || !isfinite(v)) return false;
+    bool ok = end == buf + len && isfinite(v);
+    if (buf != small) free(buf);
+    if (!ok) return NUM_BAD;
     *out = v;
-    return true;
+    return NUM_OK;
 }
+
+/* Whether v converts to a finite float: |v| <= FLT_MAX, or below the point halfway to the
+ * next power of two, 2^128 - 2^103, where round-to-nearest still gives FLT_MAX ("3.4028235e38",
+ * FLT_MAX printed to 8 digits, is just above FLT_MAX). Converting anything larger is undefined
+ * in C and infinite in IEEE arithmetic. */
+static bool fits_float(double v) { return fabs(v) < 0x1.ffffffp127; }
 
 /* The field [s, e) for a message: at most 24 characters, non-printables as '?'. */
 static void field_text(const char *s, const char *e, char *buf, size_t cap) {
@@ -82,6 +101,7 @@ ig_dataset *ig_dataset_csv(const char *path, int label_column, bool has_header) 
     size_t size;
     if (igi_read_file(op, path, IGI_DATA_MAX_BYTES, &buf, &size) != IG_OK) return NULL;
     const char *p = (const char *)buf, *end = p + size;
+    if (size >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3; /* a UTF-8 byte-order mark */
     csv_ctx *c = calloc(1, sizeof *c);
     if (!c) {
         free(buf);
@@ -120,6 +140,12 @@ ig_dataset *ig_dataset_csv(const char *path, int label_column, bool has_header) 
                                (long long)line);
                 break;
             }
+            if (T - 1 > IGI_DATA_MAX_NUMEL) {
+                st = igi_error(IG_ERR_FORMAT, "%s: %s: line %lld has %lld fields, more than the %lld features "
+                               "an item may have", op, path, (long long)line, (long long)T,
+                               (long long)IGI_DATA_MAX_NUMEL);
+                break;
+            }
             c->F = T - 1;
             row = malloc((size_t)c->F * sizeof *row);
             if (!row) {
@@ -136,12 +162,19 @@ ig_dataset *ig_dataset_csv(const char *path, int label_column, bool has_header) 
         for (const char *s = q; f < T; f++) {
             const char *fe = memchr(s, ',', (size_t)(le - s));
             if (!fe) fe = le;
-            double v;
-            if (!parse_number(s, fe, &v)) {
+            double v = 0;
+            num_result r = parse_number(s, fe, &v);
+            if (r == NUM_NOMEM) {
+                st = igi_error(IG_ERR_NOMEM, "%s: %s: line %lld, field %lld: out of memory for a %lld-byte field", op,
+                               path, (long long)line, (long long)f + 1, (long long)(fe - s));
+                break;
+            }
+            if (r == NUM_BAD || (f != label_idx && !fits_float(v))) {
                 char txt[32];
                 field_text(s, fe, txt, sizeof txt);
-                st = igi_error(IG_ERR_FORMAT, "%s: %s: line %lld, field %lld: \"%s\" is not a number", op, path,
-                               (long long)line, (long long)f + 1, txt);
+                st = igi_error(IG_ERR_FORMAT, "%s: %s: line %lld, field %lld: \"%s\" %s", op, path, (long long)line,
+                               (long long)f + 1, txt,
+                               r == NUM_BAD ? "is not a number" : "is outside the float range (magnitude over 3.4e38)");
                 break;
             }
             if (f == label_idx) {
@@ -158,7 +191,11 @@ ig_dataset *ig_dataset_csv(const char *path, int label_column, bool has_header) 
         }
         if (st != IG_OK) break;
         if (c->n == cap) {
-            int64_t nc = cap ? cap * 2 : 64;
+            /* Doubling, but never past the rows the rest of the file can hold: k more rows
+             * of T fields take at least 2Tk - 1 bytes ("0,0,...,0" and line ends), so one
+             * wide row does not reserve room for 64. */
+            int64_t nc = cap ? cap * 2 : 64, most = c->n + 1 + ((int64_t)(end - p) + 1) / (2 * T);
+            if (nc > most) nc = most;
             if ((uint64_t)nc * (uint64_t)c->F > (uint64_t)SIZE_MAX / sizeof(float) / 2) {
                 st = igi_error(IG_ERR_NOMEM, "%s: %s: too many values", op, path);
                 break;
@@ -186,5 +223,7 @@ ig_dataset *ig_dataset_csv(const char *path, int label_column, bool has_header) 
         return NULL;
     }
     int64_t shape[1] = {c->F};
-    return ig_dataset_new(&csv_ops, c, 1, shape, max_label + 1, NULL);
+    ig_dataset *d = ig_dataset_new(&csv_ops, c, 1, shape, max_label + 1, NULL);
+    if (!d) igi_error_in_file(op, path);
+    return d;
 }

@@ -17,6 +17,8 @@
 #ifndef IGNIS_DATA_DATA_IMPL_H
 #define IGNIS_DATA_DATA_IMPL_H
 
+#include <sys/stat.h>
+
 #include "../core/tensor_impl.h"
 #include "data.h"
 
@@ -42,11 +44,21 @@ struct ig_dataset {
 /* v / 255.0f for every byte value, the same float torchvision's ToTensor gives. */
 extern const float igi_u8_to_unit[256];
 
+/* Opens path for reading if it is a regular file (filling *st): the descriptor, or -1 with
+ * an IG_ERR_IO error naming op and path (no error when op is NULL). A FIFO or device is
+ * refused without blocking in open(). */
+int igi_open_regular(const char *op, const char *path, struct stat *st);
+
 /* Reads a whole regular file into a malloc'd buffer (*out, *n; a 0-byte file gives a
  * 1-byte buffer and n = 0). Errors (IG_ERR_IO for missing / not a regular file / read
  * failure, IG_ERR_FORMAT for a file larger than max_bytes) name op and path. */
 ig_status igi_read_file(const char *op, const char *path, uint64_t max_bytes, uint8_t **out,
                         size_t *n);
+
+/* After a call that failed inside a reader (e.g. ig_dataset_new out of memory): puts
+ * "op: path: " before the current error message unless it already names path, so that
+ * every failure of a reader names its file. */
+void igi_error_in_file(const char *op, const char *path);
 
 /* Joins dir and name with one '/'; NULL (with an error naming op) if it does not fit. */
 char *igi_path_join(const char *op, const char *dir, const char *name);

@@ -31,27 +31,43 @@ static void errno_text(int err, char *buf, size_t cap) {
     if (strerror_r(err, buf, cap) != 0) snprintf(buf, cap, "error %d", err);
 }
 
+int igi_open_regular(const char *op, const char *path, struct stat *st) {
+    char why[128];
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        errno_text(errno, why, sizeof why);
+        if (op) igi_error(IG_ERR_IO, "%s: %s: cannot open: %s", op, path, why);
+        return -1;
+    }
+    if (fstat(fd, st) != 0) {
+        errno_text(errno, why, sizeof why);
+        close(fd);
+        if (op) igi_error(IG_ERR_IO, "%s: %s: cannot stat: %s", op, path, why);
+        return -1;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        close(fd);
+        if (op)
+            igi_error(IG_ERR_IO, "%s: %s: not a regular file%s", op, path,
+                      S_ISDIR(st->st_mode)    ? " (a directory)"
+                      : S_ISFIFO(st->st_mode) ? " (a FIFO)"
+                                              : "");
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl != -1) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK); /* reads of a regular file block as usual */
+    return fd;
+}
+
 ig_status igi_read_file(const char *op, const char *path, uint64_t max_bytes, uint8_t **out,
                         size_t *n) {
     char why[128];
     *out = NULL;
     *n = 0;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        errno_text(errno, why, sizeof why);
-        return igi_error(IG_ERR_IO, "%s: %s: cannot open: %s", op, path, why);
-    }
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        errno_text(errno, why, sizeof why);
-        close(fd);
-        return igi_error(IG_ERR_IO, "%s: %s: cannot stat: %s", op, path, why);
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return igi_error(IG_ERR_IO, "%s: %s: not a regular file%s", op, path,
-                         S_ISDIR(st.st_mode) ? " (a directory)" : "");
-    }
+    int fd = igi_open_regular(op, path, &st);
+    if (fd < 0) return ig_last_status();
     if (st.st_size < 0 || (uint64_t)st.st_size > max_bytes) {
         close(fd);
         return igi_error(IG_ERR_FORMAT, "%s: %s: file of %lld bytes is larger than the %llu-byte limit",
@@ -80,6 +96,14 @@ ig_status igi_read_file(const char *op, const char *path, uint64_t max_bytes, ui
     *out = buf;
     *n = got;
     return IG_OK;
+}
+
+void igi_error_in_file(const char *op, const char *path) {
+    char msg[1024]; /* the length core/error.c keeps */
+    snprintf(msg, sizeof msg, "%s", ig_last_error());
+    if (strstr(msg, path)) return;
+    ig_status st = ig_last_status();
+    igi_error(st != IG_OK ? st : IG_ERR_NOMEM, "%s: %s: %s", op, path, msg);
 }
 
 char *igi_path_join(const char *op, const char *dir, const char *name) {
@@ -539,10 +563,12 @@ static int png_folder_channels(const char *op, const char *root) {
         if (best) {
             char *p = igi_path_join(op, classes[k], best);
             uint8_t head[33];
-            FILE *f = p ? fopen(p, "rb") : NULL;
-            if (f) {
-                size_t got = fread(head, 1, sizeof head, f);
-                fclose(f);
+            struct stat sb;
+            int fd = p ? igi_open_regular(NULL, p, &sb) : -1; /* never a FIFO: no wait */
+            if (fd >= 0) {
+                ssize_t r = read(fd, head, sizeof head);
+                size_t got = r > 0 ? (size_t)r : 0;
+                close(fd);
                 igi_png_header h;
                 /* A bad header is reported properly by the folder reader. */
                 if (igi_png_check_header(op, p, head, got, &h) == IG_OK)

@@ -343,18 +343,9 @@ static ig_status list_dir(const char *dir, bool want_dirs, str_list *out) {
 /* Reads the first PNG_HEAD_BYTES of a file (fewer if it is shorter). */
 static ig_status read_head(const char *path, uint8_t *buf, size_t *n) {
     char why[128];
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        if (strerror_r(errno, why, sizeof why) != 0) snprintf(why, sizeof why, "error %d", errno);
-        return igi_error(IG_ERR_IO, "%s: %s: cannot open: %s", folder_op, path, why);
-    }
     struct stat sb;
-    bool stat_ok = fstat(fd, &sb) == 0;
-    if (!stat_ok || !S_ISREG(sb.st_mode)) {
-        bool dir = stat_ok && S_ISDIR(sb.st_mode);
-        close(fd);
-        return igi_error(IG_ERR_IO, "%s: %s: not a regular file%s", folder_op, path, dir ? " (a directory)" : "");
-    }
+    int fd = igi_open_regular(folder_op, path, &sb);
+    if (fd < 0) return ig_last_status();
     size_t got = 0;
     while (got < PNG_HEAD_BYTES) {
         ssize_t r = read(fd, buf + got, PNG_HEAD_BYTES - got);

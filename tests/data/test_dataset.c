@@ -4,9 +4,11 @@
  * subset, the seeded split (sizes, disjoint and covering, reproducible), per-channel
  * mean/std against a plain loop, and ig_dataset_open's format detection (IDX raw and gz,
  * CIFAR-10/100, PNG train/test folders, nothing found). One test opens the installed
- * Fashion-MNIST if it is there and skips otherwise.
+ * Fashion-MNIST if it is there and skips otherwise. Every reader refuses a FIFO in place of
+ * a file without waiting for a writer.
  */
 #include <math.h>
+#include <signal.h>
 
 #include "data_fixtures.h"
 
@@ -351,4 +353,39 @@ Test(data, open_installed_fashion_mnist) {
     cr_assert_eq(ig_dataset_get(d, 0, x, &y), IG_OK);
     cr_assert(y >= 0 && y < 10);
     ig_dataset_free(d);
+}
+
+/* A FIFO where a file should be: open() for reading used to wait for a writer, forever
+ * (alarm() turns that hang into a failure here). Each reader now names it and says why. */
+Test(data, readers_refuse_a_fifo) {
+    char dir[256], p[1024], c[1024], q[1024];
+    make_tmpdir(dir);
+    cr_assert_eq(mkfifo(path_in(p, dir, "data_batch_1.bin"), 0600), 0);
+    alarm(20);
+    cr_assert_null(ig_dataset_csv(p, -1, false));
+    expect_error("ig_dataset_csv", p, "not a regular file (a FIFO)");
+    cr_assert_eq(ig_last_status(), IG_ERR_IO);
+    const char *paths[1] = {p};
+    cr_assert_null(ig_dataset_cifar(paths, 1, false));
+    expect_error("ig_dataset_cifar", p, "not a regular file (a FIFO)");
+    cr_assert_null(ig_dataset_open(dir, true));
+    expect_error("ig_dataset_cifar", p, "not a regular file (a FIFO)");
+    uint8_t lab[1] = {0};
+    uint32_t one = 1;
+    write_idx(path_in(q, dir, "labels"), false, 1, &one, lab, 1);
+    cr_assert_null(ig_dataset_idx(p, q));
+    expect_error("ig_dataset_idx", p, "not a regular file (a FIFO)");
+    cr_assert_eq(unlink(p), 0);
+    cr_assert_eq(unlink(q), 0);
+    /* A PNG folder whose only image is a FIFO, directly and through ig_dataset_open (which
+     * first peeks at an image to choose the channel count). */
+    mkdir_p(path_in(p, dir, "train"));
+    mkdir_p(path_in(c, p, "one"));
+    cr_assert_eq(mkfifo(path_in(q, c, "a.png"), 0600), 0);
+    cr_assert_null(ig_dataset_image_folder(p, 3));
+    expect_error(q, "not a regular file (a FIFO)");
+    cr_assert_null(ig_dataset_open(dir, true));
+    expect_error(q, "not a regular file (a FIFO)");
+    alarm(0);
+    rm_tree(dir);
 }
