@@ -695,25 +695,11 @@ ig_safetensors *ig_safetensors_load(const char *path) {
         igi_error_null(c.op, "path");
         return NULL;
     }
-    char why[128];
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        sys_error(why, sizeof why, errno);
-        load_error(&c, IG_ERR_IO, "cannot open: %s", why);
-        return NULL;
-    }
+    /* Refuses a FIFO (fopen would wait for a writer, forever) or a folder before reading:
+     * "ig_safetensors_load: PATH: not a regular file (a FIFO)", as load_error words it. */
     struct stat sb;
-    if (fstat(fileno(f), &sb) != 0) {
-        sys_error(why, sizeof why, errno);
-        load_error(&c, IG_ERR_IO, "cannot stat: %s", why);
-        fclose(f);
-        return NULL;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        load_error(&c, IG_ERR_IO, "not a regular file");
-        fclose(f);
-        return NULL;
-    }
+    FILE *f = igi_fopen_regular(c.op, path, &sb);
+    if (!f) return NULL;
     uint64_t size = (uint64_t)sb.st_size;
     unsigned char first8[8] = {0};
     uint64_t hlen = 0;
@@ -740,6 +726,7 @@ ig_safetensors *ig_safetensors_load(const char *path) {
     goto done;
 short_read:
     if (ferror(f)) {
+        char why[128];
         sys_error(why, sizeof why, errno);
         load_error(&c, IG_ERR_IO, "read failed: %s", why);
     } else {

@@ -51,6 +51,19 @@ ig_status igi_error_null(const char *op, const char *argname);
         }                                   \
     } while (0)
 
+/* ---- opening a user's file (core/file.c) ------------------------------------------------ */
+struct stat;
+/* Opens path for reading if it is a regular file (filling *st): the descriptor, or -1 with
+ * an IG_ERR_IO error "op: path: cannot open: why" / "...: not a regular file (a FIFO)"
+ * (no error set when op is NULL). A FIFO or device is refused without blocking in open().
+ * On failure errno is open()'s or fstat()'s, or 0 when the path opened but is not a
+ * regular file (then *st describes it and igi_file_kind(st) names it). */
+int igi_open_regular(const char *op, const char *path, struct stat *st);
+/* The same as a FILE* opened "rb" (NULL on failure, errors as above). */
+FILE *igi_fopen_regular(const char *op, const char *path, struct stat *st);
+/* " (a FIFO)", " (a directory)", ... for a file that is not regular; "" otherwise. */
+const char *igi_file_kind(const struct stat *st);
+
 /* ---- hot loops: an AVX2 clone picked at load time ----------------------------------------
  * The build targets baseline x86-64 (SSE2), so compiler-vectorised loops use 128-bit
  * vectors. IGI_HOT marks a kernel to be compiled twice, for AVX2 and for the baseline,

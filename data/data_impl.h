@@ -44,11 +44,6 @@ struct ig_dataset {
 /* v / 255.0f for every byte value, the same float torchvision's ToTensor gives. */
 extern const float igi_u8_to_unit[256];
 
-/* Opens path for reading if it is a regular file (filling *st): the descriptor, or -1 with
- * an IG_ERR_IO error naming op and path (no error when op is NULL). A FIFO or device is
- * refused without blocking in open(). */
-int igi_open_regular(const char *op, const char *path, struct stat *st);
-
 /* Reads a whole regular file into a malloc'd buffer (*out, *n; a 0-byte file gives a
  * 1-byte buffer and n = 0). Errors (IG_ERR_IO for missing / not a regular file / read
  * failure, IG_ERR_FORMAT for a file larger than max_bytes) name op and path. */

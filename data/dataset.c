@@ -31,35 +31,6 @@ static void errno_text(int err, char *buf, size_t cap) {
     if (strerror_r(err, buf, cap) != 0) snprintf(buf, cap, "error %d", err);
 }
 
-int igi_open_regular(const char *op, const char *path, struct stat *st) {
-    char why[128];
-    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) {
-        errno_text(errno, why, sizeof why);
-        if (op) igi_error(IG_ERR_IO, "%s: %s: cannot open: %s", op, path, why);
-        return -1;
-    }
-    if (fstat(fd, st) != 0) {
-        errno_text(errno, why, sizeof why);
-        close(fd);
-        if (op) igi_error(IG_ERR_IO, "%s: %s: cannot stat: %s", op, path, why);
-        return -1;
-    }
-    if (!S_ISREG(st->st_mode)) {
-        close(fd);
-        if (op)
-            igi_error(IG_ERR_IO, "%s: %s: not a regular file%s", op, path,
-                      S_ISDIR(st->st_mode)    ? " (a directory)"
-                      : S_ISFIFO(st->st_mode) ? " (a FIFO)"
-                                              : "");
-        return -1;
-    }
-    int fl = fcntl(fd, F_GETFL);
-    if (fl != -1) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK); /* reads of a regular file block as usual */
-    return fd;
-}
-
 ig_status igi_read_file(const char *op, const char *path, uint64_t max_bytes, uint8_t **out,
                         size_t *n) {
     char why[128];

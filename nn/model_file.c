@@ -34,6 +34,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "module_impl.h"
 
@@ -520,13 +521,11 @@ ig_module *ig_model_from_file(const char *path, int64_t channels, int64_t height
         igi_error_null(op, "path");
         return NULL;
     }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        char why[128];
-        if (strerror_r(errno, why, sizeof why) != 0) snprintf(why, sizeof why, "error %d", errno);
-        igi_error(IG_ERR_IO, "%s: %s: cannot open: %s", op, path, why);
-        return NULL;
-    }
+    /* "op: path: cannot open: why" or "...: not a regular file (a FIFO)": a FIFO is refused
+     * without waiting for a writer, a folder before the first read. */
+    struct stat sb;
+    FILE *f = igi_fopen_regular(op, path, &sb);
+    if (!f) return NULL;
     /* Reads at most MF_MAX_FILE + 1 bytes: a longer file is refused, whatever it claims. */
     char *text = malloc(MF_MAX_FILE + 1);
     size_t n = text ? fread(text, 1, MF_MAX_FILE + 1, f) : 0;
@@ -534,7 +533,7 @@ ig_module *ig_model_from_file(const char *path, int64_t channels, int64_t height
     fclose(f);
     ig_module *m = NULL;
     if (!text) igi_error(IG_ERR_NOMEM, "%s: out of memory", op);
-    else if (read_error) igi_error(IG_ERR_IO, "%s: %s: read failed (is it a folder?)", op, path);
+    else if (read_error) igi_error(IG_ERR_IO, "%s: %s: read failed", op, path);
     else if (n > MF_MAX_FILE) igi_error(IG_ERR_FORMAT, "%s: %s: larger than %u bytes: not a model description", op, path, MF_MAX_FILE);
     else m = build(op, text, n, path, channels, height, width, num_classes);
     free(text);
@@ -550,12 +549,14 @@ ig_module *ig_model_build(const char *name_or_path, int64_t channels, int64_t he
     }
     for (const char *const *z = ig_model_names(); *z; z++)
         if (strcmp(*z, name_or_path) == 0) return ig_model_create(name_or_path, channels, height, width, num_classes);
-    FILE *f = fopen(name_or_path, "rb");
-    if (!f && !strchr(name_or_path, '/') && !strchr(name_or_path, '.')) {
+    /* A bare word that names no file is a mistyped zoo name; anything else (a path, or a
+     * word that exists: a file, a FIFO, a folder) is read as a model file, whose errors
+     * say why it cannot be. stat, not open: a FIFO must not block here. */
+    struct stat sb;
+    if (!strchr(name_or_path, '/') && !strchr(name_or_path, '.') && stat(name_or_path, &sb) != 0 && errno == ENOENT) {
         igi_error(IG_ERR_ARG, "%s: '%s' is neither a zoo model (mlp, cnn, resnet8, resnet20, resnet56) nor a model file",
                   op, name_or_path);
         return NULL;
     }
-    if (f) fclose(f);
     return ig_model_from_file(name_or_path, channels, height, width, num_classes);
 }

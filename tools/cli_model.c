@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "checkpoint_impl.h"
 #include "core/tensor_impl.h"
@@ -27,8 +28,11 @@ ig_status model_describe(const char *arg, char **desc) {
         *desc = strdup(arg);
         return *desc ? IG_OK : igi_error(IG_ERR_NOMEM, "out of memory");
     }
-    FILE *f = fopen(arg, "rb");
+    /* Not fopen: it would wait forever for a writer on a FIFO. */
+    struct stat sb;
+    FILE *f = igi_fopen_regular(NULL, arg, &sb);
     if (!f) {
+        if (errno == 0) return igi_error(IG_ERR_IO, "cannot open model file '%s': not a regular file%s", arg, igi_file_kind(&sb));
         if (errno == ENOENT && !strchr(arg, '/') && !strchr(arg, '.')) {
             char msg[512];
             size_t k = (size_t)snprintf(msg, sizeof msg, "unknown model '%s' (zoo models:", arg);

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli_impl.h"
 #include "core/tensor_impl.h"
@@ -19,7 +20,10 @@
 
 /* Reads a whole file (at most MAX_PNG_BYTES). */
 static ig_status read_file(const char *path, uint8_t **buf, size_t *len) {
-    FILE *f = fopen(path, "rb");
+    /* Not fopen: it would wait forever for a writer on a FIFO. */
+    struct stat sb;
+    FILE *f = igi_fopen_regular(NULL, path, &sb);
+    if (!f && errno == 0) return igi_error(IG_ERR_IO, "%s: not a regular file%s", path, igi_file_kind(&sb));
     if (!f) return igi_error(IG_ERR_IO, "%s: %s", path, strerror(errno));
     size_t cap = 1 << 16, n = 0;
     uint8_t *b = malloc(cap);

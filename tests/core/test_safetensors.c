@@ -607,6 +607,24 @@ Test(core, safetensors_rejects_bad_lengths) {
     free(img);
 }
 
+/* A FIFO where the file should be: fopen() waited for a writer, forever (alarm() turns that
+ * hang into a failure); it is refused before anything is read, naming the file. */
+Test(core, safetensors_load_refuses_a_fifo) {
+    char dir[256], p[512], want[640];
+    make_dir(dir, sizeof dir);
+    snprintf(p, sizeof p, "%s/w.safetensors", dir);
+    cr_assert_eq(mkfifo(p, 0600), 0);
+    alarm(10);
+    cr_assert_null(ig_safetensors_load(p));
+    alarm(0);
+    cr_assert_eq(ig_last_status(), IG_ERR_IO);
+    snprintf(want, sizeof want, "ig_safetensors_load: %s: not a regular file (a FIFO)", p);
+    cr_assert_not_null(strstr(ig_last_error(), want), "%s", ig_last_error());
+    cr_assert_null(ig_safetensors_load(dir));
+    cr_assert_not_null(strstr(ig_last_error(), "not a regular file (a directory)"), "%s", ig_last_error());
+    rm_dir(dir);
+}
+
 Test(core, safetensors_file_errors_and_accessors) {
     cr_assert_null(ig_safetensors_load("/nonexistent/dir/x.safetensors"));
     cr_assert_eq(ig_last_status(), IG_ERR_IO);

@@ -5,9 +5,10 @@
  * strides, padding, dilation, groups, ceil-mode pooling and adaptive pooling (checked by
  * hand and by running a forward); comments, blank lines, tabs and CRLF; every error message
  * with its source and line; the size limits (a layer's parameters, bn included, and 1 MiB of
- * text); ig_model_from_file and ig_model_build.
+ * text); ig_model_from_file and ig_model_build, which refuse a FIFO without waiting on it.
  */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,4 +307,40 @@ Test(nn, model_file_from_file_and_build) {
     unlink(nul);
     unlink(empty);
     cr_assert_eq(rmdir(dir), 0);
+}
+
+/* Asserts the last error names op, the path and a FIFO. */
+static void expect_fifo_error(const char *op, const char *path) {
+    cr_assert_eq(ig_last_status(), IG_ERR_IO, "%s", ig_last_error());
+    char want[700];
+    snprintf(want, sizeof want, "%s: not a regular file (a FIFO)", path);
+    cr_assert(strstr(ig_last_error(), op) && strstr(ig_last_error(), want), "%s", ig_last_error());
+}
+
+/* A FIFO given as the model file: fopen() waited for a writer, forever (alarm() turns that
+ * hang into a failure). Both readers refuse it at once and name it; ig_model_build reads
+ * a bare word that exists (here a FIFO in the working folder) as a file, so the message
+ * says what is wrong with it, while a bare word that names nothing is still a mistyped
+ * zoo name. */
+Test(nn, model_file_refuses_a_fifo) {
+    char dir[256], p[600], cwd[1024];
+    make_tmpdir(dir);
+    snprintf(p, sizeof p, "%s/net.txt", dir);
+    cr_assert_eq(mkfifo(p, 0600), 0);
+    alarm(10);
+    cr_assert_null(ig_model_from_file(p, 1, 28, 28, 10));
+    expect_fifo_error("ig_model_from_file", p);
+    cr_assert_null(ig_model_build(p, 1, 28, 28, 10));
+    expect_fifo_error("ig_model_from_file", p);
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    cr_assert_eq(chdir(dir), 0);
+    cr_assert_eq(mkfifo("mynet", 0600), 0);
+    cr_assert_null(ig_model_build("mynet", 1, 28, 28, 10));
+    expect_fifo_error("ig_model_from_file", "mynet");
+    cr_assert_null(ig_model_build("mynett", 1, 28, 28, 10));
+    cr_assert_eq(ig_last_status(), IG_ERR_ARG);
+    cr_assert(strstr(ig_last_error(), "ig_model_build: 'mynett' is neither a zoo model"), "%s", ig_last_error());
+    cr_assert_eq(chdir(cwd), 0);
+    alarm(0);
+    rm_tree(dir);
 }

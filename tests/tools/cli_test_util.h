@@ -93,6 +93,36 @@ static inline int cli_run(char **output, const char *tmpdir, const char *const *
     return rc;
 }
 
+/* cli_run for a command that once hung: a run still going after `seconds` is killed and
+ * fails the test (returns -1, *output ""), so a regression cannot leave the suite (or a
+ * child) waiting forever, and the test's other cases still run. */
+static inline int cli_run_within(char **output, const char *tmpdir, int seconds, const char *const *args) {
+    char out_path[512];
+    snprintf(out_path, sizeof out_path, "%s/cli-output-%d.txt", tmpdir, (int)getpid());
+    pid_t pid = cli_spawn(out_path, args);
+    int status = 0;
+    pid_t got = 0;
+    for (long tick = 0; tick < 10L * seconds && (got = waitpid(pid, &status, WNOHANG)) == 0; tick++)
+        nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    if (got != pid) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        unlink(out_path);
+        cr_expect_fail("ignis %s did not finish within %d s (killed)", args[0], seconds);
+        if (output) {
+            *output = calloc(1, 1);
+            cr_assert_not_null(*output);
+        }
+        return -1;
+    }
+    if (output) {
+        *output = read_text(out_path, NULL);
+        cr_assert_not_null(*output);
+    }
+    unlink(out_path);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
 /* snprintf into a static-sized buffer the caller gives. */
 static inline const char *fmt_path(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static inline const char *fmt_path(char *out, size_t cap, const char *fmt, ...) {

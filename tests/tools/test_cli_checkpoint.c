@@ -5,6 +5,7 @@
  * shapes whose product overflows, missing or garbled metadata, tensors that do not match
  * the model. Most cases call the CLI's reader (ckpt_load_model_memory) in process, for
  * speed; a handful go through the binary to check the exit status and the one-line error.
+ * A FIFO given for any file the CLI reads is refused at once instead of blocking.
  */
 #include "cli_test_util.h"
 #include "tools/checkpoint_impl.h"
@@ -341,5 +342,39 @@ Test(tools, checkpoint_optimizer_file_keeps_the_loss_scaler) {
     ig_grad_scaler_free(s), ig_grad_scaler_free(s2), ig_grad_scaler_free(s3);
     ig_optim_free(o);
     ig_scope_end(sc); /* frees w */
+    rm_tree(dir);
+}
+
+/* A FIFO where the CLI expects a file: the checkpoint and an image of predict, the model
+ * file of train (model_describe) and of summary (ig_model_build). open() used to wait for
+ * a writer, forever; each now exits 1 at once with one error line naming the FIFO. */
+Test(tools, fifo_arguments_are_refused_without_blocking) {
+    char dir[256], fifo[512], img[512], ckpt[512], data[512];
+    make_tmpdir(dir);
+    size_t vlen = 0;
+    free(valid_checkpoint(dir, &vlen));
+    fmt_path(ckpt, sizeof ckpt, "%s/valid.safetensors", dir);
+    fmt_path(img, sizeof img, "%s/x.png", dir);
+    FILE *f = fopen(img, "wb");
+    fclose(f);
+    fmt_path(data, sizeof data, "%s/data", dir);
+    mkdir(data, 0755);
+    write_syn_dataset(data, 8, 8, 8);
+    cr_assert_eq(mkfifo(fmt_path(fifo, sizeof fifo, "%s/fifo", dir), 0600), 0);
+    const char *const cases[][9] = {
+        {"predict", "--checkpoint", fifo, img, NULL},
+        {"predict", "--checkpoint", ckpt, fifo, NULL},
+        {"train", "--data", data, "--model", fifo, "--epochs", "1", NULL},
+        {"summary", "--model", fifo, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out = NULL;
+        cr_expect_eq(cli_run_within(&out, dir, 20, cases[i]), 1, "case %zu (%s): %s", i, cases[i][0], out);
+        cr_expect(strncmp(out, "ignis: error: ", 14) == 0 && strchr(out, '\n') == out + strlen(out) - 1,
+                  "case %zu (%s): not one error line:\n%s", i, cases[i][0], out);
+        cr_expect(strstr(out, fifo) && strstr(out, "not a regular file (a FIFO)"), "case %zu (%s):\n%s", i,
+                  cases[i][0], out);
+        free(out);
+    }
     rm_tree(dir);
 }
