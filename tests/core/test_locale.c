@@ -87,6 +87,10 @@ static void comma_begin(comma_locale *c) {
 }
 
 static void comma_end(comma_locale *c) {
+    /* the library's calls left this thread's locale as they found it */
+    char b[16];
+    snprintf(b, sizeof b, "%.1f", 0.5);
+    cr_assert_str_eq(b, "0,5");
     uselocale(c->prev);
     freelocale(c->loc);
     if (c->dir[0]) rm_tree(c->dir);
