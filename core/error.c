@@ -41,7 +41,7 @@ const char *ig_status_name(ig_status s) {
 ig_status igi_error(ig_status st, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(error_msg, sizeof error_msg, fmt, ap);
+    igi_vsnprintf_c(error_msg, sizeof error_msg, fmt, ap);
     va_end(ap);
     error_status = st;
     return st;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "json_impl.h"
+#include "tensor_impl.h"
 
 /* ---- arena ----------------------------------------------------------------------------- */
 
@@ -160,7 +161,7 @@ static bool fail_at(parser *p, size_t pos, const char *fmt, ...) {
         if (k >= 0 && (size_t)k < p->errcap) {
             va_list ap;
             va_start(ap, fmt);
-            vsnprintf(p->err + k, p->errcap - (size_t)k, fmt, ap);
+            igi_vsnprintf_c(p->err + k, p->errcap - (size_t)k, fmt, ap);
             va_end(ap);
         }
     }
@@ -516,14 +517,14 @@ bool igi_strbuf_printf(igi_strbuf *b, const char *fmt, ...) {
     char small[256];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
+    int n = igi_vsnprintf_c(small, sizeof small, fmt, ap);
     va_end(ap);
     if (n < 0) return false;
     if ((size_t)n < sizeof small) return igi_strbuf_append(b, small, (size_t)n);
     char *big = malloc((size_t)n + 1);
     if (!big) return false;
     va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    igi_vsnprintf_c(big, (size_t)n + 1, fmt, ap);
     va_end(ap);
     bool ok = igi_strbuf_append(b, big, (size_t)n);
     free(big);

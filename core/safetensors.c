@@ -362,7 +362,7 @@ static ig_status load_error(const load_ctx *c, ig_status s, const char *fmt, ...
     char msg[640];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    igi_vsnprintf_c(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return igi_error(s, "%s: %s: %s", c->op, c->label, msg);
 }

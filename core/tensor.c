@@ -746,8 +746,8 @@ static void print_rec(const ig_tensor *t, FILE *f, int dim, int64_t off, int ind
         const char *p = (const char *)t->storage->data + (size_t)off * es;
         /* int64 is printed from the integer itself: a double would round past 2^53. */
         if (t->dtype == IG_I64) fprintf(f, "%" PRId64, *(const int64_t *)p);
-        else if (ig_dtype_is_float(t->dtype)) fprintf(f, "%.4f", igi_load(t->dtype, p));
-        else fprintf(f, "%.0f", igi_load(t->dtype, p));
+        else if (ig_dtype_is_float(t->dtype)) igi_fprintf_c(f, "%.4f", igi_load(t->dtype, p));
+        else igi_fprintf_c(f, "%.0f", igi_load(t->dtype, p));
         return;
     }
     fputc('[', f);

@@ -64,6 +64,16 @@ FILE *igi_fopen_regular(const char *op, const char *path, struct stat *st);
 /* " (a FIFO)", " (a directory)", ... for a file that is not regular; "" otherwise. */
 const char *igi_file_kind(const struct stat *st);
 
+/* ---- numbers as text, whatever the host's locale (core/locale.c) ------------------------- */
+/* strtod and the printf family in the "C" locale on this thread (restored afterwards), so
+ * "1.5" parses and 0.1 prints as "0.1" even after a host's setlocale(LC_ALL, "de_DE.UTF-8").
+ * Every number the library parses or formats (files, metadata, messages) uses these.
+ * igi_strtod sets errno to 0 or strtod's own (ERANGE). */
+double igi_strtod(const char *s, char **end);
+int igi_vsnprintf_c(char *buf, size_t cap, const char *fmt, va_list ap);
+int igi_snprintf_c(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int igi_fprintf_c(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* ---- hot loops: an AVX2 clone picked at load time ----------------------------------------
  * The build targets baseline x86-64 (SSE2), so compiler-vectorised loops use 128-bit
  * vectors. IGI_HOT marks a kernel to be compiled twice, for AVX2 and for the baseline,

@@ -65,7 +65,7 @@ static num_result parse_number(const char *s, const char *e, double *out) {
     memcpy(buf, s, len);
     buf[len] = '\0';
     char *end;
-    double v = strtod(buf, &end);
+    double v = igi_strtod(buf, &end);
     bool ok = end == buf + len && isfinite(v);
     if (buf != small) free(buf);
     if (!ok) return NUM_BAD;

@@ -787,7 +787,7 @@ ig_status ig_transform_apply(const ig_transform *t, const float *in, int c, int 
 static bool parse_value(const char *spec, const char *item, const char *val, double lo, double hi,
                         bool integer, double *out) {
     char *end = NULL;
-    double v = val && *val ? strtod(val, &end) : NAN;
+    double v = val && *val ? igi_strtod(val, &end) : NAN;
     if (!val || !*val || *end != '\0' || !(v >= lo && v <= hi) || (integer && v != floor(v))) {
         igi_error(IG_ERR_ARG, "ig_tf_parse: bad item '%s' in \"%s\": %s in [%g, %g] expected", item, spec,
                   integer ? "an integer" : "a number", lo, hi);

@@ -40,7 +40,7 @@ static double env_timeout(void) {
     const char *v = getenv("IGNIS_DIST_TIMEOUT");
     if (!v || !*v) return DEFAULT_TIMEOUT;
     char *end = NULL;
-    double t = strtod(v, &end);
+    double t = igi_strtod(v, &end);
     return (*end == '\0' && t > 0 && t < 1e9) ? t : DEFAULT_TIMEOUT;
 }
 

@@ -63,7 +63,7 @@ static ig_status __attribute__((format(printf, 3, 4))) mf_error(const mf_ctx *c,
     char msg[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    igi_vsnprintf_c(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (c->line > 0) return igi_error(st, "%s: %s:%d: %s", c->op, c->src, c->line, msg);
     return igi_error(st, "%s: %s: %s", c->op, c->src, msg);
@@ -98,7 +98,7 @@ static bool parse_double(const char *s, double *out) {
     if (!*s) return false;
     char *end;
     errno = 0;
-    double v = strtod(s, &end);
+    double v = igi_strtod(s, &end);
     if (*end || errno || !isfinite(v)) return false;
     *out = v;
     return true;

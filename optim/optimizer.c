@@ -461,8 +461,8 @@ const char *ig_optim_name(const ig_optimizer *o) {
 
 /* The shortest of %.15g / %.17g that reads back as x. */
 static const char *fmt_num(char out[40], double x) {
-    snprintf(out, 40, "%.15g", x);
-    if (strtod(out, NULL) != x) snprintf(out, 40, "%.17g", x);
+    igi_snprintf_c(out, 40, "%.15g", x);
+    if (igi_strtod(out, NULL) != x) igi_snprintf_c(out, 40, "%.17g", x);
     return out;
 }
 

@@ -88,7 +88,7 @@ int64_t metrics_parse(const char *csv, bool has_val, metrics_row **rows) {
         for (int f = 0; f < nf; f++) {
             char *end = NULL;
             errno = 0;
-            v[f] = strtod(p, &end);
+            v[f] = igi_strtod(p, &end);
             char want = f == nf - 1 ? '\n' : ',';
             if (end == p || errno || *end != want || isinf(v[f])) {
                 free(out);
@@ -129,7 +129,7 @@ static void meta_add(meta_list *m, const char *key, const char *fmt, ...) {
     IG_ASSERT(m->n < META_MAX);
     va_list ap;
     va_start(ap, fmt);
-    int len = vsnprintf(NULL, 0, fmt, ap);
+    int len = igi_vsnprintf_c(NULL, 0, fmt, ap);
     va_end(ap);
     char *v = len >= 0 ? malloc((size_t)len + 1) : NULL;
     if (!v) {
@@ -137,7 +137,7 @@ static void meta_add(meta_list *m, const char *key, const char *fmt, ...) {
         return;
     }
     va_start(ap, fmt);
-    vsnprintf(v, (size_t)len + 1, fmt, ap);
+    igi_vsnprintf_c(v, (size_t)len + 1, fmt, ap);
     va_end(ap);
     m->keys[m->n] = key;
     m->vals[m->n++] = v;
@@ -324,7 +324,7 @@ static ig_status meta_f64(const ig_safetensors *st, const char *label, const cha
     ig_status rc = meta_str(st, label, key, &s);
     if (rc != IG_OK) return rc;
     char *end = NULL;
-    double v = strtod(s, &end);
+    double v = igi_strtod(s, &end);
     if (!*s || *end || !(v >= lo && v <= hi))
         return igi_error(IG_ERR_FORMAT, "%s: metadata '%s' = \"%.40s\" is not a number in [%g, %g]", label, key, s, lo,
                          hi);
@@ -364,7 +364,7 @@ static ig_status meta_doubles(const ig_safetensors *st, const char *label, const
         size_t len = e->len < sizeof num - 1 ? e->len : sizeof num - 1;
         memcpy(num, e->str, len);
         num[len] = '\0';
-        out[i] = strtod(num, NULL);
+        out[i] = igi_strtod(num, NULL);
         if (!(out[i] >= lo) || !isfinite(out[i])) {
             igi_json_free(doc);
             return igi_error(IG_ERR_FORMAT, "%s: metadata '%s' entry %lld (%s) is out of range", label, key,

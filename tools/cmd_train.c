@@ -575,7 +575,7 @@ static void adopt_best(trainer *t) {
     const char *of = ig_safetensors_meta(st, "optimizer_state"), *acc = ig_safetensors_meta(st, "best_acc"),
                *ep = ig_safetensors_meta(st, "best_epoch");
     char *end = NULL;
-    double a = acc ? strtod(acc, &end) : NAN;
+    double a = acc ? igi_strtod(acc, &end) : NAN;
     if (of && *of && !strchr(of, '/') && end && !*end && a >= 0 && a <= 1 && ep) {
         free(r->best_optim_file);
         r->best_optim_file = xstrdup(of);

@@ -140,13 +140,13 @@ static void panel(canvas *cv, int ox, const char *title, int n, const series *ss
         int y = PY(v);
         line(cv, x0, y, x1, y, GRID, false);
         line(cv, x0 - 4, y, x0, y, BLACK, false);
-        snprintf(buf, sizeof buf, "%.*f", decimals, fabs(v) < ystep * 1e-6 ? 0.0 : v);
+        igi_snprintf_c(buf, sizeof buf, "%.*f", decimals, fabs(v) < ystep * 1e-6 ? 0.0 : v);
         text(cv, x0 - 7 - text_width(buf, 1), y - 3, buf, 1, BLACK);
     }
     for (double v = xlo; v <= xhi + 1e-9; v += xstep) {
         int x = PX(v);
         line(cv, x, y1, x, y1 + 4, BLACK, false);
-        snprintf(buf, sizeof buf, "%.0f", v);
+        igi_snprintf_c(buf, sizeof buf, "%.0f", v);
         text(cv, x - text_width(buf, 1) / 2, y1 + 8, buf, 1, BLACK);
     }
     line(cv, x0, y0, x0, y1, BLACK, false);
