@@ -21,6 +21,20 @@
 
 #include "ignis.h"
 
+/* 1 when this build runs under AddressSanitizer (gcc defines __SANITIZE_ADDRESS__, clang
+ * answers __has_feature), else 0: ASan reserves terabytes of address space and checks
+ * leaks, which a few tests must allow for. */
+#if defined(__SANITIZE_ADDRESS__)
+#define IG_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define IG_TEST_ASAN 1
+#endif
+#endif
+#ifndef IG_TEST_ASAN
+#define IG_TEST_ASAN 0
+#endif
+
 /* ---- errors ---------------------------------------------------------------------------- */
 
 /* Asserts that the last failure has status st and a message naming op. */

@@ -20,14 +20,7 @@
 /* Under AddressSanitizer: glibc's newlocale keeps a copy of LOCPATH that freelocale never
  * frees (39 bytes from argz_add_sep); that allocation is glibc's, not ignis's, so it is
  * made with LeakSanitizer off. */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifdef UNDER_ASAN
+#if IG_TEST_ASAN
 #include <sanitizer/lsan_interface.h>
 #define LSAN_OFF() __lsan_disable()
 #define LSAN_ON() __lsan_enable()

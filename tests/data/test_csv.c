@@ -13,18 +13,6 @@
 
 #include "data_fixtures.h"
 
-/* Whether this build runs under AddressSanitizer (which reserves terabytes of address
- * space, so an address-space limit cannot be used to catch a large allocation). */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
 
 static ig_dataset *csv_from(const char *dir, const char *text, int label_column, bool header, char *path) {
     write_bytes(path_in(path, dir, "d.csv"), text, strlen(text));
@@ -259,7 +247,8 @@ Test(data, csv_wide_row_allocates_by_the_file) {
     free(text);
     struct rlimit old_lim, lim;
     cr_assert_eq(getrlimit(RLIMIT_AS, &old_lim), 0);
-    if (!UNDER_ASAN) {
+    /* (ASan reserves terabytes of address space: an address-space limit cannot work there) */
+    if (!IG_TEST_ASAN) {
         long pages = 0;
         FILE *f = fopen("/proc/self/statm", "r");
         cr_assert_not_null(f);
@@ -271,7 +260,7 @@ Test(data, csv_wide_row_allocates_by_the_file) {
             cr_assert_eq(setrlimit(RLIMIT_AS, &lim), 0);
     }
     ig_dataset *d = ig_dataset_csv(p, -1, false);
-    if (!UNDER_ASAN) setrlimit(RLIMIT_AS, &old_lim);
+    if (!IG_TEST_ASAN) setrlimit(RLIMIT_AS, &old_lim);
     cr_assert_not_null(d, "%s", ig_last_error());
     cr_assert_eq(ig_dataset_len(d), 1);
     int64_t shape[3];
