@@ -14,7 +14,7 @@
 
 #include "tensor_impl.h"
 
-static void errno_text(int err, char *buf, size_t cap) {
+void igi_errno_text(int err, char *buf, size_t cap) {
     if (strerror_r(err, buf, cap) != 0) snprintf(buf, cap, "error %d", err);
 }
 
@@ -30,14 +30,14 @@ int igi_open_regular(const char *op, const char *path, struct stat *st) {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         int err = errno;
-        errno_text(err, why, sizeof why);
+        igi_errno_text(err, why, sizeof why);
         if (op) igi_error(IG_ERR_IO, "%s: %s: cannot open: %s", op, path, why);
         errno = err;
         return -1;
     }
     if (fstat(fd, st) != 0) {
         int err = errno;
-        errno_text(err, why, sizeof why);
+        igi_errno_text(err, why, sizeof why);
         close(fd);
         if (op) igi_error(IG_ERR_IO, "%s: %s: cannot stat: %s", op, path, why);
         errno = err;
@@ -61,7 +61,7 @@ FILE *igi_fopen_regular(const char *op, const char *path, struct stat *st) {
     if (!f) {
         int err = errno;
         char why[128];
-        errno_text(err, why, sizeof why);
+        igi_errno_text(err, why, sizeof why);
         close(fd);
         if (op) igi_error(IG_ERR_IO, "%s: %s: cannot open: %s", op, path, why);
         errno = err;

@@ -63,10 +63,6 @@ static const char *quoted(const char *s, char *buf, size_t cap) {
 }
 enum { QCAP = 96 };
 
-static void sys_error(char *buf, size_t cap, int err) {
-    if (strerror_r(err, buf, cap) != 0) snprintf(buf, cap, "error %d", err);
-}
-
 /* ====================================================================================== */
 /* Writer                                                                                 */
 /* ====================================================================================== */
@@ -240,7 +236,7 @@ ig_status ig_safetensors_save(const char *path, const ig_named_tensor *ts, int n
     int fd = mkstemp(tmp);
     if (fd < 0) {
         err = errno;
-        sys_error(why, sizeof why, err);
+        igi_errno_text(err, why, sizeof why);
         igi_error(IG_ERR_IO, "%s: %s: cannot create a temporary file in its folder: %s", op, path, why);
         free(tmp);
         free(hdr.data);
@@ -280,7 +276,7 @@ ig_status ig_safetensors_save(const char *path, const ig_named_tensor *ts, int n
         unlink(tmp);
         free(tmp);
         if (err < 0) return igi_error(IG_ERR_NOMEM, "%s: %s: out of memory while writing", op, path);
-        sys_error(why, sizeof why, err);
+        igi_errno_text(err, why, sizeof why);
         return igi_error(IG_ERR_IO, "%s: %s: %s failed: %s (the previous file, if any, is unchanged)", op, path,
                          step, why);
     }
@@ -297,7 +293,7 @@ ig_status ig_safetensors_save(const char *path, const ig_named_tensor *ts, int n
         close(dfd);
     }
     if (err) {
-        sys_error(why, sizeof why, err);
+        igi_errno_text(err, why, sizeof why);
         igi_error(IG_ERR_IO, "%s: %s: written, but syncing its folder %s failed: %s", op, path, dir, why);
         free(dir);
         return IG_ERR_IO;
@@ -727,7 +723,7 @@ ig_safetensors *ig_safetensors_load(const char *path) {
 short_read:
     if (ferror(f)) {
         char why[128];
-        sys_error(why, sizeof why, errno);
+        igi_errno_text(errno, why, sizeof why);
         load_error(&c, IG_ERR_IO, "read failed: %s", why);
     } else {
         load_error(&c, IG_ERR_IO, "file ended early (it changed while being read?)");

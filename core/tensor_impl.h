@@ -63,6 +63,8 @@ int igi_open_regular(const char *op, const char *path, struct stat *st);
 FILE *igi_fopen_regular(const char *op, const char *path, struct stat *st);
 /* " (a FIFO)", " (a directory)", ... for a file that is not regular; "" otherwise. */
 const char *igi_file_kind(const struct stat *st);
+/* strerror_r(err) into buf (cap bytes), or "error N" when it has no text. */
+void igi_errno_text(int err, char *buf, size_t cap);
 
 /* ---- numbers as text, whatever the host's locale (core/locale.c) ------------------------- */
 /* strtod and the printf family in the "C" locale on this thread (restored afterwards), so

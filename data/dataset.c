@@ -27,10 +27,6 @@ const float igi_u8_to_unit[256] = {IGI_U8_64(0), IGI_U8_64(64), IGI_U8_64(128), 
 
 /* ---- shared helpers ------------------------------------------------------------------- */
 
-static void errno_text(int err, char *buf, size_t cap) {
-    if (strerror_r(err, buf, cap) != 0) snprintf(buf, cap, "error %d", err);
-}
-
 ig_status igi_read_file(const char *op, const char *path, uint64_t max_bytes, uint8_t **out,
                         size_t *n) {
     char why[128];
@@ -55,7 +51,7 @@ ig_status igi_read_file(const char *op, const char *path, uint64_t max_bytes, ui
         ssize_t r = read(fd, buf + got, size - got);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) {
-            errno_text(errno, why, sizeof why);
+            igi_errno_text(errno, why, sizeof why);
             free(buf);
             close(fd);
             return igi_error(IG_ERR_IO, "%s: %s: read failed: %s", op, path, why);

@@ -302,7 +302,7 @@ static ig_status list_dir(const char *dir, bool want_dirs, str_list *out) {
     DIR *dh = opendir(dir);
     if (!dh) {
         char why[128];
-        if (strerror_r(errno, why, sizeof why) != 0) snprintf(why, sizeof why, "error %d", errno);
+        igi_errno_text(errno, why, sizeof why);
         return igi_error(IG_ERR_IO, "%s: %s: cannot open folder: %s", folder_op, dir, why);
     }
     struct dirent *e;
@@ -351,7 +351,7 @@ static ig_status read_head(const char *path, uint8_t *buf, size_t *n) {
         ssize_t r = read(fd, buf + got, PNG_HEAD_BYTES - got);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) {
-            if (strerror_r(errno, why, sizeof why) != 0) snprintf(why, sizeof why, "error %d", errno);
+            igi_errno_text(errno, why, sizeof why);
             close(fd);
             return igi_error(IG_ERR_IO, "%s: %s: read failed: %s", folder_op, path, why);
         }
@@ -488,7 +488,7 @@ static ig_status write_png(const char *op, const char *path, uint32_t w, uint32_
     j.f = fopen(path, "wb");
     if (!j.f) {
         char why[128];
-        if (strerror_r(errno, why, sizeof why) != 0) snprintf(why, sizeof why, "error %d", errno);
+        igi_errno_text(errno, why, sizeof why);
         return igi_error(IG_ERR_IO, "%s: %s: cannot create: %s", op, path, why);
     }
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &j, write_error, job_warning);
@@ -512,7 +512,7 @@ static ig_status make_dir(const char *op, const char *path) {
         return igi_error(IG_ERR_IO, "%s: %s: exists and is not a folder", op, path);
     }
     char why[128];
-    if (strerror_r(errno, why, sizeof why) != 0) snprintf(why, sizeof why, "error %d", errno);
+    igi_errno_text(errno, why, sizeof why);
     return igi_error(IG_ERR_IO, "%s: %s: cannot create folder: %s", op, path, why);
 }
 
