@@ -383,13 +383,12 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(IG_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS)
 
-# The README's C example (between its readme-example markers, as tests/install/
-# check_install.sh extracts it), built against this build's library: the sanitizer run
-# checks it for leaks (install-check builds it against an installed copy).
-$(BUILD)/examples/readme_example.c: README.md
+# The README's C example (tests/install/readme_example.sh extracts it, as install-check
+# does), built against this build's library: the sanitizer run checks it for leaks
+# (install-check builds it against an installed copy).
+$(BUILD)/examples/readme_example.c: README.md tests/install/readme_example.sh
 	@mkdir -p $(@D)
-	awk '/<!-- readme-example:begin -->/ { inside = 1; next } /<!-- readme-example:end -->/ { inside = 0 } \
-	     inside && /^```/ { fenced = !fenced; next } inside && fenced { print }' README.md > $@
+	tests/install/readme_example.sh README.md > $@
 $(BUILD)/examples/readme_example: $(BUILD)/examples/readme_example.c $(STATIC_LIB)
 	$(CC) $(IG_CPPFLAGS) $(IG_CFLAGS) $(IG_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIBS)
 

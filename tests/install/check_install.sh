@@ -47,10 +47,7 @@ while IFS= read -r h; do
 done < <(find "$inc" -name '*.h' | sort)
 
 step "extracting the example from README.md"
-awk '/<!-- readme-example:begin -->/ { inside = 1; next }
-     /<!-- readme-example:end -->/   { inside = 0 }
-     inside && /^```/                { fenced = !fenced; next }
-     inside && fenced                { print }' "$root/README.md" > "$tmp/example.c"
+"$root/tests/install/readme_example.sh" "$root/README.md" > "$tmp/example.c"
 [ -s "$tmp/example.c" ] || fail "no \`\`\`c block between the readme-example markers in README.md"
 
 step "shared: cc example.c \$(pkg-config --cflags --libs ignis)"
